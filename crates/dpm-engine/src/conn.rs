@@ -1,0 +1,164 @@
+//! One connection of a worker — listener, accepted client or backend — and its write
+//! path. All fields are cells: a connection lives on one worker thread and is touched by
+//! its reader task, its writer task and script calls, never at the same time.
+
+use std::cell::{Cell, OnceCell, RefCell};
+
+use bytes::{Buf, BytesMut};
+use tokio::sync::Notify;
+
+use crate::event::EventMask;
+use crate::stream::Stream;
+use crate::tracker::{Side, Tracker};
+use crate::ConnId;
+
+/// Above this many unsent bytes the partner stops reading (backpressure).
+pub(crate) const HIGH_WATER: usize = 4 << 20;
+/// Below this many unsent bytes a paused partner resumes reading.
+pub(crate) const LOW_WATER: usize = 1 << 20;
+
+/// What a connection is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Role {
+    /// A listening socket (TCP or unix).
+    Listener(ListenerKind),
+    /// A client accepted by a listener.
+    Client,
+    /// An outbound connection to a MySQL/MariaDB server.
+    Backend,
+}
+
+/// The transport of a listener; the numbers are what `conn:listener()` returns.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ListenerKind {
+    /// TCP (1).
+    Tcp = 1,
+    /// Unix domain socket (2).
+    Unix = 2,
+}
+
+/// A connection's shared state.
+pub(crate) struct Conn {
+    pub id: ConnId,
+    pub role: Role,
+    /// Set once the socket exists (backends get it when their connect completes).
+    pub stream: OnceCell<Stream>,
+    pub tracker: RefCell<Tracker>,
+    /// The linked partner packets are forwarded to.
+    pub partner: Cell<Option<ConnId>>,
+    /// The last partner's id; kept after the partner closes (the original's quirk).
+    pub remote_id: Cell<ConnId>,
+    /// Events with a callback.
+    pub mask: Cell<EventMask>,
+    /// Bytes waiting for the socket.
+    pub out: RefCell<BytesMut>,
+    /// Wakes the writer task.
+    pub out_ready: Notify,
+    /// Wakes readers paused by backpressure on this connection.
+    pub drained: Notify,
+    pub closing: Cell<bool>,
+    /// Wakes this connection's reader (and accept loop) to stop.
+    pub close_signal: Notify,
+    /// For backends: the address being connected to (for error messages).
+    pub target: String,
+}
+
+impl Conn {
+    pub fn new(id: ConnId, role: Role, target: String, max_packet: usize) -> Conn {
+        let side = if role == Role::Backend { Side::Backend } else { Side::Client };
+        Conn {
+            id,
+            role,
+            stream: OnceCell::new(),
+            tracker: RefCell::new(Tracker::new(side, max_packet)),
+            partner: Cell::new(None),
+            remote_id: Cell::new(0),
+            mask: Cell::new(EventMask::default()),
+            out: RefCell::new(BytesMut::new()),
+            out_ready: Notify::new(),
+            drained: Notify::new(),
+            closing: Cell::new(false),
+            close_signal: Notify::new(),
+            target,
+        }
+    }
+
+    /// Queues bytes for the socket. When nothing is queued it writes straight away, so
+    /// the common case costs one `write` and no copy.
+    pub fn send(&self, mut data: &[u8]) {
+        if data.is_empty() || self.closing.get() {
+            return;
+        }
+        let mut out = self.out.borrow_mut();
+        if out.is_empty() {
+            if let Some(stream) = self.stream.get() {
+                match stream.try_write(data) {
+                    Ok(n) if n == data.len() => return,
+                    Ok(n) => data = &data[n..],
+                    // WouldBlock, or an error the writer task will meet again and report.
+                    Err(_) => {}
+                }
+            }
+        }
+        out.extend_from_slice(data);
+        drop(out);
+        self.out_ready.notify_one();
+    }
+
+    /// Queues one frame: a 4-byte header and its payload, written together.
+    pub fn send_frame(&self, header: &[u8; 4], payload: &[u8]) {
+        if self.closing.get() {
+            return;
+        }
+        let mut out = self.out.borrow_mut();
+        let mut written = 0;
+        if out.is_empty() {
+            if let Some(stream) = self.stream.get() {
+                let bufs = [std::io::IoSlice::new(header), std::io::IoSlice::new(payload)];
+                written = stream.try_write_vectored(&bufs).unwrap_or(0);
+            }
+        }
+        let total = header.len() + payload.len();
+        if written == total {
+            return;
+        }
+        if written < header.len() {
+            out.extend_from_slice(&header[written..]);
+            out.extend_from_slice(payload);
+        } else {
+            out.extend_from_slice(&payload[written - header.len()..]);
+        }
+        drop(out);
+        self.out_ready.notify_one();
+    }
+
+    /// Bytes queued but not yet written.
+    pub fn unsent(&self) -> usize {
+        self.out.borrow().len()
+    }
+
+    /// Writes queued bytes until none are left or the socket would block.
+    /// Returns Ok(true) when the queue is empty.
+    pub fn flush_some(&self) -> std::io::Result<bool> {
+        let Some(stream) = self.stream.get() else {
+            return Ok(false);
+        };
+        let mut out = self.out.borrow_mut();
+        while !out.is_empty() {
+            match stream.try_write(&out) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => out.advance(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        let empty = out.is_empty();
+        if out.len() <= LOW_WATER {
+            self.drained.notify_waiters();
+        }
+        if empty && out.capacity() > HIGH_WATER {
+            *out = BytesMut::new();
+        }
+        Ok(empty)
+    }
+}

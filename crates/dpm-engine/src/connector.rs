@@ -1,0 +1,74 @@
+//! Outbound connections to backends, made in the background.
+
+use std::rc::Rc;
+
+use tokio::net::{TcpStream, UnixStream};
+
+use crate::conn::Conn;
+use crate::stream::Stream;
+use crate::worker::Worker;
+
+/// Where a backend connection goes.
+pub(crate) enum Target {
+    Tcp(String, u16),
+    Unix(String),
+}
+
+pub(crate) fn spawn_connect(worker: Worker, conn: Rc<Conn>, target: Target) {
+    tokio::task::spawn_local(async move {
+        let timeout = worker.inner.config.connect_timeout;
+        let result = match tokio::time::timeout(timeout, connect(&target)).await {
+            Ok(r) => r,
+            Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")),
+        };
+        if conn.closing.get() {
+            return;
+        }
+        match result {
+            Ok(stream) => {
+                let _ = conn.stream.set(stream);
+                tracing::debug!(backend = conn.id, target = %conn.target, "connected");
+                crate::forward::start_io(&worker, &conn);
+            }
+            Err(e) => {
+                tracing::warn!(backend = conn.id, target = %conn.target, error = %e, "backend connect failed");
+                refuse_waiting_client(&worker, &conn, &e);
+                worker.close(conn.id);
+            }
+        }
+    });
+}
+
+async fn connect(target: &Target) -> std::io::Result<Stream> {
+    match target {
+        Target::Tcp(host, port) => {
+            let s = TcpStream::connect((host.as_str(), *port)).await?;
+            s.set_nodelay(true)?;
+            Ok(Stream::Tcp(s))
+        }
+        Target::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
+    }
+}
+
+/// A client linked to a backend that could not be reached would wait for a greeting
+/// forever: tell it why instead, as a MySQL client library would (error 2003).
+fn refuse_waiting_client(worker: &Worker, backend: &Conn, error: &std::io::Error) {
+    let Some(client) = worker.partner_of(backend) else {
+        return;
+    };
+    if !client.tracker.borrow().awaiting_handshake() {
+        return;
+    }
+    let reason = match error.raw_os_error() {
+        Some(code) => {
+            let text = std::io::Error::from_raw_os_error(code).to_string();
+            let text = text.split(" (os error").next().unwrap_or_default().to_string();
+            format!("{code} \"{text}\"")
+        }
+        None => error.to_string(),
+    };
+    let message = format!("Can't connect to server on '{}' ({reason})", backend.target);
+    let mut payload = bytes::BytesMut::new();
+    dpm_protocol::err::ErrPacket::new(2003, *b"HY000", message).encode(&mut payload);
+    crate::forward::write_packet(&client, &payload);
+}

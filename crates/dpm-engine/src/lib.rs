@@ -1,0 +1,37 @@
+//! dpm's engine: the data plane of the proxy.
+//!
+//! It owns workers (one OS thread and one single-threaded runtime each), listeners,
+//! client and backend connections, the per-connection protocol tracker that follows the
+//! MySQL conversation and names its events, forwarding between linked connections, and
+//! the dispatch of events to an [`EventSink`].
+//!
+//! It must not know about Lua or any scripting language: scripts reach it through the
+//! [`Worker`] control API (listen, connect, link, wire, close) and hear from it through
+//! the [`EventSink`] trait. It decodes packets only as far as the state machine needs
+//! (headers and a few leading bytes); full decoding is `dpm-protocol`'s job, on demand.
+//!
+//! Central types: [`Worker`] (a thread's connections), [`Event`]/[`EventMask`] (what a
+//! callback can hook), [`tracker::Tracker`] (where a connection is in the protocol),
+//! [`start_workers`] (the threads).
+
+mod conn;
+mod connector;
+mod error;
+mod event;
+mod forward;
+mod listener;
+mod runtime;
+mod sink;
+mod stream;
+pub mod tracker;
+mod worker;
+
+pub use conn::{ListenerKind, Role};
+pub use error::EngineError;
+pub use event::{Event, EventMask, Verdict};
+pub use runtime::start_workers;
+pub use sink::{EventSink, LocalBoxFuture};
+pub use worker::{ConnInfo, Worker, WorkerConfig};
+
+/// A connection id: unique across the process, starting at 1.
+pub type ConnId = u64;

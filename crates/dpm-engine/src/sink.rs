@@ -1,0 +1,31 @@
+//! The seam between the engine and whatever programs it (the Lua layer): the engine
+//! raises events through [`EventSink`] and knows nothing about who answers them.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+
+use crate::event::{Event, Verdict};
+use crate::ConnId;
+
+/// A boxed future that stays on its worker thread.
+pub type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// Receives the events of one worker's connections. The engine calls a method only when
+/// the connection's [`crate::EventMask`] says a callback exists for the event, so an
+/// implementation may assume that it has work to do.
+///
+/// Every method returns a future so that a handler can suspend (sleep, wait on a socket)
+/// without blocking the worker: the connection waits, other connections go on.
+pub trait EventSink {
+    /// A listener accepted a client (event `MYC_CONNECT` on the listener).
+    fn accepted(&self, listener: ConnId, client: ConnId) -> LocalBoxFuture<()>;
+
+    /// A connection reached `event`. `packet` is the payload of the packet received, or
+    /// `None` for transitions caused by sending. The verdict matters for received packets.
+    fn packet(&self, conn: ConnId, event: Event, packet: Option<Bytes>) -> LocalBoxFuture<Verdict>;
+
+    /// A connection is closing (event `MY_CLOSING`).
+    fn closing(&self, conn: ConnId) -> LocalBoxFuture<()>;
+}

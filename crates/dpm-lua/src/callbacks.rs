@@ -1,0 +1,173 @@
+//! Callback tables: a connection's own callbacks, package callback objects
+//! (`dpm.new_callback()`) overlaid with `conn:package_register`, the lookup rule and the
+//! event mask handed to the engine.
+//!
+//! Lookup (reference §6.2, the original's code rather than its doc): if a package is
+//! applied and has a function for the state, it runs; otherwise the connection's own
+//! function runs. Exception: at `MY_CLOSING` the connection's own function always wins,
+//! so the owner can clean up even while a package drives the connection.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use dpm_engine::{ConnId, Event, EventMask};
+use mlua::{Function, Lua, UserData, UserDataMethods, Value};
+
+use crate::errors::raise;
+
+/// One function slot per state.
+#[derive(Default, Clone)]
+pub struct Slots {
+    funcs: HashMap<u8, Function>,
+}
+
+impl Slots {
+    /// The function registered for `event`.
+    pub fn get(&self, event: Event) -> Option<&Function> {
+        self.funcs.get(&event.0)
+    }
+
+    /// Sets or clears the function of `event`.
+    pub fn set(&mut self, event: Event, func: Option<Function>) {
+        match func {
+            Some(f) => {
+                self.funcs.insert(event.0, f);
+            }
+            None => {
+                self.funcs.remove(&event.0);
+            }
+        }
+    }
+
+    /// The events with a function.
+    pub fn mask(&self) -> EventMask {
+        EventMask(self.funcs.keys().fold(0, |m, &s| m | (1u64 << s)))
+    }
+}
+
+/// Validates the arguments of `register(state, fn|nil)`.
+pub fn parse_register_args(lua: &Lua, state: i64, func: Value) -> mlua::Result<(Event, Option<Function>)> {
+    if !(0..Event::SLOTS as i64).contains(&state) {
+        return Err(raise(lua, format!("Invalid callback state number {state}!")));
+    }
+    let func = match func {
+        Value::Nil => None,
+        Value::Function(f) => Some(f),
+        _ => return Err(raise(lua, "Argument for callback must be a function or nil")),
+    };
+    Ok((Event(state as u8), func))
+}
+
+/// A package callback object's shared state: its slots and the connections it is applied to.
+#[derive(Default)]
+pub struct Package {
+    /// The package's functions.
+    pub slots: Slots,
+    /// Connections that currently have this package applied (their masks follow it).
+    pub applied_to: HashSet<ConnId>,
+}
+
+/// The `dpm.callback` userdata.
+#[derive(Clone)]
+pub struct PackageObject {
+    /// Shared with every connection it is applied to.
+    pub package: Rc<RefCell<Package>>,
+    /// Where masks are recomputed when the package changes.
+    pub registry: Rc<CallbackRegistry>,
+}
+
+impl UserData for PackageObject {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_method("register", |lua, this, (state, func): (Option<i64>, Value)| {
+            let Some(state) = state else { return Ok(()) };
+            let (event, func) = parse_register_args(lua, state, func)?;
+            this.package.borrow_mut().slots.set(event, func);
+            let applied: Vec<ConnId> = this.package.borrow().applied_to.iter().copied().collect();
+            for id in applied {
+                this.registry.refresh_mask(id);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The callbacks of one connection.
+#[derive(Default)]
+struct ConnCallbacks {
+    own: Slots,
+    package: Option<Rc<RefCell<Package>>>,
+}
+
+impl ConnCallbacks {
+    fn mask(&self) -> EventMask {
+        let package = self.package.as_ref().map_or(0, |p| p.borrow().slots.mask().0);
+        EventMask(self.own.mask().0 | package)
+    }
+}
+
+/// Every connection's callbacks on one worker; keeps the engine's masks in step.
+pub struct CallbackRegistry {
+    worker: dpm_engine::Worker,
+    conns: RefCell<HashMap<ConnId, ConnCallbacks>>,
+}
+
+impl CallbackRegistry {
+    /// An empty registry for `worker`.
+    pub fn new(worker: dpm_engine::Worker) -> CallbackRegistry {
+        CallbackRegistry { worker, conns: RefCell::new(HashMap::new()) }
+    }
+
+    /// `conn:register(state, fn|nil)`.
+    pub fn register(&self, id: ConnId, event: Event, func: Option<Function>) {
+        self.conns.borrow_mut().entry(id).or_default().own.set(event, func);
+        self.refresh_mask(id);
+    }
+
+    /// `conn:package_register(obj|nil)`.
+    pub fn apply_package(&self, id: ConnId, package: Option<Rc<RefCell<Package>>>) {
+        let mut conns = self.conns.borrow_mut();
+        let entry = conns.entry(id).or_default();
+        if let Some(old) = entry.package.take() {
+            old.borrow_mut().applied_to.remove(&id);
+        }
+        if let Some(new) = &package {
+            new.borrow_mut().applied_to.insert(id);
+        }
+        entry.package = package;
+        drop(conns);
+        self.refresh_mask(id);
+    }
+
+    /// Recomputes the engine's mask of `id`.
+    pub fn refresh_mask(&self, id: ConnId) {
+        let mask = self.conns.borrow().get(&id).map(ConnCallbacks::mask).unwrap_or_default();
+        self.worker.set_event_mask(id, mask);
+    }
+
+    /// The function to run for `event` on `id` (see the module docs for the rule).
+    pub fn lookup(&self, id: ConnId, event: Event) -> Option<Function> {
+        let conns = self.conns.borrow();
+        let entry = conns.get(&id)?;
+        if event == Event::MY_CLOSING {
+            if let Some(own) = entry.own.get(event) {
+                return Some(own.clone());
+            }
+        }
+        if let Some(package) = &entry.package {
+            if let Some(f) = package.borrow().slots.get(event) {
+                return Some(f.clone());
+            }
+        }
+        entry.own.get(event).cloned()
+    }
+
+    /// Forgets a closed connection's callbacks.
+    pub fn forget(&self, id: ConnId) {
+        if let Some(entry) = self.conns.borrow_mut().remove(&id) {
+            if let Some(package) = entry.package {
+                package.borrow_mut().applied_to.remove(&id);
+            }
+        }
+    }
+}

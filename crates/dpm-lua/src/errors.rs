@@ -1,0 +1,54 @@
+//! Turning Lua errors into the one-line `file:line: message` form dpm logs and prints.
+
+/// The first meaningful line of a Lua error: `file:line: message` when Lua knows the
+/// position, without mlua's wrapping ("runtime error: …", tracebacks, callback frames).
+pub fn error_line(error: &mlua::Error) -> String {
+    let text = match error {
+        mlua::Error::RuntimeError(message) => message.clone(),
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::CallbackError { cause, .. } => return error_line(cause),
+        mlua::Error::WithContext { cause, .. } => return error_line(cause),
+        mlua::Error::MemoryError(message) => format!("out of memory: {message}"),
+        other => other.to_string(),
+    };
+    let first = text.lines().next().unwrap_or_default();
+    first.strip_prefix("runtime error: ").unwrap_or(first).to_string()
+}
+
+/// A Lua error carrying `message` prefixed with the caller's position (`file:line: `),
+/// as Lua's own `error(message)` would produce; for errors raised by dpm functions.
+pub fn raise(lua: &mlua::Lua, message: impl std::fmt::Display) -> mlua::Error {
+    let place = lua
+        .inspect_stack(1, |debug| {
+            let line = debug.current_line()?;
+            let source = debug.source();
+            let src = source.short_src.as_deref().unwrap_or("?").to_string();
+            Some(format!("{src}:{line}: "))
+        })
+        .flatten()
+        .unwrap_or_default();
+    mlua::Error::RuntimeError(format!("{place}{message}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn startfile_errors_name_file_and_line() {
+        let lua = mlua::Lua::new();
+        let err = lua.load("local x = 1\nerror('boom')").set_name("@conf.lua").exec().unwrap_err();
+        assert_eq!(error_line(&err), "conf.lua:2: boom");
+        let err = lua.load("local = 1").set_name("@conf.lua").exec().unwrap_err();
+        assert!(error_line(&err).starts_with("conf.lua:1: "), "{}", error_line(&err));
+    }
+
+    #[test]
+    fn errors_raised_from_rust_carry_the_callers_position() {
+        let lua = mlua::Lua::new();
+        let f = lua.create_function(|lua, ()| -> mlua::Result<()> { Err(raise(lua, "bad thing")) }).unwrap();
+        lua.globals().set("f", f).unwrap();
+        let err = lua.load("\n\nf()").set_name("@x.lua").exec().unwrap_err();
+        assert_eq!(error_line(&err), "x.lua:3: bad thing");
+    }
+}

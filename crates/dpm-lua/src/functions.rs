@@ -1,0 +1,133 @@
+//! The functions of the `dpm` table that manage sockets and time (reference §3.1, §3.3).
+//! Packet functions (`wire_packet`, `check_pass`, `new_*_pkt`, …) live in `packets`.
+
+use std::rc::Rc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use dpm_engine::{ConnId, Role};
+use mlua::{AnyUserData, IntoLuaMulti, Lua, MultiValue, Table, Value};
+
+use crate::conn_object::ConnObject;
+use crate::errors::raise;
+use crate::host::Host;
+
+/// A connection argument: its id and role, or a Lua error naming the argument.
+pub fn conn_arg(lua: &Lua, value: &Value, what: &str) -> mlua::Result<(ConnId, Role)> {
+    match value {
+        Value::UserData(ud) => match ud.borrow::<ConnObject>() {
+            Ok(c) => Ok((c.id, c.role)),
+            Err(_) => Err(raise(lua, format!("{what} must be a connection object"))),
+        },
+        _ => Err(raise(lua, format!("{what} must be a connection object"))),
+    }
+}
+
+/// Returns `(nil, message)`, the Lua convention for an expected failure.
+fn fail(lua: &Lua, message: String) -> mlua::Result<MultiValue> {
+    (Value::Nil, message).into_lua_multi(lua)
+}
+
+fn port_arg(lua: &Lua, port: i64) -> mlua::Result<u16> {
+    u16::try_from(port).map_err(|_| raise(lua, format!("invalid port {port}")))
+}
+
+/// Registers the socket and time functions on `dpm`.
+pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
+    let h = host.clone();
+    dpm.set(
+        "listener",
+        lua.create_function(move |lua, (addr, port): (Option<String>, i64)| {
+            let port = port_arg(lua, port)?;
+            match h.worker.listen_tcp(addr.as_deref(), port) {
+                Ok(id) => h.conn_object(id, Role::Listener(dpm_engine::ListenerKind::Tcp))?.into_lua_multi(lua),
+                Err(e) => fail(lua, e.to_string()),
+            }
+        })?,
+    )?;
+    let h = host.clone();
+    dpm.set(
+        "listener_unix",
+        lua.create_function(move |lua, (path, mode): (String, Option<String>)| {
+            let mode = match mode {
+                Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8)
+                    .map_err(|_| raise(lua, format!("invalid octal mode '{m}'")))?,
+                None => 0o700,
+            };
+            match h.worker.listen_unix(&path, mode) {
+                Ok(id) => h.conn_object(id, Role::Listener(dpm_engine::ListenerKind::Unix))?.into_lua_multi(lua),
+                Err(e) => fail(lua, e.to_string()),
+            }
+        })?,
+    )?;
+    let h = host.clone();
+    dpm.set(
+        "connect",
+        lua.create_function(move |lua, (addr, port): (String, i64)| {
+            let port = port_arg(lua, port)?;
+            match h.worker.connect_tcp(&addr, port) {
+                Ok(id) => h.conn_object(id, Role::Backend)?.into_lua_multi(lua),
+                Err(e) => fail(lua, e.to_string()),
+            }
+        })?,
+    )?;
+    let h = host.clone();
+    dpm.set(
+        "connect_unix",
+        lua.create_function(move |lua, path: String| match h.worker.connect_unix(&path) {
+            Ok(id) => h.conn_object(id, Role::Backend)?.into_lua_multi(lua),
+            Err(e) => fail(lua, e.to_string()),
+        })?,
+    )?;
+    let h = host.clone();
+    dpm.set(
+        "close",
+        lua.create_function(move |lua, conn: Value| {
+            let (id, _) = conn_arg(lua, &conn, "Argument")?;
+            Ok(h.worker.close(id).then_some(1))
+        })?,
+    )?;
+    let h = host.clone();
+    dpm.set(
+        "proxy_connect",
+        lua.create_function(move |lua, (client, backend): (Value, Value)| {
+            let client = match conn_arg(lua, &client, "Arg 1") {
+                Ok((id, Role::Client)) if h.worker.is_alive(id) => id,
+                _ => return Err(raise(lua, "Arg 1 must be a valid client")),
+            };
+            let backend = match conn_arg(lua, &backend, "Arg 2") {
+                Ok((id, Role::Backend)) if h.worker.is_alive(id) => id,
+                _ => return Err(raise(lua, "Arg 2 must be a valid backend")),
+            };
+            h.worker.link(client, backend).map_err(|e| raise(lua, e))
+        })?,
+    )?;
+    let h = host.clone();
+    dpm.set(
+        "proxy_disconnect",
+        lua.create_function(move |lua, conn: Value| {
+            let (id, _) = conn_arg(lua, &conn, "Argument")?;
+            h.worker
+                .unlink(id)
+                .map_err(|_| raise(lua, "Must specify a connected client/server to disconnect."))
+        })?,
+    )?;
+    dpm.set(
+        "gettimeofday",
+        lua.create_function(|_, ()| {
+            let now = since_epoch();
+            Ok((now.as_secs() as i64, now.subsec_micros() as i64))
+        })?,
+    )?;
+    dpm.set("time", lua.create_function(|_, ()| Ok(since_epoch().as_secs() as i64))?)?;
+    dpm.set("time_hires", lua.create_function(|_, ()| Ok(since_epoch().as_millis() as i64))?)?;
+    Ok(())
+}
+
+fn since_epoch() -> std::time::Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+/// Borrows a `dpm.conn` from a userdata argument.
+pub fn conn_from_userdata(ud: &AnyUserData) -> Option<ConnId> {
+    ud.borrow::<ConnObject>().ok().map(|c| c.id)
+}

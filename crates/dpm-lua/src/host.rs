@@ -1,0 +1,114 @@
+//! The per-worker Lua host: the Lua state, the worker it drives, the callback registry,
+//! and the [`EventSink`] that turns engine events into Lua calls.
+//!
+//! Every callback runs as a Lua coroutine (`call_async`), so a callback may suspend on
+//! an async dpm function; its connection waits, the worker goes on.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use dpm_engine::{ConnId, Event, EventSink, LocalBoxFuture, Role, Verdict, Worker};
+use mlua::{Function, IntoLuaMulti, Lua, Value};
+
+use crate::callbacks::CallbackRegistry;
+use crate::conn_object::ConnObject;
+use crate::errors::error_line;
+
+/// One worker's Lua world.
+pub struct Host {
+    /// The worker's Lua state.
+    pub lua: Lua,
+    /// The engine side.
+    pub worker: Worker,
+    /// Callbacks of every connection of this worker.
+    pub callbacks: Rc<CallbackRegistry>,
+}
+
+impl Host {
+    /// A host for `worker` around `lua`.
+    pub fn new(worker: Worker, lua: Lua) -> Rc<Host> {
+        let callbacks = Rc::new(CallbackRegistry::new(worker.clone()));
+        Rc::new(Host { lua, worker, callbacks })
+    }
+
+    /// `conn:remote_id()`, which survives the connection's close.
+    pub fn remote_id(&self, id: ConnId) -> ConnId {
+        self.worker.remote_id(id)
+    }
+
+    /// Creates the one `dpm.conn` object of a connection.
+    pub fn conn_object(self: &Rc<Self>, id: ConnId, role: Role) -> mlua::Result<mlua::AnyUserData> {
+        self.lua.create_userdata(ConnObject { id, role, host: self.clone() })
+    }
+
+    /// Runs a callback as a coroutine. A Lua error is logged as `file:line: message`
+    /// and yields `None`, which callers treat as `DPM_OK` (as the original did).
+    pub async fn call(&self, func: Function, event: Event, args: impl IntoLuaMulti) -> Option<Value> {
+        match func.call_async::<Value>(args).await {
+            Ok(value) => Some(value),
+            Err(e) => {
+                tracing::error!("ERROR: running callback '{}': {}", event.label(), error_line(&e));
+                None
+            }
+        }
+    }
+}
+
+/// The engine's view of a [`Host`].
+pub struct LuaSink(pub Rc<Host>);
+
+impl EventSink for LuaSink {
+    fn accepted(&self, listener: ConnId, client: ConnId) -> LocalBoxFuture<()> {
+        let host = self.0.clone();
+        Box::pin(async move {
+            let Some(func) = host.callbacks.lookup(listener, Event::MYC_CONNECT) else {
+                host.worker.close(client);
+                return;
+            };
+            match host.conn_object(client, Role::Client) {
+                Ok(object) => {
+                    host.call(func, Event::MYC_CONNECT, (object, listener, listener)).await;
+                }
+                Err(e) => {
+                    tracing::error!("cannot create the client object: {e}");
+                    host.worker.close(client);
+                }
+            }
+        })
+    }
+
+    fn packet(&self, conn: ConnId, event: Event, packet: Option<Bytes>) -> LocalBoxFuture<Verdict> {
+        let host = self.0.clone();
+        Box::pin(async move {
+            let Some(func) = host.callbacks.lookup(conn, event) else {
+                return Verdict::Forward;
+            };
+            let result = match packet {
+                Some(payload) => match crate::packets::to_lua(&host, conn, event, payload) {
+                    Ok(object) => host.call(func, event, (object, conn)).await,
+                    Err(e) => {
+                        tracing::error!("ERROR: running callback '{}': cannot decode the packet: {e}", event.label());
+                        None
+                    }
+                },
+                None => host.call(func, event, conn).await,
+            };
+            let code = match result {
+                Some(Value::Integer(n)) => Some(n),
+                Some(Value::Number(n)) => Some(n as i64),
+                _ => None,
+            };
+            Verdict::from_code(code)
+        })
+    }
+
+    fn closing(&self, conn: ConnId) -> LocalBoxFuture<()> {
+        let host = self.0.clone();
+        Box::pin(async move {
+            if let Some(func) = host.callbacks.lookup(conn, Event::MY_CLOSING) {
+                host.call(func, Event::MY_CLOSING, conn).await;
+            }
+            host.callbacks.forget(conn);
+        })
+    }
+}

@@ -1,0 +1,68 @@
+//! Lua bindings for dpm: the `dpm` module a startup file programs the proxy with.
+//!
+//! It owns the per-worker Lua state ([`host::Host`]), the `dpm` table (functions and
+//! constants with the original DPM's names, values and argument orders), the
+//! connection and packet objects, callback registration and package callback objects,
+//! and the [`dpm_engine::EventSink`] that calls Lua when a registered event fires.
+//!
+//! It must not know how bytes move: sockets, buffers and forwarding are the engine's;
+//! it asks the engine through [`dpm_engine::Worker`] and answers through the sink.
+//! Wire formats come from `dpm-protocol`.
+
+pub mod callbacks;
+pub mod conn_object;
+pub mod constants;
+pub mod errors;
+pub mod functions;
+pub mod host;
+pub mod packets;
+
+use std::path::Path;
+use std::rc::Rc;
+
+use dpm_engine::Worker;
+use mlua::Lua;
+
+/// Lua 5.1 names that scripts written for the original DPM (Lua 5.1) use.
+const COMPAT_PRELUDE: &str = r#"
+unpack = unpack or table.unpack
+loadstring = loadstring or load
+table.maxn = table.maxn or function(t) local n = 0 for k in pairs(t) do if type(k) == "number" and k > n then n = k end end return n end
+"#;
+
+/// Where dpm's own Lua libraries (`dpml.lua`, the demos) are: `$DPM_LUA_DIR`, else the
+/// `lua/` folder of the source tree this binary was built from.
+fn lua_library_dir() -> String {
+    std::env::var("DPM_LUA_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../lua").to_string())
+}
+
+/// Sets a worker up: creates its Lua state with the `dpm` table, installs the event
+/// sink and runs the startup file. Errors come back as one line, `file:line: message`.
+pub fn start_worker(worker: &Worker, startfile: &Path) -> Result<(), String> {
+    let lua = Lua::new();
+    let host = Host::new(worker.clone(), lua.clone());
+    install(&lua, &host, startfile).map_err(|e| errors::error_line(&e))?;
+    worker.set_sink(Rc::new(host::LuaSink(host.clone())));
+    let name = startfile.display().to_string();
+    let code = std::fs::read(startfile).map_err(|e| format!("{name}: cannot read the startup file: {e}"))?;
+    lua.load(&code[..])
+        .set_name(format!("@{name}"))
+        .exec()
+        .map_err(|e| errors::error_line(&e))
+}
+
+use host::Host;
+
+fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
+    lua.load(COMPAT_PRELUDE).set_name("=dpm-compat").exec()?;
+    let dir = startfile.parent().map(|d| d.display().to_string()).filter(|d| !d.is_empty()).unwrap_or_else(|| ".".into());
+    let package: mlua::Table = lua.globals().get("package")?;
+    let path: String = package.get("path")?;
+    package.set("path", format!("{dir}/?.lua;{}/?.lua;{path}", lua_library_dir()))?;
+    let dpm = lua.create_table()?;
+    constants::register(lua, &dpm)?;
+    functions::register(lua, &dpm, host)?;
+    packets::register(lua, &dpm, host)?;
+    lua.globals().set("dpm", dpm)?;
+    Ok(())
+}

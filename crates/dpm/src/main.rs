@@ -1,0 +1,67 @@
+//! The `dpm` command: runs a Lua startup file that configures the proxy.
+//!
+//! It owns the command line, logging set-up, starting the workers and the process
+//! lifecycle (signals, exit codes). Everything else is in the library crates.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Dormando's Proxy for MySQL, reborn: a MySQL/MariaDB proxy programmed in Lua.
+#[derive(Parser, Debug)]
+#[command(name = "dpm", version, about)]
+struct Args {
+    /// Lua file to run at startup; it creates listeners and backends and registers callbacks.
+    #[arg(short = 's', long = "startfile", value_name = "FILE", default_value = "startup.lua")]
+    startfile: PathBuf,
+
+    /// Verbosity: 0 warnings only, 1 connection lifecycle, 2 debug, 3 trace.
+    /// `--verbose` alone means 1.
+    #[arg(short = 'v', long = "verbose", value_name = "N", num_args = 0..=1, default_missing_value = "1", default_value_t = 0)]
+    verbose: u8,
+
+    /// Number of worker threads, each with its own Lua state running the startup file.
+    #[arg(long = "threads", value_name = "N", default_value_t = 1)]
+    threads: usize,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.verbose);
+    let startfile = args.startfile.clone();
+    let started = dpm_engine::start_workers(args.threads, dpm_engine::WorkerConfig::default(), move |worker| {
+        dpm_lua::start_worker(worker, &startfile)
+    });
+    if let Err(message) = started {
+        eprintln!("dpm: {message}");
+        return ExitCode::from(1);
+    }
+    tracing::info!(threads = args.threads, "Starting event dispatcher...");
+    wait_for_shutdown_signal();
+    tracing::info!("shutting down");
+    ExitCode::SUCCESS
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DPM_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).with_target(false).init();
+}
+
+/// Blocks until SIGINT or SIGTERM.
+fn wait_for_shutdown_signal() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("signal runtime");
+    runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    });
+}

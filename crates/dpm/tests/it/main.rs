@@ -1,0 +1,17 @@
+//! dpm's integration tests and client-compatibility suite: real MariaDB,
+//! real dpm processes, real clients (mariadb CLI, mysql_async, PyMySQL,
+//! MariaDB Connector/Python, sysbench).
+//!
+//! `DPM_TEST_DIRECT=1 cargo test -p dpm --test it` runs the same tests
+//! against MariaDB directly (no dpm), to check the tests themselves.
+
+mod support;
+
+mod auth;
+mod bulk;
+mod cli;
+mod commands;
+mod lifecycle;
+mod prepared;
+mod python;
+mod sysbench;

@@ -1,0 +1,249 @@
+//! One real MariaDB server for the whole test run.
+
+use super::{free_port, run_bounded, wait_until, ProcOutput};
+use std::path::{Path, PathBuf};
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The ordinary test account (mysql_native_password, ALL on *.*).
+pub const USER: &str = "dpm";
+pub const PASSWORD: &str = "dpmpass";
+/// A second mysql_native_password account (ALL on dpmtest.*), for COM_CHANGE_USER.
+pub const OTHER_USER: &str = "other";
+pub const OTHER_PASSWORD: &str = "otherpass";
+/// An ed25519 account (ALL on dpmtest.*), present when [`MariaDb::ed25519`] is true.
+pub const ED_USER: &str = "ed";
+pub const ED_PASSWORD: &str = "edpass";
+/// The database every test may use.
+pub const DB: &str = "dpmtest";
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The shared MariaDB server. Get it with [`MariaDb::get`].
+pub struct MariaDb {
+    /// TCP port on 127.0.0.1.
+    pub port: u16,
+    /// Unix socket (root can log in over it without a password).
+    pub socket: PathBuf,
+    /// Temp dir holding datadir, socket and error log; removed at exit.
+    pub dir: PathBuf,
+    /// Whether the `ed` account (auth_ed25519) could be created.
+    pub ed25519: bool,
+    /// `SELECT VERSION()`.
+    pub version: String,
+    /// Write end of the watchdog's stdin: when this process exits, the
+    /// watchdog reads EOF, kills mariadbd and removes `dir`. Never used,
+    /// only kept open.
+    _watchdog: Mutex<ChildStdin>,
+}
+
+// The watchdog: started in its own process group (so a Ctrl-C to the test
+// does not kill it first), it starts mariadbd, then blocks reading its stdin,
+// a pipe whose only write end is held by the test process (std opens pipes
+// with O_CLOEXEC, so no other child inherits it). When the test process is
+// gone, however it died, `read` returns, and mariadbd is killed and the temp
+// dir removed.
+const WATCHDOG: &str = r#"
+dir="$1"; shift
+"$@" </dev/null >/dev/null 2>&1 &
+m=$!
+echo "$m" > "$dir/mariadbd.watch-pid"
+while read -r _line; do :; done
+kill -9 "$m" 2>/dev/null
+wait "$m" 2>/dev/null
+rm -rf "$dir"
+"#;
+
+impl MariaDb {
+    /// The server, started on first use.
+    pub fn get() -> &'static MariaDb {
+        // A failure is kept too, so that the other tests fail at once.
+        static SERVER: OnceLock<Result<MariaDb, String>> = OnceLock::new();
+        let server = SERVER.get_or_init(|| {
+            let mut last_err = String::new();
+            // A port can be taken between choosing and binding it: retry.
+            for _ in 0..3 {
+                match Self::start() {
+                    Ok(s) => return Ok(s),
+                    Err(e) => last_err = e,
+                }
+            }
+            Err(last_err)
+        });
+        match server {
+            Ok(s) => s,
+            Err(e) => panic!("could not start MariaDB: {e}"),
+        }
+    }
+
+    fn start() -> Result<MariaDb, String> {
+        let started = Instant::now();
+        let dir = tempfile::Builder::new()
+            .prefix("dpm-it-mariadb-")
+            .tempdir()
+            .map_err(|e| e.to_string())?
+            .keep();
+        let datadir = dir.join("data");
+        let socket = dir.join("mariadb.sock");
+        let errlog = dir.join("error.log");
+        let install = run_bounded(
+            Command::new("mariadb-install-db")
+                .arg("--no-defaults")
+                .arg("--user=root")
+                .arg(format!("--datadir={}", datadir.display()))
+                .arg("--auth-root-authentication-method=normal")
+                .arg("--skip-test-db"),
+            None,
+            Duration::from_secs(120),
+        );
+        if !install.success() {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(format!("mariadb-install-db failed: {install}"));
+        }
+        let port = free_port();
+        let mut watchdog = Command::new("sh");
+        watchdog
+            .arg("-c")
+            .arg(WATCHDOG)
+            .arg("sh")
+            .arg(&dir)
+            .arg("mariadbd")
+            .arg("--no-defaults")
+            .arg("--user=root")
+            .arg(format!("--datadir={}", datadir.display()))
+            .arg(format!("--socket={}", socket.display()))
+            .arg(format!("--pid-file={}", dir.join("mariadbd.pid").display()))
+            .arg(format!("--log-error={}", errlog.display()))
+            .arg(format!("--tmpdir={}", dir.display()))
+            .arg(format!("--port={port}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg("--character-set-server=utf8mb4")
+            .arg("--collation-server=utf8mb4_general_ci")
+            .arg("--skip-name-resolve")
+            .arg("--max-allowed-packet=256M")
+            .arg("--local-infile=1")
+            .arg("--innodb-buffer-pool-size=64M")
+            .arg("--innodb-flush-log-at-trx-commit=2")
+            .arg("--skip-log-bin")
+            .arg("--max-connections=500")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut watchdog, 0);
+        let mut child = watchdog
+            .spawn()
+            .map_err(|e| format!("cannot spawn mariadbd watchdog: {e}"))?;
+        let stdin = child.stdin.take().unwrap();
+        // The watchdog is reaped by init once we exit; never wait for it.
+        std::mem::forget(child);
+
+        let mut server = MariaDb {
+            port,
+            socket,
+            dir,
+            ed25519: false,
+            version: String::new(),
+            _watchdog: Mutex::new(stdin),
+        };
+        // Wait until it accepts connections over the socket.
+        let deadline = started + STARTUP_TIMEOUT;
+        loop {
+            if server.try_direct_exec("SELECT 1").is_ok() {
+                break;
+            }
+            let log = server.error_log();
+            if log.contains("Aborting") || Instant::now() > deadline {
+                // Dropping `server` closes the pipe: the watchdog cleans up.
+                return Err(format!(
+                    "mariadbd on port {port} did not become ready within {STARTUP_TIMEOUT:?}; error log:\n{log}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server.direct_exec(&format!(
+            "CREATE DATABASE {DB};
+             CREATE USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}';
+             GRANT ALL ON *.* TO '{USER}'@'%';
+             CREATE USER '{OTHER_USER}'@'%' IDENTIFIED BY '{OTHER_PASSWORD}';
+             GRANT ALL ON {DB}.* TO '{OTHER_USER}'@'%';"
+        ));
+        server.ed25519 = server
+            .try_direct_exec(&format!(
+                "INSTALL SONAME 'auth_ed25519';
+                 CREATE USER '{ED_USER}'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('{ED_PASSWORD}');
+                 GRANT ALL ON {DB}.* TO '{ED_USER}'@'%';"
+            ))
+            .map_err(|e| eprintln!("ed25519 is not available: {e}"))
+            .is_ok();
+        server.version = server.direct_exec("SELECT VERSION()").trim().to_string();
+        eprintln!(
+            "MariaDB {} ready on 127.0.0.1:{} in {:?} (datadir {})",
+            server.version,
+            port,
+            started.elapsed(),
+            server.dir.display()
+        );
+        Ok(server)
+    }
+
+    /// Runs `sql` as root over the socket with the `mariadb` CLI in batch
+    /// mode without column names; returns stdout. Panics on any error.
+    pub fn direct_exec(&self, sql: &str) -> String {
+        self.try_direct_exec(sql)
+            .unwrap_or_else(|e| panic!("direct SQL failed: {sql}\n{e}"))
+    }
+
+    /// Like [`MariaDb::direct_exec`], returning the CLI's output on failure.
+    pub fn try_direct_exec(&self, sql: &str) -> Result<String, String> {
+        let out = self.direct_cli(sql);
+        if out.success() {
+            Ok(out.stdout)
+        } else {
+            Err(out.to_string())
+        }
+    }
+
+    fn direct_cli(&self, sql: &str) -> ProcOutput {
+        run_bounded(
+            Command::new("mariadb")
+                .arg("--no-defaults")
+                .arg("-uroot")
+                .arg(format!("--socket={}", self.socket.display()))
+                .arg("--default-character-set=utf8mb4")
+                .arg("--batch")
+                .arg("--skip-column-names")
+                .arg("-e")
+                .arg(sql),
+            None,
+            Duration::from_secs(60),
+        )
+    }
+
+    /// The server's error log so far.
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
+    }
+
+    /// Whether the processlist has a connection with this id.
+    pub fn has_connection(&self, id: u64) -> bool {
+        let n = self.direct_exec(&format!(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {id}"
+        ));
+        n.trim() != "0"
+    }
+
+    /// Waits (bounded) until connection `id` is gone from the processlist.
+    pub fn wait_connection_gone(&self, id: u64, timeout: Duration) {
+        wait_until(
+            &format!("backend connection {id} to leave the processlist"),
+            timeout,
+            || (!self.has_connection(id)).then_some(()),
+        );
+    }
+
+    /// The socket path as a `&Path`.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+}
