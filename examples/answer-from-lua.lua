@@ -119,5 +119,6 @@ local listener, err = dpm.listener(listen_host, listen_port)
 if not listener then
     error(err)
 end
+conns[listener:id()] = listener -- keep it referenced, or the garbage collector closes it
 listener:register(dpm.MYC_CONNECT, on_connect)
 print(string.format("answer-from-lua: listening on %s:%d", listen_host, listen_port))

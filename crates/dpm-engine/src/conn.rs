@@ -65,7 +65,11 @@ pub(crate) struct Conn {
 
 impl Conn {
     pub fn new(id: ConnId, role: Role, target: String, max_packet: usize) -> Conn {
-        let side = if role == Role::Backend { Side::Backend } else { Side::Client };
+        let side = if role == Role::Backend {
+            Side::Backend
+        } else {
+            Side::Client
+        };
         Conn {
             id,
             role,
@@ -114,7 +118,10 @@ impl Conn {
         let mut written = 0;
         if out.is_empty() {
             if let Some(stream) = self.stream.get() {
-                let bufs = [std::io::IoSlice::new(header), std::io::IoSlice::new(payload)];
+                let bufs = [
+                    std::io::IoSlice::new(header),
+                    std::io::IoSlice::new(payload),
+                ];
                 written = stream.try_write_vectored(&bufs).unwrap_or(0);
             }
         }

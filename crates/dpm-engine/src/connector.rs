@@ -19,7 +19,10 @@ pub(crate) fn spawn_connect(worker: Worker, conn: Rc<Conn>, target: Target) {
         let timeout = worker.inner.config.connect_timeout;
         let result = match tokio::time::timeout(timeout, connect(&target)).await {
             Ok(r) => r,
-            Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")),
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "connect timed out",
+            )),
         };
         if conn.closing.get() {
             return;
@@ -50,8 +53,13 @@ async fn connect(target: &Target) -> std::io::Result<Stream> {
     }
 }
 
+/// Error code sent when the backend cannot be reached. The text is the client library's
+/// own 2003 message, but the code is a server one: MariaDB Connector/C rejects a packet
+/// from a server that carries a client-side code (2000–2999) as malformed.
+const BACKEND_UNREACHABLE: u16 = 1429; // ER_CONNECT_TO_FOREIGN_DATA_SOURCE
+
 /// A client linked to a backend that could not be reached would wait for a greeting
-/// forever: tell it why instead, as a MySQL client library would (error 2003).
+/// forever: tell it why instead, with the text a client library uses for error 2003.
 fn refuse_waiting_client(worker: &Worker, backend: &Conn, error: &std::io::Error) {
     let Some(client) = worker.partner_of(backend) else {
         return;
@@ -62,13 +70,17 @@ fn refuse_waiting_client(worker: &Worker, backend: &Conn, error: &std::io::Error
     let reason = match error.raw_os_error() {
         Some(code) => {
             let text = std::io::Error::from_raw_os_error(code).to_string();
-            let text = text.split(" (os error").next().unwrap_or_default().to_string();
+            let text = text
+                .split(" (os error")
+                .next()
+                .unwrap_or_default()
+                .to_string();
             format!("{code} \"{text}\"")
         }
         None => error.to_string(),
     };
     let message = format!("Can't connect to server on '{}' ({reason})", backend.target);
     let mut payload = bytes::BytesMut::new();
-    dpm_protocol::err::ErrPacket::new(2003, *b"HY000", message).encode(&mut payload);
+    dpm_protocol::err::ErrPacket::new(BACKEND_UNREACHABLE, *b"HY000", message).encode(&mut payload);
     crate::forward::write_packet(&client, &payload);
 }

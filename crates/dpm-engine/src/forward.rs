@@ -43,7 +43,11 @@ pub(crate) fn write_packet(conn: &Conn, payload: &[u8]) -> Option<Event> {
             first = false;
         }
         let mut header = [0u8; HEADER_LEN];
-        PacketHeader { payload_len: chunk.len(), seq }.write(&mut header);
+        PacketHeader {
+            payload_len: chunk.len(),
+            seq,
+        }
+        .write(&mut header);
         conn.send_frame(&header, chunk);
         if chunk.len() < MAX_PAYLOAD_LEN {
             return event;
@@ -66,7 +70,9 @@ async fn writer_loop(worker: Worker, conn: Rc<Conn>) {
             Ok(false) => {
                 let ready = if conn.closing.get() {
                     let limit = worker.inner.config.close_flush_timeout;
-                    tokio::time::timeout(limit, stream.writable()).await.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+                    tokio::time::timeout(limit, stream.writable())
+                        .await
+                        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
                 } else {
                     stream.writable().await
                 };
@@ -189,14 +195,22 @@ async fn process(
         if assembly.is_some() || wants_callback.is_some() {
             flush(partner.as_deref(), rbuf, &mut ready);
             let frame = rbuf.split_to(frame_len);
-            let event = assembly.as_ref().map_or_else(|| wants_callback.unwrap_or(Event::MY_CLOSING), |a| a.event);
+            let event = assembly
+                .as_ref()
+                .map_or_else(|| wants_callback.unwrap_or(Event::MY_CLOSING), |a| a.event);
             let packet = if info.continued || assembly.is_some() {
-                let asm = assembly.get_or_insert_with(|| Assembly { event, payload: BytesMut::new() });
+                let asm = assembly.get_or_insert_with(|| Assembly {
+                    event,
+                    payload: BytesMut::new(),
+                });
                 asm.payload.extend_from_slice(&frame[HEADER_LEN..]);
                 if info.continued {
                     continue;
                 }
-                assembly.take().map(|a| a.payload.freeze()).unwrap_or_default()
+                assembly
+                    .take()
+                    .map(|a| a.payload.freeze())
+                    .unwrap_or_default()
             } else {
                 frame.freeze().slice(HEADER_LEN..)
             };

@@ -25,11 +25,17 @@ pub(crate) fn bind_tcp(host: Option<&str>, port: u16) -> Result<TcpListener, Eng
     let ip: IpAddr = match host {
         None | Some("") | Some("*") => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         Some("localhost") => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        Some(h) => h.parse().map_err(|_| EngineError::BadAddress(h.to_string()))?,
+        Some(h) => h
+            .parse()
+            .map_err(|_| EngineError::BadAddress(h.to_string()))?,
     };
     let addr = SocketAddr::new(ip, port);
-    let err = |source| EngineError::Listen { addr: text.clone(), source };
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(err)?;
+    let err = |source| EngineError::Listen {
+        addr: text.clone(),
+        source,
+    };
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(err)?;
     socket.set_reuse_address(true).map_err(err)?;
     socket.set_reuse_port(true).map_err(err)?;
     socket.set_nonblocking(true).map_err(err)?;
@@ -39,7 +45,10 @@ pub(crate) fn bind_tcp(host: Option<&str>, port: u16) -> Result<TcpListener, Eng
 }
 
 pub(crate) fn bind_unix(path: &str, mode: u32) -> Result<UnixListener, EngineError> {
-    let err = |source| EngineError::Listen { addr: path.to_string(), source };
+    let err = |source| EngineError::Listen {
+        addr: path.to_string(),
+        source,
+    };
     match std::fs::remove_file(path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -90,7 +99,9 @@ fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Stream) {
     let client = worker.register(Role::Client, peer.clone());
     let _ = client.stream.set(stream);
     tracing::debug!(listener = lconn.id, client = client.id, %peer, "accepted");
-    let sink = worker.sink().filter(|_| lconn.mask.get().has(Event::MYC_CONNECT));
+    let sink = worker
+        .sink()
+        .filter(|_| lconn.mask.get().has(Event::MYC_CONNECT));
     let Some(sink) = sink else {
         // Nobody takes the client: the original closed such a client at the next GC.
         worker.close(client.id);

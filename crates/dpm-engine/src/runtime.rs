@@ -27,7 +27,10 @@ where
         std::thread::Builder::new()
             .name(format!("dpm-worker-{index}"))
             .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     Ok(rt) => rt,
                     Err(e) => {
                         let _ = report.send(Err(format!("cannot start worker {index}: {e}")));

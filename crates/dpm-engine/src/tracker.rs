@@ -142,14 +142,23 @@ pub enum TrackError {
 enum RPhase {
     /// The next server packet starts the response or the next result of a multi-result.
     First,
-    Columns { left: u64 },
+    Columns {
+        left: u64,
+    },
     ColumnsEof,
     Rows,
     InfileData,
     InfileResult,
-    PrepareParams { left: u64, columns: u64 },
-    PrepareParamsEof { columns: u64 },
-    PrepareColumns { left: u64 },
+    PrepareParams {
+        left: u64,
+        columns: u64,
+    },
+    PrepareParamsEof {
+        columns: u64,
+    },
+    PrepareColumns {
+        left: u64,
+    },
     PrepareColumnsEof,
     Auth,
 }
@@ -272,7 +281,11 @@ impl Tracker {
             Side::Client => std::mem::replace(&mut self.client_continues, continued),
             Side::Backend => std::mem::replace(&mut self.server_continues, continued),
         };
-        self.rx_packet_len = if continuing { self.rx_packet_len + payload.len() } else { payload.len() };
+        self.rx_packet_len = if continuing {
+            self.rx_packet_len + payload.len()
+        } else {
+            payload.len()
+        };
         if self.rx_packet_len > self.max_packet {
             return Err(TrackError::TooLarge(self.max_packet));
         }
@@ -321,12 +334,17 @@ impl Tracker {
             Side::Backend => std::mem::replace(&mut self.client_continues, continued),
         };
         if continuing {
-            return (self.next_seq(), info(PacketKind::Continuation, None, continued));
+            return (
+                self.next_seq(),
+                info(PacketKind::Continuation, None, continued),
+            );
         }
         let (seq, kind) = match self.side {
             Side::Backend => {
                 // Client packets sent to a server: commands restart the sequence at 0.
-                let kind = self.client_packet(payload).unwrap_or(PacketKind::Unsolicited);
+                let kind = self
+                    .client_packet(payload)
+                    .unwrap_or(PacketKind::Unsolicited);
                 if matches!(kind, PacketKind::Command(_)) {
                     self.tx_seq = 0;
                 }
@@ -425,7 +443,13 @@ impl Tracker {
                     ResponseShape::Auth => RPhase::Auth,
                     _ => RPhase::First,
                 };
-                self.pending.push_back(Pending { command, phase, started: false, columns_just_ended: false, reply_seq: 1 });
+                self.pending.push_back(Pending {
+                    command,
+                    phase,
+                    started: false,
+                    columns_just_ended: false,
+                    reply_seq: 1,
+                });
                 Ok(PacketKind::Command(command))
             }
         }
@@ -446,7 +470,10 @@ impl Tracker {
             Phase::AwaitLogin => PacketKind::Unsolicited,
             Phase::Authenticating => match first {
                 Some(0x00) => {
-                    self.phase = if self.negotiated_caps() & (CLIENT_COMPRESS | CLIENT_ZSTD_COMPRESSION_ALGORITHM) != 0 {
+                    self.phase = if self.negotiated_caps()
+                        & (CLIENT_COMPRESS | CLIENT_ZSTD_COMPRESSION_ALGORITHM)
+                        != 0
+                    {
                         Phase::Tunnel
                     } else {
                         Phase::Ready
@@ -499,7 +526,10 @@ impl Tracker {
                     Some((0, 0)) | None => (PacketKind::PrepareOk, true),
                     Some((columns, params)) => {
                         head.phase = if params > 0 {
-                            RPhase::PrepareParams { left: params, columns }
+                            RPhase::PrepareParams {
+                                left: params,
+                                columns,
+                            }
                         } else {
                             RPhase::PrepareColumns { left: columns }
                         };
@@ -508,7 +538,8 @@ impl Tracker {
                 },
                 _ => match first {
                     0x00 | 0xFE => {
-                        let more = ok_status(p).is_some_and(|s| s & SERVER_MORE_RESULTS_EXISTS != 0);
+                        let more =
+                            ok_status(p).is_some_and(|s| s & SERVER_MORE_RESULTS_EXISTS != 0);
                         (PacketKind::Ok, !more)
                     }
                     0xFB => {
@@ -516,7 +547,8 @@ impl Tracker {
                         (PacketKind::InfileRequest, false)
                     }
                     _ => {
-                        let binary = matches!(head.command, com::STMT_EXECUTE | com::STMT_BULK_EXECUTE);
+                        let binary =
+                            matches!(head.command, com::STMT_EXECUTE | com::STMT_BULK_EXECUTE);
                         let optional_meta = caps & CLIENT_OPTIONAL_RESULTSET_METADATA != 0
                             || (binary && caps & MARIADB_CLIENT_CACHE_METADATA != 0);
                         let (columns, metadata) = column_count(p, optional_meta);
@@ -550,7 +582,8 @@ impl Tracker {
             RPhase::Rows => {
                 if is_end {
                     let status = terminator_status(p, deprecate_eof).unwrap_or(0);
-                    let more = status & SERVER_MORE_RESULTS_EXISTS != 0 && shape == ResponseShape::ResultSets;
+                    let more = status & SERVER_MORE_RESULTS_EXISTS != 0
+                        && shape == ResponseShape::ResultSets;
                     head.phase = RPhase::First;
                     (end_kind(deprecate_eof), !more)
                 } else if shape == ResponseShape::Stream {
@@ -576,7 +609,11 @@ impl Tracker {
                 (PacketKind::ColumnDef, done)
             }
             RPhase::PrepareParamsEof { columns } => {
-                head.phase = if columns > 0 { RPhase::PrepareColumns { left: columns } } else { RPhase::First };
+                head.phase = if columns > 0 {
+                    RPhase::PrepareColumns { left: columns }
+                } else {
+                    RPhase::First
+                };
                 (PacketKind::Eof, columns == 0)
             }
             RPhase::PrepareColumns { left } => {
@@ -620,21 +657,30 @@ impl Tracker {
     }
 
     fn in_rows(&self) -> bool {
-        self.pending.front().is_some_and(|h| h.phase == RPhase::Rows)
+        self.pending
+            .front()
+            .is_some_and(|h| h.phase == RPhase::Rows)
     }
 
     fn client_tx_event(&self, kind: PacketKind) -> Option<Event> {
         match kind {
             PacketKind::Handshake => Some(Event::MYC_WAIT_AUTH),
             PacketKind::Continuation | PacketKind::Other if self.phase == Phase::Tunnel => None,
-            _ if self.phase == Phase::Ready || self.phase == Phase::Authenticating => Some(Event::MYC_WAITING),
+            _ if self.phase == Phase::Ready || self.phase == Phase::Authenticating => {
+                Some(Event::MYC_WAITING)
+            }
             _ => None,
         }
     }
 }
 
 fn info(kind: PacketKind, event: Option<Event>, continued: bool) -> FrameInfo {
-    FrameInfo { kind, event, continued, starts_tunnel: false }
+    FrameInfo {
+        kind,
+        event,
+        continued,
+        starts_tunnel: false,
+    }
 }
 
 fn client_rx_event(kind: PacketKind) -> Option<Event> {
@@ -696,7 +742,10 @@ fn parse_handshake_caps(p: &[u8]) -> u64 {
         return 0;
     };
     let base = 1 + nul + 1 + 4 + 8 + 1;
-    let get16 = |at: usize| p.get(at..at + 2).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]) as u64);
+    let get16 = |at: usize| {
+        p.get(at..at + 2)
+            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]) as u64)
+    };
     let lo = get16(base);
     let hi = get16(base + 5);
     let caps = lo | (hi << 16);

@@ -102,7 +102,12 @@ impl Worker {
     }
 
     pub(crate) fn register(&self, role: Role, target: String) -> Rc<Conn> {
-        let conn = Rc::new(Conn::new(next_id(), role, target, self.inner.config.max_packet));
+        let conn = Rc::new(Conn::new(
+            next_id(),
+            role,
+            target,
+            self.inner.config.max_packet,
+        ));
         self.inner.conns.borrow_mut().insert(conn.id, conn.clone());
         conn
     }
@@ -137,7 +142,13 @@ impl Worker {
     pub fn remote_id(&self, id: ConnId) -> ConnId {
         match self.get(id) {
             Some(conn) => conn.remote_id.get(),
-            None => self.inner.closed_remote.borrow().get(&id).copied().unwrap_or(0),
+            None => self
+                .inner
+                .closed_remote
+                .borrow()
+                .get(&id)
+                .copied()
+                .unwrap_or(0),
         }
     }
 
@@ -148,13 +159,16 @@ impl Worker {
 
     /// Capabilities the two ends of `id`'s conversation agreed on (0 before login).
     pub fn negotiated_caps(&self, id: ConnId) -> u64 {
-        self.get(id).map_or(0, |c| c.tracker.borrow().negotiated_caps())
+        self.get(id)
+            .map_or(0, |c| c.tracker.borrow().negotiated_caps())
     }
 
     /// How an EOF about to be written to `id` must be encoded (see
     /// [`crate::tracker::EofStyle`]); an `Omit` answer consumes the omitted EOF.
     pub fn take_eof_style(&self, id: ConnId) -> crate::tracker::EofStyle {
-        self.get(id).map_or(crate::tracker::EofStyle::Classic, |c| c.tracker.borrow_mut().take_eof_style())
+        self.get(id).map_or(crate::tracker::EofStyle::Classic, |c| {
+            c.tracker.borrow_mut().take_eof_style()
+        })
     }
 
     /// Sets which events of `id` have a callback.
@@ -168,8 +182,15 @@ impl Worker {
     /// listener's id. Each worker binds its own socket with SO_REUSEPORT.
     pub fn listen_tcp(&self, host: Option<&str>, port: u16) -> Result<ConnId, EngineError> {
         let listener = crate::listener::bind_tcp(host, port)?;
-        let conn = self.register(Role::Listener(ListenerKind::Tcp), format!("{}:{port}", host.unwrap_or("*")));
-        crate::listener::spawn_accept_loop(self.clone(), conn.clone(), crate::listener::Listening::Tcp(listener));
+        let conn = self.register(
+            Role::Listener(ListenerKind::Tcp),
+            format!("{}:{port}", host.unwrap_or("*")),
+        );
+        crate::listener::spawn_accept_loop(
+            self.clone(),
+            conn.clone(),
+            crate::listener::Listening::Tcp(listener),
+        );
         Ok(conn.id)
     }
 
@@ -177,7 +198,11 @@ impl Worker {
     pub fn listen_unix(&self, path: &str, mode: u32) -> Result<ConnId, EngineError> {
         let listener = crate::listener::bind_unix(path, mode)?;
         let conn = self.register(Role::Listener(ListenerKind::Unix), path.to_string());
-        crate::listener::spawn_accept_loop(self.clone(), conn.clone(), crate::listener::Listening::Unix(listener));
+        crate::listener::spawn_accept_loop(
+            self.clone(),
+            conn.clone(),
+            crate::listener::Listening::Unix(listener),
+        );
         Ok(conn.id)
     }
 
@@ -189,31 +214,54 @@ impl Worker {
             return Err(EngineError::BadAddress(host.to_string()));
         }
         let conn = self.register(Role::Backend, format!("{host}:{port}"));
-        crate::connector::spawn_connect(self.clone(), conn.clone(), crate::connector::Target::Tcp(host.to_string(), port));
+        crate::connector::spawn_connect(
+            self.clone(),
+            conn.clone(),
+            crate::connector::Target::Tcp(host.to_string(), port),
+        );
         Ok(conn.id)
     }
 
     /// Opens a backend connection over the unix socket at `path`.
     pub fn connect_unix(&self, path: &str) -> Result<ConnId, EngineError> {
         let conn = self.register(Role::Backend, path.to_string());
-        crate::connector::spawn_connect(self.clone(), conn.clone(), crate::connector::Target::Unix(path.to_string()));
+        crate::connector::spawn_connect(
+            self.clone(),
+            conn.clone(),
+            crate::connector::Target::Unix(path.to_string()),
+        );
         Ok(conn.id)
     }
 
     /// Links a client and a backend: from now on each packet read on one side is
     /// forwarded to the other unless a callback says otherwise.
     pub fn link(&self, client: ConnId, backend: ConnId) -> Result<(), EngineError> {
-        let c = self.get(client).ok_or(EngineError::DeadConnection(client))?;
-        let b = self.get(backend).ok_or(EngineError::DeadConnection(backend))?;
+        let c = self
+            .get(client)
+            .ok_or(EngineError::DeadConnection(client))?;
+        let b = self
+            .get(backend)
+            .ok_or(EngineError::DeadConnection(backend))?;
         if c.role != Role::Client {
-            return Err(EngineError::WrongKind { id: client, problem: "is not a client" });
+            return Err(EngineError::WrongKind {
+                id: client,
+                problem: "is not a client",
+            });
         }
         if b.role != Role::Backend {
-            return Err(EngineError::WrongKind { id: backend, problem: "is not a backend" });
+            return Err(EngineError::WrongKind {
+                id: backend,
+                problem: "is not a backend",
+            });
         }
         for (conn, other) in [(&c, &b), (&b, &c)] {
             // Whoever was linked before loses its back-pointer instead of keeping a dangling one.
-            if let Some(old) = conn.partner.get().filter(|&p| p != other.id).and_then(|p| self.get(p)) {
+            if let Some(old) = conn
+                .partner
+                .get()
+                .filter(|&p| p != other.id)
+                .and_then(|p| self.get(p))
+            {
                 if old.partner.get() == Some(conn.id) {
                     old.partner.set(None);
                 }
@@ -230,7 +278,10 @@ impl Worker {
     /// Unlinks `id` and its partner; both `remote_id`s become 0.
     pub fn unlink(&self, id: ConnId) -> Result<(), EngineError> {
         let conn = self.get(id).ok_or(EngineError::DeadConnection(id))?;
-        let partner = conn.partner.take().ok_or(EngineError::WrongKind { id, problem: "is not linked" })?;
+        let partner = conn.partner.take().ok_or(EngineError::WrongKind {
+            id,
+            problem: "is not linked",
+        })?;
         conn.remote_id.set(0);
         if let Some(p) = self.get(partner) {
             if p.partner.get() == Some(id) {
@@ -247,7 +298,8 @@ impl Worker {
     pub fn wire(&self, id: ConnId, payload: &[u8]) -> Result<(), EngineError> {
         let conn = self.get(id).ok_or(EngineError::DeadConnection(id))?;
         let event = crate::forward::write_packet(&conn, payload);
-        if let (Some(event), Some(sink)) = (event.filter(|&e| conn.mask.get().has(e)), self.sink()) {
+        if let (Some(event), Some(sink)) = (event.filter(|&e| conn.mask.get().has(e)), self.sink())
+        {
             tokio::task::spawn_local(sink.packet(id, event, None));
         }
         Ok(())
@@ -264,8 +316,13 @@ impl Worker {
             return false;
         }
         tracing::debug!(conn = id, role = ?conn.role, "closing");
-        if conn.role != Role::Listener(ListenerKind::Tcp) && conn.role != Role::Listener(ListenerKind::Unix) {
-            self.inner.closed_remote.borrow_mut().insert(id, conn.remote_id.get());
+        if conn.role != Role::Listener(ListenerKind::Tcp)
+            && conn.role != Role::Listener(ListenerKind::Unix)
+        {
+            self.inner
+                .closed_remote
+                .borrow_mut()
+                .insert(id, conn.remote_id.get());
         }
         if let Some(p) = conn.partner.take().and_then(|p| self.get(p)) {
             if p.partner.get() == Some(id) {

@@ -47,14 +47,26 @@ impl Slots {
 }
 
 /// Validates the arguments of `register(state, fn|nil)`.
-pub fn parse_register_args(lua: &Lua, state: i64, func: Value) -> mlua::Result<(Event, Option<Function>)> {
+pub fn parse_register_args(
+    lua: &Lua,
+    state: i64,
+    func: Value,
+) -> mlua::Result<(Event, Option<Function>)> {
     if !(0..Event::SLOTS as i64).contains(&state) {
-        return Err(raise(lua, format!("Invalid callback state number {state}!")));
+        return Err(raise(
+            lua,
+            format!("Invalid callback state number {state}!"),
+        ));
     }
     let func = match func {
         Value::Nil => None,
         Value::Function(f) => Some(f),
-        _ => return Err(raise(lua, "Argument for callback must be a function or nil")),
+        _ => {
+            return Err(raise(
+                lua,
+                "Argument for callback must be a function or nil",
+            ))
+        }
     };
     Ok((Event(state as u8), func))
 }
@@ -79,16 +91,20 @@ pub struct PackageObject {
 
 impl UserData for PackageObject {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method("register", |lua, this, (state, func): (Option<i64>, Value)| {
-            let Some(state) = state else { return Ok(()) };
-            let (event, func) = parse_register_args(lua, state, func)?;
-            this.package.borrow_mut().slots.set(event, func);
-            let applied: Vec<ConnId> = this.package.borrow().applied_to.iter().copied().collect();
-            for id in applied {
-                this.registry.refresh_mask(id);
-            }
-            Ok(())
-        });
+        methods.add_method(
+            "register",
+            |lua, this, (state, func): (Option<i64>, Value)| {
+                let Some(state) = state else { return Ok(()) };
+                let (event, func) = parse_register_args(lua, state, func)?;
+                this.package.borrow_mut().slots.set(event, func);
+                let applied: Vec<ConnId> =
+                    this.package.borrow().applied_to.iter().copied().collect();
+                for id in applied {
+                    this.registry.refresh_mask(id);
+                }
+                Ok(())
+            },
+        );
     }
 }
 
@@ -101,7 +117,10 @@ struct ConnCallbacks {
 
 impl ConnCallbacks {
     fn mask(&self) -> EventMask {
-        let package = self.package.as_ref().map_or(0, |p| p.borrow().slots.mask().0);
+        let package = self
+            .package
+            .as_ref()
+            .map_or(0, |p| p.borrow().slots.mask().0);
         EventMask(self.own.mask().0 | package)
     }
 }
@@ -115,12 +134,20 @@ pub struct CallbackRegistry {
 impl CallbackRegistry {
     /// An empty registry for `worker`.
     pub fn new(worker: dpm_engine::Worker) -> CallbackRegistry {
-        CallbackRegistry { worker, conns: RefCell::new(HashMap::new()) }
+        CallbackRegistry {
+            worker,
+            conns: RefCell::new(HashMap::new()),
+        }
     }
 
     /// `conn:register(state, fn|nil)`.
     pub fn register(&self, id: ConnId, event: Event, func: Option<Function>) {
-        self.conns.borrow_mut().entry(id).or_default().own.set(event, func);
+        self.conns
+            .borrow_mut()
+            .entry(id)
+            .or_default()
+            .own
+            .set(event, func);
         self.refresh_mask(id);
     }
 
@@ -141,7 +168,12 @@ impl CallbackRegistry {
 
     /// Recomputes the engine's mask of `id`.
     pub fn refresh_mask(&self, id: ConnId) {
-        let mask = self.conns.borrow().get(&id).map(ConnCallbacks::mask).unwrap_or_default();
+        let mask = self
+            .conns
+            .borrow()
+            .get(&id)
+            .map(ConnCallbacks::mask)
+            .unwrap_or_default();
         self.worker.set_event_mask(id, mask);
     }
 

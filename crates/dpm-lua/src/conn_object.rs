@@ -59,7 +59,11 @@ impl UserData for ConnObject {
         });
         methods.add_method("my_type", |lua, this, args: mlua::MultiValue| {
             read_only(lua, &args)?;
-            Ok(if this.role == Role::Backend { MY_SERVER } else { MY_CLIENT })
+            Ok(if this.role == Role::Backend {
+                MY_SERVER
+            } else {
+                MY_CLIENT
+            })
         });
         methods.add_method("socket_address", |_, this, ()| {
             let peer = this.host.worker.info(this.id).and_then(|i| i.peer);
@@ -68,13 +72,18 @@ impl UserData for ConnObject {
                 _ => p,
             }))
         });
-        methods.add_method("alive", |_, this, ()| Ok(this.host.worker.is_alive(this.id)));
-        methods.add_method("register", |lua, this, (state, func): (Option<i64>, Value)| {
-            let Some(state) = state else { return Ok(()) };
-            let (event, func) = parse_register_args(lua, state, func)?;
-            this.host.callbacks.register(this.id, event, func);
-            Ok(())
+        methods.add_method("alive", |_, this, ()| {
+            Ok(this.host.worker.is_alive(this.id))
         });
+        methods.add_method(
+            "register",
+            |lua, this, (state, func): (Option<i64>, Value)| {
+                let Some(state) = state else { return Ok(()) };
+                let (event, func) = parse_register_args(lua, state, func)?;
+                this.host.callbacks.register(this.id, event, func);
+                Ok(())
+            },
+        );
         methods.add_method("package_register", |lua, this, args: mlua::MultiValue| {
             if args.len() != 1 {
                 return Err(raise(lua, "Wrong number of arguments"));
@@ -90,7 +99,10 @@ impl UserData for ConnObject {
     }
 }
 
-fn package_of(lua: &mlua::Lua, ud: &AnyUserData) -> mlua::Result<Rc<std::cell::RefCell<crate::callbacks::Package>>> {
+fn package_of(
+    lua: &mlua::Lua,
+    ud: &AnyUserData,
+) -> mlua::Result<Rc<std::cell::RefCell<crate::callbacks::Package>>> {
     ud.borrow::<PackageObject>()
         .map(|p| p.package.clone())
         .map_err(|_| raise(lua, "Argument must be a dpm.callback object or nil"))

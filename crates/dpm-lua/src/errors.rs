@@ -12,7 +12,10 @@ pub fn error_line(error: &mlua::Error) -> String {
         other => other.to_string(),
     };
     let first = text.lines().next().unwrap_or_default();
-    first.strip_prefix("runtime error: ").unwrap_or(first).to_string()
+    first
+        .strip_prefix("runtime error: ")
+        .unwrap_or(first)
+        .to_string()
 }
 
 /// A Lua error carrying `message` prefixed with the caller's position (`file:line: `),
@@ -37,16 +40,30 @@ mod tests {
     #[test]
     fn startfile_errors_name_file_and_line() {
         let lua = mlua::Lua::new();
-        let err = lua.load("local x = 1\nerror('boom')").set_name("@conf.lua").exec().unwrap_err();
+        let err = lua
+            .load("local x = 1\nerror('boom')")
+            .set_name("@conf.lua")
+            .exec()
+            .unwrap_err();
         assert_eq!(error_line(&err), "conf.lua:2: boom");
-        let err = lua.load("local = 1").set_name("@conf.lua").exec().unwrap_err();
-        assert!(error_line(&err).starts_with("conf.lua:1: "), "{}", error_line(&err));
+        let err = lua
+            .load("local = 1")
+            .set_name("@conf.lua")
+            .exec()
+            .unwrap_err();
+        assert!(
+            error_line(&err).starts_with("conf.lua:1: "),
+            "{}",
+            error_line(&err)
+        );
     }
 
     #[test]
     fn errors_raised_from_rust_carry_the_callers_position() {
         let lua = mlua::Lua::new();
-        let f = lua.create_function(|lua, ()| -> mlua::Result<()> { Err(raise(lua, "bad thing")) }).unwrap();
+        let f = lua
+            .create_function(|lua, ()| -> mlua::Result<()> { Err(raise(lua, "bad thing")) })
+            .unwrap();
         lua.globals().set("f", f).unwrap();
         let err = lua.load("\n\nf()").set_name("@x.lua").exec().unwrap_err();
         assert_eq!(error_line(&err), "x.lua:3: bad thing");

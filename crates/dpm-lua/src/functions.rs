@@ -39,7 +39,9 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
         lua.create_function(move |lua, (addr, port): (Option<String>, i64)| {
             let port = port_arg(lua, port)?;
             match h.worker.listen_tcp(addr.as_deref(), port) {
-                Ok(id) => h.conn_object(id, Role::Listener(dpm_engine::ListenerKind::Tcp))?.into_lua_multi(lua),
+                Ok(id) => h
+                    .conn_object(id, Role::Listener(dpm_engine::ListenerKind::Tcp))?
+                    .into_lua_multi(lua),
                 Err(e) => fail(lua, e.to_string()),
             }
         })?,
@@ -54,7 +56,9 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
                 None => 0o700,
             };
             match h.worker.listen_unix(&path, mode) {
-                Ok(id) => h.conn_object(id, Role::Listener(dpm_engine::ListenerKind::Unix))?.into_lua_multi(lua),
+                Ok(id) => h
+                    .conn_object(id, Role::Listener(dpm_engine::ListenerKind::Unix))?
+                    .into_lua_multi(lua),
                 Err(e) => fail(lua, e.to_string()),
             }
         })?,
@@ -73,10 +77,12 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
     let h = host.clone();
     dpm.set(
         "connect_unix",
-        lua.create_function(move |lua, path: String| match h.worker.connect_unix(&path) {
-            Ok(id) => h.conn_object(id, Role::Backend)?.into_lua_multi(lua),
-            Err(e) => fail(lua, e.to_string()),
-        })?,
+        lua.create_function(
+            move |lua, path: String| match h.worker.connect_unix(&path) {
+                Ok(id) => h.conn_object(id, Role::Backend)?.into_lua_multi(lua),
+                Err(e) => fail(lua, e.to_string()),
+            },
+        )?,
     )?;
     let h = host.clone();
     dpm.set(
@@ -118,13 +124,21 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
             Ok((now.as_secs() as i64, now.subsec_micros() as i64))
         })?,
     )?;
-    dpm.set("time", lua.create_function(|_, ()| Ok(since_epoch().as_secs() as i64))?)?;
-    dpm.set("time_hires", lua.create_function(|_, ()| Ok(since_epoch().as_millis() as i64))?)?;
+    dpm.set(
+        "time",
+        lua.create_function(|_, ()| Ok(since_epoch().as_secs() as i64))?,
+    )?;
+    dpm.set(
+        "time_hires",
+        lua.create_function(|_, ()| Ok(since_epoch().as_millis() as i64))?,
+    )?;
     Ok(())
 }
 
 fn since_epoch() -> std::time::Duration {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
 }
 
 /// Borrows a `dpm.conn` from a userdata argument.

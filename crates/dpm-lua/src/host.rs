@@ -28,7 +28,11 @@ impl Host {
     /// A host for `worker` around `lua`.
     pub fn new(worker: Worker, lua: Lua) -> Rc<Host> {
         let callbacks = Rc::new(CallbackRegistry::new(worker.clone()));
-        Rc::new(Host { lua, worker, callbacks })
+        Rc::new(Host {
+            lua,
+            worker,
+            callbacks,
+        })
     }
 
     /// `conn:remote_id()`, which survives the connection's close.
@@ -38,16 +42,29 @@ impl Host {
 
     /// Creates the one `dpm.conn` object of a connection.
     pub fn conn_object(self: &Rc<Self>, id: ConnId, role: Role) -> mlua::Result<mlua::AnyUserData> {
-        self.lua.create_userdata(ConnObject { id, role, host: self.clone() })
+        self.lua.create_userdata(ConnObject {
+            id,
+            role,
+            host: self.clone(),
+        })
     }
 
     /// Runs a callback as a coroutine. A Lua error is logged as `file:line: message`
     /// and yields `None`, which callers treat as `DPM_OK` (as the original did).
-    pub async fn call(&self, func: Function, event: Event, args: impl IntoLuaMulti) -> Option<Value> {
+    pub async fn call(
+        &self,
+        func: Function,
+        event: Event,
+        args: impl IntoLuaMulti,
+    ) -> Option<Value> {
         match func.call_async::<Value>(args).await {
             Ok(value) => Some(value),
             Err(e) => {
-                tracing::error!("ERROR: running callback '{}': {}", event.label(), error_line(&e));
+                tracing::error!(
+                    "ERROR: running callback '{}': {}",
+                    event.label(),
+                    error_line(&e)
+                );
                 None
             }
         }
@@ -67,7 +84,8 @@ impl EventSink for LuaSink {
             };
             match host.conn_object(client, Role::Client) {
                 Ok(object) => {
-                    host.call(func, Event::MYC_CONNECT, (object, listener, listener)).await;
+                    host.call(func, Event::MYC_CONNECT, (object, listener, listener))
+                        .await;
                 }
                 Err(e) => {
                     tracing::error!("cannot create the client object: {e}");
@@ -87,7 +105,10 @@ impl EventSink for LuaSink {
                 Some(payload) => match crate::packets::to_lua(&host, conn, event, payload) {
                     Ok(object) => host.call(func, event, (object, conn)).await,
                     Err(e) => {
-                        tracing::error!("ERROR: running callback '{}': cannot decode the packet: {e}", event.label());
+                        tracing::error!(
+                            "ERROR: running callback '{}': cannot decode the packet: {e}",
+                            event.label()
+                        );
                         None
                     }
                 },

@@ -33,7 +33,8 @@ table.maxn = table.maxn or function(t) local n = 0 for k in pairs(t) do if type(
 /// Where dpm's own Lua libraries (`dpml.lua`, the demos) are: `$DPM_LUA_DIR`, else the
 /// `lua/` folder of the source tree this binary was built from.
 fn lua_library_dir() -> String {
-    std::env::var("DPM_LUA_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../lua").to_string())
+    std::env::var("DPM_LUA_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../lua").to_string())
 }
 
 /// Sets a worker up: creates its Lua state with the `dpm` table, installs the event
@@ -44,7 +45,8 @@ pub fn start_worker(worker: &Worker, startfile: &Path) -> Result<(), String> {
     install(&lua, &host, startfile).map_err(|e| errors::error_line(&e))?;
     worker.set_sink(Rc::new(host::LuaSink(host.clone())));
     let name = startfile.display().to_string();
-    let code = std::fs::read(startfile).map_err(|e| format!("{name}: cannot read the startup file: {e}"))?;
+    let code = std::fs::read(startfile)
+        .map_err(|e| format!("{name}: cannot read the startup file: {e}"))?;
     lua.load(&code[..])
         .set_name(format!("@{name}"))
         .exec()
@@ -55,10 +57,17 @@ use host::Host;
 
 fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
     lua.load(COMPAT_PRELUDE).set_name("=dpm-compat").exec()?;
-    let dir = startfile.parent().map(|d| d.display().to_string()).filter(|d| !d.is_empty()).unwrap_or_else(|| ".".into());
+    let dir = startfile
+        .parent()
+        .map(|d| d.display().to_string())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| ".".into());
     let package: mlua::Table = lua.globals().get("package")?;
     let path: String = package.get("path")?;
-    package.set("path", format!("{dir}/?.lua;{}/?.lua;{path}", lua_library_dir()))?;
+    package.set(
+        "path",
+        format!("{dir}/?.lua;{}/?.lua;{path}", lua_library_dir()),
+    )?;
     let dpm = lua.create_table()?;
     constants::register(lua, &dpm)?;
     functions::register(lua, &dpm, host)?;

@@ -70,7 +70,13 @@ mod tests {
         // header, bitmap with column 1 NULL, "foo".
         let wire = Bytes::from_static(b"\x00\x08\x03foo");
         let r = BinaryRow::decode(&wire, &[ct::VAR_STRING, ct::LONGLONG]).unwrap();
-        assert_eq!(r.values, vec![BinaryValue::Bytes(Bytes::from_static(b"foo")), BinaryValue::Null]);
+        assert_eq!(
+            r.values,
+            vec![
+                BinaryValue::Bytes(Bytes::from_static(b"foo")),
+                BinaryValue::Null
+            ]
+        );
         let mut out = BytesMut::new();
         r.encode(&mut out);
         assert_eq!(out.freeze(), wire);

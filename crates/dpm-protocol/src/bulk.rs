@@ -100,14 +100,19 @@ impl ComStmtBulkExecute {
             return if buf.is_empty() {
                 Ok(rows)
             } else {
-                Err(ProtocolError::malformed(WHAT, "row data without parameters"))
+                Err(ProtocolError::malformed(
+                    WHAT,
+                    "row data without parameters",
+                ))
             };
         }
         while !buf.is_empty() {
             let mut row = Vec::with_capacity(types.len());
             for t in types {
                 row.push(match get_u8(&mut buf, WHAT)? {
-                    indicator::NONE => BulkValue::Value(BinaryValue::decode(&self.data, &mut buf, t.column_type)?),
+                    indicator::NONE => {
+                        BulkValue::Value(BinaryValue::decode(&self.data, &mut buf, t.column_type)?)
+                    }
                     indicator::NULL => BulkValue::Null,
                     indicator::DEFAULT => BulkValue::Default,
                     indicator::IGNORE => BulkValue::Ignore,
@@ -154,12 +159,21 @@ mod tests {
         );
         let b = ComStmtBulkExecute::decode(&wire, 2).unwrap();
         assert_eq!(b.statement_id, 7);
-        assert_eq!(b.param_types, vec![ParamType::new(ct::LONG, false), ParamType::new(ct::VAR_STRING, false)]);
+        assert_eq!(
+            b.param_types,
+            vec![
+                ParamType::new(ct::LONG, false),
+                ParamType::new(ct::VAR_STRING, false)
+            ]
+        );
         let rows = b.rows(&b.param_types).unwrap();
         assert_eq!(
             rows,
             vec![
-                vec![BulkValue::Value(BinaryValue::Int4(1)), BulkValue::Value(BinaryValue::Bytes(Bytes::from_static(b"a")))],
+                vec![
+                    BulkValue::Value(BinaryValue::Int4(1)),
+                    BulkValue::Value(BinaryValue::Bytes(Bytes::from_static(b"a")))
+                ],
                 vec![BulkValue::Null, BulkValue::Default],
             ]
         );
@@ -167,9 +181,15 @@ mod tests {
         let mut out = BytesMut::new();
         b.encode(&mut out);
         assert_eq!(out.freeze(), wire);
-        let bad = ComStmtBulkExecute { data: Bytes::from_static(b"\x07"), ..b.clone() };
+        let bad = ComStmtBulkExecute {
+            data: Bytes::from_static(b"\x07"),
+            ..b.clone()
+        };
         assert!(bad.rows(&b.param_types).is_err(), "unknown indicator");
-        let short = ComStmtBulkExecute { data: Bytes::from_static(b"\x00\x01"), ..b.clone() };
+        let short = ComStmtBulkExecute {
+            data: Bytes::from_static(b"\x00\x01"),
+            ..b.clone()
+        };
         assert!(short.rows(&b.param_types).is_err(), "truncated value");
         assert!(b.rows(&[]).is_err());
     }

@@ -111,10 +111,8 @@ mod tests {
     use crate::test_util::*;
     use proptest::prelude::*;
 
-    const CAPS: u64 = CLIENT_PROTOCOL_41
-        | CLIENT_SECURE_CONNECTION
-        | CLIENT_PLUGIN_AUTH
-        | CLIENT_CONNECT_ATTRS;
+    const CAPS: u64 =
+        CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH | CLIENT_CONNECT_ATTRS;
 
     #[test]
     fn fixture() {
@@ -147,7 +145,9 @@ shop\x00\x2d\x00mysql_native_password\x00\x0a\x03_os\x05Linux\x00",
         let mut out = BytesMut::new();
         c.encode(&mut out, CLIENT_PROTOCOL_41);
         assert_eq!(out.freeze(), wire);
-        assert!(ComChangeUser::decode(&Bytes::from_static(b"\x11bob\x00pw\x00db\x00\x01"), 0).is_err());
+        assert!(
+            ComChangeUser::decode(&Bytes::from_static(b"\x11bob\x00pw\x00db\x00\x01"), 0).is_err()
+        );
         assert!(ComChangeUser::decode(&Bytes::from_static(b"\x03"), 0).is_err());
     }
 

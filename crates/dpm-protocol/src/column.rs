@@ -127,9 +127,8 @@ impl ColumnDefinition41 {
     pub fn decode(payload: &Bytes, caps: u64) -> Result<Self> {
         const WHAT: &str = "column definition";
         let mut buf: &[u8] = payload;
-        let mut s = || -> Result<Bytes> {
-            Ok(slice_of(payload, get_lenenc_str_nonnull(&mut buf, WHAT)?))
-        };
+        let mut s =
+            || -> Result<Bytes> { Ok(slice_of(payload, get_lenenc_str_nonnull(&mut buf, WHAT)?)) };
         let catalog = s()?;
         let schema = s()?;
         let table = s()?;
@@ -143,7 +142,10 @@ impl ColumnDefinition41 {
         };
         let fixed_len = get_lenenc_int_nonnull(&mut buf, WHAT)?;
         if fixed_len < 12 {
-            return Err(ProtocolError::malformed(WHAT, "fixed-length fields shorter than 12"));
+            return Err(ProtocolError::malformed(
+                WHAT,
+                "fixed-length fields shorter than 12",
+            ));
         }
         let mut fixed = get_bytes(&mut buf, fixed_len.min(usize::MAX as u64) as usize, WHAT)?;
         let character_set = get_u16(&mut fixed, WHAT)?;
@@ -283,9 +285,21 @@ mod tests {
 
     #[test]
     fn column_count_fixture() {
-        assert_eq!(ColumnCount::decode(&[0x01], 0).unwrap(), ColumnCount { count: 1, metadata_follows: None });
+        assert_eq!(
+            ColumnCount::decode(&[0x01], 0).unwrap(),
+            ColumnCount {
+                count: 1,
+                metadata_follows: None
+            }
+        );
         let c = ColumnCount::decode(&[0x03, 0x00], MARIADB_CLIENT_CACHE_METADATA).unwrap();
-        assert_eq!(c, ColumnCount { count: 3, metadata_follows: Some(false) });
+        assert_eq!(
+            c,
+            ColumnCount {
+                count: 3,
+                metadata_follows: Some(false)
+            }
+        );
         assert!(!c.has_metadata());
         assert!(ColumnCount::decode(&[0x03], CLIENT_OPTIONAL_RESULTSET_METADATA).is_err());
         assert!(ColumnCount::decode(&[0xFB], 0).is_err());
@@ -298,7 +312,9 @@ mod tests {
         bad[26] = 0x0B; // fixed-length < 12
         assert!(ColumnDefinition41::decode(&Bytes::from(bad), 0).is_err());
         for cut in 0..DOC_COLDEF.len() {
-            assert!(ColumnDefinition41::decode(&Bytes::copy_from_slice(&DOC_COLDEF[..cut]), 0).is_err());
+            assert!(
+                ColumnDefinition41::decode(&Bytes::copy_from_slice(&DOC_COLDEF[..cut]), 0).is_err()
+            );
         }
     }
 

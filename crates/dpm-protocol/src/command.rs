@@ -181,11 +181,17 @@ mod tests {
     fn shapes() {
         assert_eq!(response_shape(com::QUIT), ResponseShape::None);
         assert_eq!(response_shape(com::STMT_CLOSE), ResponseShape::None);
-        assert_eq!(response_shape(com::STMT_SEND_LONG_DATA), ResponseShape::None);
+        assert_eq!(
+            response_shape(com::STMT_SEND_LONG_DATA),
+            ResponseShape::None
+        );
         assert_eq!(response_shape(com::PING), ResponseShape::Simple);
         assert_eq!(response_shape(com::QUERY), ResponseShape::ResultSets);
         assert_eq!(response_shape(com::STMT_EXECUTE), ResponseShape::ResultSets);
-        assert_eq!(response_shape(com::STMT_BULK_EXECUTE), ResponseShape::ResultSets);
+        assert_eq!(
+            response_shape(com::STMT_BULK_EXECUTE),
+            ResponseShape::ResultSets
+        );
         assert_eq!(response_shape(com::PROCESS_INFO), ResponseShape::ResultSets);
         assert_eq!(response_shape(com::STMT_PREPARE), ResponseShape::Prepare);
         assert_eq!(response_shape(com::FIELD_LIST), ResponseShape::FieldList);

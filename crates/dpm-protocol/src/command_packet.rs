@@ -167,8 +167,14 @@ impl ComProcessKill {
 pub fn expect_bare_command(payload: &[u8], command: u8) -> Result<()> {
     match payload {
         [c] if *c == command => Ok(()),
-        [c, ..] if *c == command => Err(ProtocolError::malformed(command_name(command), "unexpected argument")),
-        [c, ..] => Err(ProtocolError::UnexpectedHeader { what: command_name(command), found: *c }),
+        [c, ..] if *c == command => Err(ProtocolError::malformed(
+            command_name(command),
+            "unexpected argument",
+        )),
+        [c, ..] => Err(ProtocolError::UnexpectedHeader {
+            what: command_name(command),
+            found: *c,
+        }),
         [] => Err(ProtocolError::truncated("command")),
     }
 }
@@ -190,8 +196,16 @@ mod tests {
         let f = ComFieldList::decode(&Bytes::from_static(b"\x04t1\x00c%")).unwrap();
         assert_eq!((&f.table[..], &f.wildcard[..]), (&b"t1"[..], &b"c%"[..]));
         assert!(ComFieldList::decode(&Bytes::from_static(b"\x04t1")).is_err());
-        assert_eq!(ComSetOption::decode(b"\x1b\x01\x00").unwrap().option, set_option::MULTI_STATEMENTS_OFF);
-        assert_eq!(ComProcessKill::decode(b"\x0c\x05\x00\x00\x00").unwrap().connection_id, 5);
+        assert_eq!(
+            ComSetOption::decode(b"\x1b\x01\x00").unwrap().option,
+            set_option::MULTI_STATEMENTS_OFF
+        );
+        assert_eq!(
+            ComProcessKill::decode(b"\x0c\x05\x00\x00\x00")
+                .unwrap()
+                .connection_id,
+            5
+        );
         assert!(expect_bare_command(b"\x0e", com::PING).is_ok());
         assert!(expect_bare_command(b"\x0ex", com::PING).is_err());
         assert!(expect_bare_command(b"\x01", com::PING).is_err());

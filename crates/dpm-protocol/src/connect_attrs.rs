@@ -5,7 +5,9 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::error::Result;
-use crate::lenenc::{get_lenenc_int_nonnull, get_lenenc_str_nonnull, lenenc_str_len, put_lenenc_int, put_lenenc_str};
+use crate::lenenc::{
+    get_lenenc_int_nonnull, get_lenenc_str_nonnull, lenenc_str_len, put_lenenc_int, put_lenenc_str,
+};
 use crate::reader::{get_bytes, slice_of};
 
 /// Connection attributes as (key, value) pairs, in wire order.

@@ -375,7 +375,10 @@ mod tests {
         assert_eq!(seq, 0);
         assert_eq!(a.len(), len + 2 * HEADER_LEN);
         assert_eq!(&a[..4], &[0xFF, 0xFF, 0xFF, 254]);
-        assert_eq!(&a[MAX_PAYLOAD_LEN + 4..MAX_PAYLOAD_LEN + 8], &[5, 0, 0, 255]);
+        assert_eq!(
+            &a[MAX_PAYLOAD_LEN + 4..MAX_PAYLOAD_LEN + 8],
+            &[5, 0, 0, 255]
+        );
     }
 
     fn big_payload(len: usize, seed: u8) -> Vec<u8> {

@@ -210,12 +210,18 @@ mysql_native_password\x00";
         assert_eq!(&hs.server_version[..], b"8.0.36");
         assert_eq!(hs.connection_id, 13);
         assert_eq!(hs.auth_plugin_data.len(), 20);
-        assert_eq!(&hs.auth_plugin_data[..8], b"\x37\x27\x5c\x1f\x2a\x3b\x4c\x5d");
+        assert_eq!(
+            &hs.auth_plugin_data[..8],
+            b"\x37\x27\x5c\x1f\x2a\x3b\x4c\x5d"
+        );
         assert_eq!(hs.capabilities, 0xDFFF_FFFF);
         assert!(!hs.is_mariadb());
         assert_eq!(hs.character_set, 0xFF);
         assert_eq!(hs.status_flags, 2);
-        assert_eq!(hs.auth_plugin_name.as_deref(), Some(&b"caching_sha2_password"[..]));
+        assert_eq!(
+            hs.auth_plugin_name.as_deref(),
+            Some(&b"caching_sha2_password"[..])
+        );
     }
 
     #[test]
@@ -234,7 +240,10 @@ mysql_native_password\x00";
         );
         assert_eq!(hs.character_set, 45);
         assert_eq!(hs.nonce().len(), 20);
-        assert_eq!(hs.auth_plugin_name.as_deref(), Some(&b"mysql_native_password"[..]));
+        assert_eq!(
+            hs.auth_plugin_name.as_deref(),
+            Some(&b"mysql_native_password"[..])
+        );
     }
 
     #[test]
@@ -252,7 +261,10 @@ mysql_native_password\x00";
         let mut v = MYSQL57_HANDSHAKE.to_vec();
         v.pop();
         let hs = HandshakeV10::decode(&Bytes::from(v)).unwrap();
-        assert_eq!(hs.auth_plugin_name.as_deref(), Some(&b"mysql_native_password"[..]));
+        assert_eq!(
+            hs.auth_plugin_name.as_deref(),
+            Some(&b"mysql_native_password"[..])
+        );
     }
 
     #[test]

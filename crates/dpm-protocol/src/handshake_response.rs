@@ -53,7 +53,11 @@ fn decode_prefix(buf: &mut &[u8], what: &'static str) -> Result<(u64, u32, u8)> 
     let character_set = get_u8(buf, what)?;
     let _filler = get_bytes(buf, 19, what)?;
     let extended = get_u32(buf, what)?;
-    Ok((caps::combine(lower, extended), max_packet_size, character_set))
+    Ok((
+        caps::combine(lower, extended),
+        max_packet_size,
+        character_set,
+    ))
 }
 
 fn encode_prefix(dst: &mut BytesMut, capabilities: u64, max_packet_size: u32, character_set: u8) {
@@ -79,7 +83,8 @@ impl SslRequest {
     /// Decodes the first 32 bytes of `payload` (which may be a full handshake response).
     pub fn decode(payload: &[u8]) -> Result<Self> {
         let mut buf = payload;
-        let (capabilities, max_packet_size, character_set) = decode_prefix(&mut buf, "SSL request")?;
+        let (capabilities, max_packet_size, character_set) =
+            decode_prefix(&mut buf, "SSL request")?;
         Ok(SslRequest {
             capabilities,
             max_packet_size,
@@ -89,7 +94,12 @@ impl SslRequest {
 
     /// Encodes the 32-byte payload.
     pub fn encode(&self, dst: &mut BytesMut) {
-        encode_prefix(dst, self.capabilities, self.max_packet_size, self.character_set);
+        encode_prefix(
+            dst,
+            self.capabilities,
+            self.max_packet_size,
+            self.character_set,
+        );
     }
 }
 
@@ -254,7 +264,10 @@ shop\x00mysql_native_password\x00\
         assert_eq!(&r.username[..], b"pam");
         assert_eq!(r.auth_response.len(), 20);
         assert_eq!(r.database.as_deref(), Some(&b"test"[..]));
-        assert_eq!(r.auth_plugin_name.as_deref(), Some(&b"mysql_native_password"[..]));
+        assert_eq!(
+            r.auth_plugin_name.as_deref(),
+            Some(&b"mysql_native_password"[..])
+        );
         assert!(r.connect_attrs.is_empty());
         assert!(!is_ssl_request(DOC_RESPONSE));
     }
@@ -265,7 +278,10 @@ shop\x00mysql_native_password\x00\
         assert!(is_mariadb(r.capabilities));
         assert_eq!(
             r.capabilities >> 32,
-            (MARIADB_CLIENT_PROGRESS | MARIADB_CLIENT_STMT_BULK_OPERATIONS | MARIADB_CLIENT_CACHE_METADATA) >> 32
+            (MARIADB_CLIENT_PROGRESS
+                | MARIADB_CLIENT_STMT_BULK_OPERATIONS
+                | MARIADB_CLIENT_CACHE_METADATA)
+                >> 32
         );
         assert!(r.capabilities & CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA != 0);
         assert_eq!(r.connect_attrs.len(), 2);
@@ -282,7 +298,10 @@ shop\x00mysql_native_password\x00\
         assert!(is_ssl_request(&out));
         assert_eq!(SslRequest::decode(&out).unwrap(), ssl);
         assert_eq!(&out[4..], &MARIADB_RESPONSE[4..32]);
-        assert!(!is_ssl_request(&MARIADB_RESPONSE[..32]), "CLIENT_SSL not set");
+        assert!(
+            !is_ssl_request(&MARIADB_RESPONSE[..32]),
+            "CLIENT_SSL not set"
+        );
         assert!(!is_ssl_request(&out[..31]));
     }
 
@@ -290,7 +309,12 @@ shop\x00mysql_native_password\x00\
     fn old_style_auth_and_missing_tail() {
         // No SECURE_CONNECTION: NUL-terminated auth; CONNECT_WITH_DB announced but absent.
         let mut w = BytesMut::new();
-        encode_prefix(&mut w, CLIENT_PROTOCOL_41 | CLIENT_CONNECT_WITH_DB | 1, 0, 33);
+        encode_prefix(
+            &mut w,
+            CLIENT_PROTOCOL_41 | CLIENT_CONNECT_WITH_DB | 1,
+            0,
+            33,
+        );
         w.put_slice(b"bob\0secret\0");
         let r = HandshakeResponse41::decode(&w.freeze()).unwrap();
         assert_eq!(&r.auth_response[..], b"secret");

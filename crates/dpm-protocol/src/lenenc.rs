@@ -80,9 +80,7 @@ pub fn put_lenenc_opt_str(dst: &mut BytesMut, s: Option<&[u8]>) {
 #[inline]
 pub fn get_lenenc_int(buf: &mut &[u8]) -> Result<Option<u64>> {
     let b = *buf;
-    let (&first, rest) = b
-        .split_first()
-        .ok_or(ProtocolError::truncated(WHAT_INT))?;
+    let (&first, rest) = b.split_first().ok_or(ProtocolError::truncated(WHAT_INT))?;
     let (v, used) = match first {
         0..=0xFA => (first as u64, 0),
         NULL_MARKER => {
@@ -164,10 +162,7 @@ mod tests {
         assert_eq!(enc(0xFFFF), [0xFC, 0xFF, 0xFF]);
         assert_eq!(enc(0x1_0000), [0xFD, 0x00, 0x00, 0x01]);
         assert_eq!(enc(0xFF_FFFF), [0xFD, 0xFF, 0xFF, 0xFF]);
-        assert_eq!(
-            enc(0x100_0000),
-            [0xFE, 0x00, 0x00, 0x00, 0x01, 0, 0, 0, 0]
-        );
+        assert_eq!(enc(0x100_0000), [0xFE, 0x00, 0x00, 0x00, 0x01, 0, 0, 0, 0]);
         assert_eq!(lenenc_int_len(250), 1);
         assert_eq!(lenenc_int_len(251), 3);
         assert_eq!(lenenc_int_len(0x1_0000), 4);
@@ -184,7 +179,12 @@ mod tests {
             get_lenenc_int(&mut b),
             Err(ProtocolError::Malformed { .. })
         ));
-        for short in [&[0xFCu8, 1][..], &[0xFD, 1, 2], &[0xFE, 1, 2, 3, 4, 5, 6, 7], &[]] {
+        for short in [
+            &[0xFCu8, 1][..],
+            &[0xFD, 1, 2],
+            &[0xFE, 1, 2, 3, 4, 5, 6, 7],
+            &[],
+        ] {
             let mut b = short;
             assert!(matches!(
                 get_lenenc_int(&mut b),

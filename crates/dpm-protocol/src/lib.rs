@@ -31,6 +31,24 @@
 //! - Decoders never panic: truncated or malformed input yields a [`ProtocolError`].
 //! - Where the wire format lets one value be written several ways, encoders pick the form
 //!   MySQL and MariaDB use, so real packets re-encode byte for byte.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use dpm_protocol::*;
+//!
+//! // A server's OK packet arriving on the wire, framed with sequence id 1.
+//! let mut wire = BytesMut::new();
+//! let ok = OkPacket { status_flags: SERVER_STATUS_AUTOCOMMIT, ..Default::default() };
+//! let caps = CLIENT_PROTOCOL_41 | CLIENT_TRANSACTIONS;
+//! encode_packet_with(&mut wire, 1, |dst| ok.encode(dst, caps));
+//!
+//! let mut decoder = PacketDecoder::default();
+//! let packet = decoder.decode(&mut wire)?.expect("complete packet");
+//! assert_eq!(packet.seq, 1);
+//! assert_eq!(ok_status(&packet.payload), Some(SERVER_STATUS_AUTOCOMMIT));
+//! assert_eq!(OkPacket::decode(&packet.payload, caps)?, ok);
+//! # Ok::<(), ProtocolError>(())
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -96,13 +114,17 @@ pub use multi::ComMulti;
 pub use param::{ParamType, PARAM_UNSIGNED};
 pub use query::{ComQuery, QueryAttributes};
 pub use replication::{ComBinlogDump, ComBinlogDumpGtid, ComRegisterSlave};
-pub use response::{is_eof_packet, is_ok_packet, ok_status, terminator_status, EofPacket, OkPacket};
+pub use response::{
+    is_eof_packet, is_ok_packet, ok_status, terminator_status, EofPacket, OkPacket,
+};
 pub use scramble::{
     native_password_hash, native_password_scramble, native_password_verify, parse_stored_hash_hex,
 };
 pub use session_track::{decode_session_state, encode_session_state, SessionStateChange};
 pub use status::*;
-pub use stmt::{ComStmtClose, ComStmtFetch, ComStmtPrepare, ComStmtReset, ComStmtSendLongData, StmtPrepareOk};
+pub use stmt::{
+    ComStmtClose, ComStmtFetch, ComStmtPrepare, ComStmtReset, ComStmtSendLongData, StmtPrepareOk,
+};
 pub use stmt_execute::ComStmtExecute;
 pub use text_row::TextRow;
 pub use value::{BinaryValue, DateTime, Time};

@@ -50,7 +50,13 @@ mod tests {
     fn fixture() {
         let wire = Bytes::from_static(b"\xfe\x09\x03SELECT 1\x01\x0e");
         let m = ComMulti::decode(&wire).unwrap();
-        assert_eq!(m.commands, vec![Bytes::from_static(b"\x03SELECT 1"), Bytes::from_static(b"\x0e")]);
+        assert_eq!(
+            m.commands,
+            vec![
+                Bytes::from_static(b"\x03SELECT 1"),
+                Bytes::from_static(b"\x0e")
+            ]
+        );
         let mut out = BytesMut::new();
         m.encode(&mut out);
         assert_eq!(out.freeze(), wire);

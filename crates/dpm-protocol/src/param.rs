@@ -102,7 +102,11 @@ pub fn decode_param_values(
 }
 
 /// Skips the values of `types` in `*buf` (to find what follows them).
-pub(crate) fn skip_param_values(buf: &mut &[u8], null_bitmap: &[u8], types: &[ParamType]) -> Result<()> {
+pub(crate) fn skip_param_values(
+    buf: &mut &[u8],
+    null_bitmap: &[u8],
+    types: &[ParamType],
+) -> Result<()> {
     for (i, t) in types.iter().enumerate() {
         if !null_bitmap_get(null_bitmap, i, 0) {
             BinaryValue::skip(buf, t.column_type)?;
@@ -151,8 +155,16 @@ mod tests {
     #[test]
     fn types_roundtrip() {
         let types = vec![
-            ParamType { column_type: 8, flags: 0x80, name: Some(Bytes::from_static(b"a")) },
-            ParamType { column_type: 253, flags: 0, name: Some(Bytes::new()) },
+            ParamType {
+                column_type: 8,
+                flags: 0x80,
+                name: Some(Bytes::from_static(b"a")),
+            },
+            ParamType {
+                column_type: 253,
+                flags: 0,
+                name: Some(Bytes::new()),
+            },
         ];
         let mut d = BytesMut::new();
         encode_param_types(&mut d, &types, true);

@@ -18,7 +18,10 @@ use crate::caps::CLIENT_QUERY_ATTRIBUTES;
 use crate::command::com;
 use crate::error::{ProtocolError, Result};
 use crate::lenenc::{get_lenenc_int_nonnull, put_lenenc_int};
-use crate::param::{decode_param_types, decode_param_values, encode_param_types, encode_param_values, skip_param_values, ParamType};
+use crate::param::{
+    decode_param_types, decode_param_values, encode_param_types, encode_param_values,
+    skip_param_values, ParamType,
+};
 use crate::reader::{expect_header, get_bytes, get_eof_str, get_u8, slice_of};
 use crate::value::{null_bitmap_len, BinaryValue};
 
@@ -101,11 +104,13 @@ impl ComQuery {
             };
             if count > 0 {
                 let count = usize::try_from(count).map_err(|_| ProtocolError::truncated(WHAT))?;
-                let bitmap_len =
-                    null_bitmap_len(count, 0).ok_or(ProtocolError::truncated(WHAT))?;
+                let bitmap_len = null_bitmap_len(count, 0).ok_or(ProtocolError::truncated(WHAT))?;
                 let bitmap = get_bytes(&mut buf, bitmap_len, WHAT)?;
                 if get_u8(&mut buf, WHAT)? != 1 {
-                    return Err(ProtocolError::malformed(WHAT, "query attributes without types"));
+                    return Err(ProtocolError::malformed(
+                        WHAT,
+                        "query attributes without types",
+                    ));
                 }
                 attrs.null_bitmap = slice_of(payload, bitmap);
                 attrs.param_types = decode_param_types(payload, &mut buf, count, true)?;
@@ -182,9 +187,15 @@ mod tests {
         let q = ComQuery::decode(&wire, caps).unwrap();
         let a = q.attributes.as_ref().unwrap();
         assert_eq!(a.param_types[0].name.as_deref(), Some(&b"traceid"[..]));
-        assert_eq!(a.values().unwrap(), vec![BinaryValue::Bytes(Bytes::from_static(b"abc"))]);
+        assert_eq!(
+            a.values().unwrap(),
+            vec![BinaryValue::Bytes(Bytes::from_static(b"abc"))]
+        );
         assert_eq!(&q.query[..], b"SELECT 1");
-        let built = QueryAttributes::new(&[(Bytes::from_static(b"traceid"), BinaryValue::Bytes(Bytes::from_static(b"abc")))]);
+        let built = QueryAttributes::new(&[(
+            Bytes::from_static(b"traceid"),
+            BinaryValue::Bytes(Bytes::from_static(b"abc")),
+        )]);
         assert_eq!(&built, a);
         let mut out = BytesMut::new();
         q.encode(&mut out, caps);

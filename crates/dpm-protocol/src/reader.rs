@@ -174,7 +174,10 @@ mod tests {
         let mut b = &[0xFEu8][..];
         assert_eq!(
             expect_header(&mut b, 0x00, "OK"),
-            Err(ProtocolError::UnexpectedHeader { what: "OK", found: 0xFE })
+            Err(ProtocolError::UnexpectedHeader {
+                what: "OK",
+                found: 0xFE
+            })
         );
     }
 }

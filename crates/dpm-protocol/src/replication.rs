@@ -7,7 +7,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::command::com;
 use crate::error::{ProtocolError, Result};
-use crate::reader::{expect_header, get_bytes, get_eof_str, get_u16, get_u32, get_u64, get_u8, slice_of};
+use crate::reader::{
+    expect_header, get_bytes, get_eof_str, get_u16, get_u32, get_u64, get_u8, slice_of,
+};
 
 /// `COM_BINLOG_DUMP` flag: return EOF instead of blocking at the end of the binlog.
 pub const BINLOG_DUMP_NON_BLOCK: u16 = 1;
@@ -192,14 +194,23 @@ mod tests {
 
     #[test]
     fn fixtures() {
-        let wire = Bytes::from_static(b"\x12\x04\x00\x00\x00\x00\x00\x02\x00\x00\x00mysql-bin.000001");
+        let wire =
+            Bytes::from_static(b"\x12\x04\x00\x00\x00\x00\x00\x02\x00\x00\x00mysql-bin.000001");
         let d = ComBinlogDump::decode(&wire).unwrap();
-        assert_eq!((d.binlog_pos, d.server_id, &d.binlog_filename[..]), (4, 2, &b"mysql-bin.000001"[..]));
+        assert_eq!(
+            (d.binlog_pos, d.server_id, &d.binlog_filename[..]),
+            (4, 2, &b"mysql-bin.000001"[..])
+        );
         let mut out = BytesMut::new();
         d.encode(&mut out);
         assert_eq!(out.freeze(), wire);
-        assert!(ComRegisterSlave::decode(&Bytes::from_static(b"\x15\x01\x00\x00\x00\x05ab")).is_err());
-        assert!(ComBinlogDumpGtid::decode(&Bytes::from_static(b"\x1e\x04\x00\x01\x00\x00\x00\xff\xff\xff\xff")).is_err());
+        assert!(
+            ComRegisterSlave::decode(&Bytes::from_static(b"\x15\x01\x00\x00\x00\x05ab")).is_err()
+        );
+        assert!(ComBinlogDumpGtid::decode(&Bytes::from_static(
+            b"\x1e\x04\x00\x01\x00\x00\x00\xff\xff\xff\xff"
+        ))
+        .is_err());
     }
 
     proptest! {

@@ -18,7 +18,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::caps::{CLIENT_PROTOCOL_41, CLIENT_SESSION_TRACK, CLIENT_TRANSACTIONS};
 use crate::error::{ProtocolError, Result};
 use crate::frame::MAX_PAYLOAD_LEN;
-use crate::lenenc::{get_lenenc_int_nonnull, get_lenenc_str_nonnull, put_lenenc_int, put_lenenc_str};
+use crate::lenenc::{
+    get_lenenc_int_nonnull, get_lenenc_str_nonnull, put_lenenc_int, put_lenenc_str,
+};
 use crate::reader::{get_eof_str, get_u16, get_u8, slice_of};
 use crate::session_track::{decode_session_state, SessionStateChange};
 use crate::status::SERVER_SESSION_STATE_CHANGED;
@@ -306,7 +308,9 @@ mod tests {
         assert_eq!(out.freeze(), wire);
 
         // UPDATE with info, no session tracking: info is string<EOF>.
-        let wire = Bytes::from_static(b"\x00\x01\x00\x22\x00\x00\x00(Rows matched: 1  Changed: 1  Warnings: 0");
+        let wire = Bytes::from_static(
+            b"\x00\x01\x00\x22\x00\x00\x00(Rows matched: 1  Changed: 1  Warnings: 0",
+        );
         let ok = OkPacket::decode(&wire, CAPS41).unwrap();
         assert_eq!(ok.affected_rows, 1);
         assert_eq!(ok.status_flags, 0x22);
@@ -339,7 +343,13 @@ mod tests {
     fn eof_doc_fixture() {
         let wire = [0xFEu8, 0x00, 0x00, 0x02, 0x00];
         let e = EofPacket::decode(&wire, CAPS41).unwrap();
-        assert_eq!(e, EofPacket { warnings: 0, status_flags: 2 });
+        assert_eq!(
+            e,
+            EofPacket {
+                warnings: 0,
+                status_flags: 2
+            }
+        );
         assert!(is_eof_packet(&wire, false));
         assert!(is_eof_packet(&wire, true));
         assert_eq!(terminator_status(&wire, false), Some(2));
@@ -358,7 +368,10 @@ mod tests {
         // A text row whose first value has an 8-byte length prefix starts with 0xFE.
         let mut row = vec![0xFE, 1, 0, 0, 0, 0, 0, 0, 0, b'x'];
         assert!(!is_eof_packet(&row, false));
-        assert!(is_eof_packet(&row, true), "only the 0xFFFFFF rule applies here");
+        assert!(
+            is_eof_packet(&row, true),
+            "only the 0xFFFFFF rule applies here"
+        );
         row.resize(MAX_PAYLOAD_LEN, 0);
         assert!(!is_eof_packet(&row, true));
         assert_eq!(terminator_status(&[0xFF, 0x10, 0x04], true), None);
@@ -374,7 +387,12 @@ mod tests {
 
     #[test]
     fn ok_pre41() {
-        let ok = OkPacket { affected_rows: 3, status_flags: 2, info: Bytes::from_static(b"hi"), ..Default::default() };
+        let ok = OkPacket {
+            affected_rows: 3,
+            status_flags: 2,
+            info: Bytes::from_static(b"hi"),
+            ..Default::default()
+        };
         for caps in [0, CLIENT_TRANSACTIONS] {
             let mut out = BytesMut::new();
             ok.encode(&mut out, caps);

@@ -149,7 +149,8 @@ mod tests {
     #[test]
     fn known_scramble_vector() {
         // Computed independently (Python hashlib) for password "toast" and this nonce.
-        let nonce = b"\x3e\x52\x47\x5b\x3c\x6a\x5e\x7e\x5c\x28\x77\x23\x70\x4f\x6b\x38\x61\x3d\x5e\x4b";
+        let nonce =
+            b"\x3e\x52\x47\x5b\x3c\x6a\x5e\x7e\x5c\x28\x77\x23\x70\x4f\x6b\x38\x61\x3d\x5e\x4b";
         let token = native_password_scramble(b"toast", nonce);
         assert_eq!(token, TOAST_TOKEN);
         let stored = parse_stored_hash_hex("*09A4298405EF045A61DB26DF8811FEA0E44A80FD").unwrap();
@@ -170,18 +171,39 @@ mod tests {
         assert_eq!(native_password_token(b"toast", nonce), token.to_vec());
     }
 
-    const TOAST_TOKEN: [u8; 20] = [0xbb, 0x65, 0xe5, 0xaf, 0x82, 0xfc, 0x0f, 0x8f, 0xd6, 0x61, 0xed, 0xf5, 0x68, 0x07, 0x22, 0xb1, 0xae, 0x83, 0xdd, 0x36];
+    const TOAST_TOKEN: [u8; 20] = [
+        0xbb, 0x65, 0xe5, 0xaf, 0x82, 0xfc, 0x0f, 0x8f, 0xd6, 0x61, 0xed, 0xf5, 0x68, 0x07, 0x22,
+        0xb1, 0xae, 0x83, 0xdd, 0x36,
+    ];
 
     #[test]
     fn hex_parsing() {
         let h = native_password_hash(b"toast");
-        assert_eq!(parse_stored_hash_hex("09a4298405ef045a61db26df8811fea0e44a80fd"), Some(h));
-        assert_eq!(parse_stored_hash_hex("*09A4298405EF045A61DB26DF8811FEA0E44A80FD"), Some(h));
-        assert_eq!(parse_stored_hash_hex("*09A4298405EF045A61DB26DF8811FEA0E44A80F"), None);
-        assert_eq!(parse_stored_hash_hex("*09A4298405EF045A61DB26DF8811FEA0E44A80FG"), None);
-        assert_eq!(parse_stored_hash_hex("**09A4298405EF045A61DB26DF8811FEA0E44A80F"), None);
+        assert_eq!(
+            parse_stored_hash_hex("09a4298405ef045a61db26df8811fea0e44a80fd"),
+            Some(h)
+        );
+        assert_eq!(
+            parse_stored_hash_hex("*09A4298405EF045A61DB26DF8811FEA0E44A80FD"),
+            Some(h)
+        );
+        assert_eq!(
+            parse_stored_hash_hex("*09A4298405EF045A61DB26DF8811FEA0E44A80F"),
+            None
+        );
+        assert_eq!(
+            parse_stored_hash_hex("*09A4298405EF045A61DB26DF8811FEA0E44A80FG"),
+            None
+        );
+        assert_eq!(
+            parse_stored_hash_hex("**09A4298405EF045A61DB26DF8811FEA0E44A80F"),
+            None
+        );
         assert_eq!(parse_stored_hash_hex(""), None);
-        assert_eq!(parse_stored_hash_hex("é9A4298405EF045A61DB26DF8811FEA0E44A80F"), None);
+        assert_eq!(
+            parse_stored_hash_hex("é9A4298405EF045A61DB26DF8811FEA0E44A80F"),
+            None
+        );
     }
 
     proptest! {

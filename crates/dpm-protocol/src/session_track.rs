@@ -245,19 +245,42 @@ mod tests {
         let v = decode_session_state(&raw).unwrap();
         assert_eq!(v.len(), 5);
         assert_eq!(changed_schema(&v).map(|b| &b[..]), Some(&b"test"[..]));
-        assert_eq!(v[2], SessionStateChange::Gtids { encoding: 0, gtids: Bytes::from_static(b"3-a1") });
-        assert_eq!(v[4], SessionStateChange::Unknown { kind: 9, data: Bytes::from_static(b"hi") });
+        assert_eq!(
+            v[2],
+            SessionStateChange::Gtids {
+                encoding: 0,
+                gtids: Bytes::from_static(b"3-a1")
+            }
+        );
+        assert_eq!(
+            v[4],
+            SessionStateChange::Unknown {
+                kind: 9,
+                data: Bytes::from_static(b"hi")
+            }
+        );
         assert_eq!(encode_session_state(&v), raw);
         assert_eq!(
-            SessionStateChange::try_from(&Bytes::from_static(b"\x01\x05\x04test")).unwrap().kind(),
+            SessionStateChange::try_from(&Bytes::from_static(b"\x01\x05\x04test"))
+                .unwrap()
+                .kind(),
             1
         );
     }
 
     #[test]
     fn malformed() {
-        for bad in [&b"\x01"[..], b"\x01\x05\x04tes", b"\x01\x06\x04testX", b"\x00\x02\x01a", b"\x03\x00"] {
-            assert!(decode_session_state(&Bytes::copy_from_slice(bad)).is_err(), "{bad:?}");
+        for bad in [
+            &b"\x01"[..],
+            b"\x01\x05\x04tes",
+            b"\x01\x06\x04testX",
+            b"\x00\x02\x01a",
+            b"\x03\x00",
+        ] {
+            assert!(
+                decode_session_state(&Bytes::copy_from_slice(bad)).is_err(),
+                "{bad:?}"
+            );
         }
     }
 

@@ -66,13 +66,17 @@ impl StmtPrepareOk {
         let num_columns = get_u16(&mut buf, WHAT)?;
         let num_params = get_u16(&mut buf, WHAT)?;
         let _filler = get_u8(&mut buf, WHAT)?;
-        let warnings = if buf.is_empty() { 0 } else { get_u16(&mut buf, WHAT)? };
-        let metadata_follows =
-            if caps & CLIENT_OPTIONAL_RESULTSET_METADATA != 0 && !buf.is_empty() {
-                Some(get_u8(&mut buf, WHAT)? != 0)
-            } else {
-                None
-            };
+        let warnings = if buf.is_empty() {
+            0
+        } else {
+            get_u16(&mut buf, WHAT)?
+        };
+        let metadata_follows = if caps & CLIENT_OPTIONAL_RESULTSET_METADATA != 0 && !buf.is_empty()
+        {
+            Some(get_u8(&mut buf, WHAT)? != 0)
+        } else {
+            None
+        };
         Ok(StmtPrepareOk {
             statement_id,
             num_columns,
@@ -216,7 +220,10 @@ mod tests {
         // MySQL docs: prepare "SELECT CONCAT(?, ?) AS col1": id 1, 1 column, 2 params.
         let wire = b"\x00\x01\x00\x00\x00\x01\x00\x02\x00\x00\x00\x00";
         let ok = StmtPrepareOk::decode(wire, 0).unwrap();
-        assert_eq!((ok.statement_id, ok.num_columns, ok.num_params, ok.warnings), (1, 1, 2, 0));
+        assert_eq!(
+            (ok.statement_id, ok.num_columns, ok.num_params, ok.warnings),
+            (1, 1, 2, 0)
+        );
         let mut out = BytesMut::new();
         ok.encode(&mut out, 0);
         assert_eq!(&out[..], wire);
@@ -229,13 +236,29 @@ mod tests {
     fn simple_fixtures() {
         let p = ComStmtPrepare::decode(&Bytes::from_static(b"\x16SELECT ?")).unwrap();
         assert_eq!(&p.query[..], b"SELECT ?");
-        assert_eq!(ComStmtClose::decode(b"\x19\x01\x00\x00\x00").unwrap().statement_id, 1);
+        assert_eq!(
+            ComStmtClose::decode(b"\x19\x01\x00\x00\x00")
+                .unwrap()
+                .statement_id,
+            1
+        );
         assert!(ComStmtClose::decode(b"\x1a\x01\x00\x00\x00").is_err());
         assert!(ComStmtReset::decode(b"\x1a\x01\x00").is_err());
         let f = ComStmtFetch::decode(b"\x1c\x01\x00\x00\x00\x0a\x00\x00\x00").unwrap();
-        assert_eq!(f, ComStmtFetch { statement_id: 1, num_rows: 10 });
-        let l = ComStmtSendLongData::decode(&Bytes::from_static(b"\x18\x01\x00\x00\x00\x02\x00abc")).unwrap();
-        assert_eq!((l.statement_id, l.param_id, &l.data[..]), (1, 2, &b"abc"[..]));
+        assert_eq!(
+            f,
+            ComStmtFetch {
+                statement_id: 1,
+                num_rows: 10
+            }
+        );
+        let l =
+            ComStmtSendLongData::decode(&Bytes::from_static(b"\x18\x01\x00\x00\x00\x02\x00abc"))
+                .unwrap();
+        assert_eq!(
+            (l.statement_id, l.param_id, &l.data[..]),
+            (1, 2, &b"abc"[..])
+        );
     }
 
     proptest! {

@@ -22,7 +22,9 @@ use crate::caps::CLIENT_QUERY_ATTRIBUTES;
 use crate::command::com;
 use crate::error::{ProtocolError, Result};
 use crate::lenenc::{get_lenenc_int_nonnull, put_lenenc_int};
-use crate::param::{decode_param_types, decode_param_values, encode_param_types, encode_param_values, ParamType};
+use crate::param::{
+    decode_param_types, decode_param_values, encode_param_types, encode_param_values, ParamType,
+};
 use crate::reader::{expect_header, get_bytes, get_u32, get_u8, slice_of};
 use crate::value::{null_bitmap_len, BinaryValue};
 
@@ -89,13 +91,17 @@ impl ComStmtExecute {
         };
         if count > 0 {
             let count = usize::try_from(count).map_err(|_| ProtocolError::truncated(WHAT))?;
-            let bitmap_len =
-                null_bitmap_len(count, 0).ok_or(ProtocolError::truncated(WHAT))?;
+            let bitmap_len = null_bitmap_len(count, 0).ok_or(ProtocolError::truncated(WHAT))?;
             out.null_bitmap = slice_of(payload, get_bytes(&mut buf, bitmap_len, WHAT)?);
             out.new_params_bound = match get_u8(&mut buf, WHAT)? {
                 0 => false,
                 1 => true,
-                _ => return Err(ProtocolError::malformed(WHAT, "new_params_bound not 0 or 1")),
+                _ => {
+                    return Err(ProtocolError::malformed(
+                        WHAT,
+                        "new_params_bound not 0 or 1",
+                    ))
+                }
             };
             if out.new_params_bound {
                 out.param_types = decode_param_types(payload, &mut buf, count, query_attrs)?;
@@ -176,7 +182,13 @@ mod tests {
         assert!(e.new_params_bound);
         assert_eq!(e.param_types.len(), 2);
         let vals = e.param_values(&e.param_types).unwrap();
-        assert_eq!(vals, vec![BinaryValue::Bytes(Bytes::from_static(b"foo")), BinaryValue::Null]);
+        assert_eq!(
+            vals,
+            vec![
+                BinaryValue::Bytes(Bytes::from_static(b"foo")),
+                BinaryValue::Null
+            ]
+        );
         let mut out = BytesMut::new();
         e.encode(&mut out, CLIENT_PROTOCOL_41);
         assert_eq!(out.freeze(), wire);
@@ -199,11 +211,16 @@ mod tests {
         assert!(e.null_bitmap.is_empty() && e.values.is_empty());
         // MySQL 8 with query attributes and PARAMETER_COUNT_AVAILABLE, one attribute.
         let caps = CLIENT_PROTOCOL_41 | CLIENT_QUERY_ATTRIBUTES;
-        let wire = Bytes::from_static(b"\x17\x05\x00\x00\x00\x08\x01\x00\x00\x00\x01\x00\x01\xfd\x00\x02id\x0242");
+        let wire = Bytes::from_static(
+            b"\x17\x05\x00\x00\x00\x08\x01\x00\x00\x00\x01\x00\x01\xfd\x00\x02id\x0242",
+        );
         let e = ComStmtExecute::decode(&wire, 0, caps).unwrap();
         assert_eq!(e.parameter_count, Some(1));
         assert_eq!(e.param_types[0].name.as_deref(), Some(&b"id"[..]));
-        assert_eq!(e.param_values(&e.param_types).unwrap(), vec![BinaryValue::Bytes(Bytes::from_static(b"42"))]);
+        assert_eq!(
+            e.param_values(&e.param_types).unwrap(),
+            vec![BinaryValue::Bytes(Bytes::from_static(b"42"))]
+        );
         let mut out = BytesMut::new();
         e.encode(&mut out, caps);
         assert_eq!(out.freeze(), wire);
@@ -216,7 +233,9 @@ mod tests {
         let short = Bytes::from_static(b"\x17\x01\x00\x00\x00\x00\x01\x00\x00\x00");
         assert!(ComStmtExecute::decode(&short, 1, 0).is_err());
         assert!(ComStmtExecute::decode(&short, usize::MAX, 0).is_err());
-        let huge = Bytes::from_static(b"\x17\x01\x00\x00\x00\x08\x01\x00\x00\x00\xfe\xff\xff\xff\xff\xff\xff\xff\xff");
+        let huge = Bytes::from_static(
+            b"\x17\x01\x00\x00\x00\x08\x01\x00\x00\x00\xfe\xff\xff\xff\xff\xff\xff\xff\xff",
+        );
         assert!(ComStmtExecute::decode(&huge, 0, CLIENT_QUERY_ATTRIBUTES).is_err());
     }
 

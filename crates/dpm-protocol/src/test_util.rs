@@ -14,7 +14,14 @@ pub fn arb_payload() -> impl Strategy<Value = Vec<u8>> {
         proptest::collection::vec(any::<u8>(), 0..64),
         proptest::collection::vec(any::<u8>(), 0..600),
         proptest::collection::vec(
-            prop_oneof![Just(0u8), Just(0xFB), Just(0xFC), Just(0xFE), Just(0xFF), any::<u8>()],
+            prop_oneof![
+                Just(0u8),
+                Just(0xFB),
+                Just(0xFC),
+                Just(0xFE),
+                Just(0xFF),
+                any::<u8>()
+            ],
             0..64
         ),
     ]
@@ -50,7 +57,14 @@ fn arb_attrs() -> impl Strategy<Value = Vec<(Bytes, Bytes)>> {
 
 /// Handshakes whose fields are consistent with their capabilities.
 pub fn arb_handshake() -> impl Strategy<Value = HandshakeV10> {
-    (arb_caps(), arb_cstr(40), any::<u32>(), any::<u8>(), any::<u16>(), arb_cstr(30))
+    (
+        arb_caps(),
+        arb_cstr(40),
+        any::<u32>(),
+        any::<u8>(),
+        any::<u16>(),
+        arb_cstr(30),
+    )
         .prop_flat_map(|(caps, version, id, cs, status, plugin)| {
             let max = if caps & CLIENT_SECURE_CONNECTION == 0 {
                 8
@@ -91,7 +105,12 @@ pub fn arb_handshake_response() -> impl Strategy<Value = HandshakeResponse41> {
             } else if caps & CLIENT_SECURE_CONNECTION != 0 {
                 auth.slice(..auth.len().min(255))
             } else {
-                Bytes::from(auth.iter().copied().filter(|&b| b != 0).collect::<Vec<u8>>())
+                Bytes::from(
+                    auth.iter()
+                        .copied()
+                        .filter(|&b| b != 0)
+                        .collect::<Vec<u8>>(),
+                )
             };
             HandshakeResponse41 {
                 capabilities: caps,
@@ -101,8 +120,13 @@ pub fn arb_handshake_response() -> impl Strategy<Value = HandshakeResponse41> {
                 auth_response: auth,
                 database: (caps & CLIENT_CONNECT_WITH_DB != 0).then_some(db),
                 auth_plugin_name: (caps & CLIENT_PLUGIN_AUTH != 0).then_some(plugin),
-                connect_attrs: if caps & CLIENT_CONNECT_ATTRS != 0 { attrs } else { Vec::new() },
-                zstd_compression_level: zstd.filter(|_| caps & CLIENT_ZSTD_COMPRESSION_ALGORITHM != 0),
+                connect_attrs: if caps & CLIENT_CONNECT_ATTRS != 0 {
+                    attrs
+                } else {
+                    Vec::new()
+                },
+                zstd_compression_level: zstd
+                    .filter(|_| caps & CLIENT_ZSTD_COMPRESSION_ALGORITHM != 0),
             }
         })
 }
@@ -122,15 +146,25 @@ pub fn arb_change_user() -> impl Strategy<Value = (ComChangeUser, u64)> {
             let auth = if caps & CLIENT_SECURE_CONNECTION != 0 {
                 auth.slice(..auth.len().min(255))
             } else {
-                Bytes::from(auth.iter().copied().filter(|&b| b != 0).collect::<Vec<u8>>())
+                Bytes::from(
+                    auth.iter()
+                        .copied()
+                        .filter(|&b| b != 0)
+                        .collect::<Vec<u8>>(),
+                )
             };
             let c = ComChangeUser {
                 username: user,
                 auth_response: auth,
                 database: db,
                 character_set: cs,
-                auth_plugin_name: (cs.is_some() && caps & CLIENT_PLUGIN_AUTH != 0).then_some(plugin),
-                connect_attrs: if cs.is_some() && caps & CLIENT_CONNECT_ATTRS != 0 { attrs } else { Vec::new() },
+                auth_plugin_name: (cs.is_some() && caps & CLIENT_PLUGIN_AUTH != 0)
+                    .then_some(plugin),
+                connect_attrs: if cs.is_some() && caps & CLIENT_CONNECT_ATTRS != 0 {
+                    attrs
+                } else {
+                    Vec::new()
+                },
             };
             (c, caps)
         })
@@ -139,13 +173,18 @@ pub fn arb_change_user() -> impl Strategy<Value = (ComChangeUser, u64)> {
 /// Any session-state entry.
 pub fn arb_session_change() -> impl Strategy<Value = SessionStateChange> {
     prop_oneof![
-        (arb_bytes(20), arb_bytes(40)).prop_map(|(name, value)| SessionStateChange::SystemVariable { name, value }),
+        (arb_bytes(20), arb_bytes(40))
+            .prop_map(|(name, value)| SessionStateChange::SystemVariable { name, value }),
         arb_bytes(20).prop_map(|name| SessionStateChange::Schema { name }),
         arb_bytes(2).prop_map(|tracked| SessionStateChange::StateChange { tracked }),
-        (any::<u8>(), arb_bytes(80)).prop_map(|(encoding, gtids)| SessionStateChange::Gtids { encoding, gtids }),
-        arb_bytes(60).prop_map(|characteristics| SessionStateChange::TransactionCharacteristics { characteristics }),
+        (any::<u8>(), arb_bytes(80))
+            .prop_map(|(encoding, gtids)| SessionStateChange::Gtids { encoding, gtids }),
+        arb_bytes(60).prop_map(
+            |characteristics| SessionStateChange::TransactionCharacteristics { characteristics }
+        ),
         arb_bytes(8).prop_map(|state| SessionStateChange::TransactionState { state }),
-        (6u8..=255, arb_bytes(30)).prop_map(|(kind, data)| SessionStateChange::Unknown { kind, data }),
+        (6u8..=255, arb_bytes(30))
+            .prop_map(|(kind, data)| SessionStateChange::Unknown { kind, data }),
     ]
 }
 
@@ -167,32 +206,47 @@ pub fn arb_ok_packet() -> impl Strategy<Value = (OkPacket, u64)> {
         arb_bytes(60),
         proptest::option::of(proptest::collection::vec(arb_session_change(), 0..4)),
     )
-        .prop_map(|(caps, header, affected, last, status, warnings, info, state)| {
-            let p41 = caps & CLIENT_PROTOCOL_41 != 0;
-            let tx = caps & CLIENT_TRANSACTIONS != 0;
-            let track = caps & CLIENT_SESSION_TRACK != 0;
-            let status = if p41 || tx { status } else { 0 };
-            let ok = OkPacket {
-                header,
-                affected_rows: affected,
-                last_insert_id: last,
-                status_flags: status,
-                warnings: if p41 { warnings } else { 0 },
-                info,
-                session_state_changes: state
-                    .filter(|_| track && status & SERVER_SESSION_STATE_CHANGED != 0)
-                    .map(|s| encode_session_state(&s)),
-            };
-            (ok, caps)
-        })
+        .prop_map(
+            |(caps, header, affected, last, status, warnings, info, state)| {
+                let p41 = caps & CLIENT_PROTOCOL_41 != 0;
+                let tx = caps & CLIENT_TRANSACTIONS != 0;
+                let track = caps & CLIENT_SESSION_TRACK != 0;
+                let status = if p41 || tx { status } else { 0 };
+                let ok = OkPacket {
+                    header,
+                    affected_rows: affected,
+                    last_insert_id: last,
+                    status_flags: status,
+                    warnings: if p41 { warnings } else { 0 },
+                    info,
+                    session_state_changes: state
+                        .filter(|_| track && status & SERVER_SESSION_STATE_CHANGED != 0)
+                        .map(|s| encode_session_state(&s)),
+                };
+                (ok, caps)
+            },
+        )
 }
 
 /// ERR packets that re-decode identically.
 pub fn arb_err_packet() -> impl Strategy<Value = ErrPacket> {
-    (any::<u16>(), proptest::option::of(any::<[u8; 5]>()), arb_bytes(100)).prop_map(|(code, state, msg)| {
-        let msg = if state.is_none() && msg.first() == Some(&b'#') { msg.slice(1..) } else { msg };
-        ErrPacket { code, sql_state: state, message: msg }
-    })
+    (
+        any::<u16>(),
+        proptest::option::of(any::<[u8; 5]>()),
+        arb_bytes(100),
+    )
+        .prop_map(|(code, state, msg)| {
+            let msg = if state.is_none() && msg.first() == Some(&b'#') {
+                msg.slice(1..)
+            } else {
+                msg
+            };
+            ErrPacket {
+                code,
+                sql_state: state,
+                message: msg,
+            }
+        })
 }
 
 /// Column definitions with the capabilities to encode them.
@@ -200,7 +254,13 @@ pub fn arb_column_definition() -> impl Strategy<Value = (ColumnDefinition41, u64
     (
         prop_oneof![Just(0u64), Just(MARIADB_CLIENT_EXTENDED_METADATA)],
         proptest::collection::vec(arb_bytes(30), 7),
-        (any::<u16>(), any::<u32>(), any::<u8>(), any::<u16>(), any::<u8>()),
+        (
+            any::<u16>(),
+            any::<u32>(),
+            any::<u8>(),
+            any::<u16>(),
+            any::<u8>(),
+        ),
         proptest::option::of(proptest::option::of(arb_bytes(30))),
     )
         .prop_map(|(caps, s, (cs, len, ty, flags, dec), default)| {
@@ -234,53 +294,94 @@ fn arb_f64() -> impl Strategy<Value = f64> {
 }
 
 fn arb_datetime() -> impl Strategy<Value = DateTime> {
-    (any::<u16>(), any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>(), any::<u32>(), 0u8..5).prop_map(
-        |(year, month, day, hour, minute, second, microsecond, shape)| {
-            // Bias towards the shorter encodings.
-            let mut d = DateTime { year, month, day, hour, minute, second, microsecond };
-            if shape == 0 {
-                d = DateTime::default();
-            }
-            if shape <= 1 {
-                d.hour = 0;
-                d.minute = 0;
-                d.second = 0;
-            }
-            if shape <= 2 {
-                d.microsecond = 0;
-            }
-            d
-        },
+    (
+        any::<u16>(),
+        any::<u8>(),
+        any::<u8>(),
+        any::<u8>(),
+        any::<u8>(),
+        any::<u8>(),
+        any::<u32>(),
+        0u8..5,
     )
+        .prop_map(
+            |(year, month, day, hour, minute, second, microsecond, shape)| {
+                // Bias towards the shorter encodings.
+                let mut d = DateTime {
+                    year,
+                    month,
+                    day,
+                    hour,
+                    minute,
+                    second,
+                    microsecond,
+                };
+                if shape == 0 {
+                    d = DateTime::default();
+                }
+                if shape <= 1 {
+                    d.hour = 0;
+                    d.minute = 0;
+                    d.second = 0;
+                }
+                if shape <= 2 {
+                    d.microsecond = 0;
+                }
+                d
+            },
+        )
 }
 
 fn arb_time() -> impl Strategy<Value = Time> {
-    (any::<bool>(), any::<u32>(), any::<u8>(), any::<u8>(), any::<u8>(), any::<u32>(), 0u8..4).prop_map(
-        |(negative, days, hours, minutes, seconds, microseconds, shape)| {
-            let mut t = Time { negative, days, hours, minutes, seconds, microseconds };
-            if shape == 0 {
-                t = Time::default();
-            }
-            if shape <= 1 {
-                t.microseconds = 0;
-            }
-            t
-        },
+    (
+        any::<bool>(),
+        any::<u32>(),
+        any::<u8>(),
+        any::<u8>(),
+        any::<u8>(),
+        any::<u32>(),
+        0u8..4,
     )
+        .prop_map(
+            |(negative, days, hours, minutes, seconds, microseconds, shape)| {
+                let mut t = Time {
+                    negative,
+                    days,
+                    hours,
+                    minutes,
+                    seconds,
+                    microseconds,
+                };
+                if shape == 0 {
+                    t = Time::default();
+                }
+                if shape <= 1 {
+                    t.microseconds = 0;
+                }
+                t
+            },
+        )
 }
 
 /// A column type and a non-NULL value of that type (`Null` for `MYSQL_TYPE_NULL`).
 pub fn arb_typed_value() -> impl Strategy<Value = (u8, BinaryValue)> {
     prop_oneof![
         any::<u8>().prop_map(|v| (ct::TINY, BinaryValue::Int1(v))),
-        (prop_oneof![Just(ct::SHORT), Just(ct::YEAR)], any::<u16>()).prop_map(|(t, v)| (t, BinaryValue::Int2(v))),
-        (prop_oneof![Just(ct::LONG), Just(ct::INT24)], any::<u32>()).prop_map(|(t, v)| (t, BinaryValue::Int4(v))),
+        (prop_oneof![Just(ct::SHORT), Just(ct::YEAR)], any::<u16>())
+            .prop_map(|(t, v)| (t, BinaryValue::Int2(v))),
+        (prop_oneof![Just(ct::LONG), Just(ct::INT24)], any::<u32>())
+            .prop_map(|(t, v)| (t, BinaryValue::Int4(v))),
         any::<u64>().prop_map(|v| (ct::LONGLONG, BinaryValue::Int8(v))),
         arb_f32().prop_map(|v| (ct::FLOAT, BinaryValue::Float(v))),
         arb_f64().prop_map(|v| (ct::DOUBLE, BinaryValue::Double(v))),
         Just((ct::NULL, BinaryValue::Null)),
         (
-            prop_oneof![Just(ct::DATE), Just(ct::DATETIME), Just(ct::TIMESTAMP), Just(ct::NEWDATE)],
+            prop_oneof![
+                Just(ct::DATE),
+                Just(ct::DATETIME),
+                Just(ct::TIMESTAMP),
+                Just(ct::NEWDATE)
+            ],
             arb_datetime()
         )
             .prop_map(|(t, v)| (t, BinaryValue::DateTime(v))),
@@ -305,16 +406,33 @@ pub fn arb_typed_value() -> impl Strategy<Value = (u8, BinaryValue)> {
 
 /// Like [`arb_typed_value`], sometimes NULL.
 pub fn arb_typed_value_or_null() -> impl Strategy<Value = (u8, BinaryValue)> {
-    (arb_typed_value(), any::<u8>()).prop_map(|((t, v), r)| if r < 48 { (t, BinaryValue::Null) } else { (t, v) })
+    (arb_typed_value(), any::<u8>()).prop_map(|((t, v), r)| {
+        if r < 48 {
+            (t, BinaryValue::Null)
+        } else {
+            (t, v)
+        }
+    })
 }
 
 /// `COM_STMT_EXECUTE` packets, with the parameter count and capabilities to decode them.
 pub fn arb_stmt_execute() -> impl Strategy<Value = (ComStmtExecute, usize, u64)> {
-    (arb_caps(), any::<u32>(), any::<u8>(), any::<u32>(), 0usize..6, 0usize..3)
+    (
+        arb_caps(),
+        any::<u32>(),
+        any::<u8>(),
+        any::<u32>(),
+        0usize..6,
+        0usize..3,
+    )
         .prop_flat_map(|(caps, id, flags, iters, num_params, extra)| {
             let qa = caps & CLIENT_QUERY_ATTRIBUTES != 0;
             let explicit = qa && (num_params > 0 || flags & 8 != 0);
-            let count = if explicit { num_params + extra } else { num_params };
+            let count = if explicit {
+                num_params + extra
+            } else {
+                num_params
+            };
             (
                 proptest::collection::vec(any::<u8>(), count.div_ceil(8)),
                 any::<bool>(),
@@ -332,7 +450,11 @@ pub fn arb_stmt_execute() -> impl Strategy<Value = (ComStmtExecute, usize, u64)>
                         param_types: if count > 0 && bound {
                             types
                                 .into_iter()
-                                .map(|(column_type, flags, name)| ParamType { column_type, flags, name: qa.then_some(name) })
+                                .map(|(column_type, flags, name)| ParamType {
+                                    column_type,
+                                    flags,
+                                    name: qa.then_some(name),
+                                })
                                 .collect()
                         } else {
                             Vec::new()
@@ -354,7 +476,8 @@ pub fn arb_com_query() -> impl Strategy<Value = (ComQuery, u64)> {
     )
         .prop_map(|(caps, query, attrs, sets)| {
             let attributes = (caps & CLIENT_QUERY_ATTRIBUTES != 0).then(|| {
-                let pairs: Vec<(Bytes, BinaryValue)> = attrs.into_iter().map(|(n, (_, v))| (n, v)).collect();
+                let pairs: Vec<(Bytes, BinaryValue)> =
+                    attrs.into_iter().map(|(n, (_, v))| (n, v)).collect();
                 let mut a = QueryAttributes::new(&pairs);
                 a.parameter_set_count = sets;
                 a

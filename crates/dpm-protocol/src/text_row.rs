@@ -71,7 +71,10 @@ mod tests {
     fn nulls_and_errors() {
         let wire = Bytes::from_static(b"\xfb\x011\x00");
         let r = TextRow::decode(&wire, 3).unwrap();
-        assert_eq!(r.values, vec![None, Some(Bytes::from_static(b"1")), Some(Bytes::new())]);
+        assert_eq!(
+            r.values,
+            vec![None, Some(Bytes::from_static(b"1")), Some(Bytes::new())]
+        );
         assert_eq!(r.encoded_len(), wire.len());
         assert!(TextRow::decode(&wire, 2).is_err(), "trailing bytes");
         assert!(TextRow::decode(&wire, 4).is_err(), "missing column");

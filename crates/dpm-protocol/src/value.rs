@@ -232,7 +232,10 @@ fn decode_datetime(buf: &mut &[u8]) -> Result<DateTime> {
     let len = get_u8(buf, WHAT)?;
     let mut d = DateTime::default();
     if !matches!(len, 0 | 4 | 7 | 11) {
-        return Err(ProtocolError::malformed(WHAT, "date-time length not 0, 4, 7 or 11"));
+        return Err(ProtocolError::malformed(
+            WHAT,
+            "date-time length not 0, 4, 7 or 11",
+        ));
     }
     if len >= 4 {
         d.year = get_u16(buf, WHAT)?;
@@ -370,16 +373,53 @@ mod tests {
     #[test]
     fn doc_fixtures() {
         // MySQL docs: binary DATETIME 2010-10-17 19:27:30.000001.
-        let dt = BinaryValue::DateTime(DateTime { year: 2010, month: 10, day: 17, hour: 19, minute: 27, second: 30, microsecond: 1 });
-        assert_eq!(enc(&dt), [0x0b, 0xda, 0x07, 0x0a, 0x11, 0x13, 0x1b, 0x1e, 0x01, 0x00, 0x00, 0x00]);
+        let dt = BinaryValue::DateTime(DateTime {
+            year: 2010,
+            month: 10,
+            day: 17,
+            hour: 19,
+            minute: 27,
+            second: 30,
+            microsecond: 1,
+        });
+        assert_eq!(
+            enc(&dt),
+            [0x0b, 0xda, 0x07, 0x0a, 0x11, 0x13, 0x1b, 0x1e, 0x01, 0x00, 0x00, 0x00]
+        );
         // MySQL docs: binary TIME -120d 19:27:30.000001.
-        let t = BinaryValue::Time(Time { negative: true, days: 120, hours: 19, minutes: 27, seconds: 30, microseconds: 1 });
-        assert_eq!(enc(&t), [0x0c, 0x01, 0x78, 0x00, 0x00, 0x00, 0x13, 0x1b, 0x1e, 0x01, 0x00, 0x00, 0x00]);
+        let t = BinaryValue::Time(Time {
+            negative: true,
+            days: 120,
+            hours: 19,
+            minutes: 27,
+            seconds: 30,
+            microseconds: 1,
+        });
+        assert_eq!(
+            enc(&t),
+            [0x0c, 0x01, 0x78, 0x00, 0x00, 0x00, 0x13, 0x1b, 0x1e, 0x01, 0x00, 0x00, 0x00]
+        );
         assert_eq!(enc(&BinaryValue::DateTime(DateTime::default())), [0]);
-        assert_eq!(enc(&BinaryValue::DateTime(DateTime { year: 2010, month: 10, day: 17, ..Default::default() })), [4, 0xda, 0x07, 10, 17]);
-        assert_eq!(enc(&BinaryValue::Double(35.0)), [0, 0, 0, 0, 0, 0x80, 0x41, 0x40]);
-        assert_eq!(enc(&BinaryValue::Bytes(Bytes::from_static(b"foo"))), b"\x03foo");
-        let p = Bytes::from_static(&[0x0b, 0xda, 0x07, 0x0a, 0x11, 0x13, 0x1b, 0x1e, 0x01, 0x00, 0x00, 0x00]);
+        assert_eq!(
+            enc(&BinaryValue::DateTime(DateTime {
+                year: 2010,
+                month: 10,
+                day: 17,
+                ..Default::default()
+            })),
+            [4, 0xda, 0x07, 10, 17]
+        );
+        assert_eq!(
+            enc(&BinaryValue::Double(35.0)),
+            [0, 0, 0, 0, 0, 0x80, 0x41, 0x40]
+        );
+        assert_eq!(
+            enc(&BinaryValue::Bytes(Bytes::from_static(b"foo"))),
+            b"\x03foo"
+        );
+        let p = Bytes::from_static(&[
+            0x0b, 0xda, 0x07, 0x0a, 0x11, 0x13, 0x1b, 0x1e, 0x01, 0x00, 0x00, 0x00,
+        ]);
         let mut b: &[u8] = &p;
         assert_eq!(BinaryValue::decode(&p, &mut b, ct::TIMESTAMP).unwrap(), dt);
     }
@@ -399,7 +439,10 @@ mod tests {
         assert_eq!(BinaryValue::Int1(0xFF).as_i64(false), Some(-1));
         assert_eq!(BinaryValue::Int1(0xFF).as_i64(true), Some(255));
         assert_eq!(BinaryValue::Int2(0x8000).as_i64(false), Some(-32768));
-        assert_eq!(BinaryValue::Int4(u32::MAX).as_i64(true), Some(u32::MAX as i64));
+        assert_eq!(
+            BinaryValue::Int4(u32::MAX).as_i64(true),
+            Some(u32::MAX as i64)
+        );
         assert_eq!(BinaryValue::Int8(u64::MAX).as_i64(true), None);
         assert_eq!(BinaryValue::Int8(u64::MAX).as_i64(false), Some(-1));
         assert_eq!(BinaryValue::Null.as_i64(false), None);

@@ -44,10 +44,16 @@ fn classic_text_result_set() {
     let def = ColumnDefinition41::decode(&packets[1].payload, caps).unwrap();
     assert_eq!(def.column_type, column_type::VAR_STRING);
     assert!(is_eof_packet(&packets[2].payload, false));
-    assert_eq!(terminator_status(&packets[2].payload, false), Some(SERVER_STATUS_AUTOCOMMIT));
+    assert_eq!(
+        terminator_status(&packets[2].payload, false),
+        Some(SERVER_STATUS_AUTOCOMMIT)
+    );
     assert!(!is_eof_packet(&packets[3].payload, false));
     let row = TextRow::decode(&packets[3].payload, 1).unwrap();
-    assert_eq!(row.values[0].as_deref(), Some(&b"MySQL Community Server (GPL)"[..]));
+    assert_eq!(
+        row.values[0].as_deref(),
+        Some(&b"MySQL Community Server (GPL)"[..])
+    );
     let status = terminator_status(&packets[4].payload, false).unwrap();
     assert_eq!(status & SERVER_MORE_RESULTS_EXISTS, 0);
     assert_eq!(packets[4].seq, 5);
@@ -57,10 +63,20 @@ fn classic_text_result_set() {
 fn deprecate_eof_binary_result_set_roundtrip() {
     // A server-side stream built with the encoders, then walked the way a proxy would.
     let caps = CLIENT_PROTOCOL_41 | CLIENT_DEPRECATE_EOF | CLIENT_SESSION_TRACK;
-    let types = [column_type::LONGLONG, column_type::VAR_STRING, column_type::DATETIME];
+    let types = [
+        column_type::LONGLONG,
+        column_type::VAR_STRING,
+        column_type::DATETIME,
+    ];
     let mut wire = BytesMut::new();
     let mut seq = 1;
-    seq = encode_packet_with(&mut wire, seq, |d| ColumnCount { count: 3, metadata_follows: None }.encode(d, caps));
+    seq = encode_packet_with(&mut wire, seq, |d| {
+        ColumnCount {
+            count: 3,
+            metadata_follows: None,
+        }
+        .encode(d, caps)
+    });
     for (i, t) in types.iter().enumerate() {
         let def = ColumnDefinition41 {
             catalog: Bytes::from_static(b"def"),
@@ -74,11 +90,20 @@ fn deprecate_eof_binary_result_set_roundtrip() {
         values: vec![
             BinaryValue::Int8(42),
             BinaryValue::Null,
-            BinaryValue::DateTime(value::DateTime { year: 2024, month: 2, day: 29, ..Default::default() }),
+            BinaryValue::DateTime(value::DateTime {
+                year: 2024,
+                month: 2,
+                day: 29,
+                ..Default::default()
+            }),
         ],
     };
     seq = encode_packet_with(&mut wire, seq, |d| row.encode(d));
-    let ok = OkPacket { header: 0xFE, status_flags: SERVER_STATUS_AUTOCOMMIT, ..Default::default() };
+    let ok = OkPacket {
+        header: 0xFE,
+        status_flags: SERVER_STATUS_AUTOCOMMIT,
+        ..Default::default()
+    };
     let next = encode_packet_with(&mut wire, seq, |d| ok.encode(d, caps));
     assert_eq!(next, 7);
 
@@ -86,13 +111,26 @@ fn deprecate_eof_binary_result_set_roundtrip() {
     assert_eq!(packets.len(), 6);
     let mut col_types = Vec::new();
     for p in &packets[1..4] {
-        col_types.push(ColumnDefinition41::decode(&p.payload, caps).unwrap().column_type);
+        col_types.push(
+            ColumnDefinition41::decode(&p.payload, caps)
+                .unwrap()
+                .column_type,
+        );
     }
     assert_eq!(col_types, types);
     assert!(!is_eof_packet(&packets[4].payload, true));
-    assert_eq!(BinaryRow::decode(&packets[4].payload, &col_types).unwrap(), row);
-    assert_eq!(terminator_status(&packets[5].payload, true), Some(SERVER_STATUS_AUTOCOMMIT));
-    assert_eq!(ok_status(&packets[5].payload), Some(SERVER_STATUS_AUTOCOMMIT));
+    assert_eq!(
+        BinaryRow::decode(&packets[4].payload, &col_types).unwrap(),
+        row
+    );
+    assert_eq!(
+        terminator_status(&packets[5].payload, true),
+        Some(SERVER_STATUS_AUTOCOMMIT)
+    );
+    assert_eq!(
+        ok_status(&packets[5].payload),
+        Some(SERVER_STATUS_AUTOCOMMIT)
+    );
     assert_eq!(OkPacket::decode(&packets[5].payload, caps).unwrap(), ok);
 }
 
@@ -137,5 +175,9 @@ fn native_password_login() {
     let got = HandshakeResponse41::decode(&p.payload).unwrap();
     let stored = parse_stored_hash_hex("*09A4298405EF045A61DB26DF8811FEA0E44A80FD").unwrap();
     assert!(native_password_verify(&got.auth_response, nonce, &stored));
-    assert!(!native_password_verify(&got.auth_response, &[0u8; 20], &stored));
+    assert!(!native_password_verify(
+        &got.auth_response,
+        &[0u8; 20],
+        &stored
+    ));
 }

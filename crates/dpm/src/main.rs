@@ -13,7 +13,12 @@ use clap::Parser;
 #[command(name = "dpm", version, about)]
 struct Args {
     /// Lua file to run at startup; it creates listeners and backends and registers callbacks.
-    #[arg(short = 's', long = "startfile", value_name = "FILE", default_value = "startup.lua")]
+    #[arg(
+        short = 's',
+        long = "startfile",
+        value_name = "FILE",
+        default_value = "startup.lua"
+    )]
     startfile: PathBuf,
 
     /// Verbosity: 0 warnings only, 1 connection lifecycle, 2 debug, 3 trace.
@@ -30,9 +35,11 @@ fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.verbose);
     let startfile = args.startfile.clone();
-    let started = dpm_engine::start_workers(args.threads, dpm_engine::WorkerConfig::default(), move |worker| {
-        dpm_lua::start_worker(worker, &startfile)
-    });
+    let started = dpm_engine::start_workers(
+        args.threads,
+        dpm_engine::WorkerConfig::default(),
+        move |worker| dpm_lua::start_worker(worker, &startfile),
+    );
     if let Err(message) = started {
         eprintln!("dpm: {message}");
         return ExitCode::from(1);
@@ -50,15 +57,26 @@ fn init_logging(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DPM_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).with_target(false).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DPM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }
 
 /// Blocks until SIGINT or SIGTERM.
 fn wait_for_shutdown_signal() {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("signal runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("signal runtime");
     runtime.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -60,10 +60,23 @@ fn column() -> Vec<u8> {
 /// A backend tracker after a completed login with the given client capabilities.
 fn ready_backend(client_caps: u32) -> Tracker {
     let mut t = Tracker::new(Side::Backend, 1 << 30);
-    assert_eq!(t.on_receive(0, &handshake(SERVER_CAPS)).unwrap().event, Some(Event::MYS_WAIT_AUTH));
+    assert_eq!(
+        t.on_receive(0, &handshake(SERVER_CAPS)).unwrap().event,
+        Some(Event::MYS_WAIT_AUTH)
+    );
     let (seq, sent) = t.on_send(&login(client_caps));
-    assert_eq!((seq, sent.kind, sent.event), (1, PacketKind::HandshakeResponse, Some(Event::MYS_SENDING_OK)));
-    assert_eq!(t.on_receive(2, &ok(2)).unwrap().event, Some(Event::MYS_WAIT_CMD));
+    assert_eq!(
+        (seq, sent.kind, sent.event),
+        (
+            1,
+            PacketKind::HandshakeResponse,
+            Some(Event::MYS_SENDING_OK)
+        )
+    );
+    assert_eq!(
+        t.on_receive(2, &ok(2)).unwrap().event,
+        Some(Event::MYS_WAIT_CMD)
+    );
     assert!(t.is_idle());
     t
 }
@@ -73,7 +86,11 @@ fn client_caps(extra: u64) -> u32 {
 }
 
 fn kinds(t: &mut Tracker, packets: &[Vec<u8>]) -> Vec<PacketKind> {
-    packets.iter().enumerate().map(|(i, p)| t.on_receive(i as u8 + 1, p).unwrap().kind).collect()
+    packets
+        .iter()
+        .enumerate()
+        .map(|(i, p)| t.on_receive(i as u8 + 1, p).unwrap().kind)
+        .collect()
 }
 
 #[test]
@@ -111,12 +128,21 @@ fn multi_results_continue_until_no_more_results_flag() {
     let mut t = ready_backend(client_caps(0));
     t.on_send(&[com::QUERY, b'x']);
     let more = SERVER_MORE_RESULTS_EXISTS | 2;
-    kinds(&mut t, &[vec![1], column(), eof(more), vec![1, b'a'], eof(more)]);
+    kinds(
+        &mut t,
+        &[vec![1], column(), eof(more), vec![1, b'a'], eof(more)],
+    );
     assert!(!t.is_idle(), "second result announced");
-    kinds(&mut t, &[vec![1], column(), eof(more), vec![1, b'b'], eof(more)]);
+    kinds(
+        &mut t,
+        &[vec![1], column(), eof(more), vec![1, b'b'], eof(more)],
+    );
     assert!(!t.is_idle());
     // A stored procedure ends with a plain OK.
-    assert_eq!(t.on_receive(11, &ok(2)).unwrap().event, Some(Event::MYS_WAIT_CMD));
+    assert_eq!(
+        t.on_receive(11, &ok(2)).unwrap().event,
+        Some(Event::MYS_WAIT_CMD)
+    );
     assert!(t.is_idle());
 }
 
@@ -124,12 +150,18 @@ fn multi_results_continue_until_no_more_results_flag() {
 fn local_infile_exchange() {
     let mut t = ready_backend(client_caps(0));
     t.on_send(&[com::QUERY, b'L']);
-    assert_eq!(t.on_receive(1, b"\xFB/tmp/f").unwrap().kind, PacketKind::InfileRequest);
+    assert_eq!(
+        t.on_receive(1, b"\xFB/tmp/f").unwrap().kind,
+        PacketKind::InfileRequest
+    );
     let (seq, sent) = t.on_send(b"1,2\n");
     assert_eq!((seq, sent.kind), (2, PacketKind::InfileData));
     let (seq, sent) = t.on_send(b"");
     assert_eq!((seq, sent.kind), (3, PacketKind::InfileData));
-    assert_eq!(t.on_receive(4, &ok(2)).unwrap().event, Some(Event::MYS_WAIT_CMD));
+    assert_eq!(
+        t.on_receive(4, &ok(2)).unwrap().event,
+        Some(Event::MYS_WAIT_CMD)
+    );
     assert!(t.is_idle());
 }
 
@@ -167,9 +199,17 @@ fn commands_without_response_do_not_wait() {
 fn errors_and_progress_reports() {
     let mut t = ready_backend(client_caps(0));
     t.on_send(&[com::QUERY, b'x']);
-    assert_eq!(t.on_receive(1, b"\xFF\xFF\xFF\x01\x00\x01stage").unwrap().kind, PacketKind::Progress);
+    assert_eq!(
+        t.on_receive(1, b"\xFF\xFF\xFF\x01\x00\x01stage")
+            .unwrap()
+            .kind,
+        PacketKind::Progress
+    );
     let err = t.on_receive(2, b"\xFF\x7A\x04#42S02no such table").unwrap();
-    assert_eq!((err.kind, err.event), (PacketKind::Err, Some(Event::MYS_RECV_ERR)));
+    assert_eq!(
+        (err.kind, err.event),
+        (PacketKind::Err, Some(Event::MYS_RECV_ERR))
+    );
     assert!(t.is_idle());
 }
 
@@ -178,7 +218,10 @@ fn auth_switch_then_ok() {
     let mut t = Tracker::new(Side::Backend, 1 << 30);
     t.on_receive(0, &handshake(SERVER_CAPS)).unwrap();
     t.on_send(&login(client_caps(0)));
-    assert_eq!(t.on_receive(2, b"\xFEclient_ed25519\0nonce").unwrap().kind, PacketKind::AuthSwitch);
+    assert_eq!(
+        t.on_receive(2, b"\xFEclient_ed25519\0nonce").unwrap().kind,
+        PacketKind::AuthSwitch
+    );
     let (seq, sent) = t.on_send(&[7; 64]);
     assert_eq!((seq, sent.kind), (3, PacketKind::AuthData));
     assert_eq!(t.on_receive(4, &ok(2)).unwrap().kind, PacketKind::Ok);
@@ -194,7 +237,8 @@ fn ssl_request_and_compression_turn_into_tunnels() {
 
     let mut t = Tracker::new(Side::Client, 1 << 30);
     t.on_send(&handshake(SERVER_CAPS | CLIENT_COMPRESS as u32));
-    t.on_receive(1, &login(client_caps(CLIENT_COMPRESS))).unwrap();
+    t.on_receive(1, &login(client_caps(CLIENT_COMPRESS)))
+        .unwrap();
     let (_, sent) = t.on_send(&ok(2));
     assert!(sent.starts_tunnel);
 }
@@ -204,13 +248,22 @@ fn client_side_sequence_ids_follow_the_exchange() {
     let mut t = Tracker::new(Side::Client, 1 << 30);
     let (seq, sent) = t.on_send(&handshake(SERVER_CAPS));
     assert_eq!((seq, sent.event), (0, Some(Event::MYC_WAIT_AUTH)));
-    assert_eq!(t.on_receive(1, &login(client_caps(0))).unwrap().event, Some(Event::MYC_WAITING));
+    assert_eq!(
+        t.on_receive(1, &login(client_caps(0))).unwrap().event,
+        Some(Event::MYC_WAITING)
+    );
     assert_eq!(t.on_send(&ok(2)).0, 2);
-    assert_eq!(t.on_receive(0, &[com::QUERY, b'x']).unwrap().event, Some(Event::MYC_SENT_CMD));
+    assert_eq!(
+        t.on_receive(0, &[com::QUERY, b'x']).unwrap().event,
+        Some(Event::MYC_SENT_CMD)
+    );
     assert_eq!(t.on_send(&[1]).0, 1);
     assert_eq!(t.on_send(&column()).0, 2);
     // A pipelined command does not disturb the response being written.
-    assert_eq!(t.on_receive(0, &[com::PING]).unwrap().kind, PacketKind::Command(com::PING));
+    assert_eq!(
+        t.on_receive(0, &[com::PING]).unwrap().kind,
+        PacketKind::Command(com::PING)
+    );
     assert_eq!(t.on_send(&eof(2)).0, 3);
     assert_eq!(t.on_send(&[1, b'a']).0, 4);
     assert_eq!(t.on_send(&eof(2)).0, 5);
@@ -227,13 +280,19 @@ fn large_packets_are_tracked_by_their_first_frame() {
     assert!(first.continued);
     let (seq, rest) = t.on_send(b"tail");
     assert_eq!((seq, rest.kind), (1, PacketKind::Continuation));
-    assert_eq!(t.on_receive(2, &ok(2)).unwrap().event, Some(Event::MYS_WAIT_CMD));
+    assert_eq!(
+        t.on_receive(2, &ok(2)).unwrap().event,
+        Some(Event::MYS_WAIT_CMD)
+    );
 }
 
 #[test]
 fn bad_client_input_is_refused() {
     let mut t = Tracker::new(Side::Client, 1 << 30);
-    assert_eq!(t.on_receive(0, b"GET / HTTP/1.1"), Err(TrackError::ClientSpokeFirst));
+    assert_eq!(
+        t.on_receive(0, b"GET / HTTP/1.1"),
+        Err(TrackError::ClientSpokeFirst)
+    );
     let mut t = Tracker::new(Side::Client, 1 << 30);
     t.on_send(&handshake(SERVER_CAPS));
     assert_eq!(t.on_receive(1, b"short"), Err(TrackError::BadLogin(5)));
@@ -259,7 +318,10 @@ fn response_to_a_multi_frame_command_continues_its_sequence() {
     big[0] = com::QUERY;
     assert!(t.on_receive(0, &big).unwrap().continued);
     assert!(t.on_receive(1, &big).unwrap().continued);
-    assert_eq!(t.on_receive(2, b"tail").unwrap().kind, PacketKind::Continuation);
+    assert_eq!(
+        t.on_receive(2, b"tail").unwrap().kind,
+        PacketKind::Continuation
+    );
     assert_eq!(t.on_send(&ok(2)).0, 3);
     assert!(t.is_idle());
 }

@@ -63,12 +63,20 @@ pub(crate) struct Lazy<T> {
 impl<T: Codec> Lazy<T> {
     /// A packet built by a script.
     pub(crate) fn new(value: T) -> Self {
-        Lazy { raw: None, caps: 0, value: Some(value) }
+        Lazy {
+            raw: None,
+            caps: 0,
+            value: Some(value),
+        }
     }
 
     /// A packet received under `caps`, not decoded yet.
     pub(crate) fn received(payload: Bytes, caps: u64) -> Self {
-        Lazy { raw: Some(payload), caps, value: None }
+        Lazy {
+            raw: Some(payload),
+            caps,
+            value: None,
+        }
     }
 
     /// The decoded packet (decoding it now if needed). A decoding error becomes a Lua error.
@@ -77,7 +85,8 @@ impl<T: Codec> Lazy<T> {
             Some(value) => value,
             None => {
                 let raw = self.raw.clone().unwrap_or_default();
-                T::decode(&raw, self.caps).map_err(|e| raise(lua, format!("cannot decode the {}: {e}", T::WHAT)))?
+                T::decode(&raw, self.caps)
+                    .map_err(|e| raise(lua, format!("cannot decode the {}: {e}", T::WHAT)))?
             }
         };
         Ok(self.value.insert(value))
@@ -141,7 +150,10 @@ uint!(u8, u16, u32, u64);
 pub(crate) fn integer(lua: &Lua, value: &Value, what: &str) -> mlua::Result<i64> {
     match lua.coerce_integer(value.clone()) {
         Ok(Some(i)) => Ok(i),
-        _ => Err(raise(lua, format!("{what} must be an integer, got {}", describe(value)))),
+        _ => Err(raise(
+            lua,
+            format!("{what} must be an integer, got {}", describe(value)),
+        )),
     }
 }
 
@@ -154,7 +166,10 @@ pub(crate) fn uint_arg<T: UInt>(lua: &Lua, value: &Value, what: &str) -> mlua::R
     }
     match u64::try_from(i) {
         Ok(v) if v <= T::MAX => Ok(T::from_u64(v)),
-        _ => Err(raise(lua, format!("{what} must be between 0 and {}, got {i}", T::MAX))),
+        _ => Err(raise(
+            lua,
+            format!("{what} must be between 0 and {}, got {i}", T::MAX),
+        )),
     }
 }
 
@@ -166,7 +181,10 @@ pub(crate) fn bytes_arg(lua: &Lua, value: &Value, what: &str) -> mlua::Result<By
             Ok(Some(s)) => Ok(Bytes::copy_from_slice(&s.as_bytes())),
             _ => Err(raise(lua, format!("{what} must be a string"))),
         },
-        other => Err(raise(lua, format!("{what} must be a string, got {}", describe(other)))),
+        other => Err(raise(
+            lua,
+            format!("{what} must be a string, got {}", describe(other)),
+        )),
     }
 }
 
@@ -178,7 +196,10 @@ pub(crate) fn cstring_arg(lua: &Lua, value: &Value, what: &str, max: usize) -> m
         return Err(raise(lua, format!("{what} must not contain NUL bytes")));
     }
     if s.len() > max {
-        return Err(raise(lua, format!("{what} is too long: {} bytes (at most {max})", s.len())));
+        return Err(raise(
+            lua,
+            format!("{what} is too long: {} bytes (at most {max})", s.len()),
+        ));
     }
     Ok(s)
 }
@@ -250,7 +271,13 @@ pub(crate) fn flag_field<P: Codec, T: UInt>(
 
 /// The flag convention on a plain value: `Some(is_set)` for a query, `None` after
 /// setting or clearing the bits in `value`.
-pub(crate) fn flag_op(lua: &Lua, value: &mut u64, args: &MultiValue, what: &str, max: u64) -> mlua::Result<Option<bool>> {
+pub(crate) fn flag_op(
+    lua: &Lua,
+    value: &mut u64,
+    args: &MultiValue,
+    what: &str,
+    max: u64,
+) -> mlua::Result<Option<bool>> {
     let mut it = args.iter();
     let Some(flag) = it.next() else {
         return Err(raise(lua, "Must specify a flag to retrieve or set"));
@@ -263,7 +290,10 @@ pub(crate) fn flag_op(lua: &Lua, value: &mut u64, args: &MultiValue, what: &str,
         return Err(raise(lua, "Flags need only FLAG, BOOLEAN as arguments"));
     }
     if flag & !max != 0 {
-        return Err(raise(lua, format!("{what}: flag {flag:#x} does not fit in the field (at most {max:#x})")));
+        return Err(raise(
+            lua,
+            format!("{what}: flag {flag:#x} does not fit in the field (at most {max:#x})"),
+        ));
     }
     if on.as_boolean().unwrap_or(!on.is_nil()) {
         *value |= flag;

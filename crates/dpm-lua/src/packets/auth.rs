@@ -29,7 +29,11 @@ impl Codec for HandshakeResponse41 {
         if capabilities == self.capabilities {
             HandshakeResponse41::encode(self, dst);
         } else {
-            HandshakeResponse41 { capabilities, ..self.clone() }.encode(dst);
+            HandshakeResponse41 {
+                capabilities,
+                ..self.clone()
+            }
+            .encode(dst);
         }
     }
 }
@@ -60,7 +64,9 @@ impl AuthObject {
 
     /// A login received under `caps`.
     pub fn received(payload: Bytes, caps: u64) -> Self {
-        AuthObject { packet: Lazy::received(payload, caps) }
+        AuthObject {
+            packet: Lazy::received(payload, caps),
+        }
     }
 }
 
@@ -77,28 +83,46 @@ impl UserData for AuthObject {
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_method_mut("client_flags", |lua, this, args: MultiValue| {
-            acc::flag_field(lua, &mut this.packet, &args, "client_flags", |p| &mut p.capabilities)
+            acc::flag_field(lua, &mut this.packet, &args, "client_flags", |p| {
+                &mut p.capabilities
+            })
         });
         methods.add_method_mut("max_packet_size", |lua, this, args: MultiValue| {
-            acc::uint_field(lua, &mut this.packet, &args, "max_packet_size", |p| &mut p.max_packet_size)
+            acc::uint_field(lua, &mut this.packet, &args, "max_packet_size", |p| {
+                &mut p.max_packet_size
+            })
         });
         methods.add_method_mut("charset_number", |lua, this, args: MultiValue| {
-            acc::uint_field(lua, &mut this.packet, &args, "charset_number", |p| &mut p.character_set)
+            acc::uint_field(lua, &mut this.packet, &args, "charset_number", |p| {
+                &mut p.character_set
+            })
         });
         methods.add_method_mut("user", |lua, this, args: MultiValue| {
-            acc::bytes_field(lua, &mut this.packet, &args, |p| &mut p.username, |lua, v| {
-                acc::cstring_arg(lua, v, "user", usize::MAX)
-            })
+            acc::bytes_field(
+                lua,
+                &mut this.packet,
+                &args,
+                |p| &mut p.username,
+                |lua, v| acc::cstring_arg(lua, v, "user", usize::MAX),
+            )
         });
         methods.add_method_mut("databasename", |lua, this, args: MultiValue| {
-            acc::opt_bytes_field(lua, &mut this.packet, &args, |p| &mut p.database, |lua, v| {
-                acc::cstring_arg(lua, v, "databasename", usize::MAX)
-            })
+            acc::opt_bytes_field(
+                lua,
+                &mut this.packet,
+                &args,
+                |p| &mut p.database,
+                |lua, v| acc::cstring_arg(lua, v, "databasename", usize::MAX),
+            )
         });
         methods.add_method_mut("auth_plugin_name", |lua, this, args: MultiValue| {
-            acc::opt_bytes_field(lua, &mut this.packet, &args, |p| &mut p.auth_plugin_name, |lua, v| {
-                acc::cstring_arg(lua, v, "auth_plugin_name", 255)
-            })
+            acc::opt_bytes_field(
+                lua,
+                &mut this.packet,
+                &args,
+                |p| &mut p.auth_plugin_name,
+                |lua, v| acc::cstring_arg(lua, v, "auth_plugin_name", 255),
+            )
         });
         methods.add_method_mut("connect_attrs", |lua, this, args: MultiValue| {
             acc::read_only(lua, &args)?;

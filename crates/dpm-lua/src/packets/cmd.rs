@@ -31,13 +31,18 @@ impl CmdObject {
     /// The command of `dpm.new_cmd_pkt()`: `COM_QUERY` `select @@version limit 1`.
     pub fn new() -> Self {
         CmdObject {
-            packet: Lazy::new(Command { command: com::QUERY, argument: Bytes::from_static(b"select @@version limit 1") }),
+            packet: Lazy::new(Command {
+                command: com::QUERY,
+                argument: Bytes::from_static(b"select @@version limit 1"),
+            }),
         }
     }
 
     /// A command received under `caps`.
     pub fn received(payload: Bytes, caps: u64) -> Self {
-        CmdObject { packet: Lazy::received(payload, caps) }
+        CmdObject {
+            packet: Lazy::received(payload, caps),
+        }
     }
 }
 
@@ -57,9 +62,13 @@ impl UserData for CmdObject {
             acc::uint_field(lua, &mut this.packet, &args, "command", |p| &mut p.command)
         });
         methods.add_method_mut("argument", |lua, this, args: MultiValue| {
-            acc::bytes_field(lua, &mut this.packet, &args, |p| &mut p.argument, |lua, v| {
-                acc::bytes_arg(lua, v, "argument")
-            })
+            acc::bytes_field(
+                lua,
+                &mut this.packet,
+                &args,
+                |p| &mut p.argument,
+                |lua, v| acc::bytes_arg(lua, v, "argument"),
+            )
         });
     }
 }

@@ -26,7 +26,10 @@ impl Codec for EofPacket {
             EofPacket::decode(payload, caps)
         } else {
             let ok = OkPacket::decode(payload, caps | CLIENT_PROTOCOL_41)?;
-            Ok(EofPacket { warnings: ok.warnings, status_flags: ok.status_flags })
+            Ok(EofPacket {
+                warnings: ok.warnings,
+                status_flags: ok.status_flags,
+            })
         }
     }
     fn encode(&self, dst: &mut BytesMut, caps: u64) {
@@ -43,20 +46,32 @@ impl EofObject {
     /// The EOF of `dpm.new_eof_pkt()`: no warnings, status 0 (as the original: not even
     /// AUTOCOMMIT).
     pub fn new() -> Self {
-        EofObject { packet: Lazy::new(EofPacket::default()) }
+        EofObject {
+            packet: Lazy::new(EofPacket::default()),
+        }
     }
 
     /// An EOF (or OK-as-EOF) received under `caps`.
     pub fn received(payload: Bytes, caps: u64) -> Self {
-        EofObject { packet: Lazy::received(payload, caps) }
+        EofObject {
+            packet: Lazy::received(payload, caps),
+        }
     }
 
     /// The payload to write in `style` to a connection that negotiated `caps`; `None`
     /// when nothing must be written.
-    pub(crate) fn payload(&mut self, lua: &Lua, caps: u64, style: EofStyle) -> mlua::Result<Option<Bytes>> {
+    pub(crate) fn payload(
+        &mut self,
+        lua: &Lua,
+        caps: u64,
+        style: EofStyle,
+    ) -> mlua::Result<Option<Bytes>> {
         match style {
             EofStyle::Omit => Ok(None),
-            EofStyle::Classic => self.packet.payload(lua, caps & !CLIENT_DEPRECATE_EOF).map(Some),
+            EofStyle::Classic => self
+                .packet
+                .payload(lua, caps & !CLIENT_DEPRECATE_EOF)
+                .map(Some),
             EofStyle::OkAsEof => {
                 let eof = *self.packet.value(lua)?;
                 let ok = OkPacket {
@@ -86,10 +101,14 @@ impl UserData for EofObject {
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_method_mut("warning_count", |lua, this, args: MultiValue| {
-            acc::uint_field(lua, &mut this.packet, &args, "warning_count", |p| &mut p.warnings)
+            acc::uint_field(lua, &mut this.packet, &args, "warning_count", |p| {
+                &mut p.warnings
+            })
         });
         methods.add_method_mut("server_status", |lua, this, args: MultiValue| {
-            acc::flag_field(lua, &mut this.packet, &args, "server_status", |p| &mut p.status_flags)
+            acc::flag_field(lua, &mut this.packet, &args, "server_status", |p| {
+                &mut p.status_flags
+            })
         });
     }
 }

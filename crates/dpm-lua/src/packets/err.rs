@@ -48,7 +48,9 @@ impl ErrObject {
 
     /// An ERR received under `caps`.
     pub fn received(payload: Bytes, caps: u64) -> Self {
-        ErrObject { packet: Lazy::received(payload, caps) }
+        ErrObject {
+            packet: Lazy::received(payload, caps),
+        }
     }
 }
 
@@ -77,9 +79,12 @@ impl UserData for ErrObject {
                 None => acc::lua_bytes(lua, p.sql_state.as_ref().unwrap_or(GENERAL_SQLSTATE)),
                 Some(v) => {
                     let s = acc::bytes_arg(lua, v, "sqlstate")?;
-                    let state: [u8; 5] = s[..]
-                        .try_into()
-                        .map_err(|_| raise(lua, format!("sqlstate must be exactly 5 characters, got {}", s.len())))?;
+                    let state: [u8; 5] = s[..].try_into().map_err(|_| {
+                        raise(
+                            lua,
+                            format!("sqlstate must be exactly 5 characters, got {}", s.len()),
+                        )
+                    })?;
                     p.sql_state = Some(state);
                     this.packet.changed();
                     Ok(acc::none())
@@ -87,13 +92,25 @@ impl UserData for ErrObject {
             }
         });
         methods.add_method_mut("message", |lua, this, args: MultiValue| {
-            acc::bytes_field(lua, &mut this.packet, &args, |p| &mut p.message, |lua, v| {
-                let s = acc::bytes_arg(lua, v, "message")?;
-                if s.len() > MAX_MESSAGE {
-                    return Err(raise(lua, format!("message is too long: {} bytes (at most {MAX_MESSAGE})", s.len())));
-                }
-                Ok(s)
-            })
+            acc::bytes_field(
+                lua,
+                &mut this.packet,
+                &args,
+                |p| &mut p.message,
+                |lua, v| {
+                    let s = acc::bytes_arg(lua, v, "message")?;
+                    if s.len() > MAX_MESSAGE {
+                        return Err(raise(
+                            lua,
+                            format!(
+                                "message is too long: {} bytes (at most {MAX_MESSAGE})",
+                                s.len()
+                            ),
+                        ));
+                    }
+                    Ok(s)
+                },
+            )
         });
     }
 }

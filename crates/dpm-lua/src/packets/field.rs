@@ -55,7 +55,10 @@ impl FieldObject {
 
     /// A column definition received under `caps`.
     pub fn received(payload: Bytes, caps: u64) -> Self {
-        FieldObject { packet: Lazy::received(payload, caps), initialized: true }
+        FieldObject {
+            packet: Lazy::received(payload, caps),
+            initialized: true,
+        }
     }
 
     /// The column name (decoding the definition if needed).
@@ -66,7 +69,10 @@ impl FieldObject {
     /// The payload for a connection that negotiated `caps`.
     pub(crate) fn payload(&mut self, lua: &Lua, caps: u64) -> mlua::Result<Bytes> {
         if !self.initialized {
-            return Err(raise(lua, "Field has no name: call field:name() before wiring it"));
+            return Err(raise(
+                lua,
+                "Field has no name: call field:name() before wiring it",
+            ));
         }
         self.packet.payload(lua, caps)
     }
@@ -83,7 +89,11 @@ fn name_accessor(lua: &Lua, this: &mut FieldObject, args: &MultiValue) -> mlua::
     let Some(name) = args.front() else {
         let initialized = this.initialized;
         let def = this.packet.value(lua)?;
-        let name = if initialized { Value::String(lua.create_string(&def.name)?) } else { Value::Nil };
+        let name = if initialized {
+            Value::String(lua.create_string(&def.name)?)
+        } else {
+            Value::Nil
+        };
         return (name, def.column_type as i64).into_lua_multi(lua);
     };
     let name = acc::bytes_arg(lua, name, "name")?;
@@ -106,7 +116,11 @@ fn name_accessor(lua: &Lua, this: &mut FieldObject, args: &MultiValue) -> mlua::
 
 /// `field:flags()` → the 16-bit value, `field:flags(v)` sets it, `field:flags(FLAG, bool)`
 /// sets or clears bits.
-fn flags_accessor(lua: &Lua, this: &mut FieldObject, args: &MultiValue) -> mlua::Result<MultiValue> {
+fn flags_accessor(
+    lua: &Lua,
+    this: &mut FieldObject,
+    args: &MultiValue,
+) -> mlua::Result<MultiValue> {
     if args.len() >= 2 {
         return acc::flag_field(lua, &mut this.packet, args, "flags", |p| &mut p.flags);
     }
@@ -119,33 +133,63 @@ impl UserData for FieldObject {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method_mut("name", |lua, this, args: MultiValue| name_accessor(lua, this, &args));
+        methods.add_method_mut("name", |lua, this, args: MultiValue| {
+            name_accessor(lua, this, &args)
+        });
         methods.add_method("full", |_, _, _: MultiValue| Ok(()));
         methods.add_method_mut("db", |lua, this, args: MultiValue| {
-            acc::bytes_field(lua, &mut this.packet, &args, |p| &mut p.schema, |lua, v| acc::bytes_arg(lua, v, "db"))
+            acc::bytes_field(
+                lua,
+                &mut this.packet,
+                &args,
+                |p| &mut p.schema,
+                |lua, v| acc::bytes_arg(lua, v, "db"),
+            )
         });
         methods.add_method_mut("table", |lua, this, args: MultiValue| {
-            acc::bytes_field(lua, &mut this.packet, &args, |p| &mut p.table, |lua, v| acc::bytes_arg(lua, v, "table"))
+            acc::bytes_field(
+                lua,
+                &mut this.packet,
+                &args,
+                |p| &mut p.table,
+                |lua, v| acc::bytes_arg(lua, v, "table"),
+            )
         });
         methods.add_method_mut("org_table", |lua, this, args: MultiValue| {
-            acc::bytes_field(lua, &mut this.packet, &args, |p| &mut p.org_table, |lua, v| {
-                acc::bytes_arg(lua, v, "org_table")
-            })
+            acc::bytes_field(
+                lua,
+                &mut this.packet,
+                &args,
+                |p| &mut p.org_table,
+                |lua, v| acc::bytes_arg(lua, v, "org_table"),
+            )
         });
         methods.add_method_mut("org_name", |lua, this, args: MultiValue| {
-            acc::bytes_field(lua, &mut this.packet, &args, |p| &mut p.org_name, |lua, v| {
-                acc::bytes_arg(lua, v, "org_name")
-            })
+            acc::bytes_field(
+                lua,
+                &mut this.packet,
+                &args,
+                |p| &mut p.org_name,
+                |lua, v| acc::bytes_arg(lua, v, "org_name"),
+            )
         });
         methods.add_method_mut("charset", |lua, this, args: MultiValue| {
-            acc::uint_field(lua, &mut this.packet, &args, "charset", |p| &mut p.character_set)
+            acc::uint_field(lua, &mut this.packet, &args, "charset", |p| {
+                &mut p.character_set
+            })
         });
         methods.add_method_mut("length", |lua, this, args: MultiValue| {
-            acc::uint_field(lua, &mut this.packet, &args, "length", |p| &mut p.column_length)
+            acc::uint_field(lua, &mut this.packet, &args, "length", |p| {
+                &mut p.column_length
+            })
         });
-        methods.add_method_mut("flags", |lua, this, args: MultiValue| flags_accessor(lua, this, &args));
+        methods.add_method_mut("flags", |lua, this, args: MultiValue| {
+            flags_accessor(lua, this, &args)
+        });
         methods.add_method_mut("decimals", |lua, this, args: MultiValue| {
-            acc::uint_field(lua, &mut this.packet, &args, "decimals", |p| &mut p.decimals)
+            acc::uint_field(lua, &mut this.packet, &args, "decimals", |p| {
+                &mut p.decimals
+            })
         });
     }
 }

@@ -8,8 +8,8 @@
 
 use bytes::{Bytes, BytesMut};
 use dpm_protocol::caps::{
-    CLIENT_CONNECT_WITH_DB, CLIENT_LONG_FLAG, CLIENT_LONG_PASSWORD, CLIENT_PLUGIN_AUTH, CLIENT_PROTOCOL_41,
-    CLIENT_SECURE_CONNECTION, CLIENT_TRANSACTIONS,
+    CLIENT_CONNECT_WITH_DB, CLIENT_LONG_FLAG, CLIENT_LONG_PASSWORD, CLIENT_PLUGIN_AUTH,
+    CLIENT_PROTOCOL_41, CLIENT_SECURE_CONNECTION, CLIENT_TRANSACTIONS,
 };
 use dpm_protocol::status::SERVER_STATUS_AUTOCOMMIT;
 use dpm_protocol::{HandshakeV10, ProtocolError};
@@ -55,7 +55,10 @@ impl Codec for HandshakeV10 {
 /// second part on the wire).
 pub fn random_nonce() -> Bytes {
     let mut rng = rand::thread_rng();
-    (0..20).map(|_| rng.gen_range(33u8..=126)).collect::<Vec<u8>>().into()
+    (0..20)
+        .map(|_| rng.gen_range(33u8..=126))
+        .collect::<Vec<u8>>()
+        .into()
 }
 
 /// The `dpm.handshake` object.
@@ -84,7 +87,9 @@ impl HandshakeObject {
 
     /// A greeting received under `caps`.
     pub fn received(payload: Bytes, caps: u64) -> Self {
-        HandshakeObject { packet: Lazy::received(payload, caps) }
+        HandshakeObject {
+            packet: Lazy::received(payload, caps),
+        }
     }
 }
 
@@ -101,15 +106,23 @@ impl UserData for HandshakeObject {
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_method_mut("protocol_version", |lua, this, args: MultiValue| {
-            acc::uint_field(lua, &mut this.packet, &args, "protocol_version", |p| &mut p.protocol_version)
-        });
-        methods.add_method_mut("server_version", |lua, this, args: MultiValue| {
-            acc::bytes_field(lua, &mut this.packet, &args, |p| &mut p.server_version, |lua, v| {
-                acc::cstring_arg(lua, v, "server_version", MAX_SERVER_VERSION)
+            acc::uint_field(lua, &mut this.packet, &args, "protocol_version", |p| {
+                &mut p.protocol_version
             })
         });
+        methods.add_method_mut("server_version", |lua, this, args: MultiValue| {
+            acc::bytes_field(
+                lua,
+                &mut this.packet,
+                &args,
+                |p| &mut p.server_version,
+                |lua, v| acc::cstring_arg(lua, v, "server_version", MAX_SERVER_VERSION),
+            )
+        });
         methods.add_method_mut("thread_id", |lua, this, args: MultiValue| {
-            acc::uint_field(lua, &mut this.packet, &args, "thread_id", |p| &mut p.connection_id)
+            acc::uint_field(lua, &mut this.packet, &args, "thread_id", |p| {
+                &mut p.connection_id
+            })
         });
         methods.add_method_mut("scramble_buff", |lua, this, args: MultiValue| {
             acc::read_only(lua, &args)?;
@@ -117,18 +130,28 @@ impl UserData for HandshakeObject {
             acc::lua_bytes(lua, &p.auth_plugin_data)
         });
         methods.add_method_mut("server_capabilities", |lua, this, args: MultiValue| {
-            acc::flag_field(lua, &mut this.packet, &args, "server_capabilities", |p| &mut p.capabilities)
+            acc::flag_field(lua, &mut this.packet, &args, "server_capabilities", |p| {
+                &mut p.capabilities
+            })
         });
         methods.add_method_mut("server_language", |lua, this, args: MultiValue| {
-            acc::uint_field(lua, &mut this.packet, &args, "server_language", |p| &mut p.character_set)
+            acc::uint_field(lua, &mut this.packet, &args, "server_language", |p| {
+                &mut p.character_set
+            })
         });
         methods.add_method_mut("server_status", |lua, this, args: MultiValue| {
-            acc::flag_field(lua, &mut this.packet, &args, "server_status", |p| &mut p.status_flags)
+            acc::flag_field(lua, &mut this.packet, &args, "server_status", |p| {
+                &mut p.status_flags
+            })
         });
         methods.add_method_mut("auth_plugin_name", |lua, this, args: MultiValue| {
-            acc::opt_bytes_field(lua, &mut this.packet, &args, |p| &mut p.auth_plugin_name, |lua, v| {
-                acc::cstring_arg(lua, v, "auth_plugin_name", 255)
-            })
+            acc::opt_bytes_field(
+                lua,
+                &mut this.packet,
+                &args,
+                |p| &mut p.auth_plugin_name,
+                |lua, v| acc::cstring_arg(lua, v, "auth_plugin_name", 255),
+            )
         });
     }
 }

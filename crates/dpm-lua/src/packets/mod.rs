@@ -44,32 +44,70 @@ pub use rset::RsetObject;
 /// wire_packet(conn, pkt), check_pass(auth, handshake, hex_hash) and
 /// crypt_pass(auth, handshake, plaintext).
 pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
-    dpm.set("new_handshake_pkt", lua.create_function(|_, ()| Ok(HandshakeObject::new()))?)?;
-    dpm.set("new_auth_pkt", lua.create_function(|_, ()| Ok(AuthObject::new()))?)?;
-    dpm.set("new_ok_pkt", lua.create_function(|_, ()| Ok(OkObject::new()))?)?;
-    dpm.set("new_err_pkt", lua.create_function(|_, ()| Ok(ErrObject::new()))?)?;
-    dpm.set("new_cmd_pkt", lua.create_function(|_, ()| Ok(CmdObject::new()))?)?;
-    dpm.set("new_rset_pkt", lua.create_function(|_, ()| Ok(RsetObject::new()))?)?;
-    dpm.set("new_field_pkt", lua.create_function(|_, ()| Ok(FieldObject::new()))?)?;
-    dpm.set("new_row_pkt", lua.create_function(|_, ()| Ok(RowObject::new()))?)?;
-    dpm.set("new_eof_pkt", lua.create_function(|_, ()| Ok(EofObject::new()))?)?;
+    dpm.set(
+        "new_handshake_pkt",
+        lua.create_function(|_, ()| Ok(HandshakeObject::new()))?,
+    )?;
+    dpm.set(
+        "new_auth_pkt",
+        lua.create_function(|_, ()| Ok(AuthObject::new()))?,
+    )?;
+    dpm.set(
+        "new_ok_pkt",
+        lua.create_function(|_, ()| Ok(OkObject::new()))?,
+    )?;
+    dpm.set(
+        "new_err_pkt",
+        lua.create_function(|_, ()| Ok(ErrObject::new()))?,
+    )?;
+    dpm.set(
+        "new_cmd_pkt",
+        lua.create_function(|_, ()| Ok(CmdObject::new()))?,
+    )?;
+    dpm.set(
+        "new_rset_pkt",
+        lua.create_function(|_, ()| Ok(RsetObject::new()))?,
+    )?;
+    dpm.set(
+        "new_field_pkt",
+        lua.create_function(|_, ()| Ok(FieldObject::new()))?,
+    )?;
+    dpm.set(
+        "new_row_pkt",
+        lua.create_function(|_, ()| Ok(RowObject::new()))?,
+    )?;
+    dpm.set(
+        "new_eof_pkt",
+        lua.create_function(|_, ()| Ok(EofObject::new()))?,
+    )?;
     let h = host.clone();
     dpm.set(
         "new_callback",
-        lua.create_function(move |_, ()| Ok(PackageObject { package: Default::default(), registry: h.callbacks.clone() }))?,
+        lua.create_function(move |_, ()| {
+            Ok(PackageObject {
+                package: Default::default(),
+                registry: h.callbacks.clone(),
+            })
+        })?,
     )?;
     let h = host.clone();
     dpm.set(
         "wire_packet",
-        lua.create_function(move |lua, (conn, pkt): (Value, Value)| wire::wire_packet(lua, &h, conn, pkt))?,
+        lua.create_function(move |lua, (conn, pkt): (Value, Value)| {
+            wire::wire_packet(lua, &h, conn, pkt)
+        })?,
     )?;
     dpm.set(
         "check_pass",
-        lua.create_function(|lua, (auth, hs, hash): (Value, Value, Value)| wire::check_pass(lua, auth, hs, hash))?,
+        lua.create_function(|lua, (auth, hs, hash): (Value, Value, Value)| {
+            wire::check_pass(lua, auth, hs, hash)
+        })?,
     )?;
     dpm.set(
         "crypt_pass",
-        lua.create_function(|lua, (auth, hs, pw): (Value, Value, Value)| wire::crypt_pass(lua, auth, hs, pw))?,
+        lua.create_function(|lua, (auth, hs, pw): (Value, Value, Value)| {
+            wire::crypt_pass(lua, auth, hs, pw)
+        })?,
     )?;
     Ok(())
 }
@@ -86,7 +124,9 @@ pub fn to_lua(host: &Host, conn: ConnId, event: Event, payload: Bytes) -> mlua::
 fn object_for(lua: &Lua, event: Event, payload: Bytes, caps: u64) -> mlua::Result<Value> {
     let first = payload.first().copied();
     match event {
-        Event::MYS_WAIT_AUTH if first == Some(ERR_HEADER) => ErrObject::received(payload, caps).into_lua(lua),
+        Event::MYS_WAIT_AUTH if first == Some(ERR_HEADER) => {
+            ErrObject::received(payload, caps).into_lua(lua)
+        }
         Event::MYS_WAIT_AUTH => HandshakeObject::received(payload, caps).into_lua(lua),
         Event::MYC_WAITING => AuthObject::received(payload, caps).into_lua(lua),
         Event::MYC_SENT_CMD => CmdObject::received(payload, caps).into_lua(lua),
@@ -99,7 +139,9 @@ fn object_for(lua: &Lua, event: Event, payload: Bytes, caps: u64) -> mlua::Resul
             Some(OK_HEADER) => OkObject::received(payload, caps).into_lua(lua),
             // A classic EOF is 5 bytes; a longer 0xFE packet is an OK that ends a result
             // set under CLIENT_DEPRECATE_EOF.
-            Some(EOF_HEADER) if payload.len() <= 5 => EofObject::received(payload, caps).into_lua(lua),
+            Some(EOF_HEADER) if payload.len() <= 5 => {
+                EofObject::received(payload, caps).into_lua(lua)
+            }
             Some(EOF_HEADER) => OkObject::received(payload, caps).into_lua(lua),
             // COM_STATISTICS text and anything else without an object.
             _ => RowObject::received(payload).into_lua(lua),

@@ -6,7 +6,9 @@
 //! correct length-encoded integers for any value (§11).
 
 use bytes::{Bytes, BytesMut};
-use dpm_protocol::caps::{CLIENT_DEPRECATE_EOF, CLIENT_PROTOCOL_41, CLIENT_SESSION_TRACK, CLIENT_TRANSACTIONS};
+use dpm_protocol::caps::{
+    CLIENT_DEPRECATE_EOF, CLIENT_PROTOCOL_41, CLIENT_SESSION_TRACK, CLIENT_TRANSACTIONS,
+};
 use dpm_protocol::response::EOF_HEADER;
 use dpm_protocol::status::SERVER_STATUS_AUTOCOMMIT;
 use dpm_protocol::{EofPacket, OkPacket, ProtocolError};
@@ -16,7 +18,8 @@ use super::accessors::{self as acc, Codec, Lazy};
 
 impl Codec for OkPacket {
     const WHAT: &'static str = "OK packet";
-    const LAYOUT_CAPS: u64 = CLIENT_PROTOCOL_41 | CLIENT_TRANSACTIONS | CLIENT_SESSION_TRACK | CLIENT_DEPRECATE_EOF;
+    const LAYOUT_CAPS: u64 =
+        CLIENT_PROTOCOL_41 | CLIENT_TRANSACTIONS | CLIENT_SESSION_TRACK | CLIENT_DEPRECATE_EOF;
     fn decode(payload: &Bytes, caps: u64) -> Result<Self, ProtocolError> {
         OkPacket::decode(payload, caps)
     }
@@ -24,7 +27,11 @@ impl Codec for OkPacket {
     /// that did not negotiate `CLIENT_DEPRECATE_EOF`.
     fn encode(&self, dst: &mut BytesMut, caps: u64) {
         if self.header == EOF_HEADER && caps & CLIENT_DEPRECATE_EOF == 0 {
-            EofPacket { warnings: self.warnings, status_flags: self.status_flags }.encode(dst, caps);
+            EofPacket {
+                warnings: self.warnings,
+                status_flags: self.status_flags,
+            }
+            .encode(dst, caps);
         } else {
             OkPacket::encode(self, dst, caps);
         }
@@ -40,13 +47,18 @@ impl OkObject {
     /// The OK of `dpm.new_ok_pkt()`: all zero, status AUTOCOMMIT, no message.
     pub fn new() -> Self {
         OkObject {
-            packet: Lazy::new(OkPacket { status_flags: SERVER_STATUS_AUTOCOMMIT, ..Default::default() }),
+            packet: Lazy::new(OkPacket {
+                status_flags: SERVER_STATUS_AUTOCOMMIT,
+                ..Default::default()
+            }),
         }
     }
 
     /// An OK received under `caps`.
     pub fn received(payload: Bytes, caps: u64) -> Self {
-        OkObject { packet: Lazy::received(payload, caps) }
+        OkObject {
+            packet: Lazy::received(payload, caps),
+        }
     }
 }
 
@@ -68,16 +80,24 @@ impl UserData for OkObject {
             acc::uint_ro(lua, &mut this.packet, &args, |p| &mut p.header)
         });
         methods.add_method_mut("affected_rows", |lua, this, args: MultiValue| {
-            acc::uint_field(lua, &mut this.packet, &args, "affected_rows", |p| &mut p.affected_rows)
+            acc::uint_field(lua, &mut this.packet, &args, "affected_rows", |p| {
+                &mut p.affected_rows
+            })
         });
         methods.add_method_mut("insert_id", |lua, this, args: MultiValue| {
-            acc::uint_field(lua, &mut this.packet, &args, "insert_id", |p| &mut p.last_insert_id)
+            acc::uint_field(lua, &mut this.packet, &args, "insert_id", |p| {
+                &mut p.last_insert_id
+            })
         });
         methods.add_method_mut("server_status", |lua, this, args: MultiValue| {
-            acc::flag_field(lua, &mut this.packet, &args, "server_status", |p| &mut p.status_flags)
+            acc::flag_field(lua, &mut this.packet, &args, "server_status", |p| {
+                &mut p.status_flags
+            })
         });
         methods.add_method_mut("warning_count", |lua, this, args: MultiValue| {
-            acc::uint_field(lua, &mut this.packet, &args, "warning_count", |p| &mut p.warnings)
+            acc::uint_field(lua, &mut this.packet, &args, "warning_count", |p| {
+                &mut p.warnings
+            })
         });
         methods.add_method_mut("message", |lua, this, args: MultiValue| {
             acc::read_only(lua, &args)?;

@@ -8,7 +8,10 @@ use bytes::{Bytes, BytesMut};
 use dpm_protocol::caps::MARIADB_CLIENT_CACHE_METADATA;
 use dpm_protocol::lenenc::{get_lenenc_str, put_lenenc_opt_str};
 use dpm_protocol::{ColumnCount, ProtocolError};
-use mlua::{AnyUserData, IntoLuaMulti, Lua, MultiValue, Table, UserData, UserDataFields, UserDataMethods, Value};
+use mlua::{
+    AnyUserData, IntoLuaMulti, Lua, MultiValue, Table, UserData, UserDataFields, UserDataMethods,
+    Value,
+};
 
 use super::accessors::{self as acc, Codec, Lazy};
 use super::field::FieldObject;
@@ -41,12 +44,18 @@ pub struct RsetObject {
 impl RsetObject {
     /// The header of `dpm.new_rset_pkt()`: no columns.
     pub fn new() -> Self {
-        RsetObject { packet: Lazy::new(ColumnCount::default()), fields: Vec::new() }
+        RsetObject {
+            packet: Lazy::new(ColumnCount::default()),
+            fields: Vec::new(),
+        }
     }
 
     /// A column count received under `caps`.
     pub fn received(payload: Bytes, caps: u64) -> Self {
-        RsetObject { packet: Lazy::received(payload, caps), fields: Vec::new() }
+        RsetObject {
+            packet: Lazy::received(payload, caps),
+            fields: Vec::new(),
+        }
     }
 
     fn field_count(&mut self, lua: &Lua) -> mlua::Result<u64> {
@@ -77,7 +86,8 @@ fn field_count(lua: &Lua, this: &mut RsetObject, args: &MultiValue) -> mlua::Res
         return (this.field_count(lua)? as i64).into_lua_multi(lua);
     };
     let n = acc::integer(lua, n, "field_count")?;
-    let n = u64::try_from(n).map_err(|_| raise(lua, format!("field_count must not be negative, got {n}")))?;
+    let n = u64::try_from(n)
+        .map_err(|_| raise(lua, format!("field_count must not be negative, got {n}")))?;
     let n = n.min(MAX_FIELDS);
     this.set_field_count(lua, n)?;
     this.fields.truncate(n as usize);
@@ -89,14 +99,20 @@ fn add_field(lua: &Lua, this: &mut RsetObject, args: &MultiValue) -> mlua::Resul
         Some(Value::UserData(ud)) if ud.is::<FieldObject>() => ud.clone(),
         other => {
             let got = other.map_or("nothing", acc::describe);
-            return Err(raise(lua, format!("add_field needs a dpm.field object, got {got}")));
+            return Err(raise(
+                lua,
+                format!("add_field needs a dpm.field object, got {got}"),
+            ));
         }
     };
     if !field.borrow::<FieldObject>()?.initialized {
         return Err(raise(lua, "Must use initialized field object"));
     }
     if this.fields.len() as u64 >= MAX_FIELDS {
-        return Err(raise(lua, format!("a result set holds at most {MAX_FIELDS} fields")));
+        return Err(raise(
+            lua,
+            format!("a result set holds at most {MAX_FIELDS} fields"),
+        ));
     }
     this.fields.push(field);
     let total = this.fields.len() as u64;
@@ -112,7 +128,10 @@ fn row_arg(lua: &Lua, value: Option<&Value>, method: &str) -> mlua::Result<AnyUs
         Some(Value::UserData(ud)) if ud.is::<RowObject>() => Ok(ud.clone()),
         other => {
             let got = other.map_or("nothing", acc::describe);
-            Err(raise(lua, format!("{method} needs a dpm.row object as first argument, got {got}")))
+            Err(raise(
+                lua,
+                format!("{method} needs a dpm.row object as first argument, got {got}"),
+            ))
         }
     }
 }
@@ -136,7 +155,10 @@ fn pack_row(lua: &Lua, this: &mut RsetObject, args: &MultiValue) -> mlua::Result
     let count = this.field_count(lua)?;
     let values = args.len().saturating_sub(1);
     if values as u64 != count {
-        return Err(raise(lua, format!("Number of provided columns does not match the field number: {count}")));
+        return Err(raise(
+            lua,
+            format!("Number of provided columns does not match the field number: {count}"),
+        ));
     }
     let mut dst = BytesMut::new();
     for value in args.iter().skip(1) {
@@ -175,7 +197,9 @@ fn parse_row(
 
 fn parse_row_array(lua: &Lua, this: &RsetObject, args: &MultiValue) -> mlua::Result<Table> {
     let table = lua.create_table_with_capacity(this.fields.len(), 0)?;
-    parse_row(lua, this, args, "parse_row_array", |i, value| table.raw_set(i + 1, lua.create_string(value)?))?;
+    parse_row(lua, this, args, "parse_row_array", |i, value| {
+        table.raw_set(i + 1, lua.create_string(value)?)
+    })?;
     Ok(table)
 }
 
@@ -194,14 +218,24 @@ impl UserData for RsetObject {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method_mut("field_count", |lua, this, args: MultiValue| field_count(lua, this, &args));
-        methods.add_method_mut("add_field", |lua, this, args: MultiValue| add_field(lua, this, &args));
+        methods.add_method_mut("field_count", |lua, this, args: MultiValue| {
+            field_count(lua, this, &args)
+        });
+        methods.add_method_mut("add_field", |lua, this, args: MultiValue| {
+            add_field(lua, this, &args)
+        });
         methods.add_method_mut("remove_field", |_, this, _: MultiValue| {
             this.fields.pop();
             Ok(())
         });
-        methods.add_method_mut("pack_row", |lua, this, args: MultiValue| pack_row(lua, this, &args));
-        methods.add_method("parse_row_array", |lua, this, args: MultiValue| parse_row_array(lua, this, &args));
-        methods.add_method("parse_row_table", |lua, this, args: MultiValue| parse_row_table(lua, this, &args));
+        methods.add_method_mut("pack_row", |lua, this, args: MultiValue| {
+            pack_row(lua, this, &args)
+        });
+        methods.add_method("parse_row_array", |lua, this, args: MultiValue| {
+            parse_row_array(lua, this, &args)
+        });
+        methods.add_method("parse_row_table", |lua, this, args: MultiValue| {
+            parse_row_table(lua, this, &args)
+        });
     }
 }

@@ -8,7 +8,9 @@
 use bytes::Bytes;
 use dpm_engine::tracker::EofStyle;
 use dpm_engine::ConnId;
-use dpm_protocol::scramble::{native_password_token, native_password_verify, parse_stored_hash_hex};
+use dpm_protocol::scramble::{
+    native_password_token, native_password_verify, parse_stored_hash_hex,
+};
 use mlua::{AnyUserData, Lua, UserDataRefMut, Value};
 
 use super::accessors::{describe, effective_caps};
@@ -34,7 +36,9 @@ pub(crate) fn encode(
 ) -> mlua::Result<Option<Bytes>> {
     let caps = effective_caps(caps);
     if ud.is::<EofObject>() {
-        return ud.borrow_mut::<EofObject>()?.payload(lua, caps, eof_style());
+        return ud
+            .borrow_mut::<EofObject>()?
+            .payload(lua, caps, eof_style());
     }
     if ud.is::<RowObject>() {
         return Ok(Some(ud.borrow::<RowObject>()?.payload.clone()));
@@ -49,7 +53,14 @@ pub(crate) fn encode(
             }
         )*};
     }
-    lazy!(HandshakeObject, AuthObject, OkObject, ErrObject, CmdObject, RsetObject);
+    lazy!(
+        HandshakeObject,
+        AuthObject,
+        OkObject,
+        ErrObject,
+        CmdObject,
+        RsetObject
+    );
     Err(not_a_packet(lua, &Value::UserData(ud.clone())))
 }
 
@@ -87,7 +98,9 @@ pub(crate) fn wire_packet(lua: &Lua, host: &Host, conn: Value, pkt: Value) -> ml
     if !host.worker.is_alive(id) {
         return Err(raise(lua, "Cannot write to invalid connection"));
     }
-    let payload = encode(lua, ud, host.worker.negotiated_caps(id), || host.worker.take_eof_style(id))?;
+    let payload = encode(lua, ud, host.worker.negotiated_caps(id), || {
+        host.worker.take_eof_style(id)
+    })?;
     match payload {
         Some(payload) => write(lua, host, id, &payload),
         None => Ok(()),
@@ -95,21 +108,36 @@ pub(crate) fn wire_packet(lua: &Lua, host: &Host, conn: Value, pkt: Value) -> ml
 }
 
 fn write(lua: &Lua, host: &Host, id: ConnId, payload: &[u8]) -> mlua::Result<()> {
-    host.worker.wire(id, payload).map_err(|_| raise(lua, "Cannot write to invalid connection"))
+    host.worker
+        .wire(id, payload)
+        .map_err(|_| raise(lua, "Cannot write to invalid connection"))
 }
 
 /// Borrows argument `n` as object type `T` named `name`.
-fn object_arg<'a, T: 'static>(lua: &Lua, value: &'a Value, n: u8, name: &str) -> mlua::Result<UserDataRefMut<T>> {
+fn object_arg<T: 'static>(
+    lua: &Lua,
+    value: &Value,
+    n: u8,
+    name: &str,
+) -> mlua::Result<UserDataRefMut<T>> {
     match value {
         Value::UserData(ud) if ud.is::<T>() => ud.borrow_mut::<T>(),
-        other => Err(raise(lua, format!("Arg {n} must be a {name} object, got {}", describe(other)))),
+        other => Err(raise(
+            lua,
+            format!("Arg {n} must be a {name} object, got {}", describe(other)),
+        )),
     }
 }
 
 /// `dpm.check_pass(auth, handshake, stored_hash_hex)`: 0 when the login's scramble
 /// matches the password whose `SHA1(SHA1(pw))` is given as 40 hex digits (either case,
 /// with or without the leading `*`), 1 otherwise. An empty scramble never matches.
-pub(crate) fn check_pass(lua: &Lua, auth: Value, handshake: Value, hash: Value) -> mlua::Result<i64> {
+pub(crate) fn check_pass(
+    lua: &Lua,
+    auth: Value,
+    handshake: Value,
+    hash: Value,
+) -> mlua::Result<i64> {
     let mut auth = object_arg::<AuthObject>(lua, &auth, 1, "dpm.auth")?;
     let mut handshake = object_arg::<HandshakeObject>(lua, &handshake, 2, "dpm.handshake")?;
     let stored = match &hash {
@@ -117,22 +145,39 @@ pub(crate) fn check_pass(lua: &Lua, auth: Value, handshake: Value, hash: Value) 
         _ => None,
     };
     let Some(stored) = stored else {
-        return Err(raise(lua, "Arg 3 must be a password hash: 40 hex digits of SHA1(SHA1(password)), optionally after '*'"));
+        return Err(raise(
+            lua,
+            "Arg 3 must be a password hash: 40 hex digits of SHA1(SHA1(password)), optionally after '*'",
+        ));
     };
     let nonce = handshake.packet.value(lua)?.auth_plugin_data.clone();
     let token = &auth.packet.value(lua)?.auth_response;
-    Ok(if native_password_verify(token, &nonce, &stored) { 0 } else { 1 })
+    Ok(if native_password_verify(token, &nonce, &stored) {
+        0
+    } else {
+        1
+    })
 }
 
 /// `dpm.crypt_pass(auth, handshake, plaintext)`: stores the `mysql_native_password`
 /// scramble of `plaintext` for the handshake's nonce in the login (empty for an empty
 /// password, as MySQL clients send it) and names that plugin.
-pub(crate) fn crypt_pass(lua: &Lua, auth: Value, handshake: Value, password: Value) -> mlua::Result<()> {
+pub(crate) fn crypt_pass(
+    lua: &Lua,
+    auth: Value,
+    handshake: Value,
+    password: Value,
+) -> mlua::Result<()> {
     let mut auth = object_arg::<AuthObject>(lua, &auth, 1, "dpm.auth")?;
     let mut handshake = object_arg::<HandshakeObject>(lua, &handshake, 2, "dpm.handshake")?;
     let password = match &password {
         Value::String(s) => s.as_bytes().to_vec(),
-        other => return Err(raise(lua, format!("Arg 3 must be a string, got {}", describe(other)))),
+        other => {
+            return Err(raise(
+                lua,
+                format!("Arg 3 must be a string, got {}", describe(other)),
+            ))
+        }
     };
     let nonce = handshake.packet.value(lua)?.auth_plugin_data.clone();
     let login = auth.packet.value(lua)?;
