@@ -98,14 +98,19 @@ impl Cli {
 
 /// `mariadb-admin` against 127.0.0.1:port as dpm/dpmpass with `args`.
 pub fn admin(port: u16, args: &[&str]) -> ProcOutput {
+    admin_as(port, USER, PASSWORD, args)
+}
+
+/// `mariadb-admin` as `user`/`password` against 127.0.0.1:`port`.
+pub fn admin_as(port: u16, user: &str, password: &str, args: &[&str]) -> ProcOutput {
     run_bounded(
         Command::new("mariadb-admin")
             .arg("--no-defaults")
             .arg("--protocol=TCP")
             .arg("-h127.0.0.1")
             .arg(format!("-P{port}"))
-            .arg(format!("-u{USER}"))
-            .arg(format!("--password={PASSWORD}"))
+            .arg(format!("-u{user}"))
+            .arg(format!("--password={password}"))
             .arg("--skip-ssl")
             .args(args),
         None,
