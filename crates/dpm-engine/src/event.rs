@@ -55,6 +55,16 @@ events! {
     MYS_SENDING_EOF = 19, "Server sending eof";
     MYS_SENT_RSET = 20, "Server sent resultset";
     MYS_SENT_FIELDS = 21, "Server sent fields";
+    MYS_AUTH_SWITCH = 22, "Server sent auth switch";
+    MYS_AUTH_MORE_DATA = 23, "Server sent auth more data";
+    MYC_AUTH_DATA = 24, "Client sent auth data";
+    MYS_SENT_PREPARE_OK = 25, "Server sent prepare OK";
+    MYS_SENDING_PARAMS = 26, "Server sending params";
+    MYS_SENT_PARAMS = 27, "Server sent params";
+    MYS_INFILE_REQUEST = 28, "Server requested local infile";
+    MYC_INFILE_DATA = 29, "Client sent infile data";
+    MYS_MORE_RESULTS = 30, "Server sent more results";
+    MYS_PROGRESS = 31, "Server sent progress report";
 }
 
 impl Event {
@@ -119,7 +129,8 @@ mod tests {
         assert_eq!(Event::MY_CLOSING.0, 16);
         assert_eq!(Event::MYS_SENT_FIELDS.0, 21);
         assert_eq!(Event::MY_CLOSING.label(), "Closing");
-        assert_eq!(Event::ALL.len(), 22);
+        assert_eq!(Event::ALL.len(), 32);
+        assert_eq!(Event::MYS_PROGRESS.0, 31);
     }
 
     #[test]

@@ -71,6 +71,10 @@ pub enum PacketKind {
     ResultSetHeader,
     /// Column definition.
     ColumnDef,
+    /// Parameter definition of a COM_STMT_PREPARE response.
+    ParamDef,
+    /// The EOF after the parameter definitions of a COM_STMT_PREPARE response.
+    ParamsEof,
     /// Text or binary row.
     Row,
     /// 0xFB LOCAL INFILE request.
@@ -207,6 +211,8 @@ pub struct Tracker {
     max_packet: usize,
     /// Sequence id for the next frame written to this connection.
     tx_seq: u8,
+    /// The last server packet looked at ended its command's whole response.
+    response_done: bool,
 }
 
 impl Tracker {
@@ -224,6 +230,7 @@ impl Tracker {
             rx_command: false,
             max_packet,
             tx_seq: 0,
+            response_done: false,
         }
     }
 
@@ -457,6 +464,7 @@ impl Tracker {
 
     /// Classifies the first frame of a packet travelling server → client.
     fn server_packet(&mut self, p: &[u8]) -> PacketKind {
+        self.response_done = false;
         let first = p.first().copied();
         match self.phase {
             Phase::AwaitHandshake => {
@@ -470,6 +478,7 @@ impl Tracker {
             Phase::AwaitLogin => PacketKind::Unsolicited,
             Phase::Authenticating => match first {
                 Some(0x00) => {
+                    self.response_done = true;
                     self.phase = if self.negotiated_caps()
                         & (CLIENT_COMPRESS | CLIENT_ZSTD_COMPRESSION_ALGORITHM)
                         != 0
@@ -481,6 +490,7 @@ impl Tracker {
                     PacketKind::Ok
                 }
                 Some(0xFF) => {
+                    self.response_done = true;
                     self.phase = Phase::Ready;
                     PacketKind::Err
                 }
@@ -497,6 +507,7 @@ impl Tracker {
     fn response_packet(&mut self, p: &[u8]) -> PacketKind {
         let caps = self.negotiated_caps();
         let deprecate_eof = caps & CLIENT_DEPRECATE_EOF != 0;
+        self.response_done = false;
         let Some(head) = self.pending.front_mut() else {
             return PacketKind::Unsolicited;
         };
@@ -507,6 +518,7 @@ impl Tracker {
                 return PacketKind::Progress;
             }
             self.pending.pop_front();
+            self.response_done = true;
             return PacketKind::Err;
         }
         let shape = response_shape(head.command);
@@ -606,7 +618,7 @@ impl Tracker {
                     (left, _) => RPhase::PrepareParams { left, columns },
                 };
                 let done = head.phase == RPhase::First;
-                (PacketKind::ColumnDef, done)
+                (PacketKind::ParamDef, done)
             }
             RPhase::PrepareParamsEof { columns } => {
                 head.phase = if columns > 0 {
@@ -614,7 +626,7 @@ impl Tracker {
                 } else {
                     RPhase::First
                 };
-                (PacketKind::Eof, columns == 0)
+                (PacketKind::ParamsEof, columns == 0)
             }
             RPhase::PrepareColumns { left } => {
                 head.phase = match (left - 1, deprecate_eof) {
@@ -636,6 +648,7 @@ impl Tracker {
         if done {
             self.pending.pop_front();
         }
+        self.response_done = done;
         kind
     }
 
@@ -643,23 +656,27 @@ impl Tracker {
         Some(match kind {
             PacketKind::Handshake => Event::MYS_WAIT_AUTH,
             PacketKind::Err => Event::MYS_RECV_ERR,
-            PacketKind::Ok | PacketKind::Eof | PacketKind::Statistics | PacketKind::PrepareOk
-                if self.pending.is_empty() =>
-            {
-                Event::MYS_WAIT_CMD
+            PacketKind::AuthSwitch => Event::MYS_AUTH_SWITCH,
+            PacketKind::AuthMoreData => Event::MYS_AUTH_MORE_DATA,
+            PacketKind::Progress => Event::MYS_PROGRESS,
+            _ if self.response_done => Event::MYS_WAIT_CMD,
+            PacketKind::Ok | PacketKind::Eof if self.in_phase(RPhase::First) => {
+                Event::MYS_MORE_RESULTS
             }
+            PacketKind::PrepareOk => Event::MYS_SENT_PREPARE_OK,
+            PacketKind::ParamDef => Event::MYS_SENDING_PARAMS,
+            PacketKind::ParamsEof => Event::MYS_SENT_PARAMS,
+            PacketKind::InfileRequest => Event::MYS_INFILE_REQUEST,
             PacketKind::ResultSetHeader => Event::MYS_SENT_RSET,
             PacketKind::ColumnDef => Event::MYS_SENDING_FIELDS,
-            PacketKind::Eof if self.in_rows() => Event::MYS_SENT_FIELDS,
+            PacketKind::Eof if self.in_phase(RPhase::Rows) => Event::MYS_SENT_FIELDS,
             PacketKind::Row => Event::MYS_SENDING_ROWS,
             _ => return None,
         })
     }
 
-    fn in_rows(&self) -> bool {
-        self.pending
-            .front()
-            .is_some_and(|h| h.phase == RPhase::Rows)
+    fn in_phase(&self, phase: RPhase) -> bool {
+        self.pending.front().is_some_and(|h| h.phase == phase)
     }
 
     fn client_tx_event(&self, kind: PacketKind) -> Option<Event> {
@@ -687,6 +704,8 @@ fn client_rx_event(kind: PacketKind) -> Option<Event> {
     match kind {
         PacketKind::HandshakeResponse => Some(Event::MYC_WAITING),
         PacketKind::Command(_) => Some(Event::MYC_SENT_CMD),
+        PacketKind::AuthData => Some(Event::MYC_AUTH_DATA),
+        PacketKind::InfileData => Some(Event::MYC_INFILE_DATA),
         _ => None,
     }
 }

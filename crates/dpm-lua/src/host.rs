@@ -4,6 +4,7 @@
 //! Every callback runs as a Lua coroutine (`call_async`), so a callback may suspend on
 //! an async dpm function; its connection waits, the worker goes on.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -22,6 +23,23 @@ pub struct Host {
     pub worker: Worker,
     /// Callbacks of every connection of this worker.
     pub callbacks: Rc<CallbackRegistry>,
+    /// Counters that show what the fast path skipped (`dpm.stats()`).
+    pub stats: Stats,
+}
+
+/// Per-worker counters of Lua work, readable from Lua with `dpm.stats()`.
+#[derive(Default)]
+pub struct Stats {
+    /// Lua functions entered for events, timers and closes.
+    pub lua_calls: Cell<u64>,
+    /// Packets decoded into Lua objects for callbacks.
+    pub packets_decoded: Cell<u64>,
+}
+
+impl Stats {
+    fn bump(counter: &Cell<u64>) {
+        counter.set(counter.get() + 1);
+    }
 }
 
 impl Host {
@@ -32,12 +50,19 @@ impl Host {
             lua,
             worker,
             callbacks,
+            stats: Stats::default(),
         })
     }
 
     /// `conn:remote_id()`, which survives the connection's close.
     pub fn remote_id(&self, id: ConnId) -> ConnId {
         self.worker.remote_id(id)
+    }
+
+    /// Builds the Lua object of a received packet (counted in `dpm.stats()`).
+    fn decode(&self, conn: ConnId, event: Event, payload: Bytes) -> mlua::Result<Value> {
+        Stats::bump(&self.stats.packets_decoded);
+        crate::packets::to_lua(self, conn, event, payload)
     }
 
     /// Creates the one `dpm.conn` object of a connection.
@@ -57,17 +82,25 @@ impl Host {
         event: Event,
         args: impl IntoLuaMulti,
     ) -> Option<Value> {
-        match func.call_async::<Value>(args).await {
-            Ok(value) => Some(value),
-            Err(e) => {
-                tracing::error!(
-                    "ERROR: running callback '{}': {}",
-                    event.label(),
-                    error_line(&e)
-                );
-                None
-            }
-        }
+        self.call_as(func, &format!("running callback '{}'", event.label()), args)
+            .await
+            .ok()
+    }
+
+    /// Runs `func` as a coroutine; a Lua error is logged as `ERROR: <what>: file:line: msg`
+    /// and returned as that one line.
+    pub async fn call_as(
+        &self,
+        func: Function,
+        what: &str,
+        args: impl IntoLuaMulti,
+    ) -> Result<Value, String> {
+        Stats::bump(&self.stats.lua_calls);
+        func.call_async::<Value>(args).await.map_err(|e| {
+            let line = error_line(&e);
+            tracing::error!("ERROR: {what}: {line}");
+            line
+        })
     }
 }
 
@@ -102,7 +135,7 @@ impl EventSink for LuaSink {
                 return Verdict::Forward;
             };
             let result = match packet {
-                Some(payload) => match crate::packets::to_lua(&host, conn, event, payload) {
+                Some(payload) => match host.decode(conn, event, payload) {
                     Ok(object) => host.call(func, event, (object, conn)).await,
                     Err(e) => {
                         tracing::error!(

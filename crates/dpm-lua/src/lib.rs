@@ -12,10 +12,12 @@
 pub mod callbacks;
 pub mod conn_object;
 pub mod constants;
+pub mod core_lib;
 pub mod errors;
 pub mod functions;
 pub mod host;
 pub mod packets;
+pub mod timer;
 
 use std::path::Path;
 use std::rc::Rc;
@@ -72,6 +74,24 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
     constants::register(lua, &dpm)?;
     functions::register(lua, &dpm, host)?;
     packets::register(lua, &dpm, host)?;
+    let h = host.clone();
+    dpm.set(
+        "new_timer",
+        lua.create_function(move |_, ()| Ok(timer::TimerObject::new(h.clone())))?,
+    )?;
+    let h = host.clone();
+    dpm.set(
+        "stats",
+        lua.create_function(move |lua, ()| {
+            let t = lua.create_table()?;
+            t.set("lua_calls", h.stats.lua_calls.get())?;
+            t.set("packets_decoded", h.stats.packets_decoded.get())?;
+            t.set("connections", h.worker.conn_count())?;
+            t.set("worker", h.worker.index())?;
+            Ok(t)
+        })?,
+    )?;
+    core_lib::register(lua)?;
     lua.globals().set("dpm", dpm)?;
     Ok(())
 }

@@ -325,3 +325,120 @@ fn response_to_a_multi_frame_command_continues_its_sequence() {
     assert_eq!(t.on_send(&ok(2)).0, 3);
     assert!(t.is_idle());
 }
+
+/// Events a backend connection reaches for each server packet of a response.
+fn events(t: &mut Tracker, packets: &[Vec<u8>]) -> Vec<Option<Event>> {
+    packets
+        .iter()
+        .enumerate()
+        .map(|(i, p)| t.on_receive(i as u8 + 1, p).unwrap().event)
+        .collect()
+}
+
+#[test]
+fn events_of_a_result_set_follow_the_original() {
+    let mut t = ready_backend(client_caps(0));
+    t.on_send(&[com::QUERY, b'x']);
+    let got = events(&mut t, &[vec![1], column(), eof(2), vec![1, b'a'], eof(2)]);
+    let e = |x| Some(x);
+    assert_eq!(
+        got,
+        [
+            e(Event::MYS_SENT_RSET),
+            e(Event::MYS_SENDING_FIELDS),
+            e(Event::MYS_SENT_FIELDS),
+            e(Event::MYS_SENDING_ROWS),
+            e(Event::MYS_WAIT_CMD)
+        ]
+    );
+}
+
+#[test]
+fn events_of_modern_responses() {
+    let e = |x| Some(x);
+    // Multi-results: the intermediate terminator is MYS_MORE_RESULTS, the last one MYS_WAIT_CMD.
+    let mut t = ready_backend(client_caps(DEPRECATE));
+    t.on_send(&[com::QUERY, b'x']);
+    let more = SERVER_MORE_RESULTS_EXISTS | 2;
+    let got = events(
+        &mut t,
+        &[vec![1], column(), vec![1, b'a'], ok_eof(more), ok(2)],
+    );
+    assert_eq!(got[3], e(Event::MYS_MORE_RESULTS));
+    assert_eq!(got[4], e(Event::MYS_WAIT_CMD));
+    // Prepare: OK, params, EOF, columns, EOF.
+    let mut t = ready_backend(client_caps(0));
+    t.on_send(&[com::STMT_PREPARE, b's']);
+    let prepare_ok = vec![0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0];
+    let got = events(&mut t, &[prepare_ok, column(), eof(2), column(), eof(2)]);
+    assert_eq!(
+        got,
+        [
+            e(Event::MYS_SENT_PREPARE_OK),
+            e(Event::MYS_SENDING_PARAMS),
+            e(Event::MYS_SENT_PARAMS),
+            e(Event::MYS_SENDING_FIELDS),
+            e(Event::MYS_WAIT_CMD)
+        ]
+    );
+    // LOCAL INFILE.
+    let mut t = ready_backend(client_caps(0));
+    t.on_send(&[com::QUERY, b'L']);
+    assert_eq!(
+        t.on_receive(1, b"\xFBf").unwrap().event,
+        e(Event::MYS_INFILE_REQUEST)
+    );
+    // PING and other simple commands end at MYS_WAIT_CMD; ERR at MYS_RECV_ERR.
+    let mut t = ready_backend(client_caps(0));
+    t.on_send(&[com::PING]);
+    assert_eq!(
+        t.on_receive(1, &ok(2)).unwrap().event,
+        e(Event::MYS_WAIT_CMD)
+    );
+    t.on_send(&[com::INIT_DB, b'x']);
+    assert_eq!(
+        t.on_receive(1, b"\xFF\x19\x04#42000no db").unwrap().event,
+        e(Event::MYS_RECV_ERR)
+    );
+    // Auth switch during login.
+    let mut t = Tracker::new(Side::Backend, 1 << 30);
+    t.on_receive(0, &handshake(SERVER_CAPS)).unwrap();
+    t.on_send(&login(client_caps(0)));
+    assert_eq!(
+        t.on_receive(2, b"\xFEclient_ed25519\0n").unwrap().event,
+        e(Event::MYS_AUTH_SWITCH)
+    );
+    assert_eq!(
+        t.on_receive(4, b"\x01\x03").unwrap().event,
+        e(Event::MYS_AUTH_MORE_DATA)
+    );
+    assert_eq!(
+        t.on_receive(5, &ok(2)).unwrap().event,
+        e(Event::MYS_WAIT_CMD)
+    );
+}
+
+#[test]
+fn client_events_for_auth_and_infile_data() {
+    let mut t = Tracker::new(Side::Client, 1 << 30);
+    t.on_send(&handshake(SERVER_CAPS));
+    t.on_receive(1, &login(client_caps(0))).unwrap();
+    t.on_send(b"\xFEclient_ed25519\0n");
+    assert_eq!(
+        t.on_receive(3, &[9; 64]).unwrap().event,
+        Some(Event::MYC_AUTH_DATA)
+    );
+    t.on_send(&ok(2));
+    t.on_receive(0, &[com::QUERY, b'L']).unwrap();
+    t.on_send(b"\xFBfile");
+    assert_eq!(
+        t.on_receive(2, b"1,2\n").unwrap().event,
+        Some(Event::MYC_INFILE_DATA)
+    );
+    assert_eq!(
+        t.on_receive(3, b"").unwrap().event,
+        Some(Event::MYC_INFILE_DATA)
+    );
+    t.on_send(&ok(2));
+    assert!(t.is_idle());
+}

@@ -131,11 +131,15 @@ fn object_for(lua: &Lua, event: Event, payload: Bytes, caps: u64) -> mlua::Resul
         Event::MYC_WAITING => AuthObject::received(payload, caps).into_lua(lua),
         Event::MYC_SENT_CMD => CmdObject::received(payload, caps).into_lua(lua),
         Event::MYS_SENT_RSET => RsetObject::received(payload, caps).into_lua(lua),
-        Event::MYS_SENDING_FIELDS => FieldObject::received(payload, caps).into_lua(lua),
+        Event::MYS_SENDING_FIELDS | Event::MYS_SENDING_PARAMS => {
+            FieldObject::received(payload, caps).into_lua(lua)
+        }
         Event::MYS_SENDING_ROWS => RowObject::received(payload).into_lua(lua),
-        Event::MYS_SENT_FIELDS => EofObject::received(payload, caps).into_lua(lua),
+        Event::MYS_SENT_FIELDS | Event::MYS_SENT_PARAMS => {
+            EofObject::received(payload, caps).into_lua(lua)
+        }
         Event::MYS_RECV_ERR => ErrObject::received(payload, caps).into_lua(lua),
-        Event::MYS_WAIT_CMD => match first {
+        Event::MYS_WAIT_CMD | Event::MYS_MORE_RESULTS => match first {
             Some(OK_HEADER) => OkObject::received(payload, caps).into_lua(lua),
             // A classic EOF is 5 bytes; a longer 0xFE packet is an OK that ends a result
             // set under CLIENT_DEPRECATE_EOF.

@@ -13,6 +13,7 @@ mod cli;
 mod commands;
 mod examples;
 mod lifecycle;
+mod lua_api;
 mod prepared;
 mod python;
 mod robustness;

@@ -1,0 +1,41 @@
+-- Shared by the test startfiles: a passthrough listener whose clients can get extra
+-- callbacks. require "common" works because the startfile's folder is on package.path.
+local M = { conns = {} }
+local conns = M.conns
+
+local function on_closing(id)
+    local conn = conns[id]
+    conns[id] = nil
+    if conn and conns[conn:remote_id()] then
+        dpm.close(conns[conn:remote_id()])
+    end
+end
+
+-- Listens on `port` and links each client to its own backend; `setup(client, backend)`
+-- may register more callbacks.
+function M.passthrough(port, setup)
+    local listener = assert(dpm.listener("127.0.0.1", port))
+    conns[listener:id()] = listener
+    listener:register(dpm.MYC_CONNECT, function(client)
+        local backend = dpm.connect("127.0.0.1", tonumber(os.getenv("DPM_BACKEND_PORT")))
+        conns[client:id()], conns[backend:id()] = client, backend
+        client:register(dpm.MY_CLOSING, on_closing)
+        backend:register(dpm.MY_CLOSING, on_closing)
+        if setup then setup(client, backend) end
+        dpm.proxy_connect(client, backend)
+    end)
+    return listener
+end
+
+-- A listener that prints dpm.stats() on each connect and closes the client.
+function M.stats_listener(port)
+    local listener = assert(dpm.listener("127.0.0.1", port))
+    conns[listener:id()] = listener
+    listener:register(dpm.MYC_CONNECT, function(client)
+        local s = dpm.stats()
+        print(string.format("stats lua_calls=%d packets_decoded=%d", s.lua_calls, s.packets_decoded))
+        dpm.close(client)
+    end)
+end
+
+return M
