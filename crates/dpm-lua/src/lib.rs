@@ -32,6 +32,11 @@ loadstring = loadstring or load
 table.maxn = table.maxn or function(t) local n = 0 for k in pairs(t) do if type(k) == "number" and k > n then n = k end end return n end
 "#;
 
+/// dpm's Lua libraries compiled into the binary, so `require "dpml"` works from any
+/// directory even where the source tree is absent. A file of the same name found on
+/// `package.path` (e.g. an edited `lua/dpml.lua`) takes precedence.
+const EMBEDDED_MODULES: &[(&str, &str)] = &[("dpml", include_str!("../../../lua/dpml.lua"))];
+
 /// Where dpm's own Lua libraries (`dpml.lua`, the demos) are: `$DPM_LUA_DIR`, else the
 /// `lua/` folder of the source tree this binary was built from.
 fn lua_library_dir() -> String {
@@ -57,6 +62,33 @@ pub fn start_worker(worker: &Worker, startfile: &Path) -> Result<(), String> {
 
 use host::Host;
 
+/// Appends a `package.searchers` entry that serves [`EMBEDDED_MODULES`].
+fn install_embedded_searcher(lua: &Lua, package: &mlua::Table) -> mlua::Result<()> {
+    let searchers: mlua::Table = package.get("searchers")?;
+    let searcher = lua.create_function(|lua, name: String| {
+        match EMBEDDED_MODULES.iter().find(|(module, _)| *module == name) {
+            Some((module, source)) => {
+                let loader = lua
+                    .load(*source)
+                    .set_name(format!("=[dpm embedded {module}.lua]"))
+                    .into_function()?;
+                Ok((
+                    mlua::Value::Function(loader),
+                    mlua::Value::String(lua.create_string(format!("embedded:{module}"))?),
+                ))
+            }
+            None => Ok((
+                mlua::Value::String(
+                    lua.create_string(format!("\n\tno embedded dpm module '{name}'"))?,
+                ),
+                mlua::Value::Nil,
+            )),
+        }
+    })?;
+    searchers.push(searcher)?;
+    Ok(())
+}
+
 fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
     lua.load(COMPAT_PRELUDE).set_name("=dpm-compat").exec()?;
     let dir = startfile
@@ -66,10 +98,12 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
         .unwrap_or_else(|| ".".into());
     let package: mlua::Table = lua.globals().get("package")?;
     let path: String = package.get("path")?;
+    let lib = lua_library_dir();
     package.set(
         "path",
-        format!("{dir}/?.lua;{}/?.lua;{path}", lua_library_dir()),
+        format!("{dir}/?.lua;./lua/?.lua;./lua/lib/?.lua;{lib}/?.lua;{path}"),
     )?;
+    install_embedded_searcher(lua, &package)?;
     let dpm = lua.create_table()?;
     constants::register(lua, &dpm)?;
     functions::register(lua, &dpm, host)?;
