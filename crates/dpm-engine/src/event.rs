@@ -95,6 +95,12 @@ impl EventMask {
     pub const fn has(self, event: Event) -> bool {
         self.0 & event.bit() != 0
     }
+
+    /// True if some callback fires per packet (anything but connect and close).
+    #[inline]
+    pub const fn has_packet_events(self) -> bool {
+        self.0 & !(Event::MYC_CONNECT.bit() | Event::MY_CLOSING.bit()) != 0
+    }
 }
 
 /// What a callback for a received packet decided (reference §5.1).

@@ -19,8 +19,8 @@ use crate::worker::Worker;
 
 /// Initial and minimum free space of a read buffer.
 const READ_CHUNK: usize = 16 * 1024;
-/// An idle read buffer larger than this is given back.
-const MAX_IDLE_BUFFER: usize = 256 * 1024;
+/// Size of each worker's scratch read buffer (the hot path reads into it).
+pub(crate) const SCRATCH_LEN: usize = 64 * 1024;
 
 /// Starts the reader and writer tasks of a connected connection.
 pub(crate) fn start_io(worker: &Worker, conn: &Rc<Conn>) {
@@ -95,7 +95,9 @@ async fn reader_loop(worker: Worker, conn: Rc<Conn>) {
     let Some(stream) = conn.stream.get() else {
         return;
     };
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    // Bytes kept between reads: a partial frame, or the rest of a read that reached a
+    // callback. Empty (and unallocated) most of the time.
+    let mut buf = BytesMut::new();
     let mut assembly: Option<Assembly> = None;
     loop {
         if conn.closing.get() {
@@ -116,40 +118,101 @@ async fn reader_loop(worker: Worker, conn: Rc<Conn>) {
             r = stream.readable() => if r.is_err() { worker.close(conn.id); return; },
             _ = conn.close_signal.notified() => return,
         }
-        reserve_for_next_read(&mut rbuf);
-        match stream.try_read_buf(&mut rbuf) {
-            Ok(0) => {
-                tracing::debug!(conn = conn.id, "peer closed");
+        let outcome = if buf.is_empty() && assembly.is_none() {
+            read_fast(&worker, &conn, stream, &mut buf)
+        } else {
+            read_into(stream, &mut buf)
+        };
+        let result = match outcome {
+            Read::Closed => {
                 worker.close(conn.id);
                 return;
             }
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(e) => {
-                tracing::debug!(conn = conn.id, error = %e, "read failed");
-                worker.close(conn.id);
-                return;
-            }
-        }
-        if let Err(e) = process(&worker, &conn, &mut rbuf, &mut assembly).await {
+            Read::WouldBlock | Read::Forwarded => continue,
+            Read::Failed(e) => Err(e),
+            Read::Stopped(stop) => match handle_stop(&worker, &conn, &mut buf, &mut assembly, stop).await {
+                Ok(()) => process(&worker, &conn, &mut buf, &mut assembly).await,
+                Err(e) => Err(e),
+            },
+            Read::Buffered => process(&worker, &conn, &mut buf, &mut assembly).await,
+        };
+        if let Err(e) = result {
             tracing::warn!(conn = conn.id, role = ?conn.role, peer = %conn.target, "protocol error: {e}; closing the connection");
             worker.close(conn.id);
             return;
         }
+        if buf.is_empty() && !conn.mask.get().has_packet_events() {
+            // An idle connection holds no read buffer (10,000 idle clients cost little).
+            buf = BytesMut::new();
+        }
+    }
+}
+
+/// What one read produced.
+enum Read {
+    /// The peer closed, or the socket failed.
+    Closed,
+    /// Spurious readiness.
+    WouldBlock,
+    /// Everything read was forwarded from the scratch buffer.
+    Forwarded,
+    /// A frame the tracker refuses.
+    Failed(TrackError),
+    /// Bytes were added to the connection's buffer; walk them.
+    Buffered,
+    /// The fast path stopped at a frame that needs a callback; `buf` holds the rest.
+    Stopped(Stop),
+}
+
+/// The hot path: reads into the worker's scratch buffer and forwards every complete
+/// frame that needs no callback straight from it. Only what is left (a partial frame,
+/// or frames from the first one that needs a callback) is copied into `buf`.
+fn read_fast(worker: &Worker, conn: &Conn, stream: &crate::stream::Stream, buf: &mut BytesMut) -> Read {
+    let mut scratch = worker.inner.scratch.borrow_mut();
+    let n = match stream.try_read(&mut scratch[..]) {
+        Ok(0) => return Read::Closed,
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Read::WouldBlock,
+        Err(e) => {
+            tracing::debug!(conn = conn.id, error = %e, "read failed");
+            return Read::Closed;
+        }
+    };
+    match walk(worker, conn, &mut scratch[..n], false) {
+        Err(e) => Read::Failed(e),
+        Ok(Stop::Drained { at }) => {
+            if at == n {
+                return Read::Forwarded;
+            }
+            buf.extend_from_slice(&scratch[at..n]);
+            Read::Buffered
+        }
+        Ok(stop) => {
+            let at = stop.at();
+            buf.extend_from_slice(&scratch[at..n]);
+            Read::Stopped(stop.rebased(at))
+        }
+    }
+}
+
+/// The slow path: reads into the connection's own buffer behind what it already holds.
+fn read_into(stream: &crate::stream::Stream, buf: &mut BytesMut) -> Read {
+    reserve_for_next_read(buf);
+    match stream.try_read_buf(buf) {
+        Ok(0) => Read::Closed,
+        Ok(_) => Read::Buffered,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Read::WouldBlock,
+        Err(_) => Read::Closed,
     }
 }
 
 /// Makes room for the next read: at least READ_CHUNK, or the rest of a large frame
-/// whose header is already buffered. Gives a big buffer back once it is empty.
-fn reserve_for_next_read(rbuf: &mut BytesMut) {
-    if rbuf.is_empty() && rbuf.capacity() > MAX_IDLE_BUFFER {
-        *rbuf = BytesMut::with_capacity(READ_CHUNK);
-        return;
-    }
-    let frame = PacketHeader::parse(rbuf).map_or(0, |h| HEADER_LEN + h.payload_len);
-    let want = frame.saturating_sub(rbuf.len()).max(READ_CHUNK);
-    if rbuf.capacity() - rbuf.len() < want {
-        rbuf.reserve(want);
+/// whose header is already buffered.
+fn reserve_for_next_read(buf: &mut BytesMut) {
+    let frame = PacketHeader::parse(buf).map_or(0, |h| HEADER_LEN + h.payload_len);
+    let want = frame.saturating_sub(buf.len()).max(READ_CHUNK);
+    if buf.capacity() - buf.len() < want {
+        buf.reserve(want);
     }
 }
 
@@ -159,100 +222,150 @@ struct Assembly {
     payload: BytesMut,
 }
 
-/// Handles every complete frame in `rbuf`; keeps an incomplete one for the next read.
-async fn process(
-    worker: &Worker,
-    conn: &Rc<Conn>,
-    rbuf: &mut BytesMut,
-    assembly: &mut Option<Assembly>,
-) -> Result<(), TrackError> {
-    // rbuf[..ready] holds frames already checked and rewritten, waiting to be forwarded.
-    let mut ready = 0;
+/// Where walking a buffer of frames stopped.
+enum Stop {
+    /// Every complete frame up to `at` was forwarded (or dropped); a partial frame may follow.
+    Drained { at: usize },
+    /// The frame at `at` (`len` bytes, already seen by the tracker) goes to a callback.
+    Callback { at: usize, len: usize, event: Option<Event>, continued: bool },
+    /// The frame at `at` (`len` bytes, tracked, sequence id rewritten) must be sent to
+    /// `target` once the target's callback for `event` (a "sent" transition) ran.
+    SentCallback { at: usize, len: usize, target: Rc<Conn>, event: Event },
+}
+
+impl Stop {
+    fn at(&self) -> usize {
+        match self {
+            Stop::Drained { at } | Stop::Callback { at, .. } | Stop::SentCallback { at, .. } => *at,
+        }
+    }
+
+    /// The same stop for a buffer that starts `by` bytes later.
+    fn rebased(self, by: usize) -> Stop {
+        match self {
+            Stop::Drained { at } => Stop::Drained { at: at - by },
+            Stop::Callback { at, len, event, continued } => Stop::Callback { at: at - by, len, event, continued },
+            Stop::SentCallback { at, len, target, event } => Stop::SentCallback { at: at - by, len, target, event },
+        }
+    }
+}
+
+/// Walks the complete frames of `buf`: lets the tracker look at each, rewrites sequence
+/// ids in place and forwards every run of frames to the partner with one write. Stops
+/// before the first frame that needs a callback. Synchronous and allocation-free.
+fn walk(worker: &Worker, conn: &Conn, buf: &mut [u8], assembling: bool) -> Result<Stop, TrackError> {
+    let target = worker.partner_of(conn);
+    let mut run = 0; // start of the run of frames not yet sent
+    let mut at = 0;
     loop {
         if conn.closing.get() {
-            return Ok(());
+            return Ok(Stop::Drained { at: buf.len() });
         }
         if conn.tracker.borrow().is_tunnel() {
             // TLS or compression end to end: from here on bytes pass untouched.
-            if let Some(partner) = worker.partner_of(conn) {
-                partner.send(rbuf);
-            }
-            rbuf.clear();
-            return Ok(());
+            send_run(target.as_deref(), &buf[run..]);
+            return Ok(Stop::Drained { at: buf.len() });
         }
-        let Some(header) = PacketHeader::parse(&rbuf[ready..]) else {
+        let Some(header) = PacketHeader::parse(&buf[at..]) else {
             break;
         };
-        let frame_len = HEADER_LEN + header.payload_len;
-        if rbuf.len() - ready < frame_len {
+        let len = HEADER_LEN + header.payload_len;
+        if buf.len() - at < len {
             break;
         }
-        let payload = &rbuf[ready + HEADER_LEN..ready + frame_len];
-        let info = conn.tracker.borrow_mut().on_receive(header.seq, payload)?;
-        let wants_callback = info.event.filter(|&e| conn.mask.get().has(e));
-        let partner = worker.partner_of(conn);
-
-        if assembly.is_some() || wants_callback.is_some() {
-            flush(partner.as_deref(), rbuf, &mut ready);
-            let frame = rbuf.split_to(frame_len);
-            let event = assembly
-                .as_ref()
-                .map_or_else(|| wants_callback.unwrap_or(Event::MY_CLOSING), |a| a.event);
-            let packet = if info.continued || assembly.is_some() {
-                let asm = assembly.get_or_insert_with(|| Assembly {
-                    event,
-                    payload: BytesMut::new(),
-                });
-                asm.payload.extend_from_slice(&frame[HEADER_LEN..]);
-                if info.continued {
-                    continue;
-                }
-                assembly
-                    .take()
-                    .map(|a| a.payload.freeze())
-                    .unwrap_or_default()
-            } else {
-                frame.freeze().slice(HEADER_LEN..)
-            };
-            handle_callback(worker, conn, event, packet).await;
-            continue;
+        let info = conn.tracker.borrow_mut().on_receive(header.seq, &buf[at + HEADER_LEN..at + len])?;
+        let callback = info.event.filter(|&e| conn.mask.get().has(e));
+        if assembling || callback.is_some() {
+            send_run(target.as_deref(), &buf[run..at]);
+            return Ok(Stop::Callback { at, len, event: callback, continued: info.continued });
         }
-
-        let Some(target) = partner else {
-            // Not linked and nobody listening: the packet has nowhere to go.
-            flush(None, rbuf, &mut ready);
-            rbuf.advance(frame_len);
+        let Some(t) = &target else {
+            // Not linked and nobody listening: the frame has nowhere to go.
+            send_run(None, &buf[run..at]);
+            at += len;
+            run = at;
             continue;
         };
-        let (seq, sent) = target.tracker.borrow_mut().on_send(payload);
-        if let Some(event) = sent.event.filter(|&e| target.mask.get().has(e)) {
-            // The partner's "sent" callback runs before the bytes move, as in the original.
-            flush(Some(&target), rbuf, &mut ready);
-            if let Some(sink) = worker.sink() {
-                sink.packet(target.id, event, None).await;
-            }
-        }
-        rbuf[ready + 3] = seq;
-        ready += frame_len;
+        let (seq, sent) = t.tracker.borrow_mut().on_send(&buf[at + HEADER_LEN..at + len]);
+        buf[at + 3] = seq;
         if info.starts_tunnel || sent.starts_tunnel {
             conn.tracker.borrow_mut().enter_tunnel();
-            target.tracker.borrow_mut().enter_tunnel();
+            t.tracker.borrow_mut().enter_tunnel();
         }
+        if let Some(event) = sent.event.filter(|&e| t.mask.get().has(e)) {
+            send_run(Some(t), &buf[run..at]);
+            return Ok(Stop::SentCallback { at, len, target: t.clone(), event });
+        }
+        at += len;
     }
-    flush(worker.partner_of(conn).as_deref(), rbuf, &mut ready);
-    Ok(())
+    send_run(target.as_deref(), &buf[run..at]);
+    Ok(Stop::Drained { at })
 }
 
-/// Sends the first `ready` bytes of `rbuf` to `target` and drops them from the buffer.
-fn flush(target: Option<&Conn>, rbuf: &mut BytesMut, ready: &mut usize) {
-    if *ready == 0 {
-        return;
+fn send_run(target: Option<&Conn>, bytes: &[u8]) {
+    if let (Some(target), false) = (target, bytes.is_empty()) {
+        target.send(bytes);
     }
-    if let Some(target) = target {
-        target.send(&rbuf[..*ready]);
+}
+
+/// Handles every complete frame in `buf`; keeps an incomplete one for the next read.
+async fn process(
+    worker: &Worker,
+    conn: &Rc<Conn>,
+    buf: &mut BytesMut,
+    assembly: &mut Option<Assembly>,
+) -> Result<(), TrackError> {
+    loop {
+        match walk(worker, conn, &mut buf[..], assembly.is_some())? {
+            Stop::Drained { at } => {
+                buf.advance(at);
+                return Ok(());
+            }
+            stop => handle_stop(worker, conn, buf, assembly, stop).await?,
+        }
     }
-    rbuf.advance(*ready);
-    *ready = 0;
+}
+
+/// Carries out a stop of [`walk`] whose offsets are relative to `buf`, consuming the
+/// frame it is about.
+async fn handle_stop(
+    worker: &Worker,
+    conn: &Rc<Conn>,
+    buf: &mut BytesMut,
+    assembly: &mut Option<Assembly>,
+    stop: Stop,
+) -> Result<(), TrackError> {
+    match stop {
+        Stop::Drained { at } => buf.advance(at),
+        Stop::SentCallback { at, len, target, event } => {
+            buf.advance(at);
+            if let Some(sink) = worker.sink() {
+                // The partner's "sent" callback runs before the bytes move, as in the original.
+                sink.packet(target.id, event, None).await;
+            }
+            target.send(&buf[..len]);
+            buf.advance(len);
+        }
+        Stop::Callback { at, len, event, continued } => {
+            buf.advance(at);
+            let frame = buf.split_to(len);
+            let packet = if continued || assembly.is_some() {
+                let event = assembly.as_ref().map(|a| a.event).or(event).unwrap_or(Event::MY_CLOSING);
+                let asm = assembly.get_or_insert_with(|| Assembly { event, payload: BytesMut::new() });
+                asm.payload.extend_from_slice(&frame[HEADER_LEN..]);
+                if continued {
+                    return Ok(());
+                }
+                assembly.take().map(|a| (a.event, a.payload.freeze()))
+            } else {
+                event.map(|e| (e, frame.freeze().slice(HEADER_LEN..)))
+            };
+            if let Some((event, packet)) = packet {
+                handle_callback(worker, conn, event, packet).await;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs the callback for a received packet and carries out its verdict.

@@ -40,6 +40,14 @@ impl Stream {
         }
     }
 
+    /// Reads what is available into `buf`.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_read(buf),
+            Stream::Unix(s) => s.try_read(buf),
+        }
+    }
+
     /// Writes what the socket accepts now.
     pub fn try_write(&self, data: &[u8]) -> io::Result<usize> {
         match self {

@@ -66,6 +66,9 @@ pub(crate) struct Inner {
     pub sink: RefCell<Option<Rc<dyn EventSink>>>,
     /// `remote_id` of closed connections, kept until the script forgets them.
     pub closed_remote: RefCell<HashMap<ConnId, ConnId>>,
+    /// The hot path's read buffer, shared by all connections of the worker: a read is
+    /// forwarded from it before the reader yields, so one is enough.
+    pub scratch: RefCell<Box<[u8]>>,
 }
 
 impl Worker {
@@ -79,6 +82,7 @@ impl Worker {
                 conns: RefCell::new(HashMap::new()),
                 sink: RefCell::new(None),
                 closed_remote: RefCell::new(HashMap::new()),
+                scratch: RefCell::new(vec![0u8; crate::forward::SCRATCH_LEN].into_boxed_slice()),
             }),
         }
     }
