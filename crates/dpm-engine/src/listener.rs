@@ -40,7 +40,9 @@ pub(crate) fn bind_tcp(host: Option<&str>, port: u16) -> Result<TcpListener, Eng
     socket.set_reuse_port(true).map_err(err)?;
     socket.set_nonblocking(true).map_err(err)?;
     socket.bind(&addr.into()).map_err(err)?;
-    socket.listen(1024).map_err(err)?;
+    // Bursts of thousands of connects must not overflow the accept queue (the kernel
+    // caps this at net.core.somaxconn).
+    socket.listen(8192).map_err(err)?;
     TcpListener::from_std(socket.into()).map_err(err)
 }
 

@@ -26,17 +26,24 @@ struct Args {
     #[arg(short = 'v', long = "verbose", value_name = "N", num_args = 0..=1, default_missing_value = "1", default_value_t = 0)]
     verbose: u8,
 
-    /// Number of worker threads, each with its own Lua state running the startup file.
-    #[arg(long = "threads", value_name = "N", default_value_t = 1)]
-    threads: usize,
+    /// Number of worker threads, each with its own Lua state running the startup file
+    /// (default: the number of CPU cores). `--threads 1` gives the original's single
+    /// Lua state.
+    #[arg(long = "threads", value_name = "N", env = "DPM_THREADS")]
+    threads: Option<usize>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.verbose);
+    raise_fd_limit();
+    let threads = args
+        .threads
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let startfile = args.startfile.clone();
     let started = dpm_engine::start_workers(
-        args.threads,
+        threads,
         dpm_engine::WorkerConfig::default(),
         move |worker| dpm_lua::start_worker(worker, &startfile),
     );
@@ -44,7 +51,7 @@ fn main() -> ExitCode {
         eprintln!("dpm: {message}");
         return ExitCode::from(1);
     }
-    tracing::info!(threads = args.threads, "Starting event dispatcher...");
+    tracing::info!(threads, "Starting event dispatcher...");
     wait_for_shutdown_signal();
     tracing::info!("shutting down");
     ExitCode::SUCCESS
@@ -66,6 +73,37 @@ fn init_logging(verbose: u8) {
         .with_env_filter(filter)
         .with_target(false)
         .init();
+}
+
+/// Each client costs two descriptors (client and backend socket): lift the soft limit
+/// to the hard one, and the hard one as far as the system allows when we may.
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        let wanted = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse::<libc::rlim_t>().ok())
+            .unwrap_or(limit.rlim_max)
+            .min(1 << 20);
+        let raised = libc::rlimit {
+            rlim_cur: wanted.max(limit.rlim_cur),
+            rlim_max: wanted.max(limit.rlim_max),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+            let soft = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &soft);
+        }
+    }
 }
 
 /// Blocks until SIGINT or SIGTERM.

@@ -11,6 +11,7 @@ mod auth;
 mod bulk;
 mod cli;
 mod commands;
+mod demos;
 mod examples;
 mod lifecycle;
 mod lua_api;

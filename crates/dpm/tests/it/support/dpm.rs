@@ -34,6 +34,7 @@ pub struct DpmBuilder {
     env: Vec<(String, String)>,
     args: Vec<String>,
     verbose: Option<u32>,
+    current_dir: Option<PathBuf>,
 }
 
 impl DpmBuilder {
@@ -52,17 +53,25 @@ impl DpmBuilder {
         self.verbose = level;
         self
     }
+    /// Runs dpm in `dir` instead of the workspace root.
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.current_dir = Some(dir.into());
+        self
+    }
     /// Starts the process (does not wait for anything).
     pub fn spawn(self) -> Dpm {
         let exe = env!("CARGO_BIN_EXE_dpm");
         let mut cmd = Command::new(exe);
-        cmd.current_dir(workspace_root())
+        cmd.current_dir(self.current_dir.clone().unwrap_or_else(workspace_root))
             .arg("--startfile")
             .arg(&self.startfile);
         if let Some(v) = self.verbose {
             cmd.arg("--verbose").arg(v.to_string());
         }
+        // One worker unless a test asks for more: startfiles then run once, as the
+        // original's single Lua state did (tests read its output line by line).
         cmd.args(&self.args)
+            .env("DPM_THREADS", "1")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -128,6 +137,7 @@ impl Dpm {
             env: Vec::new(),
             args: Vec::new(),
             verbose: Some(1),
+            current_dir: None,
         }
     }
 

@@ -15,6 +15,9 @@ pub const OTHER_PASSWORD: &str = "otherpass";
 /// An ed25519 account (ALL on dpmtest.*), present when [`MariaDb::ed25519`] is true.
 pub const ED_USER: &str = "ed";
 pub const ED_PASSWORD: &str = "edpass";
+/// The backend account of the demo `lua/startup.lua` (mysql_native_password, ALL on *.*).
+pub const DEMO_USER: &str = "happy";
+pub const DEMO_PASSWORD: &str = "wheefun";
 /// The database every test may use.
 pub const DB: &str = "dpmtest";
 
@@ -166,7 +169,9 @@ impl MariaDb {
              CREATE USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}';
              GRANT ALL ON *.* TO '{USER}'@'%';
              CREATE USER '{OTHER_USER}'@'%' IDENTIFIED BY '{OTHER_PASSWORD}';
-             GRANT ALL ON {DB}.* TO '{OTHER_USER}'@'%';"
+             GRANT ALL ON {DB}.* TO '{OTHER_USER}'@'%';
+             CREATE USER '{DEMO_USER}'@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('{DEMO_PASSWORD}');
+             GRANT ALL ON *.* TO '{DEMO_USER}'@'%';"
         ));
         server.ed25519 = server
             .try_direct_exec(&format!(
