@@ -25,8 +25,10 @@
 --       result sets of a multi-result are in result.more = {{fields =, rows =}, ...}),
 --       or cb(server_id, cmd, nil, err) with the ERR packet object. If the server closes
 --       before the response is complete, cb gets an ERR object 2013 (HY000) "Lost
---       connection to server during query". The overlay is always removed before cb
---       runs, so cb may run the next query. Returns the cmd object.
+--       connection to server during query" (at once, or within 100 ms when the conn
+--       has a MY_CLOSING callback of its own, which hides the package's). The overlay
+--       is always removed before cb runs, so cb may run the next query. Returns the
+--       cmd object.
 --       One query at a time per server: a second call while one runs raises an error.
 --
 --   dpml.connect_mysql_server{host =, port = 3306, path =, user =, pass =, db =,
@@ -48,8 +50,8 @@
 
 local dpm = dpm
 local pairs, ipairs, type, tostring, error, print = pairs, ipairs, type, tostring, error, print
-local setmetatable, pcall, select = setmetatable, pcall, select
-local table, string = table, string
+local setmetatable, pcall, next = setmetatable, pcall, next
+local table, string, io = table, string, io
 local unpack = table.unpack or unpack
 local maxn = table.maxn or function(t)
     local n = 0
@@ -80,7 +82,7 @@ local function is_conn(obj)
     local ok, id = pcall(function()
         return obj:id()
     end)
-    return ok and type(id) == "number" and kind(obj) == nil
+    return ok and type(id) == "number"
 end
 
 -- Tiny helper routine for mass-setting callbacks.
@@ -92,8 +94,8 @@ end
 
 -- Sends a complete result set to the connection.
 function M.send_resultset(conn, t)
-    local fields = t.fields or t["fields"] or {}
-    local rows = t.rows or t["rows"] or {}
+    local fields = t.fields or {}
+    local rows = t.rows or {}
     local nfields = maxn(fields)
     local rset = dpm.new_rset_pkt()
     rset:field_count(nfields)
@@ -110,9 +112,7 @@ function M.send_resultset(conn, t)
         rset:add_field(field)
         dpm.wire_packet(conn, field)
     end
-    local eof = dpm.new_eof_pkt()
-    eof:warning_count(0)
-    dpm.wire_packet(conn, eof)
+    dpm.wire_packet(conn, dpm.new_eof_pkt())
     local row = dpm.new_row_pkt()
     for i = 1, maxn(rows) do
         local values = rows[i]
@@ -172,18 +172,44 @@ local function eqb_finish(id, result, err)
         server:package_register(nil)
     end
     servers[id] = nil
-    q.cb(id, q.cmd, result, err)
+    -- An error in the caller's callback must not make dpm forward the packet being
+    -- handled (the side query's last one) to a linked client: it is logged here.
+    local ok, problem = pcall(q.cb, id, q.cmd, result, err)
+    if not ok then
+        io.stderr:write("ERROR: dpml.execute_query_buffered callback: " .. tostring(problem) .. "\n")
+    end
 end
 
 -- Drops the state of servers that closed without dpml seeing their MY_CLOSING (the
 -- conn's own MY_CLOSING callback always wins over a package's).
 local function eqb_sweep()
-    for id, q in pairs(queries) do
+    local gone = {}
+    for id in pairs(queries) do
         local server = servers[id]
         if server == nil or not conn_alive(server) then
-            eqb_finish(id, nil, lost_connection_err())
+            gone[#gone + 1] = id
         end
     end
+    for _, id in ipairs(gone) do
+        eqb_finish(id, nil, lost_connection_err())
+    end
+end
+
+-- While queries run, a timer looks for servers that closed unnoticed (a conn's own
+-- MY_CLOSING callback takes precedence over the package's) every 100 ms.
+local watchdog = nil
+local function eqb_watch()
+    if watchdog ~= nil or dpm.new_timer == nil then
+        return
+    end
+    watchdog = dpm.new_timer()
+    watchdog:schedule(0, 100, function(timer)
+        eqb_sweep()
+        if next(queries) == nil then
+            timer:cancel()
+            watchdog = nil
+        end
+    end, nil)
 end
 
 local function new_resultset()
@@ -194,7 +220,6 @@ local function eqb_rset(rset, id)
     local q = queries[id]
     if q then
         q.rset = rset
-        q.nfields = rset:field_count()
     end
     return dpm.DPM_NOPROXY
 end
@@ -282,21 +307,37 @@ local function eqb_closing(id)
     end
 end
 
+-- Every handler swallows its packet, even when it fails (a failing callback counts as
+-- DPM_OK, which would forward the packet to a linked client).
+local function swallowing(fn)
+    return function(pkt, id)
+        local ok, problem = pcall(fn, pkt, id)
+        if not ok then
+            io.stderr:write("ERROR: dpml.execute_query_buffered: " .. tostring(problem) .. "\n")
+        end
+        return dpm.DPM_NOPROXY
+    end
+end
+
 local eqb_callbacks = dpm.new_callback()
 M.register_callbacks(eqb_callbacks, {
-    [dpm.MYS_SENT_RSET] = eqb_rset,
-    [dpm.MYS_SENDING_FIELDS] = eqb_field,
+    [dpm.MYS_SENT_RSET] = swallowing(eqb_rset),
+    [dpm.MYS_SENDING_FIELDS] = swallowing(eqb_field),
     [dpm.MYS_SENT_FIELDS] = eqb_swallow,
-    [dpm.MYS_SENDING_ROWS] = eqb_row,
-    [dpm.MYS_WAIT_CMD] = eqb_done,
-    [dpm.MYS_RECV_ERR] = eqb_err,
+    [dpm.MYS_SENDING_ROWS] = swallowing(eqb_row),
+    [dpm.MYS_WAIT_CMD] = swallowing(eqb_done),
+    [dpm.MYS_RECV_ERR] = swallowing(eqb_err),
     [dpm.MY_CLOSING] = eqb_closing,
 })
 -- States of modern servers, where this dpm has them.
 local optional = {
-    MYS_MORE_RESULTS = eqb_more,
+    MYS_MORE_RESULTS = swallowing(eqb_more),
     MYS_PROGRESS = eqb_swallow,
-    MYS_INFILE_REQUEST = eqb_infile,
+    MYS_INFILE_REQUEST = swallowing(eqb_infile),
+    -- A dpm.cmd query may be a COM_STMT_PREPARE.
+    MYS_SENT_PREPARE_OK = eqb_swallow,
+    MYS_SENDING_PARAMS = eqb_swallow,
+    MYS_SENT_PARAMS = eqb_swallow,
 }
 for name, fn in pairs(optional) do
     if dpm[name] then
@@ -337,6 +378,7 @@ function M.execute_query_buffered(server, query, cb)
         servers[id] = nil
         error(err, 2)
     end
+    eqb_watch()
     return cmd
 end
 

@@ -41,6 +41,10 @@ impl Drop for ConnObject {
 }
 
 impl UserData for ConnObject {
+    fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
+        fields.add_meta_field("__name", "dpm.conn");
+    }
+
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_method("id", |lua, this, args: mlua::MultiValue| {
             read_only(lua, &args)?;

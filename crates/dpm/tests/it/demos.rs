@@ -335,7 +335,12 @@ fn startup_answers_an_error_while_the_backend_is_not_ready() {
 /// At start, a backend that cannot be logged in to ends the proxy with the reason.
 #[test]
 fn startup_exits_when_the_first_backend_fails() {
-    let (dpm, _port) = demo_with("startup.lua", |b| b.env("DPM_BACKEND_PASSWORD", "nope"));
+    // Not waiting for the listener: the proxy may be gone before a probe connects.
+    let dpm = Dpm::builder("lua/startup.lua")
+        .env("DPM_LISTEN_PORT", free_port())
+        .env("DPM_BACKEND_PORT", MariaDb::get().port)
+        .env("DPM_BACKEND_PASSWORD", "nope")
+        .spawn();
     let line = dpm.wait_for_line("Error creating backend: ", LINE);
     assert!(line.contains("Access denied for user 'happy'"), "{line}");
     let status = dpm.wait_exit(LINE);
@@ -370,6 +375,60 @@ fn startup_serialises_overlapping_commands() {
     let fast_at = position(&dpm, 0, "Proxying command: SELECT 0, 'fast'").unwrap();
     let done_at = position(&dpm, slow_at, "Backend completed command in ").unwrap();
     assert!(fast_at < done_at, "{}", dpm.output());
+}
+
+/// With several workers, startup.lua still has one shared backend and one counter: only
+/// the first worker runs it.
+#[test]
+fn startup_one_shared_backend_with_several_workers() {
+    let (dpm, port) = startup_with(|b| b.env("DPM_THREADS", "3").env("DPM_STATUS_INTERVAL", "0.5"));
+    let ids: Vec<String> = (0..6)
+        .map(|_| scalar(&whee(port).arg("-N").run("SELECT CONNECTION_ID()")))
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    // 6 x (SELECT + QUIT), all counted by the one timer.
+    dpm.wait_for_line("STATUS UPDATE: I have ran 12 queries.", LINE);
+    assert_eq!(dpm.output().matches("Creating new backend...").count(), 1);
+}
+
+/// Prepared statements through the shared backend: COM_STMT_CLOSE has no response, so
+/// it must not keep the backend lent (the next command would wait for it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_prepared_statements_and_stmt_close() {
+    use mysql_async::prelude::Queryable;
+    let (dpm, port) = tokio::task::spawn_blocking(startup).await.unwrap();
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some("whee"))
+        .pass(Some("toast"))
+        .prefer_socket(false)
+        .stmt_cache_size(0);
+    let mut conn = connect_with(opts).await;
+    let t = Duration::from_secs(10);
+    for i in 0..3i64 {
+        let stmt = bounded("prepare", t, conn.prep("SELECT ? + 1"))
+            .await
+            .unwrap();
+        let v: Option<i64> = bounded("execute", t, conn.exec_first(&stmt, (i,)))
+            .await
+            .unwrap();
+        assert_eq!(v, Some(i + 1));
+        bounded("close", t, conn.close(stmt)).await.unwrap();
+        // The backend is free at once for another client's command (no 30 s wait).
+        let other = tokio::task::spawn_blocking(move || {
+            whee(port)
+                .arg("-N")
+                .timeout(Duration::from_secs(10))
+                .run("SELECT 7")
+        })
+        .await
+        .unwrap();
+        assert_eq!(scalar(&other), "7");
+    }
+    bounded("disconnect", t, conn.disconnect()).await.unwrap();
+    // COM_STMT_PREPARE (22), COM_STMT_EXECUTE (23), COM_STMT_CLOSE (25).
+    dpm.wait_for_line(" : 25", LINE);
 }
 
 // ---------------------------------------------------------------------------------
@@ -703,6 +762,15 @@ shared = dpml.connect_mysql_server{ host = "127.0.0.1", port = bport, user = "ha
     end }
 conns.shared = shared
 
+-- The same with a MY_CLOSING of its own, which hides the package's from dpml.
+conns.shared2 = dpml.connect_mysql_server{ host = "127.0.0.1", port = bport, user = "happy",
+    pass = "wheefun", callback = function(server, err)
+        server:register(dpm.MY_CLOSING, function(id) print("shared2 closed") end)
+        dpml.execute_query_buffered(server, "SELECT CONNECTION_ID()", function(id, cmd, res, err)
+            print("shared2 backend id: " .. res.rows[1][1])
+        end)
+    end }
+
 -- A failed login calls back once with the server's message and raises nothing after.
 conns.bad = dpml.connect_mysql_server{ host = "127.0.0.1", port = bport, user = "happy",
     pass = "wrong", callback = function(server, err)
@@ -740,9 +808,10 @@ local function on_command(cmd, cid)
             rows = { { "x", nil, "z" }, { nil, nil, nil }, [4] = { 1, 2, 3 } },
         })
         return dpm.DPM_NOPROXY
-    elseif arg == "SHARED_SLEEP" then
-        dpml.execute_query_buffered(shared, "SELECT SLEEP(30)", function(id, q, res, err)
-            print("shared side query ended: " .. (err and err:errnum() or "no error"))
+    elseif arg == "SHARED_SLEEP" or arg == "SHARED2_SLEEP" then
+        local which = arg == "SHARED_SLEEP" and "shared" or "shared2"
+        dpml.execute_query_buffered(conns[which], "SELECT SLEEP(30)", function(id, q, res, err)
+            print(which .. " side query ended: " .. (err and err:errnum() or "no error"))
         end)
         dpml.send_resultset(client, { fields = { { name = "started" } }, rows = { { "yes" } } })
         return dpm.DPM_NOPROXY
@@ -862,28 +931,38 @@ fn dpml_send_resultset_with_nulls() {
     );
 }
 
-/// A side query whose server dies reports error 2013 to its callback.
-#[test]
-fn dpml_side_query_on_a_dying_server_reports_lost_connection() {
+/// A side query whose server is killed reports it to its callback (whether or not the
+/// server conn has a MY_CLOSING callback of its own).
+fn side_query_on_a_dying_server(which: &str) {
     let db = MariaDb::get();
     let (dpm, port) = dpml_script(|b| b);
-    let line = dpm.wait_for_line("shared backend id: ", LINE);
+    let line = dpm.wait_for_line(&format!("{which} backend id: "), LINE);
     let id: u64 = line
-        .trim_start_matches("shared backend id: ")
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let out = Cli::new(port).run("SHARED_SLEEP");
+        .split("backend id: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("no id in {line:?}"));
+    let out = Cli::new(port).run(&format!("{}_SLEEP", which.to_uppercase()));
     assert_eq!(out.stdout, "started\nyes\n", "{out}");
     thread::sleep(Duration::from_millis(200));
     db.direct_exec(&format!("KILL {id}"));
-    let line = dpm.wait_for_line("shared side query ended: ", LINE);
+    let line = dpm.wait_for_line(&format!("{which} side query ended: "), LINE);
+    // MariaDB may say why (1927 "Connection was killed") before closing; else 2013.
     assert!(
-        line.ends_with("2013") || line.ends_with("1927"),
+        line.ends_with(" 2013") || line.ends_with(" 1927"),
         "expected a lost connection or killed error: {line}"
     );
+}
+
+#[test]
+fn dpml_side_query_on_a_dying_server_reports_it() {
+    side_query_on_a_dying_server("shared");
+}
+
+#[test]
+fn dpml_side_query_on_a_dying_server_with_its_own_closing_callback_reports_it() {
+    side_query_on_a_dying_server("shared2");
 }
 
 #[test]
