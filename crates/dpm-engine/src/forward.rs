@@ -130,10 +130,12 @@ async fn reader_loop(worker: Worker, conn: Rc<Conn>) {
             }
             Read::WouldBlock | Read::Forwarded => continue,
             Read::Failed(e) => Err(e),
-            Read::Stopped(stop) => match handle_stop(&worker, &conn, &mut buf, &mut assembly, stop).await {
-                Ok(()) => process(&worker, &conn, &mut buf, &mut assembly).await,
-                Err(e) => Err(e),
-            },
+            Read::Stopped(stop) => {
+                match handle_stop(&worker, &conn, &mut buf, &mut assembly, stop).await {
+                    Ok(()) => process(&worker, &conn, &mut buf, &mut assembly).await,
+                    Err(e) => Err(e),
+                }
+            }
             Read::Buffered => process(&worker, &conn, &mut buf, &mut assembly).await,
         };
         if let Err(e) = result {
@@ -167,7 +169,12 @@ enum Read {
 /// The hot path: reads into the worker's scratch buffer and forwards every complete
 /// frame that needs no callback straight from it. Only what is left (a partial frame,
 /// or frames from the first one that needs a callback) is copied into `buf`.
-fn read_fast(worker: &Worker, conn: &Conn, stream: &crate::stream::Stream, buf: &mut BytesMut) -> Read {
+fn read_fast(
+    worker: &Worker,
+    conn: &Conn,
+    stream: &crate::stream::Stream,
+    buf: &mut BytesMut,
+) -> Read {
     let mut scratch = worker.inner.scratch.borrow_mut();
     let n = match stream.try_read(&mut scratch[..]) {
         Ok(0) => return Read::Closed,
@@ -227,10 +234,20 @@ enum Stop {
     /// Every complete frame up to `at` was forwarded (or dropped); a partial frame may follow.
     Drained { at: usize },
     /// The frame at `at` (`len` bytes, already seen by the tracker) goes to a callback.
-    Callback { at: usize, len: usize, event: Option<Event>, continued: bool },
+    Callback {
+        at: usize,
+        len: usize,
+        event: Option<Event>,
+        continued: bool,
+    },
     /// The frame at `at` (`len` bytes, tracked, sequence id rewritten) must be sent to
     /// `target` once the target's callback for `event` (a "sent" transition) ran.
-    SentCallback { at: usize, len: usize, target: Rc<Conn>, event: Event },
+    SentCallback {
+        at: usize,
+        len: usize,
+        target: Rc<Conn>,
+        event: Event,
+    },
 }
 
 impl Stop {
@@ -244,8 +261,28 @@ impl Stop {
     fn rebased(self, by: usize) -> Stop {
         match self {
             Stop::Drained { at } => Stop::Drained { at: at - by },
-            Stop::Callback { at, len, event, continued } => Stop::Callback { at: at - by, len, event, continued },
-            Stop::SentCallback { at, len, target, event } => Stop::SentCallback { at: at - by, len, target, event },
+            Stop::Callback {
+                at,
+                len,
+                event,
+                continued,
+            } => Stop::Callback {
+                at: at - by,
+                len,
+                event,
+                continued,
+            },
+            Stop::SentCallback {
+                at,
+                len,
+                target,
+                event,
+            } => Stop::SentCallback {
+                at: at - by,
+                len,
+                target,
+                event,
+            },
         }
     }
 }
@@ -253,7 +290,12 @@ impl Stop {
 /// Walks the complete frames of `buf`: lets the tracker look at each, rewrites sequence
 /// ids in place and forwards every run of frames to the partner with one write. Stops
 /// before the first frame that needs a callback. Synchronous and allocation-free.
-fn walk(worker: &Worker, conn: &Conn, buf: &mut [u8], assembling: bool) -> Result<Stop, TrackError> {
+fn walk(
+    worker: &Worker,
+    conn: &Conn,
+    buf: &mut [u8],
+    assembling: bool,
+) -> Result<Stop, TrackError> {
     let target = worker.partner_of(conn);
     let mut run = 0; // start of the run of frames not yet sent
     let mut at = 0;
@@ -273,11 +315,19 @@ fn walk(worker: &Worker, conn: &Conn, buf: &mut [u8], assembling: bool) -> Resul
         if buf.len() - at < len {
             break;
         }
-        let info = conn.tracker.borrow_mut().on_receive(header.seq, &buf[at + HEADER_LEN..at + len])?;
+        let info = conn
+            .tracker
+            .borrow_mut()
+            .on_receive(header.seq, &buf[at + HEADER_LEN..at + len])?;
         let callback = info.event.filter(|&e| conn.mask.get().has(e));
         if assembling || callback.is_some() {
             send_run(target.as_deref(), &buf[run..at]);
-            return Ok(Stop::Callback { at, len, event: callback, continued: info.continued });
+            return Ok(Stop::Callback {
+                at,
+                len,
+                event: callback,
+                continued: info.continued,
+            });
         }
         let Some(t) = &target else {
             // Not linked and nobody listening: the frame has nowhere to go.
@@ -286,7 +336,10 @@ fn walk(worker: &Worker, conn: &Conn, buf: &mut [u8], assembling: bool) -> Resul
             run = at;
             continue;
         };
-        let (seq, sent) = t.tracker.borrow_mut().on_send(&buf[at + HEADER_LEN..at + len]);
+        let (seq, sent) = t
+            .tracker
+            .borrow_mut()
+            .on_send(&buf[at + HEADER_LEN..at + len]);
         buf[at + 3] = seq;
         if info.starts_tunnel || sent.starts_tunnel {
             conn.tracker.borrow_mut().enter_tunnel();
@@ -294,7 +347,12 @@ fn walk(worker: &Worker, conn: &Conn, buf: &mut [u8], assembling: bool) -> Resul
         }
         if let Some(event) = sent.event.filter(|&e| t.mask.get().has(e)) {
             send_run(Some(t), &buf[run..at]);
-            return Ok(Stop::SentCallback { at, len, target: t.clone(), event });
+            return Ok(Stop::SentCallback {
+                at,
+                len,
+                target: t.clone(),
+                event,
+            });
         }
         at += len;
     }
@@ -337,7 +395,12 @@ async fn handle_stop(
 ) -> Result<(), TrackError> {
     match stop {
         Stop::Drained { at } => buf.advance(at),
-        Stop::SentCallback { at, len, target, event } => {
+        Stop::SentCallback {
+            at,
+            len,
+            target,
+            event,
+        } => {
             buf.advance(at);
             if let Some(sink) = worker.sink() {
                 // The partner's "sent" callback runs before the bytes move, as in the original.
@@ -346,12 +409,24 @@ async fn handle_stop(
             target.send(&buf[..len]);
             buf.advance(len);
         }
-        Stop::Callback { at, len, event, continued } => {
+        Stop::Callback {
+            at,
+            len,
+            event,
+            continued,
+        } => {
             buf.advance(at);
             let frame = buf.split_to(len);
             let packet = if continued || assembly.is_some() {
-                let event = assembly.as_ref().map(|a| a.event).or(event).unwrap_or(Event::MY_CLOSING);
-                let asm = assembly.get_or_insert_with(|| Assembly { event, payload: BytesMut::new() });
+                let event = assembly
+                    .as_ref()
+                    .map(|a| a.event)
+                    .or(event)
+                    .unwrap_or(Event::MY_CLOSING);
+                let asm = assembly.get_or_insert_with(|| Assembly {
+                    event,
+                    payload: BytesMut::new(),
+                });
                 asm.payload.extend_from_slice(&frame[HEADER_LEN..]);
                 if continued {
                     return Ok(());
