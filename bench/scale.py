@@ -135,16 +135,16 @@ def burst(a):
 
 def slowread(a):
     c = pymysql.connect(host="127.0.0.1", port=a.port, user=a.user, password=a.password,
-                        cursorclass=pymysql.cursors.SSCursor, read_timeout=600)
+                        database=a.database, cursorclass=pymysql.cursors.SSCursor, read_timeout=600)
     cur = c.cursor()
     rows = a.n  # one 1 MiB row per MB
     cur.execute(f"SELECT REPEAT('x', 1048576) FROM seq_1_to_{rows}")
     peak, got, start = 0, 0, time.time()
     for i, row in enumerate(cur):
         got += len(row[0])
-        if i % 16 == 0:
+        if i % 4 == 0:
             peak = max(peak, rss_kb(a.pid))
-            time.sleep(0.01)  # a slow reader: ~100 MB/s at most
+        time.sleep(0.01)  # a slow reader: at most ~100 rows (100 MB) per second
     c.close()
     print(f"slowread bytes={got} seconds={time.time() - start:.1f} peak_rss_mb={peak / 1024:.1f}")
 
@@ -156,6 +156,7 @@ def main():
     p.add_argument("--password", default="benchpw")
     p.add_argument("--pid", type=int, default=0, help="proxy PID to sample RSS from")
     p.add_argument("--seconds", type=float, default=10)
+    p.add_argument("--database", default="mysql", help="slowread: any database (SEQUENCE tables need one)")
     p.add_argument("mode", choices=["idle", "concurrent", "burst", "slowread"])
     p.add_argument("n", type=int)
     a = p.parse_args()

@@ -172,3 +172,52 @@ fn passthrough_startfile_prints_its_listening_line() {
     out.assert_success("query through the startfile's listener");
     assert_eq!(out.stdout, "via\nthrough dpm\n");
 }
+
+/// Resident memory of a process in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A client that reads a 400 MiB result slowly: dpm applies backpressure to the backend
+/// instead of buffering the result (its RSS stays far below the result's size).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_reader_of_a_large_result_keeps_dpm_memory_bounded() {
+    let t = passthrough();
+    if t.is_direct() {
+        return;
+    }
+    let pid = t.dpm().pid();
+    let mut c = t.conn().await;
+    let mut result = c
+        .query_iter("SELECT seq, REPEAT('y', 1048576) FROM seq_1_to_400")
+        .await
+        .unwrap();
+    let (mut rows, mut peak) = (0u64, 0u64);
+    bounded("slow read of 400 MiB", Duration::from_secs(120), async {
+        while let Some(row) = result.next().await.unwrap() {
+            let (_, data): (u64, Vec<u8>) = mysql_async::from_row(row);
+            assert_eq!(data.len(), 1 << 20);
+            rows += 1;
+            if rows % 10 == 0 {
+                peak = peak.max(rss_kib(pid));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    })
+    .await;
+    drop(result);
+    assert_eq!(rows, 400);
+    assert!(peak > 0, "could not read dpm's RSS");
+    assert!(
+        peak < 64 * 1024,
+        "dpm's RSS reached {} MiB while a client read 400 MiB slowly",
+        peak / 1024
+    );
+    let v: Option<i64> = c.query_first("SELECT 1").await.unwrap();
+    assert_eq!(v, Some(1));
+}
