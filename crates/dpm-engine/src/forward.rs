@@ -9,12 +9,13 @@
 
 use std::rc::Rc;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use dpm_protocol::frame::{PacketHeader, HEADER_LEN, MAX_PAYLOAD_LEN};
 
 use crate::conn::{Conn, HIGH_WATER};
 use crate::event::{Event, Verdict};
-use crate::tracker::TrackError;
+use crate::sink::Packet;
+use crate::tracker::{PacketKind, TrackError};
 use crate::worker::Worker;
 
 /// Initial and minimum free space of a read buffer.
@@ -226,6 +227,7 @@ fn reserve_for_next_read(buf: &mut BytesMut) {
 /// A packet of several frames being joined for a callback.
 struct Assembly {
     event: Event,
+    kind: PacketKind,
     payload: BytesMut,
 }
 
@@ -238,6 +240,7 @@ enum Stop {
         at: usize,
         len: usize,
         event: Option<Event>,
+        kind: PacketKind,
         continued: bool,
     },
     /// The frame at `at` (`len` bytes, tracked, sequence id rewritten) must be sent to
@@ -265,11 +268,13 @@ impl Stop {
                 at,
                 len,
                 event,
+                kind,
                 continued,
             } => Stop::Callback {
                 at: at - by,
                 len,
                 event,
+                kind,
                 continued,
             },
             Stop::SentCallback {
@@ -326,6 +331,7 @@ fn walk(
                 at,
                 len,
                 event: callback,
+                kind: info.kind,
                 continued: info.continued,
             });
         }
@@ -413,6 +419,7 @@ async fn handle_stop(
             at,
             len,
             event,
+            kind,
             continued,
         } => {
             buf.advance(at);
@@ -425,15 +432,23 @@ async fn handle_stop(
                     .unwrap_or(Event::MY_CLOSING);
                 let asm = assembly.get_or_insert_with(|| Assembly {
                     event,
+                    kind,
                     payload: BytesMut::new(),
                 });
                 asm.payload.extend_from_slice(&frame[HEADER_LEN..]);
                 if continued {
                     return Ok(());
                 }
-                assembly.take().map(|a| (a.event, a.payload.freeze()))
+                assembly.take().map(|a| {
+                    let packet = Packet {
+                        kind: a.kind,
+                        payload: a.payload.freeze(),
+                    };
+                    (a.event, packet)
+                })
             } else {
-                event.map(|e| (e, frame.freeze().slice(HEADER_LEN..)))
+                let payload = frame.freeze().slice(HEADER_LEN..);
+                event.map(|e| (e, Packet { kind, payload }))
             };
             if let Some((event, packet)) = packet {
                 handle_callback(worker, conn, event, packet).await;
@@ -444,18 +459,19 @@ async fn handle_stop(
 }
 
 /// Runs the callback for a received packet and carries out its verdict.
-async fn handle_callback(worker: &Worker, conn: &Rc<Conn>, event: Event, packet: Bytes) {
+async fn handle_callback(worker: &Worker, conn: &Rc<Conn>, event: Event, packet: Packet) {
     let Some(sink) = worker.sink() else {
         return;
     };
-    let verdict = sink.packet(conn.id, event, Some(packet.clone())).await;
+    let payload = packet.payload.clone();
+    let verdict = sink.packet(conn.id, event, Some(packet)).await;
     if conn.closing.get() || verdict == Verdict::Drop {
         return;
     }
     let Some(target) = worker.partner_of(conn) else {
         return;
     };
-    let sent = write_packet(&target, &packet);
+    let sent = write_packet(&target, &payload);
     if conn.tracker.borrow().is_tunnel() || target.tracker.borrow().is_tunnel() {
         conn.tracker.borrow_mut().enter_tunnel();
         target.tracker.borrow_mut().enter_tunnel();

@@ -30,7 +30,7 @@ pub use conn::{ListenerKind, Role};
 pub use error::EngineError;
 pub use event::{Event, EventMask, Verdict};
 pub use runtime::start_workers;
-pub use sink::{EventSink, LocalBoxFuture};
+pub use sink::{EventSink, LocalBoxFuture, Packet};
 pub use worker::{ConnInfo, Worker, WorkerConfig};
 
 /// A connection id: unique across the process, starting at 1.

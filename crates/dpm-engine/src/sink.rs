@@ -7,7 +7,18 @@ use std::pin::Pin;
 use bytes::Bytes;
 
 use crate::event::{Event, Verdict};
+use crate::tracker::PacketKind;
 use crate::ConnId;
+
+/// A received packet handed to a callback: its whole payload (frames of a packet of
+/// 16 MiB or more joined) and what the tracker found it to be.
+#[derive(Clone, Debug)]
+pub struct Packet {
+    /// What the packet is (OK, column definition, row, …).
+    pub kind: PacketKind,
+    /// The payload, without the 4-byte header.
+    pub payload: Bytes,
+}
 
 /// A boxed future that stays on its worker thread.
 pub type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -22,9 +33,10 @@ pub trait EventSink {
     /// A listener accepted a client (event `MYC_CONNECT` on the listener).
     fn accepted(&self, listener: ConnId, client: ConnId) -> LocalBoxFuture<()>;
 
-    /// A connection reached `event`. `packet` is the payload of the packet received, or
-    /// `None` for transitions caused by sending. The verdict matters for received packets.
-    fn packet(&self, conn: ConnId, event: Event, packet: Option<Bytes>) -> LocalBoxFuture<Verdict>;
+    /// A connection reached `event`. `packet` is the packet received, or `None` for
+    /// transitions caused by sending. The verdict matters for received packets.
+    fn packet(&self, conn: ConnId, event: Event, packet: Option<Packet>)
+        -> LocalBoxFuture<Verdict>;
 
     /// A connection is closing (event `MY_CLOSING`).
     fn closing(&self, conn: ConnId) -> LocalBoxFuture<()>;

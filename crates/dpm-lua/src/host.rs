@@ -7,8 +7,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use bytes::Bytes;
-use dpm_engine::{ConnId, Event, EventSink, LocalBoxFuture, Role, Verdict, Worker};
+use dpm_engine::{ConnId, Event, EventSink, LocalBoxFuture, Packet, Role, Verdict, Worker};
 use mlua::{Function, IntoLuaMulti, Lua, Value};
 
 use crate::callbacks::CallbackRegistry;
@@ -60,9 +59,9 @@ impl Host {
     }
 
     /// Builds the Lua object of a received packet (counted in `dpm.stats()`).
-    fn decode(&self, conn: ConnId, event: Event, payload: Bytes) -> mlua::Result<Value> {
+    fn decode(&self, conn: ConnId, event: Event, packet: Packet) -> mlua::Result<Value> {
         Stats::bump(&self.stats.packets_decoded);
-        crate::packets::to_lua(self, conn, event, payload)
+        crate::packets::to_lua(self, conn, event, packet)
     }
 
     /// Creates the one `dpm.conn` object of a connection.
@@ -128,14 +127,19 @@ impl EventSink for LuaSink {
         })
     }
 
-    fn packet(&self, conn: ConnId, event: Event, packet: Option<Bytes>) -> LocalBoxFuture<Verdict> {
+    fn packet(
+        &self,
+        conn: ConnId,
+        event: Event,
+        packet: Option<Packet>,
+    ) -> LocalBoxFuture<Verdict> {
         let host = self.0.clone();
         Box::pin(async move {
             let Some(func) = host.callbacks.lookup(conn, event) else {
                 return Verdict::Forward;
             };
             let result = match packet {
-                Some(payload) => match host.decode(conn, event, payload) {
+                Some(packet) => match host.decode(conn, event, packet) {
                     Ok(object) => host.call(func, event, (object, conn)).await,
                     Err(e) => {
                         tracing::error!(

@@ -22,6 +22,8 @@ pub mod wire;
 use std::rc::Rc;
 
 use bytes::Bytes;
+use dpm_engine::tracker::PacketKind;
+use dpm_engine::Packet;
 use dpm_engine::{ConnId, Event};
 use dpm_protocol::response::{EOF_HEADER, ERR_HEADER, OK_HEADER};
 use mlua::{IntoLua, Lua, Table, Value};
@@ -114,9 +116,16 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
 
 /// The Lua object for a packet received on connection `conn` whose state became `event`
 /// (the payload is one whole logical packet). Nothing is decoded yet.
-pub fn to_lua(host: &Host, conn: ConnId, event: Event, payload: Bytes) -> mlua::Result<Value> {
+pub fn to_lua(host: &Host, conn: ConnId, event: Event, packet: Packet) -> mlua::Result<Value> {
     let caps = accessors::effective_caps(host.worker.negotiated_caps(conn));
-    object_for(&host.lua, event, payload, caps)
+    match packet.kind {
+        // Under CLIENT_DEPRECATE_EOF a prepare response ends with its last definition,
+        // which then reaches MYS_WAIT_CMD: it is still a column definition.
+        PacketKind::ColumnDef | PacketKind::ParamDef => {
+            FieldObject::received(packet.payload, caps).into_lua(&host.lua)
+        }
+        _ => object_for(&host.lua, event, packet.payload, caps),
+    }
 }
 
 /// Which object a packet becomes, by the state it led to (and, where the state allows

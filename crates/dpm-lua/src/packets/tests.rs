@@ -604,7 +604,10 @@ fn to_lua_uses_the_host() {
         &host,
         12345,
         Event::MYS_WAIT_CMD,
-        Bytes::from_static(OK_300_70000),
+        dpm_engine::Packet {
+            kind: dpm_engine::tracker::PacketKind::Ok,
+            payload: Bytes::from_static(OK_300_70000),
+        },
     )
     .unwrap();
     lua.globals().set("obj", obj).unwrap();
@@ -616,7 +619,10 @@ fn to_lua_uses_the_host() {
         &host,
         12345,
         Event::MYS_WAIT_AUTH,
-        Bytes::from_static(b"\x0a5.0"),
+        dpm_engine::Packet {
+            kind: dpm_engine::tracker::PacketKind::Handshake,
+            payload: Bytes::from_static(b"\x0a5.0"),
+        },
     )
     .unwrap();
     lua.globals().set("broken", obj).unwrap();

@@ -12,6 +12,7 @@ mod bulk;
 mod cli;
 mod commands;
 mod demos;
+mod events;
 mod examples;
 mod lifecycle;
 mod lua_api;

@@ -1,0 +1,178 @@
+//! Every protocol flow a modern client uses, with a callback on every event of both
+//! connections: the events a script can hook appear in protocol order, each packet is
+//! decoded into its object, and nothing desynchronises.
+
+use crate::support::*;
+use mysql_async::prelude::*;
+use std::time::Duration;
+
+fn trace_target() -> Target {
+    let db = MariaDb::get();
+    let port = free_port();
+    let dpm = Dpm::builder("crates/dpm/tests/lua/trace.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND_PORT", db.port)
+        .spawn();
+    Target::proxy(dpm, port)
+}
+
+/// The trace lines printed after line `from`, without the "trace " prefix.
+fn trace_since(t: &Target, from: usize, last: &str) -> Vec<String> {
+    t.dpm()
+        .wait_for_line_after(from, last, Duration::from_secs(10));
+    let out = t.dpm().stdout();
+    out.lines()
+        .skip(from)
+        .filter_map(|l| l.strip_prefix("trace "))
+        .map(str::to_string)
+        .collect()
+}
+
+fn assert_in_order(trace: &[String], expected: &[&str]) {
+    let mut pos = 0;
+    for want in expected {
+        match trace[pos..].iter().position(|l| l == want) {
+            Some(i) => pos += i + 1,
+            None => panic!(
+                "missing {want:?} (in order) in trace:\n{}",
+                trace.join("\n")
+            ),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_flow_moves_through_the_state_machine_with_hookable_events() {
+    let t = trace_target();
+    let mut c = t.conn().await;
+    let n = t.dpm().stdout().lines().count();
+
+    // A result set (mysql_async negotiates CLIENT_DEPRECATE_EOF).
+    let rows: Vec<(i64, String)> = c.query("SELECT 1, 'a' UNION SELECT 2, 'b'").await.unwrap();
+    assert_eq!(rows.len(), 2);
+    let trace = trace_since(&t, n, "trace backend MYS_WAIT_CMD");
+    assert_in_order(
+        &trace,
+        &[
+            "client MYC_SENT_CMD dpm.cmd",
+            "backend MYS_GOT_CMD id",
+            "backend MYS_SENT_RSET dpm.rset",
+            "backend MYS_SENDING_FIELDS dpm.field",
+            "backend MYS_SENDING_FIELDS dpm.field",
+            "backend MYS_SENDING_ROWS dpm.row",
+            "backend MYS_SENDING_ROWS dpm.row",
+            "backend MYS_WAIT_CMD dpm.ok",
+        ],
+    );
+
+    // PING, RESET_CONNECTION, INIT_DB: one OK each.
+    let n = t.dpm().stdout().lines().count();
+    c.ping().await.unwrap();
+    let trace = trace_since(&t, n, "trace backend MYS_WAIT_CMD");
+    assert_in_order(
+        &trace,
+        &["client MYC_SENT_CMD dpm.cmd", "backend MYS_WAIT_CMD dpm.ok"],
+    );
+    let n = t.dpm().stdout().lines().count();
+    c.reset().await.unwrap();
+    trace_since(&t, n, "trace backend MYS_WAIT_CMD");
+
+    // Multi-results: a stored procedure's results end in MYS_MORE_RESULTS, the last in MYS_WAIT_CMD.
+    c.query_drop("DROP PROCEDURE IF EXISTS dpmtest.trace_two")
+        .await
+        .unwrap();
+    c.query_drop("CREATE PROCEDURE dpmtest.trace_two() BEGIN SELECT 1; SELECT 2; END")
+        .await
+        .unwrap();
+    let n = t.dpm().stdout().lines().count();
+    let mut result = c.query_iter("CALL dpmtest.trace_two()").await.unwrap();
+    let first: Vec<i64> = result.collect().await.unwrap();
+    let second: Vec<i64> = result.collect().await.unwrap();
+    drop(result);
+    assert_eq!((first, second), (vec![1], vec![2]));
+    let trace = trace_since(&t, n, "trace backend MYS_WAIT_CMD");
+    assert_in_order(
+        &trace,
+        &[
+            "backend MYS_SENT_RSET dpm.rset",
+            "backend MYS_MORE_RESULTS dpm.ok",
+            "backend MYS_SENT_RSET dpm.rset",
+            "backend MYS_MORE_RESULTS dpm.ok",
+            "backend MYS_WAIT_CMD dpm.ok",
+        ],
+    );
+
+    // Prepared statements: prepare OK, parameter and column definitions, binary rows.
+    // Under CLIENT_DEPRECATE_EOF no EOF follows the definitions, so the last column
+    // definition ends the response: it reaches MYS_WAIT_CMD, still as a dpm.field.
+    let n = t.dpm().stdout().lines().count();
+    let stmt = c.prep("SELECT ? + 1 AS x, ? AS y").await.unwrap();
+    let row: Option<(i64, String)> = c.exec_first(&stmt, (41, "z")).await.unwrap();
+    assert_eq!(row, Some((42, "z".to_string())));
+    c.close(stmt).await.unwrap();
+    let trace = trace_since(&t, n, "trace backend MYS_SENDING_ROWS");
+    assert_in_order(
+        &trace,
+        &[
+            "backend MYS_SENT_PREPARE_OK dpm.row",
+            "backend MYS_SENDING_PARAMS dpm.field",
+            "backend MYS_SENDING_PARAMS dpm.field",
+            "backend MYS_SENDING_FIELDS dpm.field",
+            "backend MYS_WAIT_CMD dpm.field",
+            "client MYC_SENT_CMD dpm.cmd",
+            "backend MYS_SENT_RSET dpm.rset",
+            "backend MYS_SENDING_ROWS dpm.row",
+        ],
+    );
+
+    // COM_CHANGE_USER ends in MYS_WAIT_CMD and the session works afterwards.
+    let n = t.dpm().stdout().lines().count();
+    c.change_user(
+        mysql_async::ChangeUserOpts::default()
+            .with_user(Some(OTHER_USER.into()))
+            .with_pass(Some(OTHER_PASSWORD.into())),
+    )
+    .await
+    .unwrap();
+    let trace = trace_since(&t, n, "trace backend MYS_WAIT_CMD");
+    assert_in_order(
+        &trace,
+        &["client MYC_SENT_CMD dpm.cmd", "backend MYS_WAIT_CMD dpm.ok"],
+    );
+    let user: Option<String> = c.query_first("SELECT CURRENT_USER()").await.unwrap();
+    assert!(user.unwrap().starts_with(OTHER_USER));
+    c.disconnect().await.unwrap();
+    t.dpm()
+        .wait_for_line("trace client MY_CLOSING id", Duration::from_secs(10));
+}
+
+#[test]
+fn local_infile_and_login_events_with_the_cli() {
+    let t = trace_target();
+    let dir = std::env::temp_dir().join(unique_name("trace-infile"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("rows.csv");
+    std::fs::write(&file, "1,one\n2,two\n").unwrap();
+    let sql = format!(
+        "CREATE TEMPORARY TABLE t (a INT, b TEXT); LOAD DATA LOCAL INFILE '{}' INTO TABLE t FIELDS TERMINATED BY ','; SELECT COUNT(*) FROM t",
+        file.display()
+    );
+    let out = t.cli().db(DB).arg("--local-infile=1").run(&sql);
+    out.assert_success("LOAD DATA LOCAL INFILE with every event traced");
+    assert!(out.stdout.ends_with("2\n"), "{}", out.stdout);
+    let trace = trace_since(&t, 0, "trace client MY_CLOSING");
+    assert_in_order(
+        &trace,
+        &[
+            "backend MYS_WAIT_AUTH dpm.handshake",
+            "client MYC_WAIT_AUTH id",
+            "client MYC_WAITING dpm.auth",
+            "backend MYS_SENDING_OK id",
+            "backend MYS_WAIT_CMD dpm.ok",
+            "backend MYS_INFILE_REQUEST dpm.row",
+            "client MYC_INFILE_DATA dpm.row",
+            "client MYC_INFILE_DATA dpm.row",
+            "backend MYS_WAIT_CMD dpm.ok",
+        ],
+    );
+}
