@@ -188,17 +188,17 @@ fn read_fast(
     };
     match walk(worker, conn, &mut scratch[..n], false) {
         Err(e) => Read::Failed(e),
-        Ok(Stop::Drained { at }) => {
-            if at == n {
-                return Read::Forwarded;
+        Ok(Stop {
+            at,
+            why: StopReason::Drained,
+        }) if at == n => Read::Forwarded,
+        Ok(Stop { at, why }) => {
+            buf.extend_from_slice(&scratch[at..n]);
+            match why {
+                StopReason::Drained => Read::Buffered,
+                // `buf` now starts with the frame the walk stopped at.
+                why => Read::Stopped(Stop { at: 0, why }),
             }
-            buf.extend_from_slice(&scratch[at..n]);
-            Read::Buffered
-        }
-        Ok(stop) => {
-            let at = stop.at();
-            buf.extend_from_slice(&scratch[at..n]);
-            Read::Stopped(stop.rebased(at))
         }
     }
 }
@@ -231,13 +231,17 @@ struct Assembly {
     payload: BytesMut,
 }
 
-/// Where walking a buffer of frames stopped.
-enum Stop {
-    /// Every complete frame up to `at` was forwarded (or dropped); a partial frame may follow.
-    Drained { at: usize },
+/// Where walking a buffer of frames stopped: at byte `at`, and why.
+struct Stop {
+    at: usize,
+    why: StopReason,
+}
+
+enum StopReason {
+    /// Every complete frame before `at` was forwarded (or dropped); a partial frame may follow.
+    Drained,
     /// The frame at `at` (`len` bytes, already seen by the tracker) goes to a callback.
     Callback {
-        at: usize,
         len: usize,
         event: Option<Event>,
         kind: PacketKind,
@@ -246,7 +250,6 @@ enum Stop {
     /// The frame at `at` (`len` bytes, tracked, sequence id rewritten) must be sent to
     /// `target` once the target's callback for `event` (a "sent" transition) ran.
     SentCallback {
-        at: usize,
         len: usize,
         target: Rc<Conn>,
         event: Event,
@@ -254,40 +257,10 @@ enum Stop {
 }
 
 impl Stop {
-    fn at(&self) -> usize {
-        match self {
-            Stop::Drained { at } | Stop::Callback { at, .. } | Stop::SentCallback { at, .. } => *at,
-        }
-    }
-
-    /// The same stop for a buffer that starts `by` bytes later.
-    fn rebased(self, by: usize) -> Stop {
-        match self {
-            Stop::Drained { at } => Stop::Drained { at: at - by },
-            Stop::Callback {
-                at,
-                len,
-                event,
-                kind,
-                continued,
-            } => Stop::Callback {
-                at: at - by,
-                len,
-                event,
-                kind,
-                continued,
-            },
-            Stop::SentCallback {
-                at,
-                len,
-                target,
-                event,
-            } => Stop::SentCallback {
-                at: at - by,
-                len,
-                target,
-                event,
-            },
+    fn drained(at: usize) -> Stop {
+        Stop {
+            at,
+            why: StopReason::Drained,
         }
     }
 }
@@ -306,12 +279,12 @@ fn walk(
     let mut at = 0;
     loop {
         if conn.closing.get() {
-            return Ok(Stop::Drained { at: buf.len() });
+            return Ok(Stop::drained(buf.len()));
         }
         if conn.tracker.borrow().is_tunnel() {
             // TLS or compression end to end: from here on bytes pass untouched.
             send_run(target.as_deref(), &buf[run..]);
-            return Ok(Stop::Drained { at: buf.len() });
+            return Ok(Stop::drained(buf.len()));
         }
         let Some(header) = PacketHeader::parse(&buf[at..]) else {
             break;
@@ -327,13 +300,13 @@ fn walk(
         let callback = info.event.filter(|&e| conn.mask.get().has(e));
         if assembling || callback.is_some() {
             send_run(target.as_deref(), &buf[run..at]);
-            return Ok(Stop::Callback {
-                at,
+            let why = StopReason::Callback {
                 len,
                 event: callback,
                 kind: info.kind,
                 continued: info.continued,
-            });
+            };
+            return Ok(Stop { at, why });
         }
         let Some(t) = &target else {
             // Not linked and nobody listening: the frame has nowhere to go.
@@ -353,17 +326,17 @@ fn walk(
         }
         if let Some(event) = sent.event.filter(|&e| t.mask.get().has(e)) {
             send_run(Some(t), &buf[run..at]);
-            return Ok(Stop::SentCallback {
-                at,
+            let why = StopReason::SentCallback {
                 len,
                 target: t.clone(),
                 event,
-            });
+            };
+            return Ok(Stop { at, why });
         }
         at += len;
     }
     send_run(target.as_deref(), &buf[run..at]);
-    Ok(Stop::Drained { at })
+    Ok(Stop::drained(at))
 }
 
 fn send_run(target: Option<&Conn>, bytes: &[u8]) {
@@ -381,7 +354,10 @@ async fn process(
 ) -> Result<(), TrackError> {
     loop {
         match walk(worker, conn, &mut buf[..], assembly.is_some())? {
-            Stop::Drained { at } => {
+            Stop {
+                at,
+                why: StopReason::Drained,
+            } => {
                 buf.advance(at);
                 return Ok(());
             }
@@ -399,15 +375,10 @@ async fn handle_stop(
     assembly: &mut Option<Assembly>,
     stop: Stop,
 ) -> Result<(), TrackError> {
-    match stop {
-        Stop::Drained { at } => buf.advance(at),
-        Stop::SentCallback {
-            at,
-            len,
-            target,
-            event,
-        } => {
-            buf.advance(at);
+    buf.advance(stop.at);
+    match stop.why {
+        StopReason::Drained => {}
+        StopReason::SentCallback { len, target, event } => {
             if let Some(sink) = worker.sink() {
                 // The partner's "sent" callback runs before the bytes move, as in the original.
                 sink.packet(target.id, event, None).await;
@@ -415,14 +386,12 @@ async fn handle_stop(
             target.send(&buf[..len]);
             buf.advance(len);
         }
-        Stop::Callback {
-            at,
+        StopReason::Callback {
             len,
             event,
             kind,
             continued,
         } => {
-            buf.advance(at);
             let frame = buf.split_to(len);
             let packet = if continued || assembly.is_some() {
                 let event = assembly

@@ -7,13 +7,8 @@ use mysql_async::prelude::*;
 use std::time::Duration;
 
 fn trace_target() -> Target {
-    let db = MariaDb::get();
-    let port = free_port();
-    let dpm = Dpm::builder("crates/dpm/tests/lua/trace.lua")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND_PORT", db.port)
-        .spawn();
-    Target::proxy(dpm, port)
+    let (builder, port) = Dpm::in_front_of_mariadb("crates/dpm/tests/lua/trace.lua");
+    Target::proxy(builder.spawn(), port)
 }
 
 /// The trace lines printed after line `from`, without the "trace " prefix.

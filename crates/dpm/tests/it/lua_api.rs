@@ -9,11 +9,7 @@ use std::time::{Duration, Instant};
 const LUA_DIR: &str = "crates/dpm/tests/lua";
 
 fn start(file: &str, extra_env: &[(&str, u16)]) -> (Dpm, u16) {
-    let db = MariaDb::get();
-    let port = free_port();
-    let mut builder = Dpm::builder(format!("{LUA_DIR}/{file}"))
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND_PORT", db.port);
+    let (mut builder, port) = Dpm::in_front_of_mariadb(format!("{LUA_DIR}/{file}"));
     for (k, v) in extra_env {
         builder = builder.env(*k, v);
     }
@@ -72,15 +68,10 @@ async fn without_a_callback_for_the_event_lua_is_not_entered_and_nothing_is_deco
 async fn a_callback_on_the_command_event_is_entered_once_per_query() {
     // The same counters, with MYC_SENT_CMD registered: proves they count.
     let stats_port = free_port();
-    let db = MariaDb::get();
-    let port = free_port();
-    let dpm = Dpm::builder(format!("{LUA_DIR}/fast_path.lua"))
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND_PORT", db.port)
-        .env("DPM_STATS_PORT", stats_port)
-        .env("DPM_HOOK_CMD", "1")
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let (dpm, port) = start(
+        "fast_path.lua",
+        &[("DPM_STATS_PORT", stats_port), ("DPM_HOOK_CMD", 1)],
+    );
     let (calls_before, decoded_before) = stats(&dpm, stats_port);
     run_queries(port, 200).await;
     let (calls_after, decoded_after) = stats(&dpm, stats_port);

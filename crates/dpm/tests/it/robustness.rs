@@ -160,13 +160,8 @@ async fn malformed_and_oversized_client_packets_close_only_that_client() {
 
 #[test]
 fn lua_error_in_a_callback_is_logged_with_file_and_line_and_the_query_still_runs() {
-    let db = MariaDb::get();
-    let port = free_port();
-    let dpm = Dpm::builder("crates/dpm/tests/lua/callback_error.lua")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND_PORT", db.port)
-        .spawn();
-    let t = Target::proxy(dpm, port);
+    let (builder, port) = Dpm::in_front_of_mariadb("crates/dpm/tests/lua/callback_error.lua");
+    let t = Target::proxy(builder.spawn(), port);
     let out = t.cli().run("SELECT 'boom'");
     out.assert_success("a failing callback counts as DPM_OK: the query is forwarded");
     assert!(out.stdout.contains("boom"), "{}", out.stdout);

@@ -141,6 +141,16 @@ impl Dpm {
         }
     }
 
+    /// A builder for `startfile` with `DPM_LISTEN_PORT` set to a free port (returned) and
+    /// `DPM_BACKEND_PORT` to the test MariaDB: the convention of every test startfile.
+    pub fn in_front_of_mariadb(startfile: impl AsRef<Path>) -> (DpmBuilder, u16) {
+        let port = free_port();
+        let builder = Dpm::builder(startfile)
+            .env("DPM_LISTEN_PORT", port)
+            .env("DPM_BACKEND_PORT", MariaDb::get().port);
+        (builder, port)
+    }
+
     /// `dpm --startfile <startfile> --verbose 1` with `env`.
     pub fn start(startfile: impl AsRef<Path>, env: &[(&str, &str)]) -> Dpm {
         let mut b = Self::builder(startfile);
