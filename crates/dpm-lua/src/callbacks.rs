@@ -46,29 +46,43 @@ impl Slots {
     }
 }
 
-/// Validates the arguments of `register(state, fn|nil)`.
+/// Validates the arguments of `register(state, fn|nil)`: `None` (do nothing) with fewer
+/// than two arguments, as the original.
 pub fn parse_register_args(
     lua: &Lua,
-    state: i64,
-    func: Value,
-) -> mlua::Result<(Event, Option<Function>)> {
+    args: mlua::MultiValue,
+) -> mlua::Result<Option<(Event, Option<Function>)>> {
+    if args.len() < 2 {
+        return Ok(None);
+    }
+    let mut args = args.into_iter();
+    let state = match args.next() {
+        Some(Value::Integer(n)) => n,
+        Some(Value::Number(n)) if n.fract() == 0.0 => n as i64,
+        _ => {
+            return Err(raise(
+                lua,
+                "Callback state must be an integer (a dpm.MY* constant)",
+            ))
+        }
+    };
     if !(0..Event::SLOTS as i64).contains(&state) {
         return Err(raise(
             lua,
             format!("Invalid callback state number {state}!"),
         ));
     }
-    let func = match func {
-        Value::Nil => None,
-        Value::Function(f) => Some(f),
-        _ => {
+    let func = match args.next() {
+        Some(Value::Nil) | None => None,
+        Some(Value::Function(f)) => Some(f),
+        Some(_) => {
             return Err(raise(
                 lua,
                 "Argument for callback must be a function or nil",
             ))
         }
     };
-    Ok((Event(state as u8), func))
+    Ok(Some((Event(state as u8), func)))
 }
 
 /// A package callback object's shared state: its slots and the connections it is applied to.
@@ -90,21 +104,22 @@ pub struct PackageObject {
 }
 
 impl UserData for PackageObject {
+    fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
+        fields.add_meta_field("__name", "dpm.callback");
+    }
+
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method(
-            "register",
-            |lua, this, (state, func): (Option<i64>, Value)| {
-                let Some(state) = state else { return Ok(()) };
-                let (event, func) = parse_register_args(lua, state, func)?;
-                this.package.borrow_mut().slots.set(event, func);
-                let applied: Vec<ConnId> =
-                    this.package.borrow().applied_to.iter().copied().collect();
-                for id in applied {
-                    this.registry.refresh_mask(id);
-                }
-                Ok(())
-            },
-        );
+        methods.add_method("register", |lua, this, args: mlua::MultiValue| {
+            let Some((event, func)) = parse_register_args(lua, args)? else {
+                return Ok(());
+            };
+            this.package.borrow_mut().slots.set(event, func);
+            let applied: Vec<ConnId> = this.package.borrow().applied_to.iter().copied().collect();
+            for id in applied {
+                this.registry.refresh_mask(id);
+            }
+            Ok(())
+        });
     }
 }
 

@@ -79,15 +79,13 @@ impl UserData for ConnObject {
         methods.add_method("alive", |_, this, ()| {
             Ok(this.host.worker.is_alive(this.id))
         });
-        methods.add_method(
-            "register",
-            |lua, this, (state, func): (Option<i64>, Value)| {
-                let Some(state) = state else { return Ok(()) };
-                let (event, func) = parse_register_args(lua, state, func)?;
-                this.host.callbacks.register(this.id, event, func);
-                Ok(())
-            },
-        );
+        methods.add_method("register", |lua, this, args: mlua::MultiValue| {
+            let Some((event, func)) = parse_register_args(lua, args)? else {
+                return Ok(());
+            };
+            this.host.callbacks.register(this.id, event, func);
+            Ok(())
+        });
         methods.add_method("package_register", |lua, this, args: mlua::MultiValue| {
             if args.len() != 1 {
                 return Err(raise(lua, "Wrong number of arguments"));

@@ -124,6 +124,9 @@ pub fn to_lua(host: &Host, conn: ConnId, event: Event, packet: Packet) -> mlua::
         PacketKind::ColumnDef | PacketKind::ParamDef => {
             FieldObject::received(packet.payload, caps).into_lua(&host.lua)
         }
+        // A COM_STMT_PREPARE OK (it ends the response when there are no parameters
+        // and no columns) has no object of its own: its raw bytes.
+        PacketKind::PrepareOk => RowObject::received(packet.payload).into_lua(&host.lua),
         _ => object_for(&host.lua, event, packet.payload, caps),
     }
 }
