@@ -115,9 +115,11 @@ async fn reader_loop(worker: Worker, conn: Rc<Conn>) {
                 continue;
             }
         }
-        tokio::select! {
-            r = stream.readable() => if r.is_err() { worker.close(conn.id); return; },
-            _ = conn.close_signal.notified() => return,
+        // Closing shuts the socket's read side down, which wakes this wait: no second
+        // future (and no Notify lock) per read.
+        if stream.readable().await.is_err() || conn.closing.get() {
+            worker.close(conn.id);
+            return;
         }
         let outcome = if buf.is_empty() && assembly.is_none() {
             read_fast(&worker, &conn, stream, &mut buf)

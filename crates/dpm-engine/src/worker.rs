@@ -335,6 +335,9 @@ impl Worker {
             }
         }
         conn.close_signal.notify_waiters();
+        if let Some(stream) = conn.stream.get() {
+            stream.shutdown_read();
+        }
         conn.out_ready.notify_one();
         conn.drained.notify_waiters();
         if conn.mask.get().has(Event::MY_CLOSING) {
