@@ -218,3 +218,94 @@ impl CallbackRegistry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn func(lua: &Lua, tag: &str) -> Function {
+        lua.load(format!("return function() return '{tag}' end"))
+            .eval()
+            .unwrap()
+    }
+
+    fn tag_of(f: Option<Function>) -> Option<String> {
+        f.map(|f| f.call::<String>(()).unwrap())
+    }
+
+    #[test]
+    fn package_overlay_falls_back_to_own_callbacks_and_own_closing_wins() {
+        let lua = Lua::new();
+        let registry = CallbackRegistry::new(dpm_engine::Worker::new(0, Default::default()));
+        let conn = 7;
+        registry.register(conn, Event::MYC_SENT_CMD, Some(func(&lua, "own cmd")));
+        registry.register(conn, Event::MY_CLOSING, Some(func(&lua, "own closing")));
+        registry.register(conn, Event::MYC_WAITING, Some(func(&lua, "own waiting")));
+
+        let package = Rc::new(RefCell::new(Package::default()));
+        package
+            .borrow_mut()
+            .slots
+            .set(Event::MYC_SENT_CMD, Some(func(&lua, "package cmd")));
+        package
+            .borrow_mut()
+            .slots
+            .set(Event::MY_CLOSING, Some(func(&lua, "package closing")));
+        package
+            .borrow_mut()
+            .slots
+            .set(Event::MYS_WAIT_CMD, Some(func(&lua, "package wait")));
+        registry.apply_package(conn, Some(package.clone()));
+
+        // The package wins where it has a function …
+        assert_eq!(
+            tag_of(registry.lookup(conn, Event::MYC_SENT_CMD)).as_deref(),
+            Some("package cmd")
+        );
+        assert_eq!(
+            tag_of(registry.lookup(conn, Event::MYS_WAIT_CMD)).as_deref(),
+            Some("package wait")
+        );
+        // … the connection's own function runs where it has none (the code's rule, not the doc's) …
+        assert_eq!(
+            tag_of(registry.lookup(conn, Event::MYC_WAITING)).as_deref(),
+            Some("own waiting")
+        );
+        // … and the owner's MY_CLOSING always wins.
+        assert_eq!(
+            tag_of(registry.lookup(conn, Event::MY_CLOSING)).as_deref(),
+            Some("own closing")
+        );
+        assert!(package.borrow().applied_to.contains(&conn));
+
+        // Removing the overlay restores the connection's own callbacks.
+        registry.apply_package(conn, None);
+        assert_eq!(
+            tag_of(registry.lookup(conn, Event::MYC_SENT_CMD)).as_deref(),
+            Some("own cmd")
+        );
+        assert_eq!(tag_of(registry.lookup(conn, Event::MYS_WAIT_CMD)), None);
+        assert!(package.borrow().applied_to.is_empty());
+
+        // Without its own MY_CLOSING, the package's runs.
+        registry.register(conn, Event::MY_CLOSING, None);
+        registry.apply_package(conn, Some(package));
+        assert_eq!(
+            tag_of(registry.lookup(conn, Event::MY_CLOSING)).as_deref(),
+            Some("package closing")
+        );
+    }
+
+    #[test]
+    fn masks_follow_registrations_and_packages() {
+        let lua = Lua::new();
+        let mut slots = Slots::default();
+        assert_eq!(slots.mask(), EventMask(0));
+        slots.set(Event::MYC_SENT_CMD, Some(func(&lua, "x")));
+        slots.set(Event::MY_CLOSING, Some(func(&lua, "y")));
+        assert!(slots.mask().has(Event::MYC_SENT_CMD) && slots.mask().has(Event::MY_CLOSING));
+        assert!(!slots.mask().has(Event::MYS_WAIT_CMD));
+        slots.set(Event::MYC_SENT_CMD, None);
+        assert!(!slots.mask().has(Event::MYC_SENT_CMD));
+    }
+}
