@@ -173,3 +173,32 @@ fn lua_error_in_a_callback_is_logged_with_file_and_line_and_the_query_still_runs
     again.assert_success("dpm goes on after a callback error");
     assert!(again.stdout.contains("after"));
 }
+
+#[test]
+fn command_line_help_and_short_options() {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_dpm"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in ["--startfile", "-s", "--verbose", "-v", "--threads"] {
+        assert!(text.contains(flag), "--help lacks {flag}: {text}");
+    }
+    // -s FILE -v N work like the long forms.
+    let path = write_startfile(
+        "short.lua",
+        "print('started with short options')\nos.exit(0)\n",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dpm"))
+        .args(["-s", path.to_str().unwrap(), "-v", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("started with short options"));
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_dpm"))
+        .arg("--no-such-flag")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}
