@@ -25,7 +25,7 @@ if [ ! -d "$datadir/mysql" ]; then
 fi
 echo "== starting mariadbd on 127.0.0.1:$db_port"
 mariadbd --no-defaults --datadir="$datadir" --socket="$demo_dir/mysqld.sock" \
-  --port="$db_port" --bind-address=127.0.0.1 --user=root --skip-log-bin \
+  --port="$db_port" --bind-address=127.0.0.1 --user=root --skip-log-bin --skip-name-resolve \
   --pid-file="$demo_dir/mysqld.pid" --log-error="$demo_dir/error.log" &
 db_pid=$!
 trap 'kill "$db_pid" 2>/dev/null; wait "$db_pid" 2>/dev/null || true' EXIT
@@ -35,6 +35,9 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 mariadb --no-defaults -S "$demo_dir/mysqld.sock" -uroot <<SQL
+-- mariadb-install-db creates anonymous accounts that would shadow 'dpm'@'%'.
+DELETE FROM mysql.global_priv WHERE User = '';
+FLUSH PRIVILEGES;
 CREATE DATABASE IF NOT EXISTS demo;
 CREATE USER IF NOT EXISTS 'dpm'@'%' IDENTIFIED BY 'dpm';
 GRANT ALL ON *.* TO 'dpm'@'%';
