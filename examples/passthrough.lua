@@ -11,6 +11,10 @@
 --
 --   dpm --startfile examples/passthrough.lua --verbose
 --   mariadb -h127.0.0.1 -P5500 -u<user> -p
+--
+-- Another startfile can build on it: define a global function
+-- `passthrough_setup(client, backend)` (it may register more callbacks on each new pair),
+-- then `dofile` this file (bench/lua/*.lua do so).
 
 local listen_host = os.getenv("DPM_LISTEN_HOST") or "127.0.0.1"
 local listen_port = tonumber(os.getenv("DPM_LISTEN_PORT") or "5500")
@@ -44,6 +48,9 @@ local function on_client_connect(client, listener_id)
     conns[backend:id()] = backend
     client:register(dpm.MY_CLOSING, on_closing)
     backend:register(dpm.MY_CLOSING, on_closing)
+    if passthrough_setup then
+        passthrough_setup(client, backend)
+    end
     dpm.proxy_connect(client, backend)
 end
 

@@ -126,6 +126,8 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
         })?,
     )?;
     core_lib::register(lua)?;
+    // The startup file's own path, so a startfile can find files next to it.
+    dpm.set("startfile", startfile.display().to_string())?;
     lua.globals().set("dpm", dpm)?;
     Ok(())
 }
