@@ -66,7 +66,6 @@ def idle(a):
 
 
 def concurrent(a):
-    stop = time.time() + a.seconds
     counts = [0] * a.n
     errors = [0] * a.n
     barrier = threading.Barrier(a.n)
@@ -82,6 +81,7 @@ def concurrent(a):
             barrier.wait(timeout=120)
         except threading.BrokenBarrierError:
             pass
+        stop = time.time() + a.seconds  # the clock starts once every session is open
         cur = c.cursor()
         while time.time() < stop:
             try:
