@@ -11,28 +11,42 @@ fn trace_target() -> Target {
     Target::proxy(builder.spawn(), port)
 }
 
-/// The trace lines printed after line `from`, without the "trace " prefix.
-fn trace_since(t: &Target, from: usize, last: &str) -> Vec<String> {
+/// The trace lines (without the "trace " prefix) among dpm's output lines after
+/// position `from` (a [`Dpm::line_count`]).
+fn trace_after(t: &Target, from: usize) -> Vec<String> {
     t.dpm()
-        .wait_for_line_after(from, last, Duration::from_secs(10));
-    let out = t.dpm().stdout();
-    out.lines()
+        .output()
+        .lines()
         .skip(from)
         .filter_map(|l| l.strip_prefix("trace "))
         .map(str::to_string)
         .collect()
 }
 
-fn assert_in_order(trace: &[String], expected: &[&str]) {
-    let mut pos = 0;
-    for want in expected {
-        match trace[pos..].iter().position(|l| l == want) {
-            Some(i) => pos += i + 1,
-            None => panic!(
-                "missing {want:?} (in order) in trace:\n{}",
-                trace.join("\n")
-            ),
+/// Whether `expected` appears in `trace` in this order (not necessarily adjacent).
+fn in_order(trace: &[String], expected: &[&str]) -> bool {
+    let mut rest = trace.iter();
+    expected.iter().all(|want| rest.any(|l| l == want))
+}
+
+/// Waits (up to 10 s) until the trace lines printed after position `from` contain
+/// `expected` in order; panics with the trace so far otherwise. Polling for the whole
+/// sequence (rather than one last line) keeps the check free of races with the
+/// thread that collects dpm's output.
+fn expect_trace(t: &Target, from: usize, expected: &[&str]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let trace = trace_after(t, from);
+        if in_order(&trace, expected) {
+            return;
         }
+        if std::time::Instant::now() >= deadline {
+            panic!(
+                "expected (in order) {expected:#?}\nin trace:\n{}",
+                trace.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -40,14 +54,14 @@ fn assert_in_order(trace: &[String], expected: &[&str]) {
 async fn every_flow_moves_through_the_state_machine_with_hookable_events() {
     let t = trace_target();
     let mut c = t.conn().await;
-    let n = t.dpm().stdout().lines().count();
+    let n = t.dpm().line_count();
 
     // A result set (mysql_async negotiates CLIENT_DEPRECATE_EOF).
     let rows: Vec<(i64, String)> = c.query("SELECT 1, 'a' UNION SELECT 2, 'b'").await.unwrap();
     assert_eq!(rows.len(), 2);
-    let trace = trace_since(&t, n, "trace backend MYS_WAIT_CMD");
-    assert_in_order(
-        &trace,
+    expect_trace(
+        &t,
+        n,
         &[
             "client MYC_SENT_CMD dpm.cmd",
             "backend MYS_GOT_CMD id",
@@ -61,16 +75,20 @@ async fn every_flow_moves_through_the_state_machine_with_hookable_events() {
     );
 
     // PING, RESET_CONNECTION, INIT_DB: one OK each.
-    let n = t.dpm().stdout().lines().count();
+    let n = t.dpm().line_count();
     c.ping().await.unwrap();
-    let trace = trace_since(&t, n, "trace backend MYS_WAIT_CMD");
-    assert_in_order(
-        &trace,
+    expect_trace(
+        &t,
+        n,
         &["client MYC_SENT_CMD dpm.cmd", "backend MYS_WAIT_CMD dpm.ok"],
     );
-    let n = t.dpm().stdout().lines().count();
+    let n = t.dpm().line_count();
     c.reset().await.unwrap();
-    trace_since(&t, n, "trace backend MYS_WAIT_CMD");
+    expect_trace(
+        &t,
+        n,
+        &["client MYC_SENT_CMD dpm.cmd", "backend MYS_WAIT_CMD dpm.ok"],
+    );
 
     // Multi-results: a stored procedure's results end in MYS_MORE_RESULTS, the last in MYS_WAIT_CMD.
     c.query_drop("DROP PROCEDURE IF EXISTS dpmtest.trace_two")
@@ -79,15 +97,15 @@ async fn every_flow_moves_through_the_state_machine_with_hookable_events() {
     c.query_drop("CREATE PROCEDURE dpmtest.trace_two() BEGIN SELECT 1; SELECT 2; END")
         .await
         .unwrap();
-    let n = t.dpm().stdout().lines().count();
+    let n = t.dpm().line_count();
     let mut result = c.query_iter("CALL dpmtest.trace_two()").await.unwrap();
     let first: Vec<i64> = result.collect().await.unwrap();
     let second: Vec<i64> = result.collect().await.unwrap();
     drop(result);
     assert_eq!((first, second), (vec![1], vec![2]));
-    let trace = trace_since(&t, n, "trace backend MYS_WAIT_CMD");
-    assert_in_order(
-        &trace,
+    expect_trace(
+        &t,
+        n,
         &[
             "backend MYS_SENT_RSET dpm.rset",
             "backend MYS_MORE_RESULTS dpm.ok",
@@ -100,14 +118,14 @@ async fn every_flow_moves_through_the_state_machine_with_hookable_events() {
     // Prepared statements: prepare OK, parameter and column definitions, binary rows.
     // Under CLIENT_DEPRECATE_EOF no EOF follows the definitions, so the last column
     // definition ends the response: it reaches MYS_WAIT_CMD, still as a dpm.field.
-    let n = t.dpm().stdout().lines().count();
+    let n = t.dpm().line_count();
     let stmt = c.prep("SELECT ? + 1 AS x, ? AS y").await.unwrap();
     let row: Option<(i64, String)> = c.exec_first(&stmt, (41, "z")).await.unwrap();
     assert_eq!(row, Some((42, "z".to_string())));
     c.close(stmt).await.unwrap();
-    let trace = trace_since(&t, n, "trace backend MYS_SENDING_ROWS");
-    assert_in_order(
-        &trace,
+    expect_trace(
+        &t,
+        n,
         &[
             "backend MYS_SENT_PREPARE_OK dpm.row",
             "backend MYS_SENDING_PARAMS dpm.field",
@@ -121,7 +139,7 @@ async fn every_flow_moves_through_the_state_machine_with_hookable_events() {
     );
 
     // COM_CHANGE_USER ends in MYS_WAIT_CMD and the session works afterwards.
-    let n = t.dpm().stdout().lines().count();
+    let n = t.dpm().line_count();
     c.change_user(
         mysql_async::ChangeUserOpts::default()
             .with_user(Some(OTHER_USER.into()))
@@ -129,9 +147,9 @@ async fn every_flow_moves_through_the_state_machine_with_hookable_events() {
     )
     .await
     .unwrap();
-    let trace = trace_since(&t, n, "trace backend MYS_WAIT_CMD");
-    assert_in_order(
-        &trace,
+    expect_trace(
+        &t,
+        n,
         &["client MYC_SENT_CMD dpm.cmd", "backend MYS_WAIT_CMD dpm.ok"],
     );
     let user: Option<String> = c.query_first("SELECT CURRENT_USER()").await.unwrap();
@@ -155,9 +173,9 @@ fn local_infile_and_login_events_with_the_cli() {
     let out = t.cli().db(DB).arg("--local-infile=1").run(&sql);
     out.assert_success("LOAD DATA LOCAL INFILE with every event traced");
     assert!(out.stdout.ends_with("2\n"), "{}", out.stdout);
-    let trace = trace_since(&t, 0, "trace client MY_CLOSING");
-    assert_in_order(
-        &trace,
+    expect_trace(
+        &t,
+        0,
         &[
             "backend MYS_WAIT_AUTH dpm.handshake",
             "client MYC_WAIT_AUTH id",

@@ -31,7 +31,12 @@ async fn run_queries(port: u16, n: usize) {
 /// Asks the stats port for dpm.stats() and returns (lua_calls, packets_decoded).
 fn stats(dpm: &Dpm, stats_port: u16) -> (u64, u64) {
     let before = dpm.line_count();
-    let _ = std::net::TcpStream::connect(("127.0.0.1", stats_port)).unwrap();
+    // The stats listener opens after the proxy's listener: retry until it is up.
+    let deadline = Instant::now() + LISTEN_TIMEOUT;
+    while let Err(e) = std::net::TcpStream::connect(("127.0.0.1", stats_port)) {
+        assert!(Instant::now() < deadline, "stats port {stats_port}: {e}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let line = dpm.wait_for_line_after(before, "stats lua_calls=", Duration::from_secs(5));
     let nums: Vec<u64> = line
         .split(|c: char| !c.is_ascii_digit())
