@@ -20,7 +20,7 @@ fn write_startfile(name: &str, body: &str) -> std::path::PathBuf {
 fn failing_start(path: &std::path::Path) -> (std::process::ExitStatus, String) {
     let dpm = Dpm::builder(path).verbose(None).spawn();
     let status = dpm.wait_exit(EXIT_TIMEOUT);
-    (status, dpm.stderr())
+    (status, dpm.stderr_after_exit())
 }
 
 #[test]

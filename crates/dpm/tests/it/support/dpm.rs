@@ -290,12 +290,24 @@ impl Dpm {
         }
     }
 
-    /// Output once both streams are closed (bounded), for post-mortems.
-    fn output_after_exit(&self) -> String {
+    /// Waits (bounded) until dpm's stdout and stderr are closed and every line has
+    /// been collected: after an exit, the reader threads may still be behind.
+    fn wait_streams_closed(&self) {
         let (m, cv) = &*self.shared;
         let g = m.lock().unwrap();
         let _ = cv.wait_timeout_while(g, Duration::from_secs(2), |l| l.open > 0);
+    }
+
+    /// Output once both streams are closed (bounded), for post-mortems.
+    fn output_after_exit(&self) -> String {
+        self.wait_streams_closed();
         self.output()
+    }
+
+    /// Everything dpm printed on stderr, once both streams are closed (bounded).
+    pub fn stderr_after_exit(&self) -> String {
+        self.wait_streams_closed();
+        self.stderr()
     }
 }
 
