@@ -3,7 +3,7 @@
 //! single-threaded runtime; nothing is shared with other workers but the id counter.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -62,10 +62,12 @@ pub struct Worker {
 pub(crate) struct Inner {
     pub index: usize,
     pub config: WorkerConfig,
-    pub conns: RefCell<HashMap<ConnId, Rc<Conn>>>,
+    /// Every open connection of the worker. Looked up on every read (the partner), so
+    /// keyed with Fx hashing: ids are dpm's own counters, not attacker-chosen.
+    pub conns: RefCell<FxHashMap<ConnId, Rc<Conn>>>,
     pub sink: RefCell<Option<Rc<dyn EventSink>>>,
     /// `remote_id` of closed connections, kept until the script forgets them.
-    pub closed_remote: RefCell<HashMap<ConnId, ConnId>>,
+    pub closed_remote: RefCell<FxHashMap<ConnId, ConnId>>,
     /// The hot path's read buffer, shared by all connections of the worker: a read is
     /// forwarded from it before the reader yields, so one is enough.
     pub scratch: RefCell<Box<[u8]>>,
@@ -79,9 +81,9 @@ impl Worker {
             inner: Rc::new(Inner {
                 index,
                 config,
-                conns: RefCell::new(HashMap::new()),
+                conns: RefCell::new(FxHashMap::default()),
                 sink: RefCell::new(None),
-                closed_remote: RefCell::new(HashMap::new()),
+                closed_remote: RefCell::new(FxHashMap::default()),
                 scratch: RefCell::new(vec![0u8; crate::forward::SCRATCH_LEN].into_boxed_slice()),
             }),
         }
