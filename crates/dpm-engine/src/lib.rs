@@ -12,7 +12,8 @@
 //!
 //! Central types: [`Worker`] (a thread's connections), [`Event`]/[`EventMask`] (what a
 //! callback can hook), [`tracker::Tracker`] (where a connection is in the protocol),
-//! [`start_workers`] (the threads).
+//! [`start_workers`] (the threads), [`shared`] (the only state workers share: counters,
+//! maps, ACLs and published gauges).
 
 mod conn;
 mod connector;
@@ -21,6 +22,7 @@ mod event;
 mod forward;
 mod listener;
 mod runtime;
+pub mod shared;
 mod sink;
 mod stream;
 pub mod tracker;

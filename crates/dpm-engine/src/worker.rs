@@ -1,16 +1,20 @@
 //! A worker: one OS thread's set of connections and the control API a script drives
 //! (listen, connect, link, wire, close). Everything here runs on the worker's own
-//! single-threaded runtime; nothing is shared with other workers but the id counter.
+//! single-threaded runtime; nothing is shared with other workers but the id counter
+//! and what [`crate::shared`] holds.
 
 use std::cell::RefCell;
-use rustc_hash::FxHashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 use std::time::Duration;
 
 use crate::conn::{Conn, ListenerKind, Role};
 use crate::error::EngineError;
 use crate::event::{Event, EventMask};
+use crate::shared::WorkerGauges;
 use crate::sink::EventSink;
 use crate::ConnId;
 
@@ -71,12 +75,16 @@ pub(crate) struct Inner {
     /// The hot path's read buffer, shared by all connections of the worker: a read is
     /// forwarded from it before the reader yields, so one is enough.
     pub scratch: RefCell<Box<[u8]>>,
+    /// This worker's counters as the other workers see them (`dpm.stats().total`).
+    pub gauges: Arc<WorkerGauges>,
 }
 
 impl Worker {
     /// A worker numbered `index` (0-based) with `config`. Must be used inside a
     /// `tokio::task::LocalSet` on a current-thread runtime.
     pub fn new(index: usize, config: WorkerConfig) -> Worker {
+        let gauges = Arc::new(WorkerGauges::default());
+        crate::shared::shared().publish_gauges(gauges.clone());
         Worker {
             inner: Rc::new(Inner {
                 index,
@@ -85,6 +93,7 @@ impl Worker {
                 sink: RefCell::new(None),
                 closed_remote: RefCell::new(FxHashMap::default()),
                 scratch: RefCell::new(vec![0u8; crate::forward::SCRATCH_LEN].into_boxed_slice()),
+                gauges,
             }),
         }
     }
@@ -115,12 +124,18 @@ impl Worker {
             self.inner.config.max_packet,
         ));
         self.inner.conns.borrow_mut().insert(conn.id, conn.clone());
+        WorkerGauges::bump(&self.inner.gauges.connections);
         conn
     }
 
     /// The linked partner of `conn`, if it is still open.
     pub(crate) fn partner_of(&self, conn: &Conn) -> Option<Rc<Conn>> {
         conn.partner.get().and_then(|id| self.get(id))
+    }
+
+    /// This worker's published counters (see [`crate::shared`]).
+    pub fn gauges(&self) -> &Arc<WorkerGauges> {
+        &self.inner.gauges
     }
 
     /// Number of open connections (listeners included).
@@ -318,6 +333,8 @@ impl Worker {
         let Some(conn) = self.inner.conns.borrow_mut().remove(&id) else {
             return false;
         };
+        let open = &self.inner.gauges.connections;
+        open.store(open.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
         if conn.closing.replace(true) {
             return false;
         }

@@ -4,9 +4,10 @@
 //! Every callback runs as a Lua coroutine (`call_async`), so a callback may suspend on
 //! an async dpm function; its connection waits, the worker goes on.
 
-use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::Arc;
 
+use dpm_engine::shared::WorkerGauges;
 use dpm_engine::{ConnId, Event, EventSink, LocalBoxFuture, Packet, Role, Verdict, Worker};
 use mlua::{Function, IntoLuaMulti, Lua, Value};
 
@@ -22,34 +23,21 @@ pub struct Host {
     pub worker: Worker,
     /// Callbacks of every connection of this worker.
     pub callbacks: Rc<CallbackRegistry>,
-    /// Counters that show what the fast path skipped (`dpm.stats()`).
-    pub stats: Stats,
-}
-
-/// Per-worker counters of Lua work, readable from Lua with `dpm.stats()`.
-#[derive(Default)]
-pub struct Stats {
-    /// Lua functions entered for events, timers and closes.
-    pub lua_calls: Cell<u64>,
-    /// Packets decoded into Lua objects for callbacks.
-    pub packets_decoded: Cell<u64>,
-}
-
-impl Stats {
-    fn bump(counter: &Cell<u64>) {
-        counter.set(counter.get() + 1);
-    }
+    /// Counters that show what the fast path skipped (`dpm.stats()`): the worker's
+    /// published gauges, so the other workers can sum them.
+    pub stats: Arc<WorkerGauges>,
 }
 
 impl Host {
     /// A host for `worker` around `lua`.
     pub fn new(worker: Worker, lua: Lua) -> Rc<Host> {
         let callbacks = Rc::new(CallbackRegistry::new(worker.clone()));
+        let stats = worker.gauges().clone();
         Rc::new(Host {
             lua,
             worker,
             callbacks,
-            stats: Stats::default(),
+            stats,
         })
     }
 
@@ -60,7 +48,7 @@ impl Host {
 
     /// Builds the Lua object of a received packet (counted in `dpm.stats()`).
     fn decode(&self, conn: ConnId, event: Event, packet: Packet) -> mlua::Result<Value> {
-        Stats::bump(&self.stats.packets_decoded);
+        WorkerGauges::bump(&self.stats.packets_decoded);
         crate::packets::to_lua(self, conn, event, packet)
     }
 
@@ -94,7 +82,7 @@ impl Host {
         what: &str,
         args: impl IntoLuaMulti,
     ) -> Result<Value, String> {
-        Stats::bump(&self.stats.lua_calls);
+        WorkerGauges::bump(&self.stats.lua_calls);
         func.call_async::<Value>(args).await.map_err(|e| {
             let line = error_line(&e);
             tracing::error!("ERROR: {what}: {line}");

@@ -118,10 +118,19 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
         "stats",
         lua.create_function(move |lua, ()| {
             let t = lua.create_table()?;
-            t.set("lua_calls", h.stats.lua_calls.get())?;
-            t.set("packets_decoded", h.stats.packets_decoded.get())?;
+            let relaxed = std::sync::atomic::Ordering::Relaxed;
+            t.set("lua_calls", h.stats.lua_calls.load(relaxed))?;
+            t.set("packets_decoded", h.stats.packets_decoded.load(relaxed))?;
             t.set("connections", h.worker.conn_count())?;
             t.set("worker", h.worker.index())?;
+            // The same counters summed over every worker of the process.
+            let sums = dpm_engine::shared::shared().totals();
+            let total = lua.create_table()?;
+            total.set("workers", sums.workers)?;
+            total.set("lua_calls", sums.lua_calls)?;
+            total.set("packets_decoded", sums.packets_decoded)?;
+            total.set("connections", sums.connections)?;
+            t.set("total", total)?;
             Ok(t)
         })?,
     )?;

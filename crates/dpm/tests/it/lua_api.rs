@@ -190,3 +190,47 @@ async fn listeners_open_and_close_from_callbacks_and_unreferenced_clients_are_co
     );
     dpm.wait_for_line("collected client", Duration::from_secs(5));
 }
+
+/// What `SELECT 'shared'` returns through `shared.lua`: (hits counted by every worker,
+/// this client's worker, workers marked in the shared map, whether the shared ACL holds
+/// both workers, workers in the process).
+async fn shared_view(conn: &mut mysql_async::Conn) -> (i64, i64, i64, String, i64) {
+    conn.query_first("SELECT 'shared'").await.unwrap().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_share_counters_maps_and_acls_kept_in_rust() {
+    let (builder, port) = Dpm::in_front_of_mariadb(format!("{LUA_DIR}/shared.lua"));
+    let dpm = builder.env("DPM_THREADS", "2").spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    // SO_REUSEPORT spreads clients over the two workers by a hash of their address:
+    // connect until each worker has clients.
+    let mut clients = Vec::new();
+    let mut hits = 0;
+    for _ in 0..64 {
+        let mut conn = mysql_async::Conn::new(opts(port)).await.unwrap();
+        let _: Option<String> = conn.query_first("SELECT 'hit'").await.unwrap();
+        hits += 1;
+        let worker = shared_view(&mut conn).await.1;
+        clients.push((worker, conn));
+        let on = |w| clients.iter().filter(|(cw, _)| *cw == w).count();
+        if on(0) >= 2 && on(1) >= 2 {
+            break;
+        }
+    }
+    let workers: std::collections::BTreeSet<i64> = clients.iter().map(|(w, _)| *w).collect();
+    assert_eq!(
+        workers.len(),
+        2,
+        "{} clients all landed on one worker",
+        clients.len()
+    );
+    // Every client, whichever worker serves it, sees every worker's writes.
+    for (worker, conn) in &mut clients {
+        let view = shared_view(conn).await;
+        assert_eq!(view, (hits, *worker, 2, "true".to_string(), 2));
+    }
+    for (_, conn) in clients {
+        conn.disconnect().await.unwrap();
+    }
+}

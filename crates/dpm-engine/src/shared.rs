@@ -1,0 +1,251 @@
+//! State shared by every worker of the process: named counters, maps and ACLs that any
+//! worker's script can write and every other worker's script reads, and each worker's
+//! published gauges (what `dpm.stats()` sums over the process).
+//!
+//! Workers share nothing else: connections, callbacks and Lua states stay on their own
+//! thread. This is the one place with locks, and none of it is on the forwarding path —
+//! a script pays for it only when it calls it. Counters are atomics (a name lookup under
+//! a read lock, then one atomic add); maps and ACLs sit behind a read-write lock each.
+
+use std::collections::hash_map::Entry;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// A value stored in a shared map: what a script can put there and get back unchanged.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SharedValue {
+    /// A byte string (Lua strings may hold any bytes).
+    Bytes(Box<[u8]>),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+/// Keys of maps and ACLs: byte strings.
+type Key = Box<[u8]>;
+
+/// Counters one worker publishes for the others to read. Only its own worker writes
+/// them (so plain loads and stores suffice); any thread reads them.
+#[derive(Default, Debug)]
+pub struct WorkerGauges {
+    /// Lua functions entered for events, timers and closes.
+    pub lua_calls: AtomicU64,
+    /// Packets decoded into Lua objects.
+    pub packets_decoded: AtomicU64,
+    /// Open connections, listeners included.
+    pub connections: AtomicU64,
+}
+
+impl WorkerGauges {
+    /// Adds one to `counter` (single writer: no read-modify-write instruction needed).
+    pub fn bump(counter: &AtomicU64) {
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+}
+
+/// Sums of every worker's [`WorkerGauges`].
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct ProcessTotals {
+    /// Workers that published gauges.
+    pub workers: u64,
+    /// Σ lua_calls.
+    pub lua_calls: u64,
+    /// Σ packets_decoded.
+    pub packets_decoded: u64,
+    /// Σ open connections.
+    pub connections: u64,
+}
+
+/// The process-wide shared state. Get it with [`shared`].
+#[derive(Default)]
+pub struct Shared {
+    counters: RwLock<FxHashMap<String, Arc<AtomicI64>>>,
+    maps: RwLock<FxHashMap<String, FxHashMap<Key, SharedValue>>>,
+    acls: RwLock<FxHashMap<String, FxHashSet<Key>>>,
+    gauges: RwLock<Vec<Arc<WorkerGauges>>>,
+}
+
+static SHARED: LazyLock<Shared> = LazyLock::new(Shared::default);
+
+/// The state shared by every worker of this process.
+pub fn shared() -> &'static Shared {
+    &SHARED
+}
+
+/// A lock that a panicking holder poisoned still guards consistent data here (every
+/// update is a single insert or remove), so poisoning is ignored rather than spread.
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    fn counter(&self, name: &str) -> Arc<AtomicI64> {
+        if let Some(c) = read(&self.counters).get(name) {
+            return c.clone();
+        }
+        write(&self.counters)
+            .entry(name.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Adds `delta` to counter `name` (created at 0) and returns the new value. Atomic:
+    /// concurrent adds from several workers are never lost. Wraps on overflow.
+    pub fn counter_add(&self, name: &str, delta: i64) -> i64 {
+        self.counter(name)
+            .fetch_add(delta, Ordering::Relaxed)
+            .wrapping_add(delta)
+    }
+
+    /// The value of counter `name` (0 if it was never set).
+    pub fn counter_get(&self, name: &str) -> i64 {
+        read(&self.counters)
+            .get(name)
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Sets counter `name` to `value`.
+    pub fn counter_set(&self, name: &str, value: i64) {
+        self.counter(name).store(value, Ordering::Relaxed);
+    }
+
+    /// Sets `key` to `value` in map `name` (created if needed).
+    pub fn map_set(&self, name: &str, key: &[u8], value: SharedValue) {
+        let mut maps = write(&self.maps);
+        let map = match maps.entry(name.to_string()) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(FxHashMap::default()),
+        };
+        map.insert(key.into(), value);
+    }
+
+    /// The value of `key` in map `name`.
+    pub fn map_get(&self, name: &str, key: &[u8]) -> Option<SharedValue> {
+        read(&self.maps).get(name)?.get(key).cloned()
+    }
+
+    /// Removes `key` from map `name`; true if it was there.
+    pub fn map_del(&self, name: &str, key: &[u8]) -> bool {
+        write(&self.maps)
+            .get_mut(name)
+            .is_some_and(|m| m.remove(key).is_some())
+    }
+
+    /// A copy of every entry of map `name` (empty if there is no such map).
+    pub fn map_entries(&self, name: &str) -> Vec<(Key, SharedValue)> {
+        read(&self.maps).get(name).map_or_else(Vec::new, |m| {
+            m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        })
+    }
+
+    /// Adds `key` to ACL `name` (created if needed); true if it was not there yet.
+    pub fn acl_add(&self, name: &str, key: &[u8]) -> bool {
+        write(&self.acls)
+            .entry(name.to_string())
+            .or_default()
+            .insert(key.into())
+    }
+
+    /// Removes `key` from ACL `name`; true if it was there.
+    pub fn acl_del(&self, name: &str, key: &[u8]) -> bool {
+        write(&self.acls)
+            .get_mut(name)
+            .is_some_and(|s| s.remove(key))
+    }
+
+    /// Whether ACL `name` holds `key`.
+    pub fn acl_match(&self, name: &str, key: &[u8]) -> bool {
+        read(&self.acls).get(name).is_some_and(|s| s.contains(key))
+    }
+
+    /// Registers a worker's gauges so that [`Shared::totals`] counts them.
+    pub fn publish_gauges(&self, gauges: Arc<WorkerGauges>) {
+        write(&self.gauges).push(gauges);
+    }
+
+    /// The sums over every worker's gauges.
+    pub fn totals(&self) -> ProcessTotals {
+        let gauges = read(&self.gauges);
+        let mut t = ProcessTotals {
+            workers: gauges.len() as u64,
+            ..ProcessTotals::default()
+        };
+        for g in gauges.iter() {
+            t.lua_calls += g.lua_calls.load(Ordering::Relaxed);
+            t.packets_decoded += g.packets_decoded.load(Ordering::Relaxed);
+            t.connections += g.connections.load(Ordering::Relaxed);
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_add_up_across_threads() {
+        let s = Shared::default();
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..10_000 {
+                        s.counter_add("hits", 1);
+                    }
+                });
+            }
+        });
+        assert_eq!(s.counter_get("hits"), 40_000);
+        assert_eq!(s.counter_add("hits", -40_000), 0);
+        assert_eq!(s.counter_get("never"), 0);
+        s.counter_set("hits", 7);
+        assert_eq!(s.counter_get("hits"), 7);
+    }
+
+    #[test]
+    fn maps_keep_typed_values_and_acls_match_exact_keys() {
+        let s = Shared::default();
+        s.map_set("m", b"a", SharedValue::Int(1));
+        s.map_set("m", b"b", SharedValue::Bytes(b"x\0y".to_vec().into()));
+        assert_eq!(s.map_get("m", b"a"), Some(SharedValue::Int(1)));
+        assert_eq!(
+            s.map_get("m", b"b"),
+            Some(SharedValue::Bytes(b"x\0y".to_vec().into()))
+        );
+        assert_eq!(s.map_get("m", b"c"), None);
+        assert_eq!(s.map_get("other", b"a"), None);
+        assert_eq!(s.map_entries("m").len(), 2);
+        assert!(s.map_del("m", b"a"));
+        assert!(!s.map_del("m", b"a"));
+        assert!(s.acl_add("deny", b"10.0.0.1"));
+        assert!(!s.acl_add("deny", b"10.0.0.1"));
+        assert!(s.acl_match("deny", b"10.0.0.1"));
+        assert!(!s.acl_match("deny", b"10.0.0.2"));
+        assert!(s.acl_del("deny", b"10.0.0.1"));
+        assert!(!s.acl_match("deny", b"10.0.0.1"));
+    }
+
+    #[test]
+    fn totals_sum_every_published_worker() {
+        let s = Shared::default();
+        let (a, b) = (
+            Arc::new(WorkerGauges::default()),
+            Arc::new(WorkerGauges::default()),
+        );
+        s.publish_gauges(a.clone());
+        s.publish_gauges(b.clone());
+        WorkerGauges::bump(&a.lua_calls);
+        WorkerGauges::bump(&b.lua_calls);
+        WorkerGauges::bump(&b.connections);
+        let t = s.totals();
+        assert_eq!((t.workers, t.lua_calls, t.connections), (2, 2, 1));
+    }
+}
