@@ -32,6 +32,37 @@ loadstring = loadstring or load
 table.maxn = table.maxn or function(t) local n = 0 for k in pairs(t) do if type(k) == "number" and k > n then n = k end end return n end
 "#;
 
+/// `pcall` and `xpcall` that give the script a dpm function's error the way the original
+/// DPM raised it: the string `file:line: message` (mlua would hand over an error object).
+/// Other error values (strings, tables from `error{...}`) pass unchanged. The chunk gets
+/// the Rust function that turns mlua's error object into that string.
+const PCALL_PRELUDE: &str = r#"local unwrap = ...
+local raw_pcall, raw_xpcall = pcall, xpcall
+local function finish(ok, ...)
+    if ok then return true, ... end
+    return false, unwrap((...))
+end
+function pcall(f, ...) return finish(raw_pcall(f, ...)) end
+function xpcall(f, handler, ...)
+    return raw_xpcall(f, function(e) return handler(unwrap(e)) end, ...)
+end
+"#;
+
+/// Installs [`PCALL_PRELUDE`].
+fn install_pcall(lua: &Lua) -> mlua::Result<()> {
+    let unwrap = lua.create_function(|lua, value: mlua::Value| {
+        Ok(match value {
+            mlua::Value::Error(e) => {
+                mlua::Value::String(lua.create_string(errors::error_line(&e))?)
+            }
+            other => other,
+        })
+    })?;
+    lua.load(PCALL_PRELUDE)
+        .set_name("=dpm-pcall")
+        .call::<()>(unwrap)
+}
+
 /// dpm's Lua libraries compiled into the binary, so `require "dpml"` works from any
 /// directory even where the source tree is absent. A file of the same name found on
 /// `package.path` (e.g. an edited `lua/dpml.lua`) takes precedence.
@@ -91,6 +122,7 @@ fn install_embedded_searcher(lua: &Lua, package: &mlua::Table) -> mlua::Result<(
 
 fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
     lua.load(COMPAT_PRELUDE).set_name("=dpm-compat").exec()?;
+    install_pcall(lua)?;
     let dir = startfile
         .parent()
         .map(|d| d.display().to_string())
@@ -139,4 +171,42 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
     dpm.set("startfile", startfile.display().to_string())?;
     lua.globals().set("dpm", dpm)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pcall_gives_a_dpm_functions_error_as_the_original_string() {
+        let lua = Lua::new();
+        install_pcall(&lua).unwrap();
+        let failing = lua
+            .create_function(|lua, ()| -> mlua::Result<()> {
+                Err(errors::raise(lua, "Arg 1 must be a connection object"))
+            })
+            .unwrap();
+        lua.globals().set("failing", failing).unwrap();
+        lua.load(
+            r##"local ok, err = pcall(function() failing() end)
+assert(not ok and type(err) == "string", type(err))
+assert(err == "test:1: Arg 1 must be a connection object", err)
+local _, handled = xpcall(function() failing() end, function(e) return "handled: " .. e end)
+assert(handled == "handled: test:4: Arg 1 must be a connection object", handled)
+local _, direct = pcall(failing)
+assert(direct == "Arg 1 must be a connection object", direct)
+local _, t = pcall(error, { code = 7 })
+assert(type(t) == "table" and t.code == 7)
+local _, s = pcall(error, "plain", 0)
+assert(s == "plain")
+assert(select("#", pcall(function() return 1, nil, 3 end)) == 4)
+local co = coroutine.wrap(function() return pcall(function() coroutine.yield(5) return 6 end) end)
+assert(co() == 5)
+local ok2, six = co()
+assert(ok2 == true and six == 6)"##,
+        )
+        .set_name("=test")
+        .exec()
+        .unwrap();
+    }
 }
