@@ -36,7 +36,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.verbose);
-    raise_fd_limit();
+    report_fd_limit(raise_fd_limit());
     let threads = args
         .threads
         .filter(|&n| n > 0)
@@ -76,8 +76,9 @@ fn init_logging(verbose: u8) {
 }
 
 /// Each client costs two descriptors (client and backend socket): lift the soft limit
-/// to the hard one, and the hard one as far as the system allows when we may.
-fn raise_fd_limit() {
+/// to the hard one, and the hard one as far as the system allows when we may. Returns
+/// the soft limit in force afterwards, if it could be read.
+fn raise_fd_limit() -> Option<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -85,7 +86,7 @@ fn raise_fd_limit() {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return;
+            return None;
         }
         let wanted = std::fs::read_to_string("/proc/sys/fs/nr_open")
             .ok()
@@ -103,6 +104,24 @@ fn raise_fd_limit() {
             };
             libc::setrlimit(libc::RLIMIT_NOFILE, &soft);
         }
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return None;
+        }
+    }
+    Some(limit.rlim_cur as u64)
+}
+
+/// Tells the operator how many proxied sessions (two descriptors each) the descriptor
+/// limit allows: at start with `--verbose`, and as a warning when it is low.
+fn report_fd_limit(limit: Option<u64>) {
+    let Some(limit) = limit else { return };
+    let sessions = limit.saturating_sub(32) / 2;
+    if limit < 4096 {
+        tracing::warn!(
+            "file descriptor limit {limit}: room for about {sessions} proxied sessions; raise the hard limit (ulimit -Hn, systemd LimitNOFILE=) for more"
+        );
+    } else {
+        tracing::info!("file descriptor limit {limit}: room for about {sessions} proxied sessions");
     }
 }
 

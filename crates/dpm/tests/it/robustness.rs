@@ -202,3 +202,66 @@ fn command_line_help_and_short_options() {
         .unwrap();
     assert!(!bad.status.success());
 }
+
+/// Out of file descriptors: dpm says so at start, each client it cannot give a backend
+/// gets an ERR naming the cause (not a hang or a silent close), the sessions it holds keep
+/// working, and new clients are served again once descriptors are free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_descriptors_refuses_clients_with_an_error_and_recovers() {
+    use mysql_async::prelude::Queryable;
+    if direct_mode() {
+        return;
+    }
+    let (builder, port) = Dpm::in_front_of_mariadb("examples/passthrough.lua");
+    let dpm = builder.fd_limit(48).spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    dpm.wait_for_line("file descriptor limit 48", Duration::from_secs(5));
+    let mut held = Vec::new();
+    let mut refused = Vec::new();
+    for _ in 0..40 {
+        match mysql_async::Conn::new(opts(port)).await {
+            Ok(conn) => held.push(conn),
+            Err(e) => refused.push(e.to_string()),
+        }
+    }
+    assert!(
+        held.len() >= 5,
+        "only {} sessions under 48 descriptors",
+        held.len()
+    );
+    assert!(
+        !refused.is_empty(),
+        "40 sessions cannot fit in 48 descriptors"
+    );
+    for e in &refused {
+        assert!(
+            e.contains("1429") && e.contains("Too many open files"),
+            "refused with {e:?}"
+        );
+    }
+    for conn in &mut held {
+        let one: Option<i64> = conn.query_first("SELECT 1").await.unwrap();
+        assert_eq!(one, Some(1));
+    }
+    for conn in held {
+        conn.disconnect().await.unwrap();
+    }
+    let mut again = wait_for_session(port).await;
+    let two: Option<i64> = again.query_first("SELECT 2").await.unwrap();
+    assert_eq!(two, Some(2));
+    again.disconnect().await.unwrap();
+}
+
+/// A session through `port`, retried for a few seconds while dpm frees descriptors.
+async fn wait_for_session(port: u16) -> mysql_async::Conn {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match mysql_async::Conn::new(opts(port)).await {
+            Ok(conn) => return conn,
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("no session after the others closed: {e}"),
+        }
+    }
+}

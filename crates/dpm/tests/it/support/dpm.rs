@@ -35,6 +35,7 @@ pub struct DpmBuilder {
     args: Vec<String>,
     verbose: Option<u32>,
     current_dir: Option<PathBuf>,
+    fd_limit: Option<u64>,
 }
 
 impl DpmBuilder {
@@ -58,6 +59,11 @@ impl DpmBuilder {
         self.current_dir = Some(dir.into());
         self
     }
+    /// Starts dpm with its descriptor limit (soft and hard) lowered to `n`.
+    pub fn fd_limit(mut self, n: u64) -> Self {
+        self.fd_limit = Some(n);
+        self
+    }
     /// Starts the process (does not wait for anything).
     pub fn spawn(self) -> Dpm {
         let exe = env!("CARGO_BIN_EXE_dpm");
@@ -76,6 +82,23 @@ impl DpmBuilder {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(n) = self.fd_limit {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: n as libc::rlim_t,
+                        rlim_max: n as libc::rlim_t,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {exe}: {e}"));
@@ -138,6 +161,7 @@ impl Dpm {
             args: Vec::new(),
             verbose: Some(1),
             current_dir: None,
+            fd_limit: None,
         }
     }
 
