@@ -78,7 +78,7 @@ fn init_logging(verbose: u8) {
 /// Each client costs two descriptors (client and backend socket): lift the soft limit
 /// to the hard one, and the hard one as far as the system allows when we may. Returns
 /// the soft limit in force afterwards, if it could be read.
-fn raise_fd_limit() -> Option<u64> {
+fn raise_fd_limit() -> Option<libc::rlim_t> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -108,12 +108,12 @@ fn raise_fd_limit() -> Option<u64> {
             return None;
         }
     }
-    Some(limit.rlim_cur as u64)
+    Some(limit.rlim_cur)
 }
 
 /// Tells the operator how many proxied sessions (two descriptors each) the descriptor
 /// limit allows: at start with `--verbose`, and as a warning when it is low.
-fn report_fd_limit(limit: Option<u64>) {
+fn report_fd_limit(limit: Option<libc::rlim_t>) {
     let Some(limit) = limit else { return };
     let sessions = limit.saturating_sub(32) / 2;
     if limit < 4096 {
