@@ -7,7 +7,6 @@
 //! a script pays for it only when it calls it. Counters are atomics (a name lookup under
 //! a read lock, then one atomic add); maps and ACLs sit behind a read-write lock each.
 
-use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -119,12 +118,10 @@ impl Shared {
 
     /// Sets `key` to `value` in map `name` (created if needed).
     pub fn map_set(&self, name: &str, key: &[u8], value: SharedValue) {
-        let mut maps = write(&self.maps);
-        let map = match maps.entry(name.to_string()) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => e.insert(FxHashMap::default()),
-        };
-        map.insert(key.into(), value);
+        write(&self.maps)
+            .entry(name.to_string())
+            .or_default()
+            .insert(key.into(), value);
     }
 
     /// The value of `key` in map `name`.

@@ -7,9 +7,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustc_hash::FxHashMap;
-use std::time::Duration;
 
 use crate::conn::{Conn, ListenerKind, Role};
 use crate::error::EngineError;
@@ -124,13 +124,19 @@ impl Worker {
             self.inner.config.max_packet,
         ));
         self.inner.conns.borrow_mut().insert(conn.id, conn.clone());
-        WorkerGauges::bump(&self.inner.gauges.connections);
+        self.publish_conn_count();
         conn
     }
 
     /// The linked partner of `conn`, if it is still open.
     pub(crate) fn partner_of(&self, conn: &Conn) -> Option<Rc<Conn>> {
         conn.partner.get().and_then(|id| self.get(id))
+    }
+
+    /// Copies the size of the connection table to the published gauge.
+    fn publish_conn_count(&self) {
+        let open = self.inner.conns.borrow().len() as u64;
+        self.inner.gauges.connections.store(open, Ordering::Relaxed);
     }
 
     /// This worker's published counters (see [`crate::shared`]).
@@ -333,8 +339,7 @@ impl Worker {
         let Some(conn) = self.inner.conns.borrow_mut().remove(&id) else {
             return false;
         };
-        let open = &self.inner.gauges.connections;
-        open.store(open.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+        self.publish_conn_count();
         if conn.closing.replace(true) {
             return false;
         }

@@ -5,7 +5,6 @@
 //! an async dpm function; its connection waits, the worker goes on.
 
 use std::rc::Rc;
-use std::sync::Arc;
 
 use dpm_engine::shared::WorkerGauges;
 use dpm_engine::{ConnId, Event, EventSink, LocalBoxFuture, Packet, Role, Verdict, Worker};
@@ -23,21 +22,16 @@ pub struct Host {
     pub worker: Worker,
     /// Callbacks of every connection of this worker.
     pub callbacks: Rc<CallbackRegistry>,
-    /// Counters that show what the fast path skipped (`dpm.stats()`): the worker's
-    /// published gauges, so the other workers can sum them.
-    pub stats: Arc<WorkerGauges>,
 }
 
 impl Host {
     /// A host for `worker` around `lua`.
     pub fn new(worker: Worker, lua: Lua) -> Rc<Host> {
         let callbacks = Rc::new(CallbackRegistry::new(worker.clone()));
-        let stats = worker.gauges().clone();
         Rc::new(Host {
             lua,
             worker,
             callbacks,
-            stats,
         })
     }
 
@@ -48,7 +42,7 @@ impl Host {
 
     /// Builds the Lua object of a received packet (counted in `dpm.stats()`).
     fn decode(&self, conn: ConnId, event: Event, packet: Packet) -> mlua::Result<Value> {
-        WorkerGauges::bump(&self.stats.packets_decoded);
+        WorkerGauges::bump(&self.worker.gauges().packets_decoded);
         crate::packets::to_lua(self, conn, event, packet)
     }
 
@@ -82,7 +76,7 @@ impl Host {
         what: &str,
         args: impl IntoLuaMulti,
     ) -> Result<Value, String> {
-        WorkerGauges::bump(&self.stats.lua_calls);
+        WorkerGauges::bump(&self.worker.gauges().lua_calls);
         func.call_async::<Value>(args).await.map_err(|e| {
             let line = error_line(&e);
             tracing::error!("ERROR: {what}: {line}");

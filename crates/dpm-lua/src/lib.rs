@@ -151,8 +151,9 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
         lua.create_function(move |lua, ()| {
             let t = lua.create_table()?;
             let relaxed = std::sync::atomic::Ordering::Relaxed;
-            t.set("lua_calls", h.stats.lua_calls.load(relaxed))?;
-            t.set("packets_decoded", h.stats.packets_decoded.load(relaxed))?;
+            let mine = h.worker.gauges();
+            t.set("lua_calls", mine.lua_calls.load(relaxed))?;
+            t.set("packets_decoded", mine.packets_decoded.load(relaxed))?;
             t.set("connections", h.worker.conn_count())?;
             t.set("worker", h.worker.index())?;
             // The same counters summed over every worker of the process.

@@ -111,11 +111,15 @@ fn raise_fd_limit() -> Option<libc::rlim_t> {
     Some(limit.rlim_cur)
 }
 
+/// Descriptors dpm keeps for itself (stdio, each runtime's epoll and eventfd, listeners,
+/// files a script opens): not available to sessions.
+const OWN_DESCRIPTORS: libc::rlim_t = 32;
+
 /// Tells the operator how many proxied sessions (two descriptors each) the descriptor
 /// limit allows: at start with `--verbose`, and as a warning when it is low.
 fn report_fd_limit(limit: Option<libc::rlim_t>) {
     let Some(limit) = limit else { return };
-    let sessions = limit.saturating_sub(32) / 2;
+    let sessions = limit.saturating_sub(OWN_DESCRIPTORS) / 2;
     if limit < 4096 {
         tracing::warn!(
             "file descriptor limit {limit}: room for about {sessions} proxied sessions; raise the hard limit (ulimit -Hn, systemd LimitNOFILE=) for more"

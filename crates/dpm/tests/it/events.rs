@@ -34,19 +34,14 @@ fn in_order(trace: &[String], expected: &[&str]) -> bool {
 /// sequence (rather than one last line) keeps the check free of races with the
 /// thread that collects dpm's output.
 fn expect_trace(t: &Target, from: usize, expected: &[&str]) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let trace = trace_after(t, from);
-        if in_order(&trace, expected) {
-            return;
-        }
-        if std::time::Instant::now() >= deadline {
-            panic!(
-                "expected (in order) {expected:#?}\nin trace:\n{}",
-                trace.join("\n")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let seen = try_wait_until(Duration::from_secs(10), || {
+        in_order(&trace_after(t, from), expected).then_some(())
+    });
+    if seen.is_none() {
+        panic!(
+            "expected (in order) {expected:#?}\nin trace:\n{}",
+            trace_after(t, from).join("\n")
+        );
     }
 }
 

@@ -32,11 +32,9 @@ async fn run_queries(port: u16, n: usize) {
 fn stats(dpm: &Dpm, stats_port: u16) -> (u64, u64) {
     let before = dpm.line_count();
     // The stats listener opens after the proxy's listener: retry until it is up.
-    let deadline = Instant::now() + LISTEN_TIMEOUT;
-    while let Err(e) = std::net::TcpStream::connect(("127.0.0.1", stats_port)) {
-        assert!(Instant::now() < deadline, "stats port {stats_port}: {e}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("the stats listener", LISTEN_TIMEOUT, || {
+        std::net::TcpStream::connect(("127.0.0.1", stats_port)).ok()
+    });
     let line = dpm.wait_for_line_after(before, "stats lua_calls=", Duration::from_secs(5));
     let nums: Vec<u64> = line
         .split(|c: char| !c.is_ascii_digit())

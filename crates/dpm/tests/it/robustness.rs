@@ -246,22 +246,13 @@ async fn running_out_of_descriptors_refuses_clients_with_an_error_and_recovers()
     for conn in held {
         conn.disconnect().await.unwrap();
     }
-    let mut again = wait_for_session(port).await;
+    let mut again = wait_until_async(
+        "a session once the others closed",
+        Duration::from_secs(10),
+        || async { mysql_async::Conn::new(opts(port)).await.ok() },
+    )
+    .await;
     let two: Option<i64> = again.query_first("SELECT 2").await.unwrap();
     assert_eq!(two, Some(2));
     again.disconnect().await.unwrap();
-}
-
-/// A session through `port`, retried for a few seconds while dpm frees descriptors.
-async fn wait_for_session(port: u16) -> mysql_async::Conn {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match mysql_async::Conn::new(opts(port)).await {
-            Ok(conn) => return conn,
-            Err(_) if std::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("no session after the others closed: {e}"),
-        }
-    }
 }

@@ -55,15 +55,22 @@ pub fn unique_name(prefix: &str) -> String {
 
 /// Polls `f` until it returns `Some`, with a short back-off, and panics with
 /// `what` once `timeout` has passed.
-pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub fn wait_until<T>(what: &str, timeout: Duration, f: impl FnMut() -> Option<T>) -> T {
+    try_wait_until(timeout, f)
+        .unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for {what}"))
+}
+
+/// Like [`wait_until`], returning `None` on timeout (for callers that explain the
+/// failure themselves).
+pub fn try_wait_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();
     let mut delay = Duration::from_millis(5);
     loop {
         if let Some(v) = f() {
-            return v;
+            return Some(v);
         }
         if start.elapsed() > timeout {
-            panic!("timed out after {timeout:?} waiting for {what}");
+            return None;
         }
         thread::sleep(delay);
         delay = (delay * 2).min(Duration::from_millis(100));
