@@ -1,10 +1,13 @@
 //! Listening sockets and their accept loops. TCP listeners are bound with SO_REUSEPORT
 //! so that every worker binds the same address and the kernel spreads the accepts.
 
+use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
+use std::sync::Mutex;
 use std::time::Duration;
 
+use dpm_protocol::frame::{PacketHeader, HEADER_LEN};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, UnixListener};
 
@@ -63,6 +66,7 @@ pub(crate) fn bind_unix(path: &str, mode: u32) -> Result<UnixListener, EngineErr
 }
 
 pub(crate) fn spawn_accept_loop(worker: Worker, lconn: Rc<Conn>, listening: Listening) {
+    SpareDescriptor::fill();
     tokio::task::spawn_local(async move {
         loop {
             if lconn.closing.get() {
@@ -74,8 +78,16 @@ pub(crate) fn spawn_accept_loop(worker: Worker, lconn: Rc<Conn>, listening: List
             };
             match accepted {
                 Ok(stream) => on_accept(&worker, &lconn, stream),
+                Err(e) if is_out_of_descriptors(&e) => {
+                    if refuse_one_waiting_client(&listening, &e) {
+                        tracing::warn!(listener = lconn.id, error = %e, "client refused");
+                    } else {
+                        // At the limit with nobody waiting: look again shortly.
+                        tracing::debug!(listener = lconn.id, error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
                 Err(e) => {
-                    // Typically EMFILE: back off instead of spinning.
                     tracing::warn!(listener = lconn.id, error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
@@ -94,6 +106,91 @@ async fn accept(listening: &Listening) -> std::io::Result<Stream> {
         }
         Listening::Unix(l) => Ok(Stream::Unix(l.accept().await?.0)),
     }
+}
+
+/// One descriptor held open (on `/dev/null`) for the moment the process runs out: it is
+/// given up to accept a waiting client just long enough to tell it why it is refused,
+/// instead of leaving it in the accept queue waiting for a greeting that never comes.
+/// Process-wide because the descriptor limit is; taken rarely, so a mutex is enough.
+struct SpareDescriptor;
+
+static SPARE_DESCRIPTOR: Mutex<Option<File>> = Mutex::new(None);
+
+impl SpareDescriptor {
+    /// Opens the spare descriptor if it is not held (at each listener start and after use).
+    fn fill() {
+        let mut spare = SPARE_DESCRIPTOR.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.is_none() {
+            *spare = File::open("/dev/null").ok();
+        }
+    }
+
+    /// Closes the spare descriptor; false if it was not held.
+    fn release() -> bool {
+        let mut spare = SPARE_DESCRIPTOR.lock().unwrap_or_else(|e| e.into_inner());
+        spare.take().is_some()
+    }
+}
+
+fn is_out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// Error code for a client refused because dpm is out of descriptors: the server's own
+/// "too many connections", which drivers already report as "the server is full".
+const TOO_MANY_CONNECTIONS: u16 = 1040; // ER_CON_COUNT_ERROR
+
+/// Accepts one client from the queue with the spare descriptor and sends it an ERR
+/// packet in place of the greeting. True if a client was refused that way.
+///
+/// Synchronous on purpose: between giving the spare up and taking it back nothing else
+/// of this worker may run, or a backend connect would take the freed slot for good. The
+/// accept is a plain non-blocking `accept4` (not tokio's), so an empty queue (the kernel
+/// reports EMFILE before it looks at the queue) returns at once instead of waiting.
+fn refuse_one_waiting_client(listening: &Listening, cause: &std::io::Error) -> bool {
+    if !SpareDescriptor::release() {
+        SpareDescriptor::fill();
+        return false;
+    }
+    let sock = match listening {
+        Listening::Tcp(l) => socket2::SockRef::from(l),
+        Listening::Unix(l) => socket2::SockRef::from(l),
+    };
+    let refused = match sock.accept() {
+        Ok((client, _)) => {
+            send_pre_handshake_error(&client, cause);
+            true
+        }
+        Err(_) => false,
+    };
+    SpareDescriptor::fill();
+    refused
+}
+
+/// Sends "too many connections" to a client that has not had a greeting yet.
+fn send_pre_handshake_error(client: &Socket, cause: &std::io::Error) {
+    let message = format!(
+        "Too many connections: dpm is out of file descriptors ({})",
+        crate::connector::describe_os_error(cause)
+    );
+    // Before the handshake the client's capabilities are unknown: no sqlstate.
+    let mut payload = bytes::BytesMut::new();
+    dpm_protocol::err::ErrPacket {
+        code: TOO_MANY_CONNECTIONS,
+        sql_state: None,
+        message: message.into(),
+    }
+    .encode(&mut payload);
+    let mut packet = vec![0u8; HEADER_LEN];
+    PacketHeader {
+        payload_len: payload.len(),
+        seq: 0,
+    }
+    .write(&mut packet);
+    packet.extend_from_slice(&payload);
+    // A fresh socket's send buffer is empty: one small non-blocking send is enough.
+    let _ = client.set_nonblocking(true);
+    let _ = client.send(&packet);
 }
 
 fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Stream) {

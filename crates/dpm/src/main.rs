@@ -36,7 +36,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.verbose);
-    report_fd_limit(raise_fd_limit());
+    let fd_limit = raise_fd_limit();
     let threads = args
         .threads
         .filter(|&n| n > 0)
@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         eprintln!("dpm: {message}");
         return ExitCode::from(1);
     }
+    report_fd_limit(fd_limit);
     tracing::info!(threads, "Starting event dispatcher...");
     wait_for_shutdown_signal();
     tracing::info!("shutting down");
@@ -76,8 +77,9 @@ fn init_logging(verbose: u8) {
 }
 
 /// Each client costs two descriptors (client and backend socket): lift the soft limit
-/// to the hard one, and the hard one as far as the system allows when we may. Returns
-/// the soft limit in force afterwards, if it could be read.
+/// to the hard one. The hard limit is the operator's (`ulimit -Hn`, systemd
+/// `LimitNOFILE=`) and is left alone, even where dpm could raise it. Returns the limit
+/// in force afterwards, if it could be read.
 fn raise_fd_limit() -> Option<libc::rlim_t> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -88,38 +90,32 @@ fn raise_fd_limit() -> Option<libc::rlim_t> {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
             return None;
         }
-        let wanted = std::fs::read_to_string("/proc/sys/fs/nr_open")
-            .ok()
-            .and_then(|s| s.trim().parse::<libc::rlim_t>().ok())
-            .unwrap_or(limit.rlim_max)
-            .min(1 << 20);
-        let raised = libc::rlimit {
-            rlim_cur: wanted.max(limit.rlim_cur),
-            rlim_max: wanted.max(limit.rlim_max),
-        };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
-            let soft = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                rlim_max: limit.rlim_max,
-            };
-            libc::setrlimit(libc::RLIMIT_NOFILE, &soft);
-        }
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return None;
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0
+                || libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0
+            {
+                return None;
+            }
         }
     }
     Some(limit.rlim_cur)
 }
 
-/// Descriptors dpm keeps for itself (stdio, each runtime's epoll and eventfd, listeners,
-/// files a script opens): not available to sessions.
-const OWN_DESCRIPTORS: libc::rlim_t = 32;
+/// Descriptors open now (stdio, each worker's epoll and eventfd, listeners, backends
+/// the startup file opened, the spare kept for refusing clients).
+fn open_descriptors() -> Option<libc::rlim_t> {
+    let entries = std::fs::read_dir("/proc/self/fd").ok()?;
+    // Less the descriptor read_dir itself holds.
+    Some((entries.count() as libc::rlim_t).saturating_sub(1))
+}
 
 /// Tells the operator how many proxied sessions (two descriptors each) the descriptor
-/// limit allows: at start with `--verbose`, and as a warning when it is low.
+/// limit leaves room for once the workers are up: with `--verbose`, and as a warning
+/// when the limit is low.
 fn report_fd_limit(limit: Option<libc::rlim_t>) {
     let Some(limit) = limit else { return };
-    let sessions = limit.saturating_sub(OWN_DESCRIPTORS) / 2;
+    let sessions = limit.saturating_sub(open_descriptors().unwrap_or(0)) / 2;
     if limit < 4096 {
         tracing::warn!(
             "file descriptor limit {limit}: room for about {sessions} proxied sessions; raise the hard limit (ulimit -Hn, systemd LimitNOFILE=) for more"
