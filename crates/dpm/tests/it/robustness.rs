@@ -216,7 +216,9 @@ async fn running_out_of_descriptors_refuses_clients_with_an_error_and_recovers()
         return;
     }
     let mut codes = Vec::new();
-    for limit in [48, 49] {
+    // Not much above what dpm opens for itself, so that a few dozen sessions fill it even
+    // if the machine hands dpm some inherited descriptors.
+    for limit in [64, 65] {
         codes.extend(out_of_descriptors_at(limit).await);
     }
     assert!(
@@ -242,10 +244,14 @@ async fn out_of_descriptors_at(limit: u64) -> Vec<u16> {
     };
     let mut held = Vec::new();
     let mut refused = Vec::new();
-    for _ in 0..40 {
+    // Connect until refused a few times: how many fit depends on what dpm inherited.
+    for _ in 0..200 {
         match connect().await {
             Ok(conn) => held.push(conn),
             Err(e) => refused.push(e.to_string()),
+        }
+        if refused.len() == 3 {
+            break;
         }
     }
     assert!(
@@ -255,7 +261,7 @@ async fn out_of_descriptors_at(limit: u64) -> Vec<u16> {
     );
     assert!(
         !refused.is_empty(),
-        "limit {limit}: 40 sessions cannot fit in {limit} descriptors"
+        "limit {limit}: 200 sessions cannot fit in {limit} descriptors"
     );
     let mut codes = Vec::new();
     for e in &refused {
