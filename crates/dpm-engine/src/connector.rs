@@ -58,18 +58,6 @@ async fn connect(target: &Target) -> std::io::Result<Stream> {
 /// from a server that carries a client-side code (2000–2999) as malformed.
 const BACKEND_UNREACHABLE: u16 = 1429; // ER_CONNECT_TO_FOREIGN_DATA_SOURCE
 
-/// An I/O error as client libraries print it in error 2003: `24 "Too many open files"`.
-pub(crate) fn describe_os_error(error: &std::io::Error) -> String {
-    match error.raw_os_error() {
-        Some(code) => {
-            let text = std::io::Error::from_raw_os_error(code).to_string();
-            let text = text.split(" (os error").next().unwrap_or_default();
-            format!("{code} \"{text}\"")
-        }
-        None => error.to_string(),
-    }
-}
-
 /// A client linked to a backend that could not be reached would wait for a greeting
 /// forever: tell it why instead, with the text a client library uses for error 2003.
 fn refuse_waiting_client(worker: &Worker, backend: &Conn, error: &std::io::Error) {
@@ -82,7 +70,7 @@ fn refuse_waiting_client(worker: &Worker, backend: &Conn, error: &std::io::Error
     let message = format!(
         "Can't connect to server on '{}' ({})",
         backend.target,
-        describe_os_error(error)
+        crate::error::describe_os_error(error)
     );
     let mut payload = bytes::BytesMut::new();
     dpm_protocol::err::ErrPacket::new(BACKEND_UNREACHABLE, *b"HY000", message).encode(&mut payload);

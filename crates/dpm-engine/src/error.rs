@@ -28,3 +28,15 @@ pub enum EngineError {
         problem: &'static str,
     },
 }
+
+/// An I/O error as client libraries print it in error 2003: `24 "Too many open files"`.
+pub(crate) fn describe_os_error(error: &std::io::Error) -> String {
+    match error.raw_os_error() {
+        Some(code) => {
+            let text = std::io::Error::from_raw_os_error(code).to_string();
+            let text = text.split(" (os error").next().unwrap_or_default();
+            format!("{code} \"{text}\"")
+        }
+        None => error.to_string(),
+    }
+}

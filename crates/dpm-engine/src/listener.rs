@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use dpm_protocol::frame::{PacketHeader, HEADER_LEN};
+use dpm_protocol::frame::encode_packet_with;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, UnixListener};
 
@@ -171,23 +171,16 @@ fn refuse_one_waiting_client(listening: &Listening, cause: &std::io::Error) -> b
 fn send_pre_handshake_error(client: &Socket, cause: &std::io::Error) {
     let message = format!(
         "Too many connections: dpm is out of file descriptors ({})",
-        crate::connector::describe_os_error(cause)
+        crate::error::describe_os_error(cause)
     );
     // Before the handshake the client's capabilities are unknown: no sqlstate.
-    let mut payload = bytes::BytesMut::new();
-    dpm_protocol::err::ErrPacket {
+    let err = dpm_protocol::err::ErrPacket {
         code: TOO_MANY_CONNECTIONS,
         sql_state: None,
         message: message.into(),
-    }
-    .encode(&mut payload);
-    let mut packet = vec![0u8; HEADER_LEN];
-    PacketHeader {
-        payload_len: payload.len(),
-        seq: 0,
-    }
-    .write(&mut packet);
-    packet.extend_from_slice(&payload);
+    };
+    let mut packet = bytes::BytesMut::new();
+    encode_packet_with(&mut packet, 0, |dst| err.encode(dst));
     // A fresh socket's send buffer is empty: one small non-blocking send is enough.
     let _ = client.set_nonblocking(true);
     let _ = client.send(&packet);

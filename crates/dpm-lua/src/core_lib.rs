@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use dpm_engine::shared::{shared, SharedValue};
+use dpm_engine::shared::{shared, Shared, SharedValue};
 use mlua::{Lua, Table, Value};
 
 /// Creates the global `core` table.
@@ -71,6 +71,21 @@ fn from_shared(lua: &Lua, value: SharedValue) -> mlua::Result<Value> {
     })
 }
 
+/// Sets `core.<field>(name, key)` to a yes/no operation on a named shared map or ACL.
+fn set_keyed_query(
+    lua: &Lua,
+    core: &Table,
+    field: &str,
+    op: fn(&Shared, &str, &[u8]) -> bool,
+) -> mlua::Result<()> {
+    core.set(
+        field,
+        lua.create_function(move |_, (name, key): (String, mlua::String)| {
+            Ok(op(shared(), &name, &key.as_bytes()))
+        })?,
+    )
+}
+
 /// The functions on state shared by every worker.
 fn register_shared(lua: &Lua, core: &Table) -> mlua::Result<()> {
     core.set(
@@ -90,12 +105,7 @@ fn register_shared(lua: &Lua, core: &Table) -> mlua::Result<()> {
             }
         })?,
     )?;
-    core.set(
-        "del_map",
-        lua.create_function(|_, (name, key): (String, mlua::String)| {
-            Ok(shared().map_del(&name, &key.as_bytes()))
-        })?,
-    )?;
+    set_keyed_query(lua, core, "del_map", Shared::map_del)?;
     core.set(
         "map_entries",
         lua.create_function(|lua, name: String| {
@@ -106,24 +116,9 @@ fn register_shared(lua: &Lua, core: &Table) -> mlua::Result<()> {
             Ok(t)
         })?,
     )?;
-    core.set(
-        "add_acl",
-        lua.create_function(|_, (name, key): (String, mlua::String)| {
-            Ok(shared().acl_add(&name, &key.as_bytes()))
-        })?,
-    )?;
-    core.set(
-        "del_acl",
-        lua.create_function(|_, (name, key): (String, mlua::String)| {
-            Ok(shared().acl_del(&name, &key.as_bytes()))
-        })?,
-    )?;
-    core.set(
-        "match_acl",
-        lua.create_function(|_, (name, key): (String, mlua::String)| {
-            Ok(shared().acl_match(&name, &key.as_bytes()))
-        })?,
-    )?;
+    set_keyed_query(lua, core, "add_acl", Shared::acl_add)?;
+    set_keyed_query(lua, core, "del_acl", Shared::acl_del)?;
+    set_keyed_query(lua, core, "match_acl", Shared::acl_match)?;
     core.set(
         "add_counter",
         lua.create_function(|_, (name, delta): (String, Option<i64>)| {
