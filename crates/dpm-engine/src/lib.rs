@@ -22,6 +22,7 @@ mod event;
 mod forward;
 mod listener;
 mod runtime;
+pub mod service;
 pub mod shared;
 mod sink;
 mod stream;
