@@ -3,11 +3,13 @@
 //! its reader task, its writer task and script calls, never at the same time.
 
 use std::cell::{Cell, OnceCell, RefCell};
+use std::rc::Rc;
 
 use bytes::{Buf, BytesMut};
 use tokio::sync::Notify;
 
 use crate::event::EventMask;
+use crate::session::Session;
 use crate::stream::Stream;
 use crate::tracker::{Side, Tracker};
 use crate::ConnId;
@@ -44,8 +46,9 @@ pub(crate) struct Conn {
     /// Set once the socket exists (backends get it when their connect completes).
     pub stream: OnceCell<Stream>,
     pub tracker: RefCell<Tracker>,
-    /// The linked partner packets are forwarded to.
-    pub partner: Cell<Option<ConnId>>,
+    /// The session this connection belongs to: a client's own (from its accept on), a
+    /// backend's while it is linked. Pairing lives in `crate::session`.
+    pub session: RefCell<Option<Rc<Session>>>,
     /// The last partner's id; kept after the partner closes (the original's quirk).
     pub remote_id: Cell<ConnId>,
     /// Events with a callback.
@@ -75,7 +78,7 @@ impl Conn {
             role,
             stream: OnceCell::new(),
             tracker: RefCell::new(Tracker::new(side, max_packet)),
-            partner: Cell::new(None),
+            session: RefCell::new(None),
             remote_id: Cell::new(0),
             mask: Cell::new(EventMask::default()),
             out: RefCell::new(BytesMut::new()),

@@ -16,30 +16,38 @@ pub(crate) enum Target {
 
 pub(crate) fn spawn_connect(worker: Worker, conn: Rc<Conn>, target: Target) {
     tokio::task::spawn_local(async move {
-        let timeout = worker.inner.config.connect_timeout;
-        let result = match tokio::time::timeout(timeout, connect(&target)).await {
-            Ok(r) => r,
-            Err(_) => Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "connect timed out",
-            )),
-        };
-        if conn.closing.get() {
-            return;
-        }
-        match result {
-            Ok(stream) => {
-                let _ = conn.stream.set(stream);
-                tracing::debug!(backend = conn.id, target = %conn.target, "connected");
-                crate::forward::start_io(&worker, &conn);
-            }
-            Err(e) => {
-                tracing::warn!(backend = conn.id, target = %conn.target, error = %e, "backend connect failed");
-                refuse_waiting_client(&worker, &conn, &e);
-                worker.close(conn.id);
-            }
+        if let Err(e) = establish(&worker, &conn, &target).await {
+            tracing::warn!(backend = conn.id, target = %conn.target, error = %e, "backend connect failed");
+            refuse_waiting_client(&worker, &conn, &e);
+            worker.close(conn.id);
         }
     });
+}
+
+/// Connects `conn` to `target` within the worker's connect timeout and starts its I/O.
+/// An error leaves `conn` open for the caller to close (a close it already saw is Ok).
+pub(crate) async fn establish(
+    worker: &Worker,
+    conn: &Rc<Conn>,
+    target: &Target,
+) -> std::io::Result<()> {
+    let timeout = worker.inner.config.connect_timeout;
+    let stream = match tokio::time::timeout(timeout, connect(target)).await {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "connect timed out",
+            ))
+        }
+    };
+    if conn.closing.get() {
+        return Ok(());
+    }
+    let _ = conn.stream.set(stream);
+    tracing::debug!(backend = conn.id, target = %conn.target, "connected");
+    crate::forward::start_io(worker, conn);
+    Ok(())
 }
 
 async fn connect(target: &Target) -> std::io::Result<Stream> {
@@ -56,7 +64,7 @@ async fn connect(target: &Target) -> std::io::Result<Stream> {
 /// Error code sent when the backend cannot be reached. The text is the client library's
 /// own 2003 message, but the code is a server one: MariaDB Connector/C rejects a packet
 /// from a server that carries a client-side code (2000–2999) as malformed.
-const BACKEND_UNREACHABLE: u16 = 1429; // ER_CONNECT_TO_FOREIGN_DATA_SOURCE
+pub(crate) const BACKEND_UNREACHABLE: u16 = 1429; // ER_CONNECT_TO_FOREIGN_DATA_SOURCE
 
 /// A client linked to a backend that could not be reached would wait for a greeting
 /// forever: tell it why instead, with the text a client library uses for error 2003.
@@ -72,7 +80,12 @@ fn refuse_waiting_client(worker: &Worker, backend: &Conn, error: &std::io::Error
         backend.target,
         crate::error::describe_os_error(error)
     );
+    send_error(&client, BACKEND_UNREACHABLE, *b"HY000", message);
+}
+
+/// Writes an ERR packet to `conn` (sequence id and state from its tracker).
+pub(crate) fn send_error(conn: &Conn, code: u16, sql_state: [u8; 5], message: String) {
     let mut payload = bytes::BytesMut::new();
-    dpm_protocol::err::ErrPacket::new(BACKEND_UNREACHABLE, *b"HY000", message).encode(&mut payload);
-    crate::forward::write_packet(&client, &payload);
+    dpm_protocol::err::ErrPacket::new(code, sql_state, message).encode(&mut payload);
+    crate::forward::write_packet(conn, &payload);
 }

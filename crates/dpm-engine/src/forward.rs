@@ -5,17 +5,20 @@
 //! walks the frame headers in its read buffer, lets the tracker peek at the first bytes
 //! of each packet, rewrites the sequence byte in place and hands the whole run of frames
 //! to the partner in one write — no allocation, no copy unless the partner's socket is
-//! full. Lua is entered only for events that have a callback.
+//! full. Lua is entered only for events that have a callback, and a service session's
+//! pipeline only for the requests or replies its filters asked for (`crate::pipeline`).
 
 use std::rc::Rc;
 
 use bytes::{Buf, BytesMut};
 use dpm_protocol::frame::{PacketHeader, HEADER_LEN, MAX_PAYLOAD_LEN};
 
-use crate::conn::{Conn, HIGH_WATER};
+use crate::conn::{Conn, Role, HIGH_WATER};
 use crate::event::{Event, Verdict};
+use crate::pipeline;
+use crate::session::Session;
 use crate::sink::Packet;
-use crate::tracker::{PacketKind, TrackError};
+use crate::tracker::{FrameInfo, PacketKind, TrackError};
 use crate::worker::Worker;
 
 /// Initial and minimum free space of a read buffer.
@@ -226,9 +229,10 @@ fn reserve_for_next_read(buf: &mut BytesMut) {
     }
 }
 
-/// A packet of several frames being joined for a callback.
+/// A packet of several frames being joined for a callback or the pipeline.
 struct Assembly {
-    event: Event,
+    event: Option<Event>,
+    pipeline: bool,
     kind: PacketKind,
     payload: BytesMut,
 }
@@ -242,10 +246,12 @@ struct Stop {
 enum StopReason {
     /// Every complete frame before `at` was forwarded (or dropped); a partial frame may follow.
     Drained,
-    /// The frame at `at` (`len` bytes, already seen by the tracker) goes to a callback.
+    /// The frame at `at` (`len` bytes, already seen by the tracker) goes to a DPM
+    /// callback (`event`) and/or the session's pipeline (`pipeline`).
     Callback {
         len: usize,
         event: Option<Event>,
+        pipeline: bool,
         kind: PacketKind,
         continued: bool,
     },
@@ -277,6 +283,8 @@ fn walk(
     assembling: bool,
 ) -> Result<Stop, TrackError> {
     let target = worker.partner_of(conn);
+    let session = conn.session.borrow().clone();
+    let pipeline = session.as_ref().and_then(|s| s.pipeline());
     let mut run = 0; // start of the run of frames not yet sent
     let mut at = 0;
     loop {
@@ -295,20 +303,28 @@ fn walk(
         if buf.len() - at < len {
             break;
         }
-        let info = conn
-            .tracker
-            .borrow_mut()
-            .on_receive(header.seq, &buf[at + HEADER_LEN..at + len])?;
+        let payload = &buf[at + HEADER_LEN..at + len];
+        let info = conn.tracker.borrow_mut().on_receive(header.seq, payload)?;
+        if let Some(session) = &session {
+            observe(session, conn, info.kind, payload);
+        }
         let callback = info.event.filter(|&e| conn.mask.get().has(e));
-        if assembling || callback.is_some() {
+        let stage = pipeline
+            .as_deref()
+            .is_some_and(|p| pipeline_stops(p, conn, &info));
+        if assembling || callback.is_some() || stage {
             send_run(target.as_deref(), &buf[run..at]);
             let why = StopReason::Callback {
                 len,
                 event: callback,
+                pipeline: stage,
                 kind: info.kind,
                 continued: info.continued,
             };
             return Ok(Stop { at, why });
+        }
+        if let (Some(p), PacketKind::Command(command)) = (&pipeline, info.kind) {
+            pipeline::note_request_sent(p, command);
         }
         let Some(t) = &target else {
             // Not linked and nobody listening: the frame has nowhere to go.
@@ -381,28 +397,26 @@ async fn handle_stop(
     match stop.why {
         StopReason::Drained => {}
         StopReason::SentCallback { len, target, event } => {
-            if let Some(sink) = worker.sink() {
-                // The partner's "sent" callback runs before the bytes move, as in the original.
-                sink.packet(target.id, event, None).await;
-            }
+            // A "sent" callback runs once the packet is queued on its connection, whoever
+            // wrote it (see `deliver`).
             target.send(&buf[..len]);
             buf.advance(len);
+            if let Some(sink) = worker.sink() {
+                sink.packet(target.id, event, None).await;
+            }
         }
         StopReason::Callback {
             len,
             event,
+            pipeline,
             kind,
             continued,
         } => {
             let frame = buf.split_to(len);
             let packet = if continued || assembly.is_some() {
-                let event = assembly
-                    .as_ref()
-                    .map(|a| a.event)
-                    .or(event)
-                    .unwrap_or(Event::MY_CLOSING);
                 let asm = assembly.get_or_insert_with(|| Assembly {
                     event,
+                    pipeline,
                     kind,
                     payload: BytesMut::new(),
                 });
@@ -415,42 +429,116 @@ async fn handle_stop(
                         kind: a.kind,
                         payload: a.payload.freeze(),
                     };
-                    (a.event, packet)
+                    (a.event, a.pipeline, packet)
                 })
             } else {
                 let payload = frame.freeze().slice(HEADER_LEN..);
-                event.map(|e| (e, Packet { kind, payload }))
+                Some((event, pipeline, Packet { kind, payload }))
             };
-            if let Some((event, packet)) = packet {
-                handle_callback(worker, conn, event, packet).await;
+            if let Some((event, pipeline, packet)) = packet {
+                if event.is_some() || pipeline {
+                    handle_callback(worker, conn, event, pipeline, packet).await;
+                }
             }
         }
     }
     Ok(())
 }
 
-/// Runs the callback for a received packet and carries out its verdict.
-async fn handle_callback(worker: &Worker, conn: &Rc<Conn>, event: Event, packet: Packet) {
-    let Some(sink) = worker.sink() else {
-        return;
-    };
-    let payload = packet.payload.clone();
-    let verdict = sink.packet(conn.id, event, Some(packet)).await;
+/// Runs a received packet through its session's stages — the connection's DPM callback
+/// (`event`), then the service pipeline (`pipeline`) — and forwards what is left.
+async fn handle_callback(
+    worker: &Worker,
+    conn: &Rc<Conn>,
+    event: Option<Event>,
+    pipeline: bool,
+    packet: Packet,
+) {
+    let mut verdict = Verdict::Forward;
+    if let (Some(event), Some(sink)) = (event, worker.sink()) {
+        verdict = sink.packet(conn.id, event, Some(packet.clone())).await;
+    }
     if conn.closing.get() || verdict == Verdict::Drop {
         return;
+    }
+    let session = conn.session.borrow().clone();
+    if let Some((session, stages)) = session.and_then(|s| s.pipeline().map(|p| (s, p))) {
+        match (conn.role, packet.kind) {
+            (Role::Client, PacketKind::Command(_)) if pipeline => {
+                pipeline::run_request(worker, conn, &session, stages, packet.payload).await;
+                return finish(worker, conn, verdict);
+            }
+            (Role::Client, PacketKind::Command(command)) => {
+                pipeline::note_request_sent(&stages, command)
+            }
+            (Role::Backend, kind) if pipeline => {
+                let caps = conn.tracker.borrow().negotiated_caps();
+                pipeline::run_reply(worker, &session, stages, kind, &packet.payload, caps).await;
+            }
+            _ => {}
+        }
     }
     let Some(target) = worker.partner_of(conn) else {
         return;
     };
-    let sent = write_packet(&target, &payload);
-    if conn.tracker.borrow().is_tunnel() || target.tracker.borrow().is_tunnel() {
-        conn.tracker.borrow_mut().enter_tunnel();
-        target.tracker.borrow_mut().enter_tunnel();
-    }
-    if let Some(event) = sent.filter(|&e| target.mask.get().has(e)) {
-        sink.packet(target.id, event, None).await;
-    }
+    deliver(worker, conn, &target, &packet.payload).await;
+    finish(worker, conn, verdict);
+}
+
+fn finish(worker: &Worker, conn: &Conn, verdict: Verdict) {
     if verdict == Verdict::ForwardThenUnlink {
         let _ = worker.unlink(conn.id);
     }
+}
+
+/// Writes one packet from `from` to `to` and runs `to`'s "sent" callback, if any. The
+/// one order for every path that writes a packet: the "sent" callback runs after the
+/// packet was queued on its connection.
+pub(crate) async fn deliver(worker: &Worker, from: &Conn, to: &Conn, payload: &[u8]) {
+    let sent = write_packet(to, payload);
+    if from.tracker.borrow().is_tunnel() || to.tracker.borrow().is_tunnel() {
+        from.tracker.borrow_mut().enter_tunnel();
+        to.tracker.borrow_mut().enter_tunnel();
+    }
+    if let (Some(event), Some(sink)) = (sent.filter(|&e| to.mask.get().has(e)), worker.sink()) {
+        sink.packet(to.id, event, None).await;
+    }
+}
+
+/// Notes what a packet tells about its session (status flags, schema, prepared
+/// statements). Only the kinds that carry session state are looked at further.
+#[inline]
+fn observe(session: &Session, conn: &Conn, kind: PacketKind, payload: &[u8]) {
+    use dpm_protocol::command::com;
+    if conn.role == Role::Client {
+        if matches!(
+            kind,
+            PacketKind::HandshakeResponse
+                | PacketKind::Command(
+                    com::INIT_DB | com::STMT_CLOSE | com::RESET_CONNECTION | com::CHANGE_USER
+                )
+        ) {
+            session.state.borrow_mut().client_packet(kind, payload);
+        }
+    } else if matches!(
+        kind,
+        PacketKind::Ok | PacketKind::Eof | PacketKind::Err | PacketKind::PrepareOk
+    ) {
+        let caps = conn.tracker.borrow().negotiated_caps();
+        session
+            .state
+            .borrow_mut()
+            .server_packet(kind, payload, caps);
+    }
+}
+
+/// True when the session's pipeline must see this frame: a client command its filters
+/// asked for, or the last packet of a reply they await.
+#[inline]
+fn pipeline_stops(pipeline: &pipeline::Pipeline, conn: &Conn, info: &FrameInfo) -> bool {
+    if conn.role == Role::Client {
+        return pipeline.interest.requests && matches!(info.kind, PacketKind::Command(_));
+    }
+    let ends_response = matches!(info.event, Some(Event::MYS_WAIT_CMD | Event::MYS_RECV_ERR));
+    pipeline::note_reply_packet(pipeline, info.kind, ends_response)
 }

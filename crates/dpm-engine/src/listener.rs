@@ -190,21 +190,37 @@ fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Stream) {
     let peer = stream.peer().unwrap_or_default();
     let client = worker.register(Role::Client, peer.clone());
     let _ = client.stream.set(stream);
+    client
+        .session
+        .replace(Some(Rc::new(crate::session::Session::new(client.id))));
     tracing::debug!(listener = lconn.id, client = client.id, %peer, "accepted");
     let sink = worker
         .sink()
         .filter(|_| lconn.mask.get().has(Event::MYC_CONNECT));
-    let Some(sink) = sink else {
+    let service = worker.listener_service(lconn.id);
+    if sink.is_none() && service.is_none() {
         // Nobody takes the client: the original closed such a client at the next GC.
         worker.close(client.id);
         return;
-    };
+    }
     let worker = worker.clone();
     let lid = lconn.id;
     tokio::task::spawn_local(async move {
-        sink.accepted(lid, client.id).await;
-        if !client.closing.get() {
-            crate::forward::start_io(&worker, &client);
+        // Raw DPM callbacks run first; a service takes the client if they left it unlinked.
+        if let Some(sink) = sink {
+            sink.accepted(lid, client.id).await;
+        }
+        if client.closing.get() {
+            return;
+        }
+        crate::forward::start_io(&worker, &client);
+        let unlinked = client
+            .session
+            .borrow()
+            .as_ref()
+            .is_some_and(|s| s.backend().is_none());
+        if let (Some(service), true) = (service, unlinked) {
+            crate::service::start_session(worker, client, service).await;
         }
     });
 }

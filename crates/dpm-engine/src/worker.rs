@@ -14,6 +14,7 @@ use rustc_hash::FxHashMap;
 use crate::conn::{Conn, ListenerKind, Role};
 use crate::error::EngineError;
 use crate::event::{Event, EventMask};
+use crate::service::WorkerService;
 use crate::shared::WorkerGauges;
 use crate::sink::EventSink;
 use crate::ConnId;
@@ -77,6 +78,8 @@ pub(crate) struct Inner {
     pub scratch: RefCell<Box<[u8]>>,
     /// This worker's counters as the other workers see them (`dpm.stats().total`).
     pub gauges: Arc<WorkerGauges>,
+    /// The service each listener serves, if any.
+    pub services: RefCell<FxHashMap<ConnId, Rc<WorkerService>>>,
 }
 
 impl Worker {
@@ -94,6 +97,7 @@ impl Worker {
                 closed_remote: RefCell::new(FxHashMap::default()),
                 scratch: RefCell::new(vec![0u8; crate::forward::SCRATCH_LEN].into_boxed_slice()),
                 gauges,
+                services: RefCell::new(FxHashMap::default()),
             }),
         }
     }
@@ -128,11 +132,6 @@ impl Worker {
         conn
     }
 
-    /// The linked partner of `conn`, if it is still open.
-    pub(crate) fn partner_of(&self, conn: &Conn) -> Option<Rc<Conn>> {
-        conn.partner.get().and_then(|id| self.get(id))
-    }
-
     /// Copies the size of the connection table to the published gauge.
     fn publish_conn_count(&self) {
         let open = self.inner.conns.borrow().len() as u64;
@@ -162,26 +161,6 @@ impl Worker {
             remote_id: conn.remote_id.get(),
             peer: conn.stream.get().and_then(|s| s.peer()),
         })
-    }
-
-    /// The id of the partner `id` is (or was last) linked to; 0 if none. Still answers
-    /// after `id` closed, until [`Worker::forget`] (scripts clean up with it).
-    pub fn remote_id(&self, id: ConnId) -> ConnId {
-        match self.get(id) {
-            Some(conn) => conn.remote_id.get(),
-            None => self
-                .inner
-                .closed_remote
-                .borrow()
-                .get(&id)
-                .copied()
-                .unwrap_or(0),
-        }
-    }
-
-    /// Drops what is remembered about a closed connection.
-    pub fn forget(&self, id: ConnId) {
-        self.inner.closed_remote.borrow_mut().remove(&id);
     }
 
     /// Capabilities the two ends of `id`'s conversation agreed on (0 before login).
@@ -233,6 +212,26 @@ impl Worker {
         Ok(conn.id)
     }
 
+    /// Makes `listener` serve `service`: each client it accepts becomes a session of the
+    /// service (after the listener's own `MYC_CONNECT` callback, if any, ran).
+    pub fn serve(&self, listener: ConnId, service: Rc<WorkerService>) -> Result<(), EngineError> {
+        let conn = self
+            .get(listener)
+            .ok_or(EngineError::DeadConnection(listener))?;
+        if !matches!(conn.role, Role::Listener(_)) {
+            return Err(EngineError::WrongKind {
+                id: listener,
+                problem: "is not a listener",
+            });
+        }
+        self.inner.services.borrow_mut().insert(listener, service);
+        Ok(())
+    }
+
+    pub(crate) fn listener_service(&self, listener: ConnId) -> Option<Rc<WorkerService>> {
+        self.inner.services.borrow().get(&listener).cloned()
+    }
+
     /// Opens a backend connection to `host:port` in the background and returns its id at
     /// once. A failure shows up later as a close; a client linked to the backend that has
     /// not had a greeting yet gets an ERR 2003 naming the address.
@@ -260,65 +259,6 @@ impl Worker {
         Ok(conn.id)
     }
 
-    /// Links a client and a backend: from now on each packet read on one side is
-    /// forwarded to the other unless a callback says otherwise.
-    pub fn link(&self, client: ConnId, backend: ConnId) -> Result<(), EngineError> {
-        let c = self
-            .get(client)
-            .ok_or(EngineError::DeadConnection(client))?;
-        let b = self
-            .get(backend)
-            .ok_or(EngineError::DeadConnection(backend))?;
-        if c.role != Role::Client {
-            return Err(EngineError::WrongKind {
-                id: client,
-                problem: "is not a client",
-            });
-        }
-        if b.role != Role::Backend {
-            return Err(EngineError::WrongKind {
-                id: backend,
-                problem: "is not a backend",
-            });
-        }
-        for (conn, other) in [(&c, &b), (&b, &c)] {
-            // Whoever was linked before loses its back-pointer instead of keeping a dangling one.
-            if let Some(old) = conn
-                .partner
-                .get()
-                .filter(|&p| p != other.id)
-                .and_then(|p| self.get(p))
-            {
-                if old.partner.get() == Some(conn.id) {
-                    old.partner.set(None);
-                }
-            }
-            conn.partner.set(Some(other.id));
-            conn.remote_id.set(other.id);
-        }
-        // A backend that became linked may hold unread data paused for lack of a partner.
-        b.drained.notify_waiters();
-        c.drained.notify_waiters();
-        Ok(())
-    }
-
-    /// Unlinks `id` and its partner; both `remote_id`s become 0.
-    pub fn unlink(&self, id: ConnId) -> Result<(), EngineError> {
-        let conn = self.get(id).ok_or(EngineError::DeadConnection(id))?;
-        let partner = conn.partner.take().ok_or(EngineError::WrongKind {
-            id,
-            problem: "is not linked",
-        })?;
-        conn.remote_id.set(0);
-        if let Some(p) = self.get(partner) {
-            if p.partner.get() == Some(id) {
-                p.partner.set(None);
-                p.remote_id.set(0);
-            }
-        }
-        Ok(())
-    }
-
     /// Writes one packet (`payload`, split into frames when ≥ 16 MiB) to `id` with the
     /// sequence ids the protocol expects, driving the connection's state as a sent
     /// packet. A callback registered for the state reached runs soon after, with `(id)`.
@@ -344,20 +284,8 @@ impl Worker {
             return false;
         }
         tracing::debug!(conn = id, role = ?conn.role, "closing");
-        if conn.role != Role::Listener(ListenerKind::Tcp)
-            && conn.role != Role::Listener(ListenerKind::Unix)
-        {
-            self.inner
-                .closed_remote
-                .borrow_mut()
-                .insert(id, conn.remote_id.get());
-        }
-        if let Some(p) = conn.partner.take().and_then(|p| self.get(p)) {
-            if p.partner.get() == Some(id) {
-                p.partner.set(None);
-                p.drained.notify_waiters();
-            }
-        }
+        self.inner.services.borrow_mut().remove(&id);
+        self.leave_session_on_close(&conn);
         conn.close_signal.notify_waiters();
         if let Some(stream) = conn.stream.get() {
             stream.shutdown_read();

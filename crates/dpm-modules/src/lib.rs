@@ -6,10 +6,7 @@
 //! Modules must not touch sockets: the engine moves bytes, a module decides.
 
 pub mod classifier;
+pub mod registry;
+pub mod routers;
 
-use dpm_engine::service::ModuleInfo;
-
-/// Every built-in module's declaration.
-pub fn builtin_modules() -> Vec<&'static ModuleInfo> {
-    vec![&classifier::INFO]
-}
+pub use registry::{builtin_modules, create_router};

@@ -1,6 +1,16 @@
 //! Services: what a listener serves above raw DPM callbacks — a router, an ordered filter
-//! chain and a set of servers — and the module declarations they are made of.
+//! chain and a set of servers — the servers themselves, the module declarations and
+//! options they are made of, and how a service session gets its backend.
 
 mod module;
+mod options;
+mod server;
+#[allow(clippy::module_inception)]
+mod service;
+mod start;
 
 pub use module::{Maturity, ModuleInfo, ModuleType, OptionKind, OptionSpec};
+pub use options::{OptionValue, Options};
+pub use server::{Server, ServerAddress, ServerRole, RETRY_AFTER};
+pub use service::{define_server, define_service, find_service, services, Service, WorkerService};
+pub(crate) use start::start_session;

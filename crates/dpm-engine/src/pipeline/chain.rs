@@ -1,0 +1,269 @@
+//! Running a session's chain: a request through the filters (downstream) and the router
+//! to the backend; a complete reply through the filters (upstream) to the client; and
+//! the bookkeeping the forwarding loop does for sessions that are not stopped at all
+//! (statements routed, rows of the reply being counted).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use dpm_protocol::command::{response_shape, ResponseShape};
+use dpm_protocol::err::ErrPacket;
+use dpm_protocol::response::OkPacket;
+
+use super::types::{
+    Action, FilterSession, Interest, Reply, ReplyKind, ReplyPacket, Request, RouterSession,
+    SessionRef,
+};
+use crate::conn::Conn;
+use crate::service::{Server, WorkerService};
+use crate::session::Session;
+use crate::tracker::{EofStyle, PacketKind};
+use crate::worker::Worker;
+
+/// A service session's filters and router, and what the reply in flight looks like.
+pub struct Pipeline {
+    /// The service, as this worker sees it.
+    pub service: Rc<WorkerService>,
+    /// The server the session's backend is connected to.
+    pub server: Arc<Server>,
+    /// Filter sessions, in chain order.
+    pub filters: Vec<Rc<dyn FilterSession>>,
+    /// The router session.
+    pub router: RefCell<Box<dyn RouterSession>>,
+    /// The union of the filters' interests.
+    pub interest: Interest,
+    /// Commands sent to the backend whose replies the filters still await, oldest first.
+    awaiting: RefCell<VecDeque<u8>>,
+    /// The reply in flight: rows so far, and whether it is a result set.
+    reply_rows: std::cell::Cell<u64>,
+    reply_is_rows: std::cell::Cell<bool>,
+}
+
+impl Pipeline {
+    /// A pipeline for a session connected to `server`.
+    pub fn new(
+        service: Rc<WorkerService>,
+        server: Arc<Server>,
+        filters: Vec<Rc<dyn FilterSession>>,
+        router: Box<dyn RouterSession>,
+        interest: Interest,
+    ) -> Pipeline {
+        Pipeline {
+            service,
+            server,
+            filters,
+            router: RefCell::new(router),
+            interest,
+            awaiting: RefCell::new(VecDeque::new()),
+            reply_rows: Default::default(),
+            reply_is_rows: Default::default(),
+        }
+    }
+
+    /// The session ends: counters go down, filters close their sessions.
+    pub(crate) fn close(&self) {
+        self.server.sessions.fetch_sub(1, Ordering::Relaxed);
+        self.service.shared.sessions.fetch_sub(1, Ordering::Relaxed);
+        for f in &self.filters {
+            f.close_session();
+        }
+    }
+}
+
+/// A command is on its way to the backend (forwarded by the loop or by
+/// [`run_request`]): count it, and remember it when filters await its reply.
+#[inline]
+pub(crate) fn note_request_sent(pipeline: &Pipeline, command: u8) {
+    // One relaxed atomic add per statement: the per-server "routed" counter is shared by
+    // the workers, and a statement costs tens of microseconds of system calls anyway.
+    pipeline.server.routed.fetch_add(1, Ordering::Relaxed);
+    if pipeline.interest.replies && response_shape(command) != ResponseShape::None {
+        pipeline.awaiting.borrow_mut().push_back(command);
+    }
+}
+
+/// A backend packet passed by. Returns true when it ends a reply the filters await (the
+/// loop then stops before forwarding it and calls [`run_reply`]).
+#[inline]
+pub(crate) fn note_reply_packet(
+    pipeline: &Pipeline,
+    kind: PacketKind,
+    ends_response: bool,
+) -> bool {
+    if !pipeline.interest.replies || pipeline.awaiting.borrow().is_empty() {
+        return false;
+    }
+    match kind {
+        PacketKind::Row => pipeline.reply_rows.set(pipeline.reply_rows.get() + 1),
+        PacketKind::ResultSetHeader | PacketKind::PrepareOk | PacketKind::ColumnDef => {
+            pipeline.reply_is_rows.set(true)
+        }
+        _ => {}
+    }
+    ends_response
+}
+
+/// Runs a client command through the filters and the router, then sends it to the
+/// backend — or answers the client, as a filter or the router decides.
+pub(crate) async fn run_request(
+    worker: &Worker,
+    client: &Rc<Conn>,
+    session: &Rc<Session>,
+    pipeline: Rc<Pipeline>,
+    payload: Bytes,
+) {
+    let sref = SessionRef {
+        worker: worker.clone(),
+        session: session.clone(),
+    };
+    let mut request = Rc::new(Request::new(payload));
+    let mut target: Option<String> = None;
+    for filter in pipeline.filters.iter().filter(|f| f.interest().requests) {
+        let action = filter
+            .clone()
+            .route_query(sref.clone(), request.clone())
+            .resolve()
+            .await;
+        if client.closing.get() {
+            return;
+        }
+        match action {
+            Action::Forward => {}
+            Action::Replace(payload) if !payload.is_empty() => {
+                request = Rc::new(Request::new(payload));
+            }
+            Action::Replace(_) => {
+                let message = format!("filter '{}' replaced a command with nothing", filter.name());
+                return answer_error(client, 1105, *b"HY000", message);
+            }
+            Action::Drop => return,
+            Action::Reply(packets) => return answer(client, session, &packets),
+            Action::Route(server) => target = Some(server),
+        }
+    }
+    let routed =
+        pipeline
+            .router
+            .borrow_mut()
+            .route_query(&request, target.as_deref(), &pipeline.server);
+    if let Err(err) = routed {
+        let mut p = bytes::BytesMut::new();
+        err.encode(&mut p);
+        crate::forward::write_packet(client, &p);
+        return;
+    }
+    let Some(backend) = session.backend().and_then(|id| worker.get(id)) else {
+        let message = format!(
+            "Lost connection to server '{}' of service '{}'",
+            pipeline.server.name, pipeline.service.shared.name
+        );
+        return answer_error(client, LOST_BACKEND, *b"08S01", message);
+    };
+    note_request_sent(&pipeline, request.command);
+    crate::forward::deliver(worker, client, &backend, &request.payload).await;
+}
+
+/// Error code a client gets when its session's backend is gone: the server's "got an
+/// error reading communication packets", which drivers treat as a lost connection.
+pub(crate) const LOST_BACKEND: u16 = 1158; // ER_NET_READ_ERROR
+
+fn answer_error(client: &Conn, code: u16, state: [u8; 5], message: String) {
+    crate::connector::send_error(client, code, state, message);
+}
+
+/// Writes a filter's answer to the client.
+fn answer(client: &Conn, session: &Session, packets: &[ReplyPacket]) {
+    let status = session.state.borrow().status & !crate::session::state::SERVER_MORE_RESULTS_EXISTS;
+    for packet in packets {
+        match packet {
+            ReplyPacket::Raw(p) => {
+                crate::forward::write_packet(client, p);
+            }
+            ReplyPacket::Eof => {
+                let style = client.tracker.borrow_mut().take_eof_style();
+                let mut p = bytes::BytesMut::new();
+                match style {
+                    EofStyle::Omit => continue,
+                    EofStyle::Classic => {
+                        dpm_protocol::response::EofPacket {
+                            warnings: 0,
+                            status_flags: status,
+                        }
+                        .encode(&mut p, dpm_protocol::caps::CLIENT_PROTOCOL_41);
+                    }
+                    EofStyle::OkAsEof => {
+                        OkPacket {
+                            header: 0xFE,
+                            status_flags: status,
+                            ..Default::default()
+                        }
+                        .encode(&mut p, dpm_protocol::caps::CLIENT_PROTOCOL_41);
+                    }
+                }
+                crate::forward::write_packet(client, &p);
+            }
+        }
+    }
+}
+
+/// Runs a complete reply (its last packet is `last`) through the filters, upstream.
+/// The caller forwards `last` to the client afterwards.
+pub(crate) async fn run_reply(
+    worker: &Worker,
+    session: &Rc<Session>,
+    pipeline: Rc<Pipeline>,
+    kind: PacketKind,
+    last: &Bytes,
+    caps: u64,
+) {
+    let Some(command) = pipeline.awaiting.borrow_mut().pop_front() else {
+        return;
+    };
+    let rows = pipeline.reply_rows.replace(0);
+    let is_rows = pipeline.reply_is_rows.replace(false);
+    let mut reply = Reply {
+        command,
+        kind: ReplyKind::Ok,
+        rows,
+        affected_rows: 0,
+        last_insert_id: 0,
+        status: session.state.borrow().status,
+        error_code: 0,
+        error_message: Bytes::new(),
+        server: Some(pipeline.server.clone()),
+    };
+    if kind == PacketKind::Err {
+        reply.kind = ReplyKind::Err;
+        if let Ok(err) = ErrPacket::decode(last) {
+            reply.error_code = err.code;
+            reply.error_message = err.message;
+        }
+    } else if is_rows {
+        reply.kind = ReplyKind::ResultSet;
+    } else if let Ok(ok) = OkPacket::decode(last, caps) {
+        reply.affected_rows = ok.affected_rows;
+        reply.last_insert_id = ok.last_insert_id;
+    }
+    let reply = Rc::new(reply);
+    let sref = SessionRef {
+        worker: worker.clone(),
+        session: session.clone(),
+    };
+    for filter in pipeline
+        .filters
+        .iter()
+        .rev()
+        .filter(|f| f.interest().replies)
+    {
+        filter
+            .clone()
+            .client_reply(sref.clone(), reply.clone())
+            .resolve()
+            .await;
+    }
+    pipeline.router.borrow_mut().client_reply(&reply);
+}

@@ -1,0 +1,237 @@
+//! The pipeline's vocabulary: what a filter or router is given ([`Request`], [`Reply`],
+//! [`SessionRef`]), what it answers ([`Action`]), and the module traits ([`Filter`],
+//! [`FilterSession`], [`Router`], [`RouterSession`]) that mirror MaxScale's entry points
+//! (create an instance from options, new/close session, route query, client reply,
+//! handle error, diagnostics, capabilities).
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use dpm_protocol::err::ErrPacket;
+
+use crate::service::{ModuleInfo, Server};
+use crate::session::Session;
+use crate::sink::LocalBoxFuture;
+use crate::worker::Worker;
+
+/// What a filter wants to see: requests (client commands), replies (complete
+/// responses), both, or neither. The chain's union decides where the forwarding loop
+/// stops; a session whose chain wants nothing is forwarded like a plain link.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct Interest {
+    /// Whole client commands, before they reach the router.
+    pub requests: bool,
+    /// Complete responses, before their last packet reaches the client.
+    pub replies: bool,
+}
+
+impl Interest {
+    /// The union of two interests.
+    pub fn union(self, other: Interest) -> Interest {
+        Interest {
+            requests: self.requests || other.requests,
+            replies: self.replies || other.replies,
+        }
+    }
+}
+
+/// The answer of an entry point that may have to wait (a Lua coroutine that sleeps, a
+/// socket): `Ready` costs no allocation, `Later` is awaited by the session — the
+/// session waits, the worker goes on.
+pub enum Step<T> {
+    /// Decided at once.
+    Ready(T),
+    /// Decided when the future completes.
+    Later(LocalBoxFuture<T>),
+}
+
+impl<T> Step<T> {
+    /// Waits for the answer.
+    pub async fn resolve(self) -> T {
+        match self {
+            Step::Ready(v) => v,
+            Step::Later(f) => f.await,
+        }
+    }
+}
+
+/// A client command on its way to a backend.
+pub struct Request {
+    /// The COM_* byte.
+    pub command: u8,
+    /// The whole payload, command byte first (frames of a ≥ 16 MiB packet joined).
+    pub payload: Bytes,
+    /// What a module found out about the request (the query classifier's result), kept so
+    /// that later filters and the router do not compute it again.
+    pub annotation: RefCell<Option<Rc<dyn Any>>>,
+}
+
+impl Request {
+    /// A request for `payload` (which must not be empty).
+    pub fn new(payload: Bytes) -> Request {
+        Request {
+            command: payload.first().copied().unwrap_or(0),
+            payload,
+            annotation: RefCell::new(None),
+        }
+    }
+
+    /// The SQL text of a COM_QUERY or COM_STMT_PREPARE.
+    pub fn sql(&self) -> Option<&[u8]> {
+        use dpm_protocol::command::com;
+        match self.command {
+            com::QUERY | com::STMT_PREPARE => Some(&self.payload[1..]),
+            _ => None,
+        }
+    }
+}
+
+/// One packet of a reply a filter sends to the client instead of a backend.
+#[derive(Clone, Debug)]
+pub enum ReplyPacket {
+    /// A packet written as given (OK, ERR, column count, column definition, row).
+    Raw(Bytes),
+    /// An end-of-result marker, encoded the way the client negotiated (classic EOF,
+    /// OK-as-EOF, or nothing after column definitions under CLIENT_DEPRECATE_EOF).
+    Eof,
+}
+
+/// What a filter decided about a request.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// Pass it on unchanged.
+    Forward,
+    /// Pass this payload on instead (command byte first).
+    Replace(Bytes),
+    /// Swallow it: nothing is sent and nothing answered (for commands without a
+    /// response, such as COM_STMT_CLOSE; a command that expects one would leave the
+    /// client waiting, so filters answer those with `Reply`).
+    Drop,
+    /// Answer the client with these packets; the request goes no further.
+    Reply(Vec<ReplyPacket>),
+    /// Pass it on and ask the router to send it to the named server.
+    Route(String),
+}
+
+/// The shape of a complete response.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReplyKind {
+    /// An OK packet.
+    Ok,
+    /// An ERR packet.
+    Err,
+    /// One or more result sets (or a prepare response, a field list …).
+    ResultSet,
+}
+
+/// A complete response, as the filters see it on its way back.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    /// The command it answers.
+    pub command: u8,
+    /// OK, ERR or result set(s).
+    pub kind: ReplyKind,
+    /// Rows in all its result sets.
+    pub rows: u64,
+    /// Affected rows of the final OK.
+    pub affected_rows: u64,
+    /// Last insert id of the final OK.
+    pub last_insert_id: u64,
+    /// Server status flags of the final OK/EOF.
+    pub status: u16,
+    /// Error code of an ERR.
+    pub error_code: u16,
+    /// Error message of an ERR.
+    pub error_message: Bytes,
+    /// The server that answered.
+    pub server: Option<Arc<Server>>,
+}
+
+/// A filter's or router's handle on the session it serves.
+#[derive(Clone)]
+pub struct SessionRef {
+    /// The worker the session lives on.
+    pub worker: Worker,
+    /// The session.
+    pub session: Rc<Session>,
+}
+
+impl SessionRef {
+    /// The session's id (its client connection's id).
+    pub fn id(&self) -> crate::ConnId {
+        self.session.client
+    }
+
+    /// The server the session's backend is connected to.
+    pub fn server(&self) -> Option<Arc<Server>> {
+        self.session.server()
+    }
+
+    /// The client's address (`ip:port`), if still connected.
+    pub fn client_address(&self) -> Option<String> {
+        self.worker.info(self.session.client).and_then(|i| i.peer)
+    }
+}
+
+/// A filter instance as one worker sees it (`createInstance`, `diagnostics`).
+pub trait Filter {
+    /// The module's declaration.
+    fn info(&self) -> &'static ModuleInfo;
+    /// The instance's name (unique within its service).
+    fn name(&self) -> &str;
+    /// A filter session for a new client session (`newSession`).
+    fn new_session(&self, session: &SessionRef) -> Rc<dyn FilterSession>;
+    /// Counters as JSON, summed over every worker.
+    fn diagnostics(&self) -> serde_json::Value;
+}
+
+/// One session's filter (`routeQuery`, `clientReply`, `closeSession`). Downstream is
+/// the next filter or the router, upstream the previous filter or the client: the
+/// pipeline passes the request on when a filter answers `Forward`, `Replace` or `Route`.
+pub trait FilterSession {
+    /// The filter's instance name (for error messages).
+    fn name(&self) -> &str;
+    /// What this filter wants to see (its capabilities).
+    fn interest(&self) -> Interest;
+    /// A request on its way downstream.
+    fn route_query(self: Rc<Self>, session: SessionRef, request: Rc<Request>) -> Step<Action>;
+    /// A complete reply on its way upstream.
+    fn client_reply(self: Rc<Self>, session: SessionRef, reply: Rc<Reply>) -> Step<()>;
+    /// The session ends.
+    fn close_session(&self) {}
+}
+
+/// A router instance, shared by every worker (`createInstance`, `diagnostics`).
+pub trait Router: Send + Sync {
+    /// The module's declaration.
+    fn info(&self) -> &'static ModuleInfo;
+    /// A router session for a new client session (`newSession`).
+    fn new_session(self: Arc<Self>) -> Box<dyn RouterSession>;
+    /// Counters as JSON.
+    fn diagnostics(&self) -> serde_json::Value;
+}
+
+/// One session's router.
+pub trait RouterSession {
+    /// The servers to try for the session's backend, best first. Empty: none is usable;
+    /// the client gets an error at once.
+    fn candidates(&mut self, servers: &[Arc<Server>]) -> Vec<Arc<Server>>;
+    /// Where a request goes. `target` is a server a filter asked for; `current` is the
+    /// server the session is connected to. `Err` answers the client with that error.
+    fn route_query(
+        &mut self,
+        request: &Request,
+        target: Option<&str>,
+        current: &Arc<Server>,
+    ) -> Result<(), ErrPacket>;
+    /// A complete reply passed by (`clientReply`).
+    fn client_reply(&mut self, _reply: &Reply) {}
+    /// The session's backend failed (`handleError`); true if the router recovered and
+    /// the session goes on.
+    fn handle_error(&mut self, _server: &Arc<Server>, _error: &str) -> bool {
+        false
+    }
+}

@@ -1,0 +1,239 @@
+//! Servers: the MySQL/MariaDB backends services route to. Process-wide (every worker
+//! sees the same ones) and read by routers without locks: state is atomics.
+//!
+//! Until a monitor publishes roles (a later module), a server's role is what the
+//! startup file declared. Whether it is up is learnt from connecting: a server that
+//! refused a connection is down for [`RETRY_AFTER`], then tried again.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a server that refused a connection is skipped before it is tried again.
+pub const RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// Where a server listens.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ServerAddress {
+    /// TCP host and port.
+    Tcp(String, u16),
+    /// A unix socket path.
+    Unix(String),
+}
+
+impl fmt::Display for ServerAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerAddress::Tcp(host, port) => write!(f, "{host}:{port}"),
+            ServerAddress::Unix(path) => f.write_str(path),
+        }
+    }
+}
+
+impl ServerAddress {
+    /// Parses `host:port`, `[v6]:port` or a unix socket path (starting with `/`).
+    pub fn parse(text: &str) -> Result<ServerAddress, String> {
+        if text.starts_with('/') {
+            return Ok(ServerAddress::Unix(text.to_string()));
+        }
+        let (host, port) = text
+            .rsplit_once(':')
+            .ok_or_else(|| format!("address '{text}' is not host:port or a socket path"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("address '{text}' has an invalid port"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || host.contains(['/', ' ']) {
+            return Err(format!("address '{text}' has an invalid host"));
+        }
+        Ok(ServerAddress::Tcp(host.to_string(), port))
+    }
+}
+
+/// A server's replication role.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum ServerRole {
+    /// Not known (no declaration, no monitor).
+    Unknown = 0,
+    /// Takes writes.
+    Primary = 1,
+    /// Replicates from a primary.
+    Replica = 2,
+}
+
+impl ServerRole {
+    /// The role's name (`primary`, `replica`, `unknown`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerRole::Unknown => "unknown",
+            ServerRole::Primary => "primary",
+            ServerRole::Replica => "replica",
+        }
+    }
+
+    /// Parses a role name (`master`/`slave` accepted as MaxScale's old names).
+    pub fn parse(text: &str) -> Option<ServerRole> {
+        match text {
+            "primary" | "master" => Some(ServerRole::Primary),
+            "replica" | "slave" => Some(ServerRole::Replica),
+            "unknown" => Some(ServerRole::Unknown),
+            _ => None,
+        }
+    }
+
+    fn from_u8(v: u8) -> ServerRole {
+        match v {
+            1 => ServerRole::Primary,
+            2 => ServerRole::Replica,
+            _ => ServerRole::Unknown,
+        }
+    }
+}
+
+/// The process's start, the origin of the millisecond clocks kept in atomics.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn now_ms() -> u64 {
+    EPOCH.elapsed().as_millis() as u64 + 1
+}
+
+/// A backend server (see the module docs).
+#[derive(Debug)]
+pub struct Server {
+    /// Its name in the startup file.
+    pub name: String,
+    /// Where it listens.
+    pub address: ServerAddress,
+    role: AtomicU8,
+    /// Sessions whose backend is connected to it now.
+    pub sessions: AtomicU64,
+    /// Sessions ever connected to it.
+    pub total_sessions: AtomicU64,
+    /// Statements routed to it.
+    pub routed: AtomicU64,
+    /// Connects that failed.
+    pub failed_connects: AtomicU64,
+    /// Until when (ms on the process clock) it counts as down; 0 = up.
+    down_until: AtomicU64,
+    /// Why it was last marked down.
+    last_error: Mutex<Option<String>>,
+}
+
+impl Server {
+    /// A server that is up, with the declared role.
+    pub fn new(name: String, address: ServerAddress, role: ServerRole) -> Server {
+        Server {
+            name,
+            address,
+            role: AtomicU8::new(role as u8),
+            sessions: AtomicU64::new(0),
+            total_sessions: AtomicU64::new(0),
+            routed: AtomicU64::new(0),
+            failed_connects: AtomicU64::new(0),
+            down_until: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    /// Its role now.
+    pub fn role(&self) -> ServerRole {
+        ServerRole::from_u8(self.role.load(Ordering::Relaxed))
+    }
+
+    /// Sets its role (a monitor's job; the startup file declares the first one).
+    pub fn set_role(&self, role: ServerRole) {
+        self.role.store(role as u8, Ordering::Relaxed);
+    }
+
+    /// True unless it refused a connection less than [`RETRY_AFTER`] ago.
+    pub fn is_up(&self) -> bool {
+        let until = self.down_until.load(Ordering::Relaxed);
+        until == 0 || now_ms() >= until
+    }
+
+    /// Records a failed connect: the server is skipped for [`RETRY_AFTER`].
+    pub fn mark_down(&self, error: &str) {
+        self.failed_connects.fetch_add(1, Ordering::Relaxed);
+        self.down_until
+            .store(now_ms() + RETRY_AFTER.as_millis() as u64, Ordering::Relaxed);
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_string());
+    }
+
+    /// Records a successful connect.
+    pub fn mark_up(&self) {
+        if self.down_until.swap(0, Ordering::Relaxed) != 0 {
+            tracing::info!(server = %self.name, address = %self.address, "server is up again");
+        }
+    }
+
+    /// Why it was last marked down.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Its state as JSON (for diagnostics).
+    pub fn diagnostics(&self) -> serde_json::Value {
+        let relaxed = Ordering::Relaxed;
+        serde_json::json!({
+            "name": self.name,
+            "address": self.address.to_string(),
+            "role": self.role().as_str(),
+            "state": if self.is_up() { "up" } else { "down" },
+            "sessions": self.sessions.load(relaxed),
+            "total_sessions": self.total_sessions.load(relaxed),
+            "routed_statements": self.routed.load(relaxed),
+            "failed_connects": self.failed_connects.load(relaxed),
+            "last_error": self.last_error(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_or_say_why_not() {
+        assert_eq!(
+            ServerAddress::parse("127.0.0.1:3306"),
+            Ok(ServerAddress::Tcp("127.0.0.1".into(), 3306))
+        );
+        assert_eq!(
+            ServerAddress::parse("[::1]:3307"),
+            Ok(ServerAddress::Tcp("::1".into(), 3307))
+        );
+        assert_eq!(
+            ServerAddress::parse("/run/mysqld/mysqld.sock"),
+            Ok(ServerAddress::Unix("/run/mysqld/mysqld.sock".into()))
+        );
+        assert!(ServerAddress::parse("db1")
+            .unwrap_err()
+            .contains("host:port"));
+        assert!(ServerAddress::parse("db1:x").unwrap_err().contains("port"));
+    }
+
+    #[test]
+    fn a_refusing_server_is_down_then_retried() {
+        let s = Server::new(
+            "db1".into(),
+            ServerAddress::Unix("/x".into()),
+            ServerRole::Primary,
+        );
+        assert!(s.is_up());
+        s.mark_down("111 \"Connection refused\"");
+        assert!(!s.is_up());
+        assert_eq!(
+            s.last_error().as_deref(),
+            Some("111 \"Connection refused\"")
+        );
+        s.down_until.store(1, Ordering::Relaxed); // the retry time has passed
+        assert!(s.is_up());
+        s.mark_up();
+        assert_eq!(s.diagnostics()["state"], "up");
+    }
+}

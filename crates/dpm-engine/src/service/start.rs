@@ -1,0 +1,139 @@
+//! How a service session gets its backend: the router names the servers to try, best
+//! first; each is connected in turn until one answers. A server that refuses is marked
+//! down (skipped for a while) with a log line; when none answers, or none is usable, the
+//! client — still waiting for a greeting — gets an ERR naming the service and the
+//! servers tried, at once.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::server::{Server, ServerAddress};
+use super::service::WorkerService;
+use crate::conn::{Conn, Role};
+use crate::connector::{establish, send_error, Target, BACKEND_UNREACHABLE};
+use crate::pipeline::{Interest, Pipeline, SessionRef};
+use crate::worker::Worker;
+
+/// Starts the service session of a freshly accepted `client` (its DPM `MYC_CONNECT`
+/// callback, if any, already ran and left it unlinked).
+pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<WorkerService>) {
+    let Some(session) = client.session.borrow().clone() else {
+        return;
+    };
+    let shared = &service.shared;
+    let mut router = shared.router.clone().new_session();
+    let candidates = router.candidates(&shared.servers);
+    let mut tried = Vec::new();
+    for server in candidates {
+        match connect(&worker, &server).await {
+            Ok(backend) => {
+                if client.closing.get() {
+                    worker.close(backend.id);
+                    return;
+                }
+                server.mark_up();
+                let sref = SessionRef {
+                    worker: worker.clone(),
+                    session: session.clone(),
+                };
+                let filters: Vec<_> = service
+                    .filters
+                    .iter()
+                    .map(|f| f.new_session(&sref))
+                    .collect();
+                let interest = filters
+                    .iter()
+                    .fold(Interest::default(), |i, f| i.union(f.interest()));
+                server.sessions.fetch_add(1, Ordering::Relaxed);
+                server.total_sessions.fetch_add(1, Ordering::Relaxed);
+                shared.sessions.fetch_add(1, Ordering::Relaxed);
+                shared.total_sessions.fetch_add(1, Ordering::Relaxed);
+                session.set_pipeline(Rc::new(Pipeline::new(
+                    service.clone(),
+                    server.clone(),
+                    filters,
+                    router,
+                    interest,
+                )));
+                if worker.link(client.id, backend.id).is_err() {
+                    worker.close(backend.id);
+                }
+                tracing::debug!(client = client.id, service = %shared.name, server = %server.name, "session routed");
+                return;
+            }
+            Err(e) => {
+                let error = crate::error::describe_os_error(&e);
+                tracing::warn!(
+                    service = %shared.name,
+                    server = %server.name,
+                    address = %server.address,
+                    "cannot connect to server ({error}); trying the next one"
+                );
+                server.mark_down(&error);
+                tried.push(format!("{} at {} ({error})", server.name, server.address));
+            }
+        }
+        if client.closing.get() {
+            return;
+        }
+    }
+    shared.refused_sessions.fetch_add(1, Ordering::Relaxed);
+    let message = refusal(&shared.name, &shared.servers, &tried);
+    tracing::warn!(client = client.id, "{message}");
+    send_error(&client, BACKEND_UNREACHABLE, *b"HY000", message);
+    worker.close(client.id);
+}
+
+/// Opens a backend connection to `server`; on failure the connection is gone again.
+async fn connect(worker: &Worker, server: &Arc<Server>) -> std::io::Result<Rc<Conn>> {
+    let backend = worker.register(Role::Backend, server.address.to_string());
+    let target = match &server.address {
+        ServerAddress::Tcp(host, port) => Target::Tcp(host.clone(), *port),
+        ServerAddress::Unix(path) => Target::Unix(path.clone()),
+    };
+    match establish(worker, &backend, &target).await {
+        Ok(()) if !backend.closing.get() => Ok(backend),
+        Ok(()) => Err(std::io::Error::other("closed while connecting")),
+        Err(e) => {
+            worker.close(backend.id);
+            Err(e)
+        }
+    }
+}
+
+/// The message a refused client gets: the service, and what became of each server.
+fn refusal(service: &str, servers: &[Arc<Server>], tried: &[String]) -> String {
+    if !tried.is_empty() {
+        return format!(
+            "Can't connect to any server of service '{service}': tried {}",
+            tried.join(", ")
+        );
+    }
+    let states: Vec<String> = servers
+        .iter()
+        .map(|s| {
+            if s.is_up() {
+                format!(
+                    "{} is {} (not the role this service routes to)",
+                    s.name,
+                    s.role().as_str()
+                )
+            } else {
+                format!(
+                    "{} is down ({})",
+                    s.name,
+                    s.last_error().unwrap_or_else(|| "refused".into())
+                )
+            }
+        })
+        .collect();
+    format!(
+        "Service '{service}' has no server available: {}",
+        if states.is_empty() {
+            "it has no servers".to_string()
+        } else {
+            states.join(", ")
+        }
+    )
+}

@@ -1,0 +1,93 @@
+//! Sessions: one client connection, the backend connection it is linked to, and the
+//! session's state as the server reported it.
+//!
+//! This module is the one place that pairs connections and undoes pairings: linking and
+//! unlinking (the DPM API's `proxy_connect`/`proxy_disconnect`), and what a close does to
+//! the other side. Every client gets a session when it is accepted; a backend belongs to
+//! the session it is linked into, or to none (a pooled or fresh backend). A session
+//! serving a service also carries its pipeline (filters and router, `crate::pipeline`).
+
+mod pairing;
+pub mod state;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+
+pub use state::SessionState;
+
+use crate::pipeline::Pipeline;
+use crate::service::Server;
+use crate::ConnId;
+
+/// One client's session (see the module docs).
+#[derive(Debug)]
+pub struct Session {
+    /// The client connection; the session's id is the client's id.
+    pub client: ConnId,
+    /// The backend the client is linked to (packets flow between the two).
+    backend: Cell<Option<ConnId>>,
+    /// What the server reported about the session.
+    pub state: RefCell<SessionState>,
+    /// The filters and router of a session that serves a service.
+    pipeline: RefCell<Option<Rc<Pipeline>>>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("service", &self.service.shared.name)
+            .field("server", &self.server.name)
+            .finish()
+    }
+}
+
+impl Session {
+    /// A session for a freshly accepted client.
+    pub fn new(client: ConnId) -> Session {
+        Session {
+            client,
+            backend: Cell::new(None),
+            state: RefCell::new(SessionState::default()),
+            pipeline: RefCell::new(None),
+        }
+    }
+
+    /// The session's pipeline, if it serves a service.
+    #[inline]
+    pub fn pipeline(&self) -> Option<Rc<Pipeline>> {
+        self.pipeline.borrow().clone()
+    }
+
+    /// Makes this a service session.
+    pub(crate) fn set_pipeline(&self, pipeline: Rc<Pipeline>) {
+        self.pipeline.replace(Some(pipeline));
+    }
+
+    /// Ends the service part of the session (once; later calls return `None`).
+    pub(crate) fn take_pipeline(&self) -> Option<Rc<Pipeline>> {
+        self.pipeline.take()
+    }
+
+    /// The server a service session's backend is connected to.
+    pub fn server(&self) -> Option<Arc<Server>> {
+        self.pipeline.borrow().as_ref().map(|p| p.server.clone())
+    }
+
+    /// The linked backend, if any.
+    pub fn backend(&self) -> Option<ConnId> {
+        self.backend.get()
+    }
+
+    /// The connection on the other side from `conn` (a member of this session).
+    #[inline]
+    pub(crate) fn other_side(&self, conn: ConnId) -> Option<ConnId> {
+        if conn == self.client {
+            self.backend.get()
+        } else if self.backend.get() == Some(conn) {
+            Some(self.client)
+        } else {
+            None
+        }
+    }
+}

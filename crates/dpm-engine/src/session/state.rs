@@ -1,0 +1,189 @@
+//! What the server told about a session, kept as the packets go by: the status flags of
+//! the last OK/EOF (in transaction, autocommit, more results), the current schema, the
+//! login user, session-track data and the prepared statements the server handed out.
+//!
+//! It reads only the bytes the tracker already looked at (a packet's first bytes and an
+//! OK/EOF's status field); the rare packets that change the schema or prepare a statement
+//! are decoded further. It never decides anything: routers and filters read it.
+
+use bytes::Bytes;
+use dpm_protocol::caps::CLIENT_DEPRECATE_EOF;
+use dpm_protocol::command::com;
+use dpm_protocol::response::{ok_status, terminator_status, OkPacket};
+
+use crate::tracker::PacketKind;
+
+/// Server status flag: a transaction is open.
+pub const SERVER_STATUS_IN_TRANS: u16 = 0x0001;
+/// Server status flag: autocommit is on.
+pub const SERVER_STATUS_AUTOCOMMIT: u16 = 0x0002;
+/// Server status flag: more results follow.
+pub const SERVER_MORE_RESULTS_EXISTS: u16 = 0x0008;
+/// Server status flag: the transaction is read-only.
+pub const SERVER_STATUS_IN_TRANS_READONLY: u16 = 0x2000;
+/// Server status flag: the OK carries session-state-tracking data.
+const SERVER_SESSION_STATE_CHANGED: u16 = 0x4000;
+
+/// A session's state as the server reported it.
+#[derive(Debug, Default, Clone)]
+pub struct SessionState {
+    /// Status flags of the last OK or EOF the server sent (0 before the first).
+    pub status: u16,
+    /// The login user (from the client's handshake response).
+    pub user: Option<Bytes>,
+    /// The current schema: from the login, `COM_INIT_DB`, or session tracking after `USE`.
+    pub schema: Option<Bytes>,
+    /// Statement ids of the prepared statements open on the session's backend.
+    pub prepared: Vec<u32>,
+    /// The last session-track data the server sent (raw, decode with `dpm_protocol`).
+    pub session_track: Option<Bytes>,
+    /// A `COM_INIT_DB` awaiting its answer.
+    pending_schema: Option<Bytes>,
+}
+
+impl SessionState {
+    /// True while a transaction is open.
+    pub fn in_transaction(&self) -> bool {
+        self.status & SERVER_STATUS_IN_TRANS != 0
+    }
+
+    /// True when autocommit is on (as of the last OK/EOF).
+    pub fn autocommit(&self) -> bool {
+        self.status & SERVER_STATUS_AUTOCOMMIT != 0
+    }
+
+    /// Notes a packet the client sent: the login (user, schema) and the commands that
+    /// change the schema or the prepared statements.
+    pub fn client_packet(&mut self, kind: PacketKind, payload: &[u8]) {
+        match kind {
+            PacketKind::HandshakeResponse => {
+                let login = Bytes::copy_from_slice(payload);
+                if let Ok(login) =
+                    dpm_protocol::handshake_response::HandshakeResponse41::decode(&login)
+                {
+                    self.user = Some(login.username);
+                    self.schema = login.database.filter(|d| !d.is_empty());
+                }
+            }
+            PacketKind::Command(com::INIT_DB) => {
+                self.pending_schema = Some(Bytes::copy_from_slice(&payload[1..]));
+            }
+            PacketKind::Command(com::STMT_CLOSE) => {
+                if let Some(id) = statement_id(payload) {
+                    self.prepared.retain(|&p| p != id);
+                }
+            }
+            PacketKind::Command(com::RESET_CONNECTION | com::CHANGE_USER) => {
+                self.prepared.clear();
+            }
+            _ => {}
+        }
+    }
+
+    /// Notes a packet the server sent; `caps` are the negotiated capabilities.
+    pub fn server_packet(&mut self, kind: PacketKind, payload: &[u8], caps: u64) {
+        match kind {
+            PacketKind::Ok => {
+                if let Some(status) = ok_status(payload) {
+                    self.status = status;
+                    if status & SERVER_SESSION_STATE_CHANGED != 0 {
+                        self.note_session_track(payload, caps);
+                    }
+                }
+                if let Some(schema) = self.pending_schema.take() {
+                    self.schema = Some(schema);
+                }
+            }
+            PacketKind::Eof => {
+                let deprecate_eof = caps & CLIENT_DEPRECATE_EOF != 0;
+                if let Some(status) = terminator_status(payload, deprecate_eof) {
+                    self.status = status;
+                }
+            }
+            PacketKind::Err => self.pending_schema = None,
+            PacketKind::PrepareOk => {
+                if let Some(id) = statement_id(payload) {
+                    self.prepared.push(id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Session tracking after `USE`, `SET` …: keeps the raw data and the schema.
+    fn note_session_track(&mut self, payload: &[u8], caps: u64) {
+        let Ok(ok) = OkPacket::decode(&Bytes::copy_from_slice(payload), caps) else {
+            return;
+        };
+        if let Ok(changes) = ok.session_state() {
+            if let Some(schema) = dpm_protocol::session_track::changed_schema(&changes) {
+                self.schema = Some(schema.clone());
+            }
+        }
+        self.session_track = ok.session_state_changes;
+    }
+}
+
+/// The 4-byte statement id after the first byte (command or OK header).
+fn statement_id(payload: &[u8]) -> Option<u32> {
+    payload
+        .get(1..5)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(status: u16) -> Vec<u8> {
+        let mut p = vec![0, 0, 0];
+        p.extend_from_slice(&status.to_le_bytes());
+        p.extend_from_slice(&[0, 0]);
+        p
+    }
+
+    #[test]
+    fn status_schema_and_prepared_statements_follow_the_conversation() {
+        let mut s = SessionState::default();
+        s.server_packet(PacketKind::Ok, &ok(SERVER_STATUS_AUTOCOMMIT), 0);
+        assert!(s.autocommit() && !s.in_transaction());
+        s.server_packet(
+            PacketKind::Ok,
+            &ok(SERVER_STATUS_IN_TRANS | SERVER_STATUS_AUTOCOMMIT),
+            0,
+        );
+        assert!(s.in_transaction());
+
+        s.client_packet(PacketKind::Command(com::INIT_DB), b"\x02shop");
+        assert_eq!(s.schema, None, "not before the server agreed");
+        s.server_packet(PacketKind::Ok, &ok(SERVER_STATUS_AUTOCOMMIT), 0);
+        assert_eq!(s.schema.as_deref(), Some(&b"shop"[..]));
+        s.client_packet(PacketKind::Command(com::INIT_DB), b"\x02nope");
+        s.server_packet(PacketKind::Err, b"\xff\x19\x04#42000Unknown database", 0);
+        s.server_packet(PacketKind::Ok, &ok(SERVER_STATUS_AUTOCOMMIT), 0);
+        assert_eq!(
+            s.schema.as_deref(),
+            Some(&b"shop"[..]),
+            "a refused USE changes nothing"
+        );
+
+        s.server_packet(
+            PacketKind::PrepareOk,
+            b"\x00\x07\x00\x00\x00\x01\x00\x00\x00\x00",
+            0,
+        );
+        s.server_packet(
+            PacketKind::PrepareOk,
+            b"\x00\x08\x00\x00\x00\x01\x00\x00\x00\x00",
+            0,
+        );
+        assert_eq!(s.prepared, vec![7, 8]);
+        s.client_packet(
+            PacketKind::Command(com::STMT_CLOSE),
+            b"\x19\x07\x00\x00\x00",
+        );
+        assert_eq!(s.prepared, vec![8]);
+        s.client_packet(PacketKind::Command(com::RESET_CONNECTION), b"\x1f");
+        assert!(s.prepared.is_empty());
+    }
+}

@@ -1,0 +1,72 @@
+//! The module registry: every built-in module's declaration, and the factories that
+//! create a router or filter instance by module name from checked options.
+
+use std::sync::Arc;
+
+use dpm_engine::pipeline::Router;
+use dpm_engine::service::{ModuleInfo, ModuleType, OptionValue, Options};
+
+use crate::{classifier, routers};
+
+/// Every built-in module's declaration, routers first.
+pub fn builtin_modules() -> Vec<&'static ModuleInfo> {
+    vec![&routers::readconnroute::INFO, &classifier::INFO]
+}
+
+/// Creates a router instance of module `name` from the startup file's `options`. An
+/// unknown module, an unknown option or a wrong type is an error saying which.
+pub fn create_router(
+    name: &str,
+    options: Vec<(String, OptionValue)>,
+) -> Result<Arc<dyn Router>, String> {
+    let info = find(ModuleType::Router, name)?;
+    let options = Options::validate(info, options)?;
+    match name {
+        "readconnroute" => routers::readconnroute::ReadConnRoute::create(&options),
+        _ => Err(format!("router '{name}' has no factory")),
+    }
+}
+
+/// The declaration of module `name` of type `kind`, or an error listing the known ones.
+pub fn find(kind: ModuleType, name: &str) -> Result<&'static ModuleInfo, String> {
+    let all = builtin_modules();
+    all.iter()
+        .find(|m| m.kind == kind && m.name == name)
+        .copied()
+        .ok_or_else(|| {
+            let known: Vec<&str> = all
+                .iter()
+                .filter(|m| m.kind == kind)
+                .map(|m| m.name)
+                .collect();
+            format!(
+                "unknown {kind} module '{name}' (known: {})",
+                known.join(", ")
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routers_are_made_by_name_with_checked_options() {
+        let r = create_router(
+            "readconnroute",
+            vec![("router_options".into(), OptionValue::Str("replica".into()))],
+        )
+        .unwrap();
+        assert_eq!(r.info().name, "readconnroute");
+        assert_eq!(
+            create_router("readwritesplit", vec![]).err().unwrap(),
+            "unknown router module 'readwritesplit' (known: readconnroute)"
+        );
+        assert!(
+            create_router("readconnroute", vec![("x".into(), OptionValue::Int(1))])
+                .err()
+                .unwrap()
+                .contains("has no option 'x'")
+        );
+    }
+}
