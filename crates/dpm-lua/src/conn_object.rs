@@ -86,6 +86,18 @@ impl UserData for ConnObject {
             this.host.callbacks.register(this.id, event, func);
             Ok(())
         });
+        methods.add_method("serve", |lua, this, service: mlua::AnyUserData| {
+            let service = service
+                .borrow::<crate::services::ServiceObject>()
+                .map_err(|_| raise(lua, "serve: argument must be a dpm.service object"))?;
+            if !matches!(this.role, Role::Listener(_)) {
+                return Err(raise(lua, "serve: only a listener serves a service"));
+            }
+            this.host
+                .worker
+                .serve(this.id, service.0.clone())
+                .map_err(|e| raise(lua, e))
+        });
         methods.add_method("package_register", |lua, this, args: mlua::MultiValue| {
             if args.len() != 1 {
                 return Err(raise(lua, "Wrong number of arguments"));

@@ -17,6 +17,7 @@ pub mod errors;
 pub mod functions;
 pub mod host;
 pub mod packets;
+pub mod services;
 pub mod timer;
 
 use std::path::Path;
@@ -140,6 +141,7 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
     constants::register(lua, &dpm)?;
     functions::register(lua, &dpm, host)?;
     packets::register(lua, &dpm, host)?;
+    services::register(lua, &dpm, host)?;
     let h = host.clone();
     dpm.set(
         "new_timer",

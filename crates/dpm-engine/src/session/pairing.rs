@@ -151,14 +151,15 @@ impl Worker {
             {
                 return;
             }
-            tracing::info!(
-                client = other.id,
-                service = %pipeline.service.shared.name,
-                server = %pipeline.server.name,
-                "{error}; closing the client"
-            );
-            // A client awaiting an answer (or its greeting) is told why none comes.
+            // A client awaiting an answer (or its greeting) is told why none comes; an
+            // idle one (after COM_QUIT, say) is simply closed.
             if !other.tracker.borrow().is_idle() {
+                tracing::info!(
+                    client = other.id,
+                    service = %pipeline.service.shared.name,
+                    server = %pipeline.server.name,
+                    "{error}; closing the client"
+                );
                 let message = format!(
                     "Lost connection to server '{}' of service '{}': {error}",
                     pipeline.server.name, pipeline.service.shared.name

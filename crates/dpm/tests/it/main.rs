@@ -19,4 +19,5 @@ mod lua_api;
 mod prepared;
 mod python;
 mod robustness;
+mod services;
 mod sysbench;

@@ -1,0 +1,31 @@
+//! The service layer of the `dpm` table: `dpm.server`, `dpm.filter`, `dpm.service`,
+//! `listener:serve(service)`, the Lua filter adapter and the objects filters get.
+
+mod action;
+mod fields;
+mod filter;
+mod json;
+mod server;
+mod service;
+mod session_object;
+
+use std::rc::Rc;
+
+use mlua::{Lua, Table};
+
+pub use filter::INFO as LUA_FILTER_INFO;
+pub use service::ServiceObject;
+
+use crate::host::Host;
+
+/// Registers `dpm.server`, `dpm.filter` and `dpm.service`.
+pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
+    dpm.set("server", lua.create_function(server::server)?)?;
+    let h = host.clone();
+    dpm.set(
+        "filter",
+        lua.create_function(move |lua, args: mlua::MultiValue| service::filter(lua, &h, args))?,
+    )?;
+    dpm.set("service", lua.create_function(service::service)?)?;
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! `dpm.filter{...}` and `dpm.service{...}` in the startup file, the service object
+//! (`service:diagnostics()`, `service:name()`) and `listener:serve(service)`.
+//!
+//! A service is process-wide (`dpm_engine::service`): the first worker to run
+//! `dpm.service{ name = "app", ... }` creates it, the others get it back; each worker
+//! keeps its own instances of the Lua filters (their functions live in its Lua state).
+
+use std::rc::Rc;
+
+use dpm_engine::pipeline::Filter;
+use dpm_engine::service::{define_service, ModuleType, OptionValue, Options, WorkerService};
+use mlua::{Lua, Table, UserData, UserDataMethods, Value};
+
+use super::fields::{check_fields, opt_function, opt_string, opt_table, req_string};
+use super::filter::LuaFilter;
+use super::server::server_list;
+use crate::errors::raise;
+use crate::host::Host;
+
+/// The `dpm.filter` userdata: a filter ready to be put in a service's chain.
+#[derive(Clone)]
+pub struct FilterObject(pub Rc<dyn Filter>);
+
+impl UserData for FilterObject {
+    fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
+        fields.add_meta_field("__name", "dpm.filter");
+    }
+
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_method("name", |_, this, ()| Ok(this.0.name().to_string()));
+        methods.add_method("diagnostics", |lua, this, ()| {
+            super::json::to_lua(lua, &this.0.diagnostics())
+        });
+    }
+}
+
+/// The `dpm.service` userdata.
+#[derive(Clone)]
+pub struct ServiceObject(pub Rc<WorkerService>);
+
+impl UserData for ServiceObject {
+    fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
+        fields.add_meta_field("__name", "dpm.service");
+    }
+
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_method("name", |_, this, ()| Ok(this.0.shared.name.clone()));
+        methods.add_method("diagnostics", |lua, this, ()| {
+            super::json::to_lua(lua, &this.0.diagnostics())
+        });
+    }
+}
+
+/// `dpm.filter{ name = ..., route_query = fn, client_reply = fn }` (a Lua filter), or
+/// `dpm.filter("module", { options })` (a built-in filter module).
+pub fn filter(lua: &Lua, host: &Rc<Host>, args: mlua::MultiValue) -> mlua::Result<FilterObject> {
+    let mut args = args.into_iter();
+    match (args.next(), args.next()) {
+        (Some(Value::Table(spec)), None) => {
+            let what = "dpm.filter";
+            check_fields(lua, what, &spec, &["name", "route_query", "client_reply"])?;
+            let name = req_string(lua, what, &spec, "name")?;
+            let route_query = opt_function(lua, what, &spec, "route_query")?;
+            let client_reply = opt_function(lua, what, &spec, "client_reply")?;
+            if route_query.is_none() && client_reply.is_none() {
+                return Err(raise(
+                    lua,
+                    format!("dpm.filter '{name}': give route_query, client_reply or both"),
+                ));
+            }
+            Ok(FilterObject(Rc::new(LuaFilter::new(
+                name,
+                route_query,
+                client_reply,
+                host.clone(),
+            ))))
+        }
+        (Some(Value::String(module)), _) => {
+            let module = module.to_string_lossy();
+            Err(raise(
+                lua,
+                match dpm_modules::registry::find(ModuleType::Filter, &module) {
+                    Err(e) => format!("dpm.filter: {e}, or a table {{ name = ..., route_query = ... }} for a Lua filter"),
+                    Ok(_) => format!("dpm.filter: filter module '{module}' cannot be created yet"),
+                },
+            ))
+        }
+        _ => Err(raise(
+            lua,
+            "dpm.filter: expects a table { name = ..., route_query = ..., client_reply = ... } or (module, options)",
+        )),
+    }
+}
+
+/// `dpm.service{ name, router, servers, filters, options }`.
+pub fn service(lua: &Lua, spec: Value) -> mlua::Result<ServiceObject> {
+    let what = "dpm.service";
+    let Value::Table(spec) = spec else {
+        return Err(raise(
+            lua,
+            "dpm.service: expects a table { name = ..., router = ..., servers = { ... } }",
+        ));
+    };
+    check_fields(
+        lua,
+        what,
+        &spec,
+        &["name", "router", "servers", "filters", "options"],
+    )?;
+    let name = req_string(lua, what, &spec, "name")?;
+    let what = format!("dpm.service '{name}'");
+    let router = opt_string(lua, &what, &spec, "router")?.ok_or_else(|| {
+        raise(
+            lua,
+            format!("{what}: field 'router' is required (a router module name)"),
+        )
+    })?;
+    let servers = match opt_table(lua, &what, &spec, "servers")? {
+        Some(list) => server_list(lua, &what, &list)?,
+        None => Vec::new(),
+    };
+    if servers.is_empty() {
+        return Err(raise(
+            lua,
+            format!("{what}: give at least one server in 'servers'"),
+        ));
+    }
+    let mut filters: Vec<Rc<dyn Filter>> = Vec::new();
+    if let Some(list) = opt_table(lua, &what, &spec, "filters")? {
+        for value in list.sequence_values::<Value>() {
+            match value? {
+                Value::UserData(ud) => match ud.borrow::<FilterObject>() {
+                    Ok(f) => filters.push(f.0.clone()),
+                    Err(_) => {
+                        return Err(raise(
+                            lua,
+                            format!("{what}: filters must be dpm.filter objects"),
+                        ))
+                    }
+                },
+                _ => {
+                    return Err(raise(
+                        lua,
+                        format!("{what}: filters must be dpm.filter objects"),
+                    ))
+                }
+            }
+        }
+    }
+    let mut names: Vec<String> = filters.iter().map(|f| f.name().to_string()).collect();
+    names.sort();
+    if let Some(dup) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(raise(
+            lua,
+            format!("{what}: two filters are named '{}'", dup[0]),
+        ));
+    }
+    let options = match opt_table(lua, &what, &spec, "options")? {
+        Some(t) => option_values(lua, &what, &t)?,
+        None => Vec::new(),
+    };
+    // Checked on every worker, so that each one's errors point at the same line.
+    let info = dpm_modules::registry::find(ModuleType::Router, &router)
+        .map_err(|e| raise(lua, format!("{what}: {e}")))?;
+    Options::validate(info, options.clone()).map_err(|e| raise(lua, format!("{what}: {e}")))?;
+    let filter_names = filters.iter().map(|f| f.name().to_string()).collect();
+    let shared = define_service(&name, &router, servers, filter_names, || {
+        dpm_modules::create_router(&router, options)
+    })
+    .map_err(|e| raise(lua, format!("{what}: {e}")))?;
+    Ok(ServiceObject(Rc::new(WorkerService { shared, filters })))
+}
+
+/// A module's options table as (name, value) pairs.
+fn option_values(lua: &Lua, what: &str, t: &Table) -> mlua::Result<Vec<(String, OptionValue)>> {
+    let mut out = Vec::new();
+    for pair in t.pairs::<Value, Value>() {
+        let (key, value) = pair?;
+        let Value::String(key) = key else {
+            return Err(raise(lua, format!("{what}: option names must be strings")));
+        };
+        let key = key.to_string_lossy();
+        let value = match value {
+            Value::Boolean(b) => OptionValue::Bool(b),
+            Value::Integer(n) => OptionValue::Int(n),
+            Value::Number(n) if n.fract() == 0.0 => OptionValue::Int(n as i64),
+            Value::String(s) => OptionValue::Str(s.to_string_lossy()),
+            other => {
+                return Err(raise(
+                    lua,
+                    format!(
+                        "{what}: option '{key}' has a value of type {}",
+                        other.type_name()
+                    ),
+                ))
+            }
+        };
+        out.push((key, value));
+    }
+    Ok(out)
+}
