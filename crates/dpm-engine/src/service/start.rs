@@ -71,7 +71,8 @@ pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<
                     "cannot connect to server ({error}); trying the next one"
                 );
                 server.mark_down(&error);
-                tried.push(format!("{} at {} ({error})", server.name, server.address));
+                let what = format!("{} at {} ({error})", server.name, server.address);
+                tried.push((server, what));
             }
         }
         if client.closing.get() {
@@ -102,16 +103,12 @@ async fn connect(worker: &Worker, server: &Arc<Server>) -> std::io::Result<Rc<Co
     }
 }
 
-/// The message a refused client gets: the service, and what became of each server.
-fn refusal(service: &str, servers: &[Arc<Server>], tried: &[String]) -> String {
-    if !tried.is_empty() {
-        return format!(
-            "Can't connect to any server of service '{service}': tried {}",
-            tried.join(", ")
-        );
-    }
-    let states: Vec<String> = servers
+/// The message a refused client gets: the service, the servers tried and why each
+/// other server was not.
+fn refusal(service: &str, servers: &[Arc<Server>], tried: &[(Arc<Server>, String)]) -> String {
+    let skipped: Vec<String> = servers
         .iter()
+        .filter(|s| !tried.iter().any(|(t, _)| Arc::ptr_eq(t, s)))
         .map(|s| {
             if s.is_up() {
                 format!(
@@ -128,12 +125,24 @@ fn refusal(service: &str, servers: &[Arc<Server>], tried: &[String]) -> String {
             }
         })
         .collect();
-    format!(
-        "Service '{service}' has no server available: {}",
-        if states.is_empty() {
-            "it has no servers".to_string()
-        } else {
-            states.join(", ")
-        }
-    )
+    let tried: Vec<&str> = tried.iter().map(|(_, t)| t.as_str()).collect();
+    match (tried.is_empty(), skipped.is_empty()) {
+        (false, true) => format!(
+            "Can't connect to any server of service '{service}': tried {}",
+            tried.join(", ")
+        ),
+        (false, false) => format!(
+            "Can't connect to any server of service '{service}': tried {}; {}",
+            tried.join(", "),
+            skipped.join(", ")
+        ),
+        (true, _) => format!(
+            "Service '{service}' has no server available: {}",
+            if skipped.is_empty() {
+                "it has no servers".to_string()
+            } else {
+                skipped.join(", ")
+            }
+        ),
+    }
 }

@@ -111,3 +111,210 @@ fn prepared_statements_pass_through_a_lua_filter() {
         conn.disconnect().await.unwrap();
     });
 }
+
+fn readconnroute(route_to: &str, primary: u16, replica: u16) -> (Dpm, u16) {
+    let port = free_port();
+    let dpm = Dpm::builder("examples/readconnroute.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_PRIMARY", format!("127.0.0.1:{primary}"))
+        .env("DPM_REPLICA", format!("127.0.0.1:{replica}"))
+        .env("DPM_ROUTE_TO", route_to)
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    (dpm, port)
+}
+
+/// `@@server_id` as seen through dpm: 1 is the primary, 2 the replica.
+fn server_id(port: u16) -> String {
+    let out = Cli::new(port)
+        .user(USER)
+        .password(Some(PASSWORD))
+        .arg("--skip-column-names")
+        .run("SELECT @@server_id");
+    out.assert_success("SELECT @@server_id");
+    out.stdout.trim().to_string()
+}
+
+#[test]
+fn readconnroute_sends_each_session_to_a_server_of_the_role() {
+    let pair = ReplicaPair::get();
+    let (_dpm, to_replica) = readconnroute("replica", pair.primary.port, pair.replica.port);
+    let (_dpm2, to_primary) = readconnroute("primary", pair.primary.port, pair.replica.port);
+    for _ in 0..3 {
+        assert_eq!(server_id(to_replica), "2");
+        assert_eq!(server_id(to_primary), "1");
+    }
+    // A write through the primary service is read back through the replica one.
+    Cli::new(to_primary)
+        .user(USER)
+        .password(Some(PASSWORD))
+        .run(&format!(
+            "CREATE TABLE IF NOT EXISTS {DB}.routed (id INT PRIMARY KEY); REPLACE INTO {DB}.routed VALUES (7)"
+        ))
+        .assert_success("write through the primary service");
+    wait_until(
+        "the replica to apply the write",
+        Duration::from_secs(30),
+        || {
+            let out = Cli::new(to_replica)
+                .user(USER)
+                .password(Some(PASSWORD))
+                .arg("--skip-column-names")
+                .run(&format!("SELECT id FROM {DB}.routed"));
+            (out.status.success() && out.stdout.trim() == "7").then_some(())
+        },
+    );
+}
+
+#[test]
+fn readconnroute_balances_by_least_connections_and_skips_a_dead_server() {
+    let pair = ReplicaPair::get();
+    let dead = 1; // nothing listens on 127.0.0.1:1
+    let (dpm, port) = readconnroute("running", dead, pair.replica.port);
+    // Every session lands on the live server; the dead one is skipped with a log line.
+    for _ in 0..3 {
+        assert_eq!(server_id(port), "2");
+    }
+    dpm.wait_for_line("cannot connect to server", Duration::from_secs(5));
+    // Two servers up: concurrent sessions are spread over both.
+    let (_dpm, port) = readconnroute("running", pair.primary.port, pair.replica.port);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ids = rt.block_on(async move {
+        use mysql_async::prelude::*;
+        let mut conns = Vec::new();
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            let mut c = mysql_async::Conn::new(opts(port)).await.unwrap();
+            let id: Vec<u32> = c.query("SELECT @@server_id").await.unwrap();
+            ids.push(id[0]);
+            conns.push(c);
+        }
+        for c in conns {
+            c.disconnect().await.unwrap();
+        }
+        ids
+    });
+    assert_eq!(ids.iter().filter(|&&i| i == 1).count(), 2, "{ids:?}");
+    assert_eq!(ids.iter().filter(|&&i| i == 2).count(), 2, "{ids:?}");
+}
+
+#[test]
+fn a_service_whose_servers_are_all_down_answers_an_error_at_once() {
+    // Nothing listens on these (a free_port() could be reused by dpm's own listener).
+    let (dead1, dead2) = (1, 9);
+    let (_dpm, port) = readconnroute("running", dead1, dead2);
+    let started = Instant::now();
+    // (dpm's listening probe was the first client: it found both servers refusing.)
+    let out = Cli::new(port)
+        .user(USER)
+        .password(Some(PASSWORD))
+        .run("SELECT 1");
+    assert!(!out.status.success());
+    let err = &out.stderr;
+    assert!(
+        err.contains("ERROR 1429 (HY000): ")
+            && err.contains("service 'app'")
+            && err.contains("db1")
+            && err.contains("db2")
+            && err.contains("Connection refused"),
+        "{err}"
+    );
+    // Both are marked down now: the next client is refused without a connect attempt.
+    let out = Cli::new(port)
+        .user(USER)
+        .password(Some(PASSWORD))
+        .run("SELECT 1");
+    assert!(
+        out.stderr.contains("Service 'app' has no server available: db1 is down (111 \"Connection refused\"), db2 is down"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn service_diagnostics_count_sessions_statements_and_filter_actions() {
+    let port = free_port();
+    let dpm = Dpm::builder("crates/dpm/tests/lua/service_diagnostics.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let out = cli(port).run_stdin("SELECT 1;\nSELECT 2;\nDIAGNOSTICS;\n");
+    out.assert_success("diagnostics");
+    let json = out.stdout.lines().last().unwrap_or_default().to_string();
+    for needle in [
+        r#""name":"diag""#,
+        r#""router":"readconnroute""#,
+        r#""routed_statements":2"#,
+        r#""sessions":1"#,
+        r#""passed":2"#,
+        r#""requests":3"#,
+        r#""answered":0"#, // DIAGNOSTICS is counted once the filter returned
+    ] {
+        assert!(json.contains(needle), "{needle} in {json}");
+    }
+}
+
+#[test]
+fn filter_errors_and_invalid_actions_answer_the_client_with_an_error() {
+    let port = free_port();
+    let dpm = Dpm::builder("crates/dpm/tests/lua/filter_errors.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let out = cli(port).run("SELECT 'boom'");
+    assert!(
+        out.stderr
+            .contains("ERROR 1105 (HY000) at line 1: filter 'faulty' failed: ")
+            && out.stderr.contains("filter_errors.lua:"),
+        "{}",
+        out.stderr
+    );
+    dpm.wait_for_line("filter_errors.lua:", Duration::from_secs(5));
+    let out = cli(port).run("SELECT 'number'");
+    assert!(
+        out.stderr.contains(
+            "filter 'faulty' returned integer where nil or an action table was expected (an invalid action)"
+        ),
+        "{}",
+        out.stderr
+    );
+    let out = cli(port).run("SELECT 'fine'");
+    out.assert_success("other statements still pass");
+}
+
+#[test]
+fn bad_service_definitions_stop_the_start_with_file_and_line() {
+    let cases = [
+        ("dpm.service{ name = 'x', router = 'nosuchrouter', servers = { s } }", "unknown router module 'nosuchrouter' (known: readconnroute)"),
+        ("dpm.service{ name = 'x', router = 'readconnroute', servers = { s }, options = { router_options = 'leader' } }", "option 'router_options' must be one of primary, replica, running, master, slave, not 'leader'"),
+        ("dpm.service{ name = 'x', router = 'readconnroute', servers = { s }, options = { max_lag = 5 } }", "has no option 'max_lag'"),
+        ("dpm.service{ name = 'x', router = 'readconnroute', servers = { s }, options = { router_options = 5 } }", "must be one of primary, replica, running, master, slave, not integer"),
+        ("dpm.service{ name = 'x', router = 'readconnroute', servers = { s }, colour = 'red' }", "dpm.service: unknown field 'colour'"),
+        ("dpm.server{ name = 'y', address = 'nowhere' }", "address 'nowhere' is not host:port or a socket path"),
+        ("dpm.filter('qlafilter', {})", "unknown filter module 'qlafilter'"),
+    ];
+    for (line, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.lua");
+        std::fs::write(
+            &file,
+            format!("local s = dpm.server{{ name = 's', address = '127.0.0.1:1' }}\n{line}\n"),
+        )
+        .unwrap();
+        let dpm = Dpm::builder(&file).spawn();
+        let status = dpm.wait_exit(Duration::from_secs(10));
+        assert!(!status.success());
+        let err = dpm.stderr_after_exit();
+        assert!(
+            err.contains("bad.lua:2: ") && err.contains(expected),
+            "{line}\n{err}"
+        );
+    }
+}

@@ -23,6 +23,79 @@ pub const DB: &str = "dpmtest";
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The replication account of a primary/replica pair.
+pub const REPL_USER: &str = "repl";
+pub const REPL_PASSWORD: &str = "replpass";
+
+/// What a started server is.
+pub(crate) enum Role {
+    /// The shared server of most tests: no binary log.
+    Standalone,
+    /// A GTID primary.
+    Primary { server_id: u32 },
+    /// A replica of the primary on `primary_port`.
+    Replica { server_id: u32, primary_port: u16 },
+}
+
+impl Role {
+    fn server_args(&self) -> Vec<String> {
+        match self {
+            Role::Standalone => vec!["--skip-log-bin".into()],
+            Role::Primary { server_id } => vec![
+                format!("--server-id={server_id}"),
+                "--log-bin=mariadb-bin".into(),
+                "--binlog-format=ROW".into(),
+            ],
+            Role::Replica { server_id, .. } => vec![
+                format!("--server-id={server_id}"),
+                "--log-bin=mariadb-bin".into(),
+                "--log-slave-updates".into(),
+                "--read-only=1".into(),
+            ],
+        }
+    }
+}
+
+/// A GTID primary and one replica, started together on first use (for routing tests).
+pub struct ReplicaPair {
+    pub primary: MariaDb,
+    pub replica: MariaDb,
+}
+
+impl ReplicaPair {
+    /// The pair, started on first use; the replica has caught up with the primary's
+    /// accounts and test database.
+    pub fn get() -> &'static ReplicaPair {
+        static PAIR: OnceLock<Result<ReplicaPair, String>> = OnceLock::new();
+        let pair = PAIR.get_or_init(|| {
+            let primary = MariaDb::start_with(&Role::Primary { server_id: 1 })?;
+            let replica = MariaDb::start_with(&Role::Replica {
+                server_id: 2,
+                primary_port: primary.port,
+            })?;
+            let caught_up = super::try_wait_until(Duration::from_secs(60), || {
+                replica
+                    .try_direct_exec(&format!(
+                        "SELECT COUNT(*) FROM mysql.user WHERE user = '{USER}'"
+                    ))
+                    .ok()
+                    .filter(|n| n.trim() == "1")
+            });
+            if caught_up.is_none() {
+                return Err(format!(
+                    "the replica did not catch up: {}",
+                    replica.direct_exec("SHOW SLAVE STATUS\\G")
+                ));
+            }
+            Ok(ReplicaPair { primary, replica })
+        });
+        match pair {
+            Ok(p) => p,
+            Err(e) => panic!("could not start the primary/replica pair: {e}"),
+        }
+    }
+}
+
 /// The shared MariaDB server. Get it with [`MariaDb::get`].
 pub struct MariaDb {
     /// TCP port on 127.0.0.1.
@@ -81,6 +154,13 @@ impl MariaDb {
     }
 
     fn start() -> Result<MariaDb, String> {
+        Self::start_with(&Role::Standalone)
+    }
+
+    /// Starts a server: standalone (no binary log), a GTID primary (binary log,
+    /// `server_id`) or a replica (no accounts of its own: it gets the primary's, and
+    /// everything else, by replicating from `primary_port`).
+    pub(crate) fn start_with(role: &Role) -> Result<MariaDb, String> {
         let started = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix("dpm-it-mariadb-")
@@ -128,7 +208,7 @@ impl MariaDb {
             .arg("--local-infile=1")
             .arg("--innodb-buffer-pool-size=64M")
             .arg("--innodb-flush-log-at-trx-commit=2")
-            .arg("--skip-log-bin")
+            .args(role.server_args())
             .arg("--max-connections=500")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -164,6 +244,22 @@ impl MariaDb {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        if let Role::Replica { primary_port, .. } = role {
+            server.direct_exec(&format!(
+                "CHANGE MASTER TO master_host='127.0.0.1', master_port={primary_port},
+                   master_user='{REPL_USER}', master_password='{REPL_PASSWORD}',
+                   master_use_gtid=slave_pos;
+                 START SLAVE;"
+            ));
+            server.version = server.direct_exec("SELECT VERSION()").trim().to_string();
+            return Ok(server);
+        }
+        if let Role::Primary { .. } = role {
+            server.direct_exec(&format!(
+                "CREATE USER '{REPL_USER}'@'%' IDENTIFIED BY '{REPL_PASSWORD}';
+                 GRANT REPLICATION SLAVE ON *.* TO '{REPL_USER}'@'%';"
+            ));
+        }
         server.direct_exec(&format!(
             "CREATE DATABASE {DB};
              CREATE USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}';
@@ -173,14 +269,16 @@ impl MariaDb {
              CREATE USER '{DEMO_USER}'@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('{DEMO_PASSWORD}');
              GRANT ALL ON *.* TO '{DEMO_USER}'@'%';"
         ));
-        server.ed25519 = server
-            .try_direct_exec(&format!(
-                "INSTALL SONAME 'auth_ed25519';
+        // A plugin installed on a primary would have to exist on its replicas too.
+        server.ed25519 = matches!(role, Role::Standalone)
+            && server
+                .try_direct_exec(&format!(
+                    "INSTALL SONAME 'auth_ed25519';
                  CREATE USER '{ED_USER}'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('{ED_PASSWORD}');
                  GRANT ALL ON {DB}.* TO '{ED_USER}'@'%';"
-            ))
-            .map_err(|e| eprintln!("ed25519 is not available: {e}"))
-            .is_ok();
+                ))
+                .map_err(|e| eprintln!("ed25519 is not available: {e}"))
+                .is_ok();
         server.version = server.direct_exec("SELECT VERSION()").trim().to_string();
         eprintln!(
             "MariaDB {} ready on 127.0.0.1:{} in {:?} (datadir {})",

@@ -1,0 +1,28 @@
+-- A readconnroute service with a Lua filter that answers DIAGNOSTICS with the service's
+-- diagnostics as JSON-ish text (one row): the test reads counters from it.
+local function encode(v)
+    if type(v) == "table" then
+        local parts, is_list = {}, #v > 0
+        for k, x in pairs(v) do
+            parts[#parts + 1] = is_list and encode(x) or ('"' .. k .. '":' .. encode(x))
+        end
+        table.sort(parts)
+        return is_list and ("[" .. table.concat(parts, ",") .. "]") or ("{" .. table.concat(parts, ",") .. "}")
+    elseif type(v) == "string" then
+        return '"' .. v .. '"'
+    end
+    return tostring(v)
+end
+
+local probe = dpm.filter{
+    name = "probe",
+    route_query = function(session, query)
+        if query:sql() == "DIAGNOSTICS" then
+            return { columns = { "json" }, rows = { { encode(diag:diagnostics()) } } }
+        end
+    end,
+}
+local db = dpm.server{ name = "db", address = os.getenv("DPM_BACKEND") }
+diag = dpm.service{ name = "diag", router = "readconnroute", servers = { db }, filters = { probe } }
+listener = assert(dpm.listener("127.0.0.1", tonumber(os.getenv("DPM_LISTEN_PORT"))))
+listener:serve(diag)
