@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod modules;
+
 /// Dormando's Proxy for MySQL, reborn: a MySQL/MariaDB proxy programmed in Lua.
 #[derive(Parser, Debug)]
 #[command(name = "dpm", version, about)]
@@ -31,10 +33,23 @@ struct Args {
     /// Lua state.
     #[arg(long = "threads", value_name = "N", env = "DPM_THREADS")]
     threads: Option<usize>,
+
+    /// Print every built-in module (type, name, maturity, version, description, options)
+    /// and exit.
+    #[arg(long = "list-modules")]
+    list_modules: bool,
+
+    /// Output format of --list-modules.
+    #[arg(long = "format", value_name = "FORMAT", default_value = "table", value_parser = ["table", "json"])]
+    format: String,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.list_modules {
+        print!("{}", modules::listing(&args.format));
+        return ExitCode::SUCCESS;
+    }
     init_logging(args.verbose);
     let fd_limit = raise_fd_limit();
     let threads = args

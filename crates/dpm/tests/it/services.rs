@@ -318,3 +318,39 @@ fn bad_service_definitions_stop_the_start_with_file_and_line() {
         );
     }
 }
+
+#[test]
+fn list_modules_prints_every_module_as_a_table_and_as_json() {
+    let dpm = Dpm::builder("examples/passthrough.lua")
+        .arg("--list-modules")
+        .spawn();
+    assert!(dpm.wait_exit(Duration::from_secs(10)).success());
+    let table = dpm.stdout();
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("TYPE"), "{table}");
+    for (kind, name) in [
+        ("router", "readconnroute"),
+        ("filter", "lua"),
+        ("query classifier", ""),
+    ] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(kind) && l.contains(name)),
+            "{kind} {name} in\n{table}"
+        );
+    }
+    let dpm = Dpm::builder("examples/passthrough.lua")
+        .arg("--list-modules")
+        .arg("--format")
+        .arg("json")
+        .spawn();
+    assert!(dpm.wait_exit(Duration::from_secs(10)).success());
+    let json = dpm.stdout();
+    assert!(
+        json.contains(r#""name": "readconnroute""#)
+            && json.contains(r#""maturity": "beta""#)
+            && json.contains(r#""name": "router_options""#),
+        "{json}"
+    );
+}
