@@ -2,6 +2,9 @@
 //! sequence ids and where each response ends.
 
 use super::*;
+use dpm_protocol::caps::{CLIENT_COMPRESS, CLIENT_DEPRECATE_EOF, CLIENT_PROTOCOL_41, CLIENT_SSL};
+use dpm_protocol::command::com;
+use grammar::SERVER_MORE_RESULTS_EXISTS;
 
 const SERVER_CAPS: u32 = 0xF7FE | (0x81BF << 16); // MariaDB 10.11-like, without CLIENT_MYSQL
 const DEPRECATE: u64 = CLIENT_DEPRECATE_EOF;
