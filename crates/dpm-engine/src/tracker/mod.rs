@@ -310,4 +310,6 @@ fn frame_info(step: &Step, event: Option<Event>, continued: bool) -> FrameInfo {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

@@ -37,6 +37,9 @@ pub(super) struct Sequence {
     /// The packet being received is a command awaiting a response (its last frame's
     /// sequence id decides where the response's sequence ids start).
     rx_command: bool,
+    /// The packet being received is a pipelined command: the response to an earlier
+    /// command may be being written, whose ids none of its frames may disturb.
+    rx_pipelined: bool,
 }
 
 impl Sequence {
@@ -61,6 +64,7 @@ impl Sequence {
         last: Option<&mut Reply>,
     ) {
         self.rx_command = step.queued;
+        self.rx_pipelined = step.pipelined;
         self.note_command_seq(seq, last);
         if !step.pipelined {
             self.tx = seq.wrapping_add(1);
@@ -70,7 +74,9 @@ impl Sequence {
     /// A continuation frame was received with id `seq`.
     pub(super) fn received_continuation(&mut self, seq: u8, last: Option<&mut Reply>) {
         self.note_command_seq(seq, last);
-        self.tx = seq.wrapping_add(1);
+        if !self.rx_pipelined {
+            self.tx = seq.wrapping_add(1);
+        }
     }
 
     /// A client packet is about to be written to a server: commands restart at 0.
