@@ -2,6 +2,9 @@
 //! sequence ids and where each response ends.
 
 use super::*;
+use dpm_protocol::caps::{CLIENT_COMPRESS, CLIENT_DEPRECATE_EOF, CLIENT_PROTOCOL_41, CLIENT_SSL};
+use dpm_protocol::command::com;
+use grammar::SERVER_MORE_RESULTS_EXISTS;
 
 const SERVER_CAPS: u32 = 0xF7FE | (0x81BF << 16); // MariaDB 10.11-like, without CLIENT_MYSQL
 const DEPRECATE: u64 = CLIENT_DEPRECATE_EOF;
@@ -440,5 +443,27 @@ fn client_events_for_auth_and_infile_data() {
         Some(Event::MYC_INFILE_DATA)
     );
     t.on_send(&ok(2));
+    assert!(t.is_idle());
+}
+
+/// Found by the property tests: the continuation frames of a pipelined 16 MiB command
+/// reset the sequence ids of the response still being written to the client.
+#[test]
+fn pipelined_multi_frame_command_does_not_disturb_the_response_being_written() {
+    let mut t = Tracker::new(Side::Client, 1 << 30);
+    t.on_send(&handshake(SERVER_CAPS));
+    t.on_receive(1, &login(client_caps(0))).unwrap();
+    t.on_send(&ok(2));
+    t.on_receive(0, &[com::QUERY, b'x']).unwrap();
+    assert_eq!(t.on_send(&[1]).0, 1);
+    assert_eq!(t.on_send(&column()).0, 2);
+    let mut big = vec![b'x'; MAX_PAYLOAD_LEN];
+    big[0] = com::QUERY;
+    assert!(t.on_receive(0, &big).unwrap().continued);
+    assert_eq!(t.on_receive(1, b"").unwrap().kind, PacketKind::Continuation);
+    assert_eq!(t.on_send(&eof(2)).0, 3);
+    assert_eq!(t.on_send(&eof(2)).0, 4);
+    // The pipelined command's response starts one past its last frame.
+    assert_eq!(t.on_send(&ok(2)).0, 2);
     assert!(t.is_idle());
 }
