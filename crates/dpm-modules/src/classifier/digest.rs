@@ -42,7 +42,11 @@ pub fn write_digest(sql: &[u8], toks: &[Token], out: &mut Vec<u8>) {
         }
         // Folds.
         if t.tk == Tk::Word && (t.kw == Kw::IN || t.kw == Kw::VALUES || t.kw == Kw::VALUE) {
-            let end = if t.kw == Kw::IN { fold_list(sql, toks, i + 1) } else { fold_rows(sql, toks, i + 1) };
+            let end = if t.kw == Kw::IN {
+                fold_list(sql, toks, i + 1)
+            } else {
+                fold_rows(sql, toks, i + 1)
+            };
             if let Some(end) = end {
                 space(out, glue);
                 out.extend_from_slice(t.kw.name().as_bytes());
@@ -99,8 +103,8 @@ pub fn write_digest(sql: &[u8], toks: &[Token], out: &mut Vec<u8>) {
                 if t.kw != Kw::None {
                     out.extend_from_slice(t.kw.name().as_bytes());
                     prev_fn = !t.kw.space_before_paren();
-                    prev_operand = !t.kw.reserved()
-                        || matches!(t.kw, Kw::NULL | Kw::TRUE | Kw::FALSE);
+                    prev_operand =
+                        !t.kw.reserved() || matches!(t.kw, Kw::NULL | Kw::TRUE | Kw::FALSE);
                 } else {
                     out.extend_from_slice(text);
                     prev_fn = true;
@@ -226,7 +230,9 @@ pub fn hash(bytes: &[u8]) -> u64 {
     if !rest.is_empty() {
         let mut buf = [0u8; 8];
         buf[..rest.len()].copy_from_slice(rest);
-        h = (h ^ u64::from_le_bytes(buf)).wrapping_mul(K).rotate_left(29);
+        h = (h ^ u64::from_le_bytes(buf))
+            .wrapping_mul(K)
+            .rotate_left(29);
     }
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);

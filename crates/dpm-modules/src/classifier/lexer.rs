@@ -205,13 +205,23 @@ pub fn lex(sql: &[u8], out: &mut Vec<Token>) -> Result<(), LexError> {
                     };
                     if let Some(t) = prefix {
                         i = scan_quoted(sql, e, b'\'')?;
-                        out.push(Token { tk: t, kw: Kw::None, start: start as u32, end: i as u32 });
+                        out.push(Token {
+                            tk: t,
+                            kw: Kw::None,
+                            start: start as u32,
+                            end: i as u32,
+                        });
                         continue;
                     }
                 }
                 i = e;
                 let kw = lookup(&sql[start..i]);
-                out.push(Token { tk: Tk::Word, kw, start: start as u32, end: i as u32 });
+                out.push(Token {
+                    tk: Tk::Word,
+                    kw,
+                    start: start as u32,
+                    end: i as u32,
+                });
                 continue;
             }
             _ => {
@@ -219,7 +229,12 @@ pub fn lex(sql: &[u8], out: &mut Vec<Token>) -> Result<(), LexError> {
                 tk = Tk::Op;
             }
         }
-        out.push(Token { tk, kw: Kw::None, start: start as u32, end: i as u32 });
+        out.push(Token {
+            tk,
+            kw: Kw::None,
+            start: start as u32,
+            end: i as u32,
+        });
     }
     if in_exec {
         // An executable comment that is never closed is an unterminated comment.
@@ -371,7 +386,9 @@ fn op_len(sql: &[u8], i: usize) -> usize {
     match (a, b) {
         (b'<', b'=') if c == b'>' => 3,
         (b'-', b'>') if c == b'>' => 3,
-        (b'<', b'=') | (b'>', b'=') | (b'<', b'>') | (b'!', b'=') | (b':', b'=') | (b'|', b'|') => 2,
+        (b'<', b'=') | (b'>', b'=') | (b'<', b'>') | (b'!', b'=') | (b':', b'=') | (b'|', b'|') => {
+            2
+        }
         (b'&', b'&') | (b'<', b'<') | (b'>', b'>') | (b'-', b'>') => 2,
         _ => 1,
     }

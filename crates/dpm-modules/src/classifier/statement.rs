@@ -131,7 +131,14 @@ pub struct Stmt {
 
 impl Stmt {
     fn new(kind: StatementType, may_write: bool) -> Stmt {
-        Stmt { kind, may_write, trx: None, read_only_trx: None, autocommit: None, session_change: false }
+        Stmt {
+            kind,
+            may_write,
+            trx: None,
+            read_only_trx: None,
+            autocommit: None,
+            session_change: false,
+        }
     }
 }
 
@@ -153,7 +160,8 @@ fn is_op(sql: &[u8], toks: &[Token], i: usize, c: u8) -> bool {
 
 #[inline]
 fn is_op2(sql: &[u8], toks: &[Token], i: usize, s: &[u8]) -> bool {
-    toks.get(i).is_some_and(|t| t.tk == Tk::Op && t.text(sql) == s)
+    toks.get(i)
+        .is_some_and(|t| t.tk == Tk::Op && t.text(sql) == s)
 }
 
 /// Split `toks` into statements at `;`, except inside the BEGIN … END body of a compound
@@ -213,49 +221,28 @@ struct Signals {
 fn signals(sql: &[u8], toks: &[Token]) -> Signals {
     let mut s = Signals::default();
     for (i, t) in toks.iter().enumerate() {
-        match t.tk {
-            Tk::Var => {
-                if is_op2(sql, toks, i + 1, b":=") {
-                    s.user_var = true;
-                }
+        let writes = match (t.tk, t.kw) {
+            (Tk::Var, _) => {
+                s.user_var |= is_op2(sql, toks, i + 1, b":=");
+                false
             }
-            Tk::Word => match t.kw {
-                Kw::GET_LOCK | Kw::RELEASE_LOCK | Kw::RELEASE_ALL_LOCKS | Kw::NEXTVAL | Kw::SETVAL => {
-                    if is_op(sql, toks, i + 1, b'(') {
-                        s.write = true;
-                    }
-                }
-                Kw::LAST_INSERT_ID => {
-                    if is_op(sql, toks, i + 1, b'(') && !is_op(sql, toks, i + 2, b')') {
-                        s.write = true;
-                    }
-                }
-                Kw::NEXT => {
-                    if kw(toks, i + 1) == Kw::VALUE && kw(toks, i + 2) == Kw::FOR {
-                        s.write = true;
-                    }
-                }
-                Kw::FOR => {
-                    if matches!(kw(toks, i + 1), Kw::UPDATE | Kw::SHARE) {
-                        s.write = true;
-                    }
-                }
-                Kw::LOCK => {
-                    if kw(toks, i + 1) == Kw::IN && kw(toks, i + 2) == Kw::SHARE {
-                        s.write = true;
-                    }
-                }
-                Kw::INTO => match toks.get(i + 1) {
-                    Some(n) if n.tk == Tk::Var => s.user_var = true,
-                    Some(n) if n.tk == Tk::Word && matches!(n.kw, Kw::OUTFILE | Kw::DUMPFILE) => {
-                        s.write = true
-                    }
-                    _ => {}
-                },
-                _ => {}
-            },
-            _ => {}
-        }
+            (
+                Tk::Word,
+                Kw::GET_LOCK | Kw::RELEASE_LOCK | Kw::RELEASE_ALL_LOCKS | Kw::NEXTVAL | Kw::SETVAL,
+            ) => is_op(sql, toks, i + 1, b'('),
+            (Tk::Word, Kw::LAST_INSERT_ID) => {
+                is_op(sql, toks, i + 1, b'(') && !is_op(sql, toks, i + 2, b')')
+            }
+            (Tk::Word, Kw::NEXT) => kw(toks, i + 1) == Kw::VALUE && kw(toks, i + 2) == Kw::FOR,
+            (Tk::Word, Kw::FOR) => matches!(kw(toks, i + 1), Kw::UPDATE | Kw::SHARE),
+            (Tk::Word, Kw::LOCK) => kw(toks, i + 1) == Kw::IN && kw(toks, i + 2) == Kw::SHARE,
+            (Tk::Word, Kw::INTO) => {
+                s.user_var |= toks.get(i + 1).is_some_and(|n| n.tk == Tk::Var);
+                matches!(kw(toks, i + 1), Kw::OUTFILE | Kw::DUMPFILE)
+            }
+            _ => false,
+        };
+        s.write |= writes;
     }
     s
 }
@@ -346,9 +333,20 @@ pub fn classify_stmt(sql: &[u8], toks: &[Token], tables: &mut Vec<String>, nesti
             while j < toks.len() && j < h + 16 {
                 match kw(toks, j) {
                     Kw::TEMPORARY => temporary = true,
-                    Kw::USER | Kw::ROLE | Kw::PREPARE | Kw::TABLE | Kw::TABLES | Kw::VIEW | Kw::INDEX
-                    | Kw::SEQUENCE | Kw::DATABASE | Kw::SCHEMA | Kw::PROCEDURE | Kw::FUNCTION
-                    | Kw::TRIGGER | Kw::EVENT => {
+                    Kw::USER
+                    | Kw::ROLE
+                    | Kw::PREPARE
+                    | Kw::TABLE
+                    | Kw::TABLES
+                    | Kw::VIEW
+                    | Kw::INDEX
+                    | Kw::SEQUENCE
+                    | Kw::DATABASE
+                    | Kw::SCHEMA
+                    | Kw::PROCEDURE
+                    | Kw::FUNCTION
+                    | Kw::TRIGGER
+                    | Kw::EVENT => {
                         object = kw(toks, j);
                         break;
                     }
@@ -408,7 +406,11 @@ pub fn classify_stmt(sql: &[u8], toks: &[Token], tables: &mut Vec<String>, nesti
         }
         Kw::COMMIT => {
             let mut s = Stmt::new(T::Commit, false);
-            s.trx = Some(if chains(toks, h) { TrxBoundary::Begin } else { TrxBoundary::Commit });
+            s.trx = Some(if chains(toks, h) {
+                TrxBoundary::Begin
+            } else {
+                TrxBoundary::Commit
+            });
             s
         }
         Kw::ROLLBACK => {
@@ -420,7 +422,11 @@ pub fn classify_stmt(sql: &[u8], toks: &[Token], tables: &mut Vec<String>, nesti
                 Stmt::new(T::Savepoint, false)
             } else {
                 let mut s = Stmt::new(T::Rollback, false);
-                s.trx = Some(if chains(toks, h) { TrxBoundary::Begin } else { TrxBoundary::Rollback });
+                s.trx = Some(if chains(toks, h) {
+                    TrxBoundary::Begin
+                } else {
+                    TrxBoundary::Rollback
+                });
                 s
             }
         }
@@ -475,11 +481,21 @@ pub fn classify_stmt(sql: &[u8], toks: &[Token], tables: &mut Vec<String>, nesti
             while j < toks.len().min(h + 8) {
                 let t = toks[j];
                 let stop = match t.tk {
-                    Tk::Word => matches!(
-                        t.kw,
-                        Kw::SELECT | Kw::WITH | Kw::INSERT | Kw::UPDATE | Kw::DELETE | Kw::REPLACE
-                            | Kw::VALUES | Kw::TABLE | Kw::TABLES | Kw::FOR
-                    ) || (t.kw == Kw::None && j == h + 1),
+                    Tk::Word => {
+                        matches!(
+                            t.kw,
+                            Kw::SELECT
+                                | Kw::WITH
+                                | Kw::INSERT
+                                | Kw::UPDATE
+                                | Kw::DELETE
+                                | Kw::REPLACE
+                                | Kw::VALUES
+                                | Kw::TABLE
+                                | Kw::TABLES
+                                | Kw::FOR
+                        ) || (t.kw == Kw::None && j == h + 1)
+                    }
                     Tk::Op => t.is_op(sql, b'('),
                     Tk::Quoted => true,
                     _ => false,
@@ -494,7 +510,14 @@ pub fn classify_stmt(sql: &[u8], toks: &[Token], tables: &mut Vec<String>, nesti
                     head_tables = true;
                     Stmt::new(T::Other, true)
                 }
-                Kw::SELECT | Kw::WITH | Kw::INSERT | Kw::UPDATE | Kw::DELETE | Kw::REPLACE | Kw::VALUES | Kw::TABLE => {
+                Kw::SELECT
+                | Kw::WITH
+                | Kw::INSERT
+                | Kw::UPDATE
+                | Kw::DELETE
+                | Kw::REPLACE
+                | Kw::VALUES
+                | Kw::TABLE => {
                     let inner = classify_stmt(sql, &toks[j..], tables, nesting + 1);
                     let mut s = Stmt::new(T::Explain, analyze && inner.may_write);
                     s.session_change = analyze && inner.session_change;
@@ -520,7 +543,11 @@ pub fn classify_stmt(sql: &[u8], toks: &[Token], tables: &mut Vec<String>, nesti
             head_tables = true;
             let mut s = Stmt::new(T::Handler, false);
             s.session_change = matches!(kw(toks, h + 2), Kw::OPEN | Kw::CLOSE)
-                || toks.iter().skip(h + 1).take(4).any(|t| t.tk == Tk::Word && matches!(t.kw, Kw::OPEN | Kw::CLOSE));
+                || toks
+                    .iter()
+                    .skip(h + 1)
+                    .take(4)
+                    .any(|t| t.tk == Tk::Word && matches!(t.kw, Kw::OPEN | Kw::CLOSE));
             s
         }
         Kw::FLUSH => Stmt::new(T::Flush, true),
@@ -559,7 +586,10 @@ pub fn classify_stmt(sql: &[u8], toks: &[Token], tables: &mut Vec<String>, nesti
 
 /// COMMIT/ROLLBACK … AND CHAIN starts a new transaction right away.
 fn chains(toks: &[Token], h: usize) -> bool {
-    toks.iter().enumerate().skip(h + 1).any(|(i, t)| t.tk == Tk::Word && t.kw == Kw::AND && kw(toks, i + 1) == Kw::CHAIN)
+    toks.iter()
+        .enumerate()
+        .skip(h + 1)
+        .any(|(i, t)| t.tk == Tk::Word && t.kw == Kw::AND && kw(toks, i + 1) == Kw::CHAIN)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -569,7 +599,13 @@ enum Scope {
 }
 
 /// SET …: variables, NAMES, CHARACTER SET, TRANSACTION, PASSWORD, ROLE, STATEMENT … FOR.
-fn classify_set(sql: &[u8], toks: &[Token], h: usize, tables: &mut Vec<String>, nesting: u32) -> Stmt {
+fn classify_set(
+    sql: &[u8],
+    toks: &[Token],
+    h: usize,
+    tables: &mut Vec<String>,
+    nesting: u32,
+) -> Stmt {
     use StatementType as T;
     let mut s = Stmt::new(T::Set, false);
     let n = toks.len();
@@ -634,7 +670,9 @@ fn classify_set(sql: &[u8], toks: &[Token], h: usize, tables: &mut Vec<String>, 
                     if prefix.eq_ignore_ascii_case(b"global") {
                         scope = Scope::Global;
                         name = &text[dot + 1..];
-                    } else if prefix.eq_ignore_ascii_case(b"session") || prefix.eq_ignore_ascii_case(b"local") {
+                    } else if prefix.eq_ignore_ascii_case(b"session")
+                        || prefix.eq_ignore_ascii_case(b"local")
+                    {
                         name = &text[dot + 1..];
                     }
                 }
@@ -643,7 +681,11 @@ fn classify_set(sql: &[u8], toks: &[Token], h: usize, tables: &mut Vec<String>, 
         }
         // Value: after `=` / `:=` up to the next depth-0 comma.
         let mut k = j + 1;
-        while k < n && !is_op(sql, toks, k, b'=') && !is_op2(sql, toks, k, b":=") && !is_op(sql, toks, k, b',') {
+        while k < n
+            && !is_op(sql, toks, k, b'=')
+            && !is_op2(sql, toks, k, b":=")
+            && !is_op(sql, toks, k, b',')
+        {
             k += 1;
         }
         let vstart = k + 1;
@@ -669,7 +711,11 @@ fn classify_set(sql: &[u8], toks: &[Token], h: usize, tables: &mut Vec<String>, 
             if name.eq_ignore_ascii_case(b"autocommit") && vstart < n {
                 if let Some(v) = bool_value(sql, &toks[vstart..k.min(n)]) {
                     s.autocommit = Some(v);
-                    s.trx = Some(if v { TrxBoundary::Commit } else { TrxBoundary::Begin });
+                    s.trx = Some(if v {
+                        TrxBoundary::Commit
+                    } else {
+                        TrxBoundary::Begin
+                    });
                 }
             }
         }
@@ -691,13 +737,18 @@ fn bool_value(sql: &[u8], v: &[Token]) -> Option<bool> {
     let t = v[0];
     let mut text = t.text(sql);
     match t.tk {
-        Tk::Str if text.len() >= 2 && (text[0] == b'\'' || text[0] == b'"') => text = &text[1..text.len() - 1],
+        Tk::Str if text.len() >= 2 && (text[0] == b'\'' || text[0] == b'"') => {
+            text = &text[1..text.len() - 1]
+        }
         Tk::Num | Tk::Word => {}
         _ => return None,
     }
     if text == b"1" || text.eq_ignore_ascii_case(b"on") || text.eq_ignore_ascii_case(b"true") {
         Some(true)
-    } else if text == b"0" || text.eq_ignore_ascii_case(b"off") || text.eq_ignore_ascii_case(b"false") {
+    } else if text == b"0"
+        || text.eq_ignore_ascii_case(b"off")
+        || text.eq_ignore_ascii_case(b"false")
+    {
         Some(false)
     } else {
         None

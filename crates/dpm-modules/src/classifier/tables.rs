@@ -117,7 +117,10 @@ pub fn table_list(sql: &[u8], toks: &[Token], mut i: usize, out: &mut Vec<String
             j += 1;
         }
         // PARTITION (p) and index hints USE|IGNORE|FORCE INDEX|KEY [FOR …] (…)
-        while matches!(kw(toks, j), Kw::PARTITION | Kw::USE | Kw::IGNORE | Kw::FORCE) {
+        while matches!(
+            kw(toks, j),
+            Kw::PARTITION | Kw::USE | Kw::IGNORE | Kw::FORCE
+        ) {
             while j < toks.len() && !toks[j].is_op(sql, b'(') {
                 j += 1;
             }
@@ -137,7 +140,10 @@ pub fn head_rule(sql: &[u8], toks: &[Token], h: usize, out: &mut Vec<String>) {
     let mut j = h + 1;
     match kw(toks, h) {
         Kw::INSERT | Kw::REPLACE => {
-            while matches!(kw(toks, j), Kw::LOW_PRIORITY | Kw::DELAYED | Kw::HIGH_PRIORITY | Kw::IGNORE) {
+            while matches!(
+                kw(toks, j),
+                Kw::LOW_PRIORITY | Kw::DELAYED | Kw::HIGH_PRIORITY | Kw::IGNORE
+            ) {
                 j += 1;
             }
             if kw(toks, j) != Kw::INTO {
@@ -172,8 +178,14 @@ pub fn head_rule(sql: &[u8], toks: &[Token], h: usize, out: &mut Vec<String>) {
                         }
                         return;
                     }
-                    Kw::DATABASE | Kw::SCHEMA | Kw::PROCEDURE | Kw::FUNCTION | Kw::EVENT | Kw::USER
-                    | Kw::ROLE | Kw::PREPARE => return,
+                    Kw::DATABASE
+                    | Kw::SCHEMA
+                    | Kw::PROCEDURE
+                    | Kw::FUNCTION
+                    | Kw::EVENT
+                    | Kw::USER
+                    | Kw::ROLE
+                    | Kw::PREPARE => return,
                     _ => j += 1,
                 }
             }
@@ -195,7 +207,9 @@ pub fn head_rule(sql: &[u8], toks: &[Token], h: usize, out: &mut Vec<String>) {
             }
             match head {
                 Kw::DROP | Kw::RENAME => loop {
-                    let Some(mut k) = table_ref(sql, toks, j, out) else { return };
+                    let Some(mut k) = table_ref(sql, toks, j, out) else {
+                        return;
+                    };
                     if kw(toks, k) == Kw::TO {
                         match table_ref(sql, toks, k + 1, out) {
                             Some(k2) => k = k2,
@@ -281,7 +295,8 @@ pub fn generic(sql: &[u8], toks: &[Token], h: usize, out: &mut Vec<String>) {
                 if t.is_op(sql, b'(') {
                     let q = matches!(kw(toks, i + 1), Kw::SELECT | Kw::WITH | Kw::VALUES)
                         || is_op(sql, toks, i + 1, b'(')
-                        || (i > 0 && matches!(kw(toks, i - 1), Kw::FROM | Kw::JOIN | Kw::STRAIGHT_JOIN));
+                        || (i > 0
+                            && matches!(kw(toks, i - 1), Kw::FROM | Kw::JOIN | Kw::STRAIGHT_JOIN));
                     if depth < 64 {
                         if q {
                             query |= 1 << depth;
@@ -312,7 +327,12 @@ pub fn generic(sql: &[u8], toks: &[Token], h: usize, out: &mut Vec<String>) {
                         let after_insert = i > 0
                             && matches!(
                                 kw(toks, i - 1),
-                                Kw::INSERT | Kw::REPLACE | Kw::IGNORE | Kw::LOW_PRIORITY | Kw::DELAYED | Kw::HIGH_PRIORITY
+                                Kw::INSERT
+                                    | Kw::REPLACE
+                                    | Kw::IGNORE
+                                    | Kw::LOW_PRIORITY
+                                    | Kw::DELAYED
+                                    | Kw::HIGH_PRIORITY
                             );
                         if kw(toks, i + 1) == Kw::TABLE {
                             table_ref(sql, toks, i + 2, out);
@@ -320,10 +340,16 @@ pub fn generic(sql: &[u8], toks: &[Token], h: usize, out: &mut Vec<String>) {
                             table_ref(sql, toks, i + 1, out);
                         }
                     }
+                    // INSERT/REPLACE/UPDATE starting a statement inside a compound body.
+                    Kw::INSERT | Kw::REPLACE | Kw::UPDATE if i > h && body_start(toks, i - 1) => {
+                        head_rule(sql, toks, i, out);
+                    }
                     Kw::REFERENCES => {
                         table_ref(sql, toks, i + 1, out);
                     }
-                    Kw::USING if head == Kw::DELETE && in_query && !is_op(sql, toks, i + 1, b'(') => {
+                    Kw::USING
+                        if head == Kw::DELETE && in_query && !is_op(sql, toks, i + 1, b'(') =>
+                    {
                         table_list(sql, toks, i + 1, out)
                     }
                     _ => {}
@@ -334,6 +360,18 @@ pub fn generic(sql: &[u8], toks: &[Token], h: usize, out: &mut Vec<String>) {
     }
 }
 
+/// The token before a statement inside a compound body (`;`, BEGIN, THEN, ELSE, DO, …).
+#[inline]
+fn body_start(toks: &[Token], p: usize) -> bool {
+    let t = toks[p];
+    t.tk == Tk::Semi
+        || (t.tk == Tk::Word
+            && matches!(
+                t.kw,
+                Kw::BEGIN | Kw::THEN | Kw::ELSE | Kw::DO | Kw::LOOP | Kw::REPEAT
+            ))
+}
+
 /// Names of the CTEs of a `WITH` clause whose `WITH` is at `w`, and the index after the
 /// clause (where the main statement starts).
 pub fn cte_names(sql: &[u8], toks: &[Token], w: usize) -> (Vec<Vec<u8>>, usize) {
@@ -342,8 +380,7 @@ pub fn cte_names(sql: &[u8], toks: &[Token], w: usize) -> (Vec<Vec<u8>>, usize) 
     if kw(toks, j) == Kw::RECURSIVE {
         j += 1;
     }
-    loop {
-        let Some(t) = toks.get(j) else { break };
+    while let Some(t) = toks.get(j) {
         if !is_name(t) {
             break;
         }
