@@ -13,10 +13,10 @@
 //! is looked at. It never allocates except for the queue of pipelined commands.
 //!
 //! This module owns the public types and the framing (which frame starts a packet, the
-//! size limit, tunnels) and orchestrates three parts that must stay apart:
-//! [`grammar`] (which packet comes next; its verdict is a [`grammar::Step`]),
-//! [`sequence`] (the ids of written frames) and [`events`] (the DPM event after a packet,
-//! from the `Step` alone).
+//! size limit, tunnels) and orchestrates three parts that must stay apart: `grammar`
+//! (which packet comes next; its verdict on a packet is a `grammar::Step`), `sequence`
+//! (the ids of written frames) and `events` (the DPM event after a packet, from the
+//! `Step` alone). It must not classify packets, compute ids or name events itself.
 
 use dpm_protocol::frame::MAX_PAYLOAD_LEN;
 
