@@ -1,7 +1,9 @@
 //! The service layer of the `dpm` table: `dpm.server`, `dpm.filter`, `dpm.service`,
-//! `listener:serve(service)`, the Lua filter adapter and the objects filters get.
+//! `listener:serve(service)`, `dpm.classify`, the Lua filter adapter and the objects
+//! filters get.
 
 mod action;
+mod classify;
 mod fields;
 mod filter;
 mod json;
@@ -27,5 +29,6 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
         lua.create_function(move |lua, args: mlua::MultiValue| service::filter(lua, &h, args))?,
     )?;
     dpm.set("service", lua.create_function(service::service)?)?;
+    classify::register(lua, dpm)?;
     Ok(())
 }

@@ -108,5 +108,27 @@ impl UserData for QueryObject {
         methods.add_method("payload", |lua, this, ()| {
             lua.create_string(&this.request.payload)
         });
+        methods.add_method("classify", |lua, this, ()| {
+            use dpm_modules::classifier::{classify, Classification};
+            // Classified once per request: later filters (and the router) reuse it.
+            let cached = this
+                .request
+                .annotation
+                .borrow()
+                .clone()
+                .and_then(|a| a.downcast::<Classification>().ok());
+            let classified = match cached {
+                Some(c) => c,
+                None => match this.request.sql() {
+                    Some(sql) => {
+                        let c = Rc::new(classify(sql));
+                        *this.request.annotation.borrow_mut() = Some(c.clone());
+                        c
+                    }
+                    None => return Ok(Value::Nil),
+                },
+            };
+            super::classify::to_table(lua, &classified).map(Value::Table)
+        });
     }
 }

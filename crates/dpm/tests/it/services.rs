@@ -354,3 +354,45 @@ fn list_modules_prints_every_module_as_a_table_and_as_json() {
         "{json}"
     );
 }
+
+#[test]
+fn filters_classify_statements_from_lua() {
+    let port = free_port();
+    let dpm = Dpm::builder("crates/dpm/tests/lua/classify.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let out = cli(port).arg("--skip-column-names").run(
+        "CLASSIFY select * FROM t1 JOIN db2.t2 ON t1.id = t2.id WHERE x IN (1, 2, 3) FOR UPDATE",
+    );
+    out.assert_success("CLASSIFY");
+    let row: Vec<&str> = out.stdout.trim_end().split('\t').collect();
+    assert_eq!(row[0], "select");
+    assert_eq!(row[1], "true", "FOR UPDATE writes");
+    assert_eq!(row[3], "t1,db2.t2");
+    assert!(
+        row[4].contains("IN (...)") && row[4].starts_with("SELECT"),
+        "{}",
+        row[4]
+    );
+    assert_eq!(row[5], "true");
+    let out = cli(port)
+        .arg("--skip-column-names")
+        .run("CLASSIFY START TRANSACTION READ ONLY");
+    assert_eq!(
+        out.stdout.split('\t').nth(2),
+        Some("begin"),
+        "{}",
+        out.stdout
+    );
+    let out = cli(port).arg("--skip-column-names").run_stdin(
+        "SELECT 1;\nSET @x := 5;\nSELECT GET_LOCK('l', 0);\nDO RELEASE_LOCK('l');\nWRITES;\n",
+    );
+    out.assert_success("classified session");
+    assert!(
+        out.stdout.trim_end().ends_with('2') || out.stdout.trim_end().ends_with('3'),
+        "{}",
+        out.stdout
+    );
+}
