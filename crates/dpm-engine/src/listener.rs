@@ -191,6 +191,7 @@ fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Stream) {
     let client = worker.register(Role::Client, peer.clone());
     let _ = client.stream.set(stream);
     tracing::debug!(listener = lconn.id, client = client.id, %peer, "accepted");
+    crate::lifecycle::on_accept(worker, lconn.id, &client);
     let sink = worker
         .sink()
         .filter(|_| lconn.mask.get().has(Event::MYC_CONNECT));

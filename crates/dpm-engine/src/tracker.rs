@@ -213,6 +213,9 @@ pub struct Tracker {
     tx_seq: u8,
     /// The last server packet looked at ended its command's whole response.
     response_done: bool,
+    /// Commands received so far (wrapping): lets the idle timeout see activity
+    /// without a clock read per packet.
+    commands: u32,
 }
 
 impl Tracker {
@@ -231,6 +234,7 @@ impl Tracker {
             max_packet,
             tx_seq: 0,
             response_done: false,
+            commands: 0,
         }
     }
 
@@ -257,6 +261,17 @@ impl Tracker {
     /// True when no command is awaiting a response.
     pub fn is_idle(&self) -> bool {
         self.phase == Phase::Ready && self.pending.is_empty()
+    }
+
+    /// Commands received in the Ready phase so far (wrapping): a change means activity.
+    pub fn commands_received(&self) -> u32 {
+        self.commands
+    }
+
+    /// True when a response to the oldest pending command has started being written
+    /// to this (client) connection: a packet written now would land inside it.
+    pub fn response_started(&self) -> bool {
+        self.pending.front().is_some_and(|head| head.started)
     }
 
     /// How an EOF written to this connection now must be encoded (for packets a
@@ -444,6 +459,7 @@ impl Tracker {
                 let Some(&command) = p.first() else {
                     return Err(TrackError::EmptyCommand);
                 };
+                self.commands = self.commands.wrapping_add(1);
                 let phase = match response_shape(command) {
                     ResponseShape::None => return Ok(PacketKind::Command(command)),
                     ResponseShape::Fetch | ResponseShape::Stream => RPhase::Rows,

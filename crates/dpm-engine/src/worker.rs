@@ -34,6 +34,8 @@ pub struct WorkerConfig {
     pub connect_timeout: Duration,
     /// How long a closing connection may spend flushing what was queued for it.
     pub close_flush_timeout: Duration,
+    /// Client handshake, idle and drain timeouts (see [`crate::lifecycle`]).
+    pub lifecycle: crate::lifecycle::LifecycleConfig,
 }
 
 impl Default for WorkerConfig {
@@ -42,6 +44,7 @@ impl Default for WorkerConfig {
             max_packet: 1 << 30,
             connect_timeout: Duration::from_secs(10),
             close_flush_timeout: Duration::from_secs(5),
+            lifecycle: Default::default(),
         }
     }
 }
@@ -77,6 +80,8 @@ pub(crate) struct Inner {
     pub scratch: RefCell<Box<[u8]>>,
     /// This worker's counters as the other workers see them (`dpm.stats().total`).
     pub gauges: Arc<WorkerGauges>,
+    /// Timeouts and drain state (see [`crate::lifecycle`]).
+    pub lifecycle: crate::lifecycle::State,
 }
 
 impl Worker {
@@ -94,6 +99,7 @@ impl Worker {
                 closed_remote: RefCell::new(FxHashMap::default()),
                 scratch: RefCell::new(vec![0u8; crate::forward::SCRATCH_LEN].into_boxed_slice()),
                 gauges,
+                lifecycle: Default::default(),
             }),
         }
     }

@@ -17,6 +17,7 @@ pub mod errors;
 pub mod functions;
 pub mod host;
 pub mod packets;
+pub mod timeouts;
 pub mod timer;
 
 use std::path::Path;
