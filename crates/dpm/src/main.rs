@@ -88,11 +88,13 @@ fn main() -> ExitCode {
         }
     };
     let startfile = args.startfile.clone();
-    let mut config = dpm_engine::WorkerConfig::default();
-    config.lifecycle = dpm_engine::LifecycleConfig {
-        handshake_timeout: args.connect_timeout,
-        idle_timeout: Some(args.idle_timeout).filter(|d| !d.is_zero()),
-        drain_timeout: args.drain_timeout,
+    let config = dpm_engine::WorkerConfig {
+        lifecycle: dpm_engine::LifecycleConfig {
+            handshake_timeout: args.connect_timeout,
+            idle_timeout: Some(args.idle_timeout).filter(|d| !d.is_zero()),
+            drain_timeout: args.drain_timeout,
+        },
+        ..Default::default()
     };
     let started = dpm_engine::start_workers(threads, config, move |worker| {
         dpm_lua::start_worker(worker, &startfile)
