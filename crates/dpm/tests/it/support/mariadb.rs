@@ -129,7 +129,7 @@ impl MariaDb {
             .arg("--innodb-buffer-pool-size=64M")
             .arg("--innodb-flush-log-at-trx-commit=2")
             .arg("--skip-log-bin")
-            .arg("--max-connections=500")
+            .arg("--max-connections=1600")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
