@@ -36,17 +36,17 @@ struct Args {
     /// Seconds an accepted client may take to log in before it is closed (with its
     /// backend); fractions allowed. A script can set it per listener
     /// (`listener:set_timeouts{connect = …}`).
-    #[arg(long = "connect-timeout", value_name = "SECS", default_value = "10", value_parser = positive_secs)]
+    #[arg(long = "connect-timeout", value_name = "SECS", default_value = "10", value_parser = positive_secs, allow_negative_numbers = true)]
     connect_timeout: Duration,
 
     /// Seconds a logged-in client may stay without sending a command before it is
     /// closed (with its backend); 0 = no limit. Per listener: `listener:set_timeouts{idle = …}`.
-    #[arg(long = "idle-timeout", value_name = "SECS", default_value = "0", value_parser = secs)]
+    #[arg(long = "idle-timeout", value_name = "SECS", default_value = "0", value_parser = secs, allow_negative_numbers = true)]
     idle_timeout: Duration,
 
     /// On SIGTERM/SIGINT: seconds to let running statements finish before the sessions
     /// left are closed with ERR 1053 (server shutdown in progress).
-    #[arg(long = "drain-timeout", value_name = "SECS", default_value = "30", value_parser = secs)]
+    #[arg(long = "drain-timeout", value_name = "SECS", default_value = "30", value_parser = secs, allow_negative_numbers = true)]
     drain_timeout: Duration,
 }
 

@@ -322,9 +322,8 @@ async fn idle_clients_are_disconnected_active_ones_are_not() {
 
 /// Waits until MariaDB runs a statement whose text starts with `prefix`.
 fn wait_running(db: &MariaDb, prefix: &str) {
-    let sql = format!(
-        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '{prefix}%'"
-    );
+    let sql =
+        format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '{prefix}%'");
     wait_until(
         &format!("MariaDB to run {prefix}"),
         Duration::from_secs(20),
@@ -412,16 +411,21 @@ async fn sigterm_lets_running_statements_finish() {
 
     // Everything is mid-statement: signal.
     wait_running(db, "SELECT SLEEP(2) /* drain test */");
-    bounded("the streaming client's first row", Duration::from_secs(30), started_rx)
-        .await
-        .unwrap();
+    bounded(
+        "the streaming client's first row",
+        Duration::from_secs(30),
+        started_rx,
+    )
+    .await
+    .unwrap();
     first_rows_seen
         .recv_timeout(Duration::from_secs(30))
         .expect("the CLI's first rows");
     let skip = dpm.line_count();
     let signalled = Instant::now();
     dpm.signal(libc::SIGTERM);
-    let draining = dpm.wait_for_line_after(skip, "sessions (drain timeout", Duration::from_secs(10));
+    let draining =
+        dpm.wait_for_line_after(skip, "sessions (drain timeout", Duration::from_secs(10));
     assert!(
         draining.contains("draining 4 sessions"),
         "expected the idle client and the three busy ones: {draining}"
@@ -430,7 +434,11 @@ async fn sigterm_lets_running_statements_finish() {
     wait_until(
         "dpm to refuse new connections",
         Duration::from_secs(5),
-        || TcpStream::connect(("127.0.0.1", port)).is_err().then_some(()),
+        || {
+            TcpStream::connect(("127.0.0.1", port))
+                .is_err()
+                .then_some(())
+        },
     );
     // The idle client was closed.
     let err = bounded(
@@ -442,7 +450,10 @@ async fn sigterm_lets_running_statements_finish() {
     .expect_err("the idle client was still served after SIGTERM");
     match &err {
         mysql_async::Error::Server(e) => {
-            assert_eq!((e.code, e.message.as_str()), (1053, "Server shutdown in progress"))
+            assert_eq!(
+                (e.code, e.message.as_str()),
+                (1053, "Server shutdown in progress")
+            )
         }
         e => assert!(e.is_fatal(), "expected a connection error, got {err:?}"),
     }
@@ -507,4 +518,63 @@ async fn sigterm_drain_timeout_answers_err_1053() {
     );
     let out = dpm.stderr_after_exit();
     assert!(out.contains("closed 1 sessions at drain timeout"), "{out}");
+}
+
+/// A second SIGTERM during the drain exits at once (status 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_sigterm_exits_at_once() {
+    if direct_mode() {
+        eprintln!("SKIPPED in DPM_TEST_DIRECT mode: needs a dpm process");
+        return;
+    }
+    let db = MariaDb::get();
+    let t = passthrough_with(|b| b.arg("--drain-timeout").arg("30"));
+    let dpm = t.dpm();
+    let mut c = t.conn().await;
+    let running = tokio::spawn(async move {
+        c.query_first::<u64, _>("SELECT SLEEP(20) /* second signal test */")
+            .await
+    });
+    wait_running(db, "SELECT SLEEP(20) /* second signal test */");
+    dpm.signal(libc::SIGTERM);
+    dpm.wait_for_line("sessions (drain timeout 30s)", Duration::from_secs(10));
+    let again = Instant::now();
+    dpm.signal(libc::SIGTERM);
+    let status = dpm.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", dpm.output());
+    assert!(
+        again.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        again.elapsed()
+    );
+    assert!(dpm.stderr_after_exit().contains("SIGTERM again"));
+    let result = bounded(
+        "the interrupted SLEEP(20)",
+        Duration::from_secs(10),
+        running,
+    )
+    .await
+    .unwrap();
+    assert!(result.is_err(), "{result:?}");
+}
+
+/// Timeouts on the command line are checked like every other option (exit 2).
+#[test]
+fn timeout_options_are_validated() {
+    for (args, want) in [
+        (&["--connect-timeout", "0"][..], "must be greater than 0"),
+        (&["--idle-timeout", "-1"][..], "is negative"),
+        (
+            &["--drain-timeout", "soon"][..],
+            "'soon' is not a number of seconds",
+        ),
+    ] {
+        let out = run_bounded(
+            std::process::Command::new(env!("CARGO_BIN_EXE_dpm")).args(args),
+            None,
+            Duration::from_secs(30),
+        );
+        assert_eq!(out.code(), Some(2), "{args:?}: {out}");
+        assert!(out.stderr.contains(want), "{args:?}: {out}");
+    }
 }
