@@ -394,7 +394,7 @@ async fn sigterm_lets_running_statements_finish() {
             if let Some(tx) = started.take() {
                 let _ = tx.send(());
             }
-            if rows % 20_000 == 0 {
+            if rows.is_multiple_of(20_000) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
