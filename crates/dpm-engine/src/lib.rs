@@ -20,6 +20,7 @@ mod connector;
 mod error;
 mod event;
 mod forward;
+mod lifecycle;
 mod listener;
 pub mod pipeline;
 mod runtime;
@@ -34,7 +35,8 @@ mod worker;
 pub use conn::{ListenerKind, Role};
 pub use error::EngineError;
 pub use event::{Event, EventMask, Verdict};
-pub use runtime::start_workers;
+pub use lifecycle::{LifecycleConfig, ListenerTimeouts};
+pub use runtime::{start_workers, Workers};
 pub use sink::{EventSink, LocalBoxFuture, Packet};
 pub use worker::{ConnInfo, Worker, WorkerConfig};
 

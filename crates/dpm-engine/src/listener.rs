@@ -194,6 +194,7 @@ fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Stream) {
         .session
         .replace(Some(Rc::new(crate::session::Session::new(client.id))));
     tracing::debug!(listener = lconn.id, client = client.id, %peer, "accepted");
+    crate::lifecycle::on_accept(worker, lconn.id, &client);
     let sink = worker
         .sink()
         .filter(|_| lconn.mask.get().has(Event::MYC_CONNECT));

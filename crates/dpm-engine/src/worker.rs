@@ -35,6 +35,8 @@ pub struct WorkerConfig {
     pub connect_timeout: Duration,
     /// How long a closing connection may spend flushing what was queued for it.
     pub close_flush_timeout: Duration,
+    /// Client handshake, idle and drain timeouts (see [`crate::lifecycle`]).
+    pub lifecycle: crate::lifecycle::LifecycleConfig,
 }
 
 impl Default for WorkerConfig {
@@ -43,6 +45,7 @@ impl Default for WorkerConfig {
             max_packet: 1 << 30,
             connect_timeout: Duration::from_secs(10),
             close_flush_timeout: Duration::from_secs(5),
+            lifecycle: Default::default(),
         }
     }
 }
@@ -80,6 +83,8 @@ pub(crate) struct Inner {
     pub gauges: Arc<WorkerGauges>,
     /// The service each listener serves, if any.
     pub services: RefCell<FxHashMap<ConnId, Rc<WorkerService>>>,
+    /// Timeouts and drain state (see [`crate::lifecycle`]).
+    pub lifecycle: crate::lifecycle::State,
 }
 
 impl Worker {
@@ -98,6 +103,7 @@ impl Worker {
                 scratch: RefCell::new(vec![0u8; crate::forward::SCRATCH_LEN].into_boxed_slice()),
                 gauges,
                 services: RefCell::new(FxHashMap::default()),
+                lifecycle: Default::default(),
             }),
         }
     }

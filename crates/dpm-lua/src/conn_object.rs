@@ -98,6 +98,18 @@ impl UserData for ConnObject {
                 .serve(this.id, service.0.clone())
                 .map_err(|e| raise(lua, e))
         });
+        methods.add_method("set_timeouts", |lua, this, args: mlua::MultiValue| {
+            let wanted = crate::timeouts::parse(lua, args)?;
+            if !matches!(this.role, Role::Listener(_)) {
+                return Err(raise(lua, "set_timeouts: not a listener"));
+            }
+            // A closed listener accepts nobody: nothing to set.
+            let _ = this
+                .host
+                .worker
+                .set_listener_timeouts(this.id, wanted.connect, wanted.idle);
+            Ok(())
+        });
         methods.add_method("package_register", |lua, this, args: mlua::MultiValue| {
             if args.len() != 1 {
                 return Err(raise(lua, "Wrong number of arguments"));

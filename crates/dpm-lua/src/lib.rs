@@ -18,6 +18,7 @@ pub mod functions;
 pub mod host;
 pub mod packets;
 pub mod services;
+pub mod timeouts;
 pub mod timer;
 
 use std::path::Path;

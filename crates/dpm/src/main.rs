@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -42,6 +43,42 @@ struct Args {
     /// Output format of --list-modules.
     #[arg(long = "format", value_name = "FORMAT", default_value = "table", value_parser = ["table", "json"])]
     format: String,
+
+    /// Seconds an accepted client may take to log in before it is closed (with its
+    /// backend); fractions allowed. A script can set it per listener
+    /// (`listener:set_timeouts{connect = …}`).
+    #[arg(long = "connect-timeout", value_name = "SECS", default_value = "10", value_parser = positive_secs, allow_negative_numbers = true)]
+    connect_timeout: Duration,
+
+    /// Seconds a logged-in client may stay without sending a command before it is
+    /// closed (with its backend); 0 = no limit. Per listener: `listener:set_timeouts{idle = …}`.
+    #[arg(long = "idle-timeout", value_name = "SECS", default_value = "0", value_parser = secs, allow_negative_numbers = true)]
+    idle_timeout: Duration,
+
+    /// On SIGTERM/SIGINT: seconds to let running statements finish before the sessions
+    /// left are closed with ERR 1053 (server shutdown in progress).
+    #[arg(long = "drain-timeout", value_name = "SECS", default_value = "30", value_parser = secs, allow_negative_numbers = true)]
+    drain_timeout: Duration,
+}
+
+/// A number of seconds (fractions allowed), 0 or more.
+fn secs(text: &str) -> Result<Duration, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if value < 0.0 {
+        return Err(format!("{text} is negative"));
+    }
+    Duration::try_from_secs_f64(value).map_err(|_| format!("{text} seconds is out of range"))
+}
+
+/// A number of seconds greater than 0.
+fn positive_secs(text: &str) -> Result<Duration, String> {
+    let value = secs(text)?;
+    if value.is_zero() {
+        return Err("must be greater than 0".to_string());
+    }
+    Ok(value)
 }
 
 fn main() -> ExitCode {
@@ -56,20 +93,37 @@ fn main() -> ExitCode {
         .threads
         .filter(|&n| n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // Signal handlers first: a SIGTERM arriving while the startup file runs must not
+    // kill the process the default way.
+    let mut signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("dpm: cannot install signal handlers: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let startfile = args.startfile.clone();
-    let started = dpm_engine::start_workers(
-        threads,
-        dpm_engine::WorkerConfig::default(),
-        move |worker| dpm_lua::start_worker(worker, &startfile),
-    );
-    if let Err(message) = started {
-        eprintln!("dpm: {message}");
-        return ExitCode::from(1);
-    }
+    let config = dpm_engine::WorkerConfig {
+        lifecycle: dpm_engine::LifecycleConfig {
+            handshake_timeout: args.connect_timeout,
+            idle_timeout: Some(args.idle_timeout).filter(|d| !d.is_zero()),
+            drain_timeout: args.drain_timeout,
+        },
+        ..Default::default()
+    };
+    let started = dpm_engine::start_workers(threads, config, move |worker| {
+        dpm_lua::start_worker(worker, &startfile)
+    });
+    let workers = match started {
+        Ok(workers) => workers,
+        Err(message) => {
+            eprintln!("dpm: {message}");
+            return ExitCode::from(1);
+        }
+    };
     report_fd_limit(fd_limit);
     tracing::info!(threads, "Starting event dispatcher...");
-    wait_for_shutdown_signal();
-    tracing::info!("shutting down");
+    signals.run_until_drained(workers, args.drain_timeout);
     ExitCode::SUCCESS
 }
 
@@ -140,18 +194,51 @@ fn report_fd_limit(limit: Option<libc::rlim_t>) {
     }
 }
 
-/// Blocks until SIGINT or SIGTERM.
-fn wait_for_shutdown_signal() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("signal runtime");
-    runtime.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    });
+/// Extra time past the drain timeout the workers get to close and flush before the
+/// process exits regardless.
+const DRAIN_GRACE: Duration = Duration::from_secs(3);
+
+/// SIGINT and SIGTERM, caught on the main thread's own small runtime.
+struct Signals {
+    runtime: tokio::runtime::Runtime,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let _guard = runtime.enter();
+        let term = signal(SignalKind::terminate())?;
+        let int = signal(SignalKind::interrupt())?;
+        drop(_guard);
+        Ok(Signals { runtime, term, int })
+    }
+
+    /// Blocks until SIGINT or SIGTERM, then drains the workers: returns once they are
+    /// done, at a second signal, or (bounded) shortly after the drain timeout.
+    fn run_until_drained(&mut self, mut workers: dpm_engine::Workers, drain_timeout: Duration) {
+        let Signals { runtime, term, int } = self;
+        runtime.block_on(async {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            tracing::info!(
+                "{name}: shutting down; no new connections, draining sessions for up to {}s (a second signal exits at once)",
+                drain_timeout.as_secs_f64()
+            );
+            workers.shutdown();
+            let bound = tokio::time::sleep(drain_timeout.saturating_add(DRAIN_GRACE));
+            tokio::select! {
+                _ = workers.finished() => tracing::info!("shut down"),
+                _ = term.recv() => tracing::warn!("SIGTERM again: exiting without waiting for the drain"),
+                _ = int.recv() => tracing::warn!("SIGINT again: exiting without waiting for the drain"),
+                _ = bound => tracing::warn!("workers still draining {}s after the drain timeout; exiting", DRAIN_GRACE.as_secs()),
+            }
+        });
+    }
 }

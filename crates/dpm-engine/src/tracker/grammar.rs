@@ -98,6 +98,9 @@ pub(super) struct Grammar {
     client_caps: u64,
     /// Commands awaiting a response; the front one is being answered.
     pending: VecDeque<Pending>,
+    /// Commands received so far (wrapping): lets the idle timeout see activity without a
+    /// clock read per packet.
+    commands: u32,
 }
 
 impl Grammar {
@@ -107,7 +110,12 @@ impl Grammar {
             server_caps: 0,
             client_caps: 0,
             pending: VecDeque::new(),
+            commands: 0,
         }
+    }
+
+    pub(super) fn commands_received(&self) -> u32 {
+        self.commands
     }
 
     pub(super) fn phase(&self) -> Phase {
@@ -129,6 +137,11 @@ impl Grammar {
     /// The reply of the command being answered (or to be answered next).
     pub(super) fn head_reply(&mut self) -> Option<&mut sequence::Reply> {
         self.pending.front_mut().map(|p| &mut p.reply)
+    }
+
+    /// True when the response to the command being answered has started.
+    pub(super) fn head_started(&self) -> bool {
+        self.pending.front().is_some_and(|p| p.reply.started())
     }
 
     /// The reply of the command queued last.
@@ -224,6 +237,7 @@ impl Grammar {
                 let Some(&command) = p.first() else {
                     return Err(TrackError::EmptyCommand);
                 };
+                self.commands = self.commands.wrapping_add(1);
                 let phase = match response_shape(command) {
                     ResponseShape::None => return Ok(PacketKind::Command(command)),
                     ResponseShape::Fetch | ResponseShape::Stream => RPhase::Rows,

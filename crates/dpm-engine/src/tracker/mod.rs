@@ -202,6 +202,17 @@ impl Tracker {
         self.grammar.is_idle()
     }
 
+    /// Commands received in the Ready phase so far (wrapping): a change means activity.
+    pub fn commands_received(&self) -> u32 {
+        self.grammar.commands_received()
+    }
+
+    /// True when a response to the oldest pending command has started being written
+    /// to this (client) connection: a packet written now would land inside it.
+    pub fn response_started(&self) -> bool {
+        self.grammar.head_started()
+    }
+
     /// How an EOF written to this connection now must be encoded (for packets a
     /// script builds: the original always wrote classic EOFs, which clients that
     /// negotiated CLIENT_DEPRECATE_EOF reject).

@@ -20,6 +20,13 @@ pub(super) struct Reply {
     first: u8,
 }
 
+impl Reply {
+    /// A packet of the response was already written to the client.
+    pub(super) fn started(&self) -> bool {
+        self.started
+    }
+}
+
 impl Default for Reply {
     fn default() -> Reply {
         Reply {

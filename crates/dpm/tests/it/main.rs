@@ -15,6 +15,7 @@ mod demos;
 mod events;
 mod examples;
 mod lifecycle;
+mod lifecycle_timeouts;
 mod lua_api;
 mod prepared;
 mod python;

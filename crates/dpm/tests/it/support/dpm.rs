@@ -44,6 +44,11 @@ impl DpmBuilder {
         self.env.push((key.into(), value.to_string()));
         self
     }
+    /// Runs `startfile` instead of the one the builder was made with.
+    pub fn startfile(mut self, startfile: impl AsRef<Path>) -> Self {
+        self.startfile = startfile.as_ref().to_path_buf();
+        self
+    }
     /// Adds a command-line argument after `--startfile F --verbose N`.
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());

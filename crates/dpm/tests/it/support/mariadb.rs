@@ -209,7 +209,7 @@ impl MariaDb {
             .arg("--innodb-buffer-pool-size=64M")
             .arg("--innodb-flush-log-at-trx-commit=2")
             .args(role.server_args())
-            .arg("--max-connections=500")
+            .arg("--max-connections=1600")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
