@@ -187,6 +187,13 @@ const CASES: &[Case] = &[
     c("SELECT COUNT( * ) FROM t WHERE a<=>b AND c!=d OR e:=f", "select", R, "", NS, &["t"], "SELECT COUNT(*) FROM t WHERE a <=> b AND c != d OR e := f"),
     c("SELECT a FROM t;", "select", R, "", NS, &["t"], "SELECT a FROM t"),
     c("SELECT a FROM t ; ; ", "select", R, "", NS, &["t"], "SELECT a FROM t"),
+    // --- the examples in docs/classifier.md
+    c("SELECT a FROM t WHERE b IN (1, 2, -3) /* x */", "select", R, "", NS, &["t"], "SELECT a FROM t WHERE b IN (...)"),
+    c("INSERT INTO t (a,b) VALUES (1,'x'),(2,'y')", "insert", W, "", NS, &["t"], "INSERT INTO t(a, b) VALUES (...)"),
+    c("SELECT /*+ BKA(t) */ `a` FROM `db`.`t` FOR UPDATE", "select", W, "", NS, &["db.t"], "SELECT /*+ BKA(t) */ a FROM db.t FOR UPDATE"),
+    c("/*!40101 SET NAMES utf8 */", "set", R, "", S, &[], "SET NAMES utf8"),
+    c("EXECUTE IMMEDIATE 'SELECT 1'", "execute", W, "", NS, &[], "EXECUTE IMMEDIATE ?"),
+    c("SELECT a FROM t WHERE d > NOW() - INTERVAL 1 DAY LIMIT 10, 20", "select", R, "", NS, &["t"], "SELECT a FROM t WHERE d > NOW() - INTERVAL ? DAY LIMIT ?, ?"),
     // --- multi-statements
     c("SELECT a FROM t; UPDATE u SET b=1", "select", W, "", NS, &["t", "u"], "SELECT a FROM t; UPDATE u SET b = ?"),
     c("BEGIN; INSERT INTO t VALUES (1); COMMIT", "begin", W, "commit", NS, &["t"], "BEGIN; INSERT INTO t VALUES (...); COMMIT"),
