@@ -10,8 +10,8 @@ use tokio::sync::Notify;
 
 use crate::event::EventMask;
 use crate::session::Session;
-use crate::stream::Stream;
 use crate::tracker::{Side, Tracker};
+use crate::transport::Transport;
 use crate::ConnId;
 
 /// Above this many unsent bytes the partner stops reading (backpressure).
@@ -44,7 +44,7 @@ pub(crate) struct Conn {
     pub id: ConnId,
     pub role: Role,
     /// Set once the socket exists (backends get it when their connect completes).
-    pub stream: OnceCell<Stream>,
+    pub transport: OnceCell<Transport>,
     pub tracker: RefCell<Tracker>,
     /// The session this connection belongs to: a client's own (from its accept on), a
     /// backend's while it is linked. Pairing lives in `crate::session`.
@@ -76,7 +76,7 @@ impl Conn {
         Conn {
             id,
             role,
-            stream: OnceCell::new(),
+            transport: OnceCell::new(),
             tracker: RefCell::new(Tracker::new(side, max_packet)),
             session: RefCell::new(None),
             remote_id: Cell::new(0),
@@ -98,7 +98,7 @@ impl Conn {
         }
         let mut out = self.out.borrow_mut();
         if out.is_empty() {
-            if let Some(stream) = self.stream.get() {
+            if let Some(stream) = self.transport.get() {
                 match stream.try_write(data) {
                     Ok(n) if n == data.len() => return,
                     Ok(n) => data = &data[n..],
@@ -120,7 +120,7 @@ impl Conn {
         let mut out = self.out.borrow_mut();
         let mut written = 0;
         if out.is_empty() {
-            if let Some(stream) = self.stream.get() {
+            if let Some(stream) = self.transport.get() {
                 let bufs = [
                     std::io::IoSlice::new(header),
                     std::io::IoSlice::new(payload),
@@ -150,7 +150,7 @@ impl Conn {
     /// Writes queued bytes until none are left or the socket would block.
     /// Returns Ok(true) when the queue is empty.
     pub fn flush_some(&self) -> std::io::Result<bool> {
-        let Some(stream) = self.stream.get() else {
+        let Some(stream) = self.transport.get() else {
             return Ok(false);
         };
         let mut out = self.out.borrow_mut();

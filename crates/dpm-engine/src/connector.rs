@@ -5,7 +5,7 @@ use std::rc::Rc;
 use tokio::net::{TcpStream, UnixStream};
 
 use crate::conn::Conn;
-use crate::stream::Stream;
+use crate::transport::Transport;
 use crate::worker::Worker;
 
 /// Where a backend connection goes.
@@ -44,20 +44,20 @@ pub(crate) async fn establish(
     if conn.closing.get() {
         return Ok(());
     }
-    let _ = conn.stream.set(stream);
+    let _ = conn.transport.set(stream);
     tracing::debug!(backend = conn.id, target = %conn.target, "connected");
     crate::forward::start_io(worker, conn);
     Ok(())
 }
 
-async fn connect(target: &Target) -> std::io::Result<Stream> {
+async fn connect(target: &Target) -> std::io::Result<Transport> {
     match target {
         Target::Tcp(host, port) => {
             let s = TcpStream::connect((host.as_str(), *port)).await?;
             s.set_nodelay(true)?;
-            Ok(Stream::Tcp(s))
+            Ok(Transport::Tcp(s))
         }
-        Target::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
+        Target::Unix(path) => Ok(Transport::Unix(UnixStream::connect(path).await?)),
     }
 }
 

@@ -60,7 +60,7 @@ pub(crate) fn write_packet(conn: &Conn, payload: &[u8]) -> Option<Event> {
 }
 
 async fn writer_loop(worker: Worker, conn: Rc<Conn>) {
-    let Some(stream) = conn.stream.get() else {
+    let Some(stream) = conn.transport.get() else {
         return;
     };
     loop {
@@ -96,7 +96,7 @@ async fn writer_loop(worker: Worker, conn: Rc<Conn>) {
 }
 
 async fn reader_loop(worker: Worker, conn: Rc<Conn>) {
-    let Some(stream) = conn.stream.get() else {
+    let Some(stream) = conn.transport.get() else {
         return;
     };
     // Bytes kept between reads: a partial frame, or the rest of a read that reached a
@@ -178,7 +178,7 @@ enum Read {
 fn read_fast(
     worker: &Worker,
     conn: &Conn,
-    stream: &crate::stream::Stream,
+    stream: &crate::transport::Transport,
     buf: &mut BytesMut,
 ) -> Read {
     let mut scratch = worker.inner.scratch.borrow_mut();
@@ -209,7 +209,7 @@ fn read_fast(
 }
 
 /// The slow path: reads into the connection's own buffer behind what it already holds.
-fn read_into(stream: &crate::stream::Stream, buf: &mut BytesMut) -> Read {
+fn read_into(stream: &crate::transport::Transport, buf: &mut BytesMut) -> Read {
     reserve_for_next_read(buf);
     match stream.try_read_buf(buf) {
         Ok(0) => Read::Closed,

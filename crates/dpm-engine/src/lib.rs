@@ -28,8 +28,8 @@ pub mod service;
 pub mod session;
 pub mod shared;
 mod sink;
-mod stream;
 pub mod tracker;
+mod transport;
 mod worker;
 
 pub use conn::{ListenerKind, Role};

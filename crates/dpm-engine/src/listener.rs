@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, UnixListener};
 use crate::conn::{Conn, Role};
 use crate::error::EngineError;
 use crate::event::Event;
-use crate::stream::Stream;
+use crate::transport::Transport;
 use crate::worker::Worker;
 
 /// A bound listening socket.
@@ -97,14 +97,14 @@ pub(crate) fn spawn_accept_loop(worker: Worker, lconn: Rc<Conn>, listening: List
     });
 }
 
-async fn accept(listening: &Listening) -> std::io::Result<Stream> {
+async fn accept(listening: &Listening) -> std::io::Result<Transport> {
     match listening {
         Listening::Tcp(l) => {
             let (s, _) = l.accept().await?;
             s.set_nodelay(true)?;
-            Ok(Stream::Tcp(s))
+            Ok(Transport::Tcp(s))
         }
-        Listening::Unix(l) => Ok(Stream::Unix(l.accept().await?.0)),
+        Listening::Unix(l) => Ok(Transport::Unix(l.accept().await?.0)),
     }
 }
 
@@ -186,10 +186,10 @@ fn send_pre_handshake_error(client: &Socket, cause: &std::io::Error) {
     let _ = client.send(&packet);
 }
 
-fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Stream) {
+fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Transport) {
     let peer = stream.peer().unwrap_or_default();
     let client = worker.register(Role::Client, peer.clone());
-    let _ = client.stream.set(stream);
+    let _ = client.transport.set(stream);
     client
         .session
         .replace(Some(Rc::new(crate::session::Session::new(client.id))));

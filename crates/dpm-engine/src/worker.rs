@@ -165,7 +165,7 @@ impl Worker {
         Some(ConnInfo {
             role: conn.role,
             remote_id: conn.remote_id.get(),
-            peer: conn.stream.get().and_then(|s| s.peer()),
+            peer: conn.transport.get().and_then(|s| s.peer()),
         })
     }
 
@@ -293,7 +293,7 @@ impl Worker {
         self.inner.services.borrow_mut().remove(&id);
         self.leave_session_on_close(&conn);
         conn.close_signal.notify_waiters();
-        if let Some(stream) = conn.stream.get() {
+        if let Some(stream) = conn.transport.get() {
             stream.shutdown_read();
         }
         conn.out_ready.notify_one();
