@@ -184,3 +184,46 @@ fn local_infile_and_login_events_with_the_cli() {
         ],
     );
 }
+
+/// A "sent" callback runs after its packet was queued, on the fast path and after a
+/// callback alike: a MYS_GOT_CMD callback that closes the backend does not lose the
+/// command (the close flushes it), so the INSERT happens.
+#[test]
+fn sent_callbacks_run_after_the_packet_is_queued_on_every_path() {
+    let db = MariaDb::get();
+    db.direct_exec(&format!(
+        "CREATE OR REPLACE TABLE {DB}.sent_order (path VARCHAR(20) PRIMARY KEY)"
+    ));
+    let fast_port = free_port();
+    let (builder, port) = Dpm::in_front_of_mariadb("crates/dpm/tests/lua/sent_order.lua");
+    let dpm = builder
+        .env("DPM_FAST_PORT", fast_port)
+        .arg("--threads")
+        .arg("1")
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    dpm.wait_until_listening(fast_port, LISTEN_TIMEOUT);
+    let cli = |p: u16| Cli::new(p).user(USER).password(Some(PASSWORD)).db(DB);
+    // After a callback: the MYC_SENT_CMD callback arms, the INSERT is forwarded after it.
+    let _ = cli(port).run("INSERT INTO sent_order VALUES ('via-callback')");
+    // Fast path: armed by another session, the INSERT goes out without any client callback.
+    cli(port).run("SELECT 'arm'").assert_success("arm");
+    let _ = cli(fast_port).run("INSERT INTO sent_order VALUES ('fast-path')");
+    let closes = dpm.wait_for_line("from MYS_GOT_CMD", Duration::from_secs(5));
+    assert!(!closes.is_empty());
+    let rows = wait_until(
+        "both INSERTs to reach the server",
+        Duration::from_secs(10),
+        || {
+            let rows = db.direct_exec(&format!("SELECT path FROM {DB}.sent_order ORDER BY path"));
+            (rows.lines().count() == 2).then_some(rows)
+        },
+    );
+    assert_eq!(rows, "fast-path\nvia-callback\n");
+    assert_eq!(
+        dpm.output().matches("from MYS_GOT_CMD").count(),
+        2,
+        "{}",
+        dpm.output()
+    );
+}
