@@ -287,4 +287,5 @@ def main():
     print("\n".join(transcript))
 
 
-main()
+if __name__ == "__main__":
+    main()

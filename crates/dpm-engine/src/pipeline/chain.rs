@@ -138,10 +138,14 @@ pub(crate) async fn run_request(
             }
             Action::Replace(_) => {
                 let message = format!("filter '{}' replaced a command with nothing", filter.name());
+                await_earlier_responses(client).await;
                 return answer_error(client, 1105, *b"HY000", message);
             }
             Action::Drop => return,
-            Action::Reply(packets) => return answer(client, session, &packets),
+            Action::Reply(packets) => {
+                await_earlier_responses(client).await;
+                return answer(client, session, &packets);
+            }
             Action::Route(server) => target = Some(server),
         }
     }
@@ -151,6 +155,7 @@ pub(crate) async fn run_request(
             .borrow_mut()
             .route_query(&request, target.as_deref(), &pipeline.server);
     if let Err(err) = routed {
+        await_earlier_responses(client).await;
         let mut p = bytes::BytesMut::new();
         err.encode(&mut p);
         crate::forward::write_packet(client, &p);
@@ -170,6 +175,15 @@ pub(crate) async fn run_request(
 /// Error code a client gets when its session's backend is gone: the server's "got an
 /// error reading communication packets", which drivers treat as a lost connection.
 pub(crate) const LOST_BACKEND: u16 = 1158; // ER_NET_READ_ERROR
+
+/// Waits until the responses to the client's earlier (pipelined) commands are written,
+/// so that an answer from the pipeline cannot land in the middle of one of them. Only
+/// pipelining clients ever wait here, and only while a backend is still answering.
+async fn await_earlier_responses(client: &Conn) {
+    while client.tracker.borrow().pending_commands() > 1 && !client.closing.get() {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
 
 fn answer_error(client: &Conn, code: u16, state: [u8; 5], message: String) {
     crate::connector::send_error(client, code, state, message);

@@ -33,6 +33,10 @@ pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<
                     return;
                 }
                 server.mark_up();
+                if worker.link(client.id, backend.id).is_err() {
+                    worker.close(backend.id);
+                    return;
+                }
                 let sref = SessionRef {
                     worker: worker.clone(),
                     session: session.clone(),
@@ -49,6 +53,8 @@ pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<
                 server.total_sessions.fetch_add(1, Ordering::Relaxed);
                 shared.sessions.fetch_add(1, Ordering::Relaxed);
                 shared.total_sessions.fetch_add(1, Ordering::Relaxed);
+                // Linked and given its pipeline with no await in between: no packet of
+                // the session can pass unseen.
                 session.set_pipeline(Rc::new(Pipeline::new(
                     service.clone(),
                     server.clone(),
@@ -56,9 +62,6 @@ pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<
                     router,
                     interest,
                 )));
-                if worker.link(client.id, backend.id).is_err() {
-                    worker.close(backend.id);
-                }
                 tracing::debug!(client = client.id, service = %shared.name, server = %server.name, "session routed");
                 return;
             }

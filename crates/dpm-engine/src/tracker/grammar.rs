@@ -114,6 +114,10 @@ impl Grammar {
         }
     }
 
+    pub(super) fn pending_commands(&self) -> usize {
+        self.pending.len()
+    }
+
     pub(super) fn commands_received(&self) -> u32 {
         self.commands
     }

@@ -202,6 +202,11 @@ impl Tracker {
         self.grammar.is_idle()
     }
 
+    /// Commands awaiting (the rest of) their response, the one being answered included.
+    pub fn pending_commands(&self) -> usize {
+        self.grammar.pending_commands()
+    }
+
     /// Commands received in the Ready phase so far (wrapping): a change means activity.
     pub fn commands_received(&self) -> u32 {
         self.grammar.commands_received()

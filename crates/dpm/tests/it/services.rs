@@ -422,3 +422,20 @@ fn python_clients_through_a_watching_service_behave_as_directly() {
         );
     }
 }
+
+/// Pipelined commands, one of them answered by the filter: every response arrives whole
+/// and in order (the filter's answer waits for the slow result before it).
+#[test]
+fn a_filter_answer_waits_for_earlier_pipelined_responses() {
+    let (dpm, port) = lua_filter();
+    let target = Target::proxy(dpm, port);
+    for eof in ["on", "off"] {
+        let out = target.python("pipelined_filter.py", &["--deprecate-eof", eof]);
+        out.assert_success(&format!("pipelined_filter.py --deprecate-eof {eof}"));
+        assert!(
+            out.stdout.starts_with("pipelined: cols=2"),
+            "{}",
+            out.stdout
+        );
+    }
+}
