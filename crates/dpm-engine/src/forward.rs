@@ -255,6 +255,9 @@ enum StopReason {
         kind: PacketKind,
         continued: bool,
     },
+    /// Every frame before `at` was forwarded; the last one ended a reply the session's
+    /// filters await: they see it now.
+    ReplyEnded(pipeline::ReplyEnd),
     /// The frame at `at` (`len` bytes, tracked, sequence id rewritten) must be sent to
     /// `target` once the target's callback for `event` (a "sent" transition) ran.
     SentCallback {
@@ -312,7 +315,18 @@ fn walk(
         let stage = pipeline
             .as_deref()
             .is_some_and(|p| pipeline_stops(p, conn, &info));
-        if assembling || callback.is_some() || stage {
+        // The end of a reply the filters await normally goes out with the rest of the run
+        // (one write, as without filters) and the filters see it right after; only when a
+        // callback must see the packet first does the walk stop before it.
+        let reply_end = stage
+            && conn.role == Role::Backend
+            && callback.is_none()
+            && !assembling
+            && !info.continued
+            && target
+                .as_ref()
+                .is_some_and(|t| !t.mask.get().has_packet_events());
+        if (assembling || callback.is_some() || stage) && !reply_end {
             send_run(target.as_deref(), &buf[run..at]);
             let why = StopReason::Callback {
                 len,
@@ -326,6 +340,7 @@ fn walk(
         if let (Some(p), PacketKind::Command(command)) = (&pipeline, info.kind) {
             pipeline::note_request_sent(p, command);
         }
+        let ended = reply_end.then(|| pipeline::ReplyEnd::of(info.kind, payload));
         let Some(t) = &target else {
             // Not linked and nobody listening: the frame has nowhere to go.
             send_run(None, &buf[run..at]);
@@ -352,6 +367,11 @@ fn walk(
             return Ok(Stop { at, why });
         }
         at += len;
+        if let Some(end) = ended {
+            send_run(target.as_deref(), &buf[run..at]);
+            let why = StopReason::ReplyEnded(end);
+            return Ok(Stop { at, why });
+        }
     }
     send_run(target.as_deref(), &buf[run..at]);
     Ok(Stop::drained(at))
@@ -396,6 +416,12 @@ async fn handle_stop(
     buf.advance(stop.at);
     match stop.why {
         StopReason::Drained => {}
+        StopReason::ReplyEnded(end) => {
+            let session = conn.session.borrow().clone();
+            if let Some((session, stages)) = session.and_then(|s| s.pipeline().map(|p| (s, p))) {
+                pipeline::run_reply(worker, &session, stages, end).await;
+            }
+        }
         StopReason::SentCallback { len, target, event } => {
             // A "sent" callback runs once the packet is queued on its connection, whoever
             // wrote it (see `deliver`).
@@ -472,8 +498,8 @@ async fn handle_callback(
                 pipeline::note_request_sent(&stages, command)
             }
             (Role::Backend, kind) if pipeline => {
-                let caps = conn.tracker.borrow().negotiated_caps();
-                pipeline::run_reply(worker, &session, stages, kind, &packet.payload, caps).await;
+                let end = pipeline::ReplyEnd::of(kind, &packet.payload);
+                pipeline::run_reply(worker, &session, stages, end).await;
             }
             _ => {}
         }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use dpm_protocol::command::{response_shape, ResponseShape};
 use dpm_protocol::err::ErrPacket;
+use dpm_protocol::lenenc::get_lenenc_int;
 use dpm_protocol::response::OkPacket;
 
 use super::types::{
@@ -224,45 +225,74 @@ fn answer(client: &Conn, session: &Session, packets: &[ReplyPacket]) {
     }
 }
 
-/// Runs a complete reply (its last packet is `last`) through the filters, upstream.
-/// The caller forwards `last` to the client afterwards.
+/// What the last packet of a reply said, read while it passed (the packet itself is
+/// gone to the client by the time the filters run).
+#[derive(Clone, Debug)]
+pub struct ReplyEnd {
+    kind: PacketKind,
+    affected_rows: u64,
+    last_insert_id: u64,
+    error_code: u16,
+    error_message: Bytes,
+}
+
+impl ReplyEnd {
+    /// Reads the facts of a reply's last packet (an OK's counts, an ERR's code and
+    /// message); the status flags are the session's.
+    pub fn of(kind: PacketKind, last: &[u8]) -> ReplyEnd {
+        let mut end = ReplyEnd {
+            kind,
+            affected_rows: 0,
+            last_insert_id: 0,
+            error_code: 0,
+            error_message: Bytes::new(),
+        };
+        match kind {
+            PacketKind::Err => {
+                if let Ok(err) = ErrPacket::decode(&Bytes::copy_from_slice(last)) {
+                    end.error_code = err.code;
+                    end.error_message = err.message;
+                }
+            }
+            PacketKind::Ok if last.first() == Some(&0) => {
+                let mut rest = &last[1..];
+                end.affected_rows = get_lenenc_int(&mut rest).ok().flatten().unwrap_or(0);
+                end.last_insert_id = get_lenenc_int(&mut rest).ok().flatten().unwrap_or(0);
+            }
+            _ => {}
+        }
+        end
+    }
+}
+
+/// Runs a complete reply through the filters, upstream, and the router.
 pub(crate) async fn run_reply(
     worker: &Worker,
     session: &Rc<Session>,
     pipeline: Rc<Pipeline>,
-    kind: PacketKind,
-    last: &Bytes,
-    caps: u64,
+    end: ReplyEnd,
 ) {
     let Some(command) = pipeline.awaiting.borrow_mut().pop_front() else {
         return;
     };
     let rows = pipeline.reply_rows.replace(0);
     let is_rows = pipeline.reply_is_rows.replace(false);
-    let mut reply = Reply {
-        command,
-        kind: ReplyKind::Ok,
-        rows,
-        affected_rows: 0,
-        last_insert_id: 0,
-        status: session.state.borrow().status,
-        error_code: 0,
-        error_message: Bytes::new(),
-        server: Some(pipeline.server.clone()),
+    let kind = match end.kind {
+        PacketKind::Err => ReplyKind::Err,
+        _ if is_rows => ReplyKind::ResultSet,
+        _ => ReplyKind::Ok,
     };
-    if kind == PacketKind::Err {
-        reply.kind = ReplyKind::Err;
-        if let Ok(err) = ErrPacket::decode(last) {
-            reply.error_code = err.code;
-            reply.error_message = err.message;
-        }
-    } else if is_rows {
-        reply.kind = ReplyKind::ResultSet;
-    } else if let Ok(ok) = OkPacket::decode(last, caps) {
-        reply.affected_rows = ok.affected_rows;
-        reply.last_insert_id = ok.last_insert_id;
-    }
-    let reply = Rc::new(reply);
+    let reply = Rc::new(Reply {
+        command,
+        kind,
+        rows,
+        affected_rows: end.affected_rows,
+        last_insert_id: end.last_insert_id,
+        status: session.state.borrow().status,
+        error_code: end.error_code,
+        error_message: end.error_message,
+        server: Some(pipeline.server.clone()),
+    });
     let sref = SessionRef {
         worker: worker.clone(),
         session: session.clone(),

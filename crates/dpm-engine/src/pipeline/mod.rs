@@ -9,8 +9,9 @@
 //! they registered for and may drop it. Then each filter that asked for requests sees a
 //! whole client command ([`Request`]) and answers with an [`Action`]; the router sends
 //! what is left to a backend. Replies flow back: each filter that asked for replies sees
-//! a [`Reply`] when a response is complete, in reverse order (upstream), before the
-//! client gets the response's last packet.
+//! a [`Reply`] when a response is complete, in reverse order (upstream), right after the
+//! response's last packet was queued to the client (before it, when a DPM callback must
+//! see that packet first).
 //!
 //! Nothing here is entered for a session whose chain asked for nothing: [`Interest`] is
 //! the union of the chain's wishes, and the forwarding loop stops only where it says.
@@ -18,10 +19,10 @@
 mod chain;
 mod types;
 
-pub use chain::Pipeline;
 pub(crate) use chain::{
     note_reply_packet, note_request_sent, run_reply, run_request, LOST_BACKEND,
 };
+pub use chain::{Pipeline, ReplyEnd};
 pub use types::{
     Action, Filter, FilterSession, Interest, Reply, ReplyKind, ReplyPacket, Request, Router,
     RouterSession, SessionRef, Step,

@@ -439,3 +439,52 @@ fn a_filter_answer_waits_for_earlier_pipelined_responses() {
         );
     }
 }
+
+#[test]
+fn client_reply_sees_what_each_reply_said() {
+    let port = free_port();
+    let dpm = Dpm::builder("crates/dpm/tests/lua/service_diagnostics.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let out = cli(port).arg("--skip-column-names").run_stdin(
+        "CREATE OR REPLACE TABLE replies (id INT AUTO_INCREMENT PRIMARY KEY, v INT);
+         BEGIN;
+         INSERT INTO replies (v) VALUES (1), (2), (3);
+         LAST REPLY;
+         SELECT v FROM replies;
+         LAST REPLY;
+         COMMIT;
+         LAST REPLY;
+         SELECT * FROM no_such_table;
+         ",
+    );
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    // error_code and error_message are nil (NULL) unless the reply is an error.
+    assert_eq!(
+        lines[0], "ok\t0\t3\t1\tNULL\tNULL\tdb\ttrue",
+        "{}",
+        out.stdout
+    );
+    assert_eq!(&lines[1..4], ["1", "2", "3"]);
+    assert_eq!(
+        lines[4], "resultset\t3\t0\t0\tNULL\tNULL\tdb\ttrue",
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        lines[5], "ok\t0\t0\t0\tNULL\tNULL\tdb\tfalse",
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("ERROR 1146 (42S02)"), "{}", out.stderr);
+    let out = cli(port)
+        .arg("--skip-column-names")
+        .arg("--force")
+        .run_stdin("SELECT * FROM no_such_table;\nLAST REPLY;\n");
+    assert_eq!(
+        out.stdout,
+        "error\t0\t0\t0\t1146\tTable 'dpmtest.no_such_table' doesn't exist\tdb\tfalse\n"
+    );
+}
