@@ -75,7 +75,7 @@ impl State {
     /// Number of callback slots per connection; registering a state at or above this is an error.
     pub const SLOTS: u8 = 64;
 
-    /// The state an engine event reaches.
+    /// The DPM state of an engine event.
     pub const fn of(event: Event) -> State {
         match event {
             Event::ClientAccepted => State::MYC_CONNECT,

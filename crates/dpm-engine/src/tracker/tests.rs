@@ -279,7 +279,7 @@ fn response_to_a_multi_frame_command_continues_its_sequence() {
     assert!(t.is_idle());
 }
 
-/// Events a backend connection reaches for each server packet of a response.
+/// Events a backend connection raises for each server packet of a response.
 fn events(t: &mut Tracker, packets: &[Vec<u8>]) -> Vec<Option<Event>> {
     packets
         .iter()
