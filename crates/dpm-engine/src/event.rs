@@ -1,86 +1,108 @@
-//! Protocol events: the DPM state numbers a script registers callbacks on, and the
+//! Protocol events: what just happened on a connection, in MySQL protocol terms, and the
 //! per-connection bitmask that tells the engine which of them have a callback.
 //!
-//! The numbering is the original DPM's (reference §4.2) so scripts written for it keep
-//! working; a callback fires for the state a connection reaches *after* a packet was
-//! received or sent.
+//! The tracker raises an event after a packet was received on or written to a
+//! connection (see `tracker::events`); the engine raises [`Event::ClientAccepted`] and
+//! [`Event::Closing`] itself. Whoever programs the engine (the Lua layer) decides what an
+//! event means to a script: dpm-lua maps these events to the original DPM's state
+//! numbers. The engine knows nothing of that numbering.
+//!
+//! "Received" events carry the packet received; "got" events (`ClientGot…`,
+//! `BackendGot…`) are raised after a packet was written to the connection.
 
-use std::fmt;
-
-/// A protocol state / callback event, numbered as in the original DPM.
+/// One protocol event. Each variant is one bit of an [`EventMask`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct Event(pub u8);
-
-macro_rules! events {
-    ($($name:ident = $val:expr, $text:expr;)*) => {
-        impl Event {
-            $(
-                #[doc = concat!("`", stringify!($name), "` (", stringify!($val), "): ", $text, ".")]
-                pub const $name: Event = Event($val);
-            )*
-            /// Every named event, in numeric order, with its Lua constant name.
-            pub const ALL: &'static [(&'static str, Event)] = &[$((stringify!($name), Event::$name)),*];
-
-            /// The human-readable internal name used in log lines (e.g. `Client connect`).
-            pub fn label(self) -> &'static str {
-                match self.0 {
-                    $($val => $text,)*
-                    _ => "Unknown state",
-                }
-            }
-        }
-    };
-}
-
-events! {
-    MYS_CONNECT = 0, "Server connect";
-    MYC_CONNECT = 1, "Client connect";
-    MYS_SENT_HANDSHAKE = 2, "Server sent handshake";
-    MYC_WAIT_HANDSHAKE = 3, "Client wait handshake";
-    MYC_WAITING = 4, "Client waiting";
-    MYS_WAITING = 5, "Server waiting";
-    MYC_SENT_CMD = 6, "Client sent command";
-    MYS_SENDING_FIELDS = 7, "Server sending fields";
-    MYS_SENDING_ROWS = 8, "Server sending rows";
-    MYS_WAIT_AUTH = 9, "Server waiting auth";
-    MYS_SENDING_OK = 10, "Server sending OK";
-    MYS_WAIT_CMD = 11, "Server waiting command";
-    MYS_SENDING_RSET = 12, "Server sending resultset";
-    MYC_WAIT_AUTH = 13, "Client waiting auth";
-    MYS_SENDING_HANDSHAKE = 14, "Server sending handshake";
-    MYS_RECV_ERR = 15, "Server got error";
-    MY_CLOSING = 16, "Closing";
-    MYS_SENDING_STATS = 17, "Server sending stats";
-    MYS_GOT_CMD = 18, "Server got command";
-    MYS_SENDING_EOF = 19, "Server sending eof";
-    MYS_SENT_RSET = 20, "Server sent resultset";
-    MYS_SENT_FIELDS = 21, "Server sent fields";
-    MYS_AUTH_SWITCH = 22, "Server sent auth switch";
-    MYS_AUTH_MORE_DATA = 23, "Server sent auth more data";
-    MYC_AUTH_DATA = 24, "Client sent auth data";
-    MYS_SENT_PREPARE_OK = 25, "Server sent prepare OK";
-    MYS_SENDING_PARAMS = 26, "Server sending params";
-    MYS_SENT_PARAMS = 27, "Server sent params";
-    MYS_INFILE_REQUEST = 28, "Server requested local infile";
-    MYC_INFILE_DATA = 29, "Client sent infile data";
-    MYS_MORE_RESULTS = 30, "Server sent more results";
-    MYS_PROGRESS = 31, "Server sent progress report";
+#[repr(u8)]
+pub enum Event {
+    /// A listener accepted a client (raised on the listener).
+    ClientAccepted,
+    /// A backend received the server's greeting (or the ERR a server sends instead of one).
+    ServerGreeting,
+    /// The server's greeting was written to a client.
+    ClientGotGreeting,
+    /// A client sent its login (the handshake response).
+    ClientSentLogin,
+    /// The client's login was written to a backend.
+    BackendGotLogin,
+    /// A server packet other than the greeting was written to a client (during
+    /// authentication or after it).
+    ClientGotServerPacket,
+    /// A backend received an auth switch request (0xFE during authentication).
+    AuthSwitch,
+    /// A backend received auth-more-data (0x01 during authentication).
+    AuthMoreData,
+    /// A client sent further authentication data (auth switch response and the like).
+    ClientAuthData,
+    /// A client sent a command.
+    ClientSentCommand,
+    /// A client's command was written to a backend.
+    BackendGotCommand,
+    /// A backend received a result set header (the column count).
+    ResultSetHeader,
+    /// A backend received a column definition of a result set.
+    ColumnDefinition,
+    /// A backend received the EOF that ends a result set's column definitions.
+    ColumnsEnded,
+    /// A backend received a row of a result set.
+    Row,
+    /// A backend received the OK or EOF that ends one result of a multi-result
+    /// response: another result follows.
+    MoreResults,
+    /// A backend received the last packet of a response (also the OK that ends
+    /// authentication): the server waits for the next command.
+    ResponseEnded,
+    /// A backend received an ERR packet.
+    ServerError,
+    /// A backend received the OK of a `COM_STMT_PREPARE`.
+    PrepareOk,
+    /// A backend received a parameter definition of a prepared statement.
+    ParamDefinition,
+    /// A backend received the EOF that ends a prepared statement's parameter definitions.
+    ParamsEnded,
+    /// A backend received a LOCAL INFILE request (0xFB).
+    InfileRequest,
+    /// A client sent a packet of LOCAL INFILE data (or the empty packet ending it).
+    ClientInfileData,
+    /// A backend received a progress report (MariaDB).
+    Progress,
+    /// A connection is closing.
+    Closing,
 }
 
 impl Event {
-    /// Number of callback slots per connection; registering a state at or above this is an error.
-    pub const SLOTS: u8 = 64;
+    /// Every event, in declaration (bit) order.
+    pub const ALL: [Event; 25] = [
+        Event::ClientAccepted,
+        Event::ServerGreeting,
+        Event::ClientGotGreeting,
+        Event::ClientSentLogin,
+        Event::BackendGotLogin,
+        Event::ClientGotServerPacket,
+        Event::AuthSwitch,
+        Event::AuthMoreData,
+        Event::ClientAuthData,
+        Event::ClientSentCommand,
+        Event::BackendGotCommand,
+        Event::ResultSetHeader,
+        Event::ColumnDefinition,
+        Event::ColumnsEnded,
+        Event::Row,
+        Event::MoreResults,
+        Event::ResponseEnded,
+        Event::ServerError,
+        Event::PrepareOk,
+        Event::ParamDefinition,
+        Event::ParamsEnded,
+        Event::InfileRequest,
+        Event::ClientInfileData,
+        Event::Progress,
+        Event::Closing,
+    ];
 
     /// This event's bit in an [`EventMask`].
     #[inline]
     pub const fn bit(self) -> u64 {
-        1u64 << self.0
-    }
-}
-
-impl fmt::Display for Event {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
+        1u64 << self as u8
     }
 }
 
@@ -96,10 +118,10 @@ impl EventMask {
         self.0 & event.bit() != 0
     }
 
-    /// True if some callback fires per packet (anything but connect and close).
+    /// True if some callback fires per packet (anything but accept and close).
     #[inline]
     pub const fn has_packet_events(self) -> bool {
-        self.0 & !(Event::MYC_CONNECT.bit() | Event::MY_CLOSING.bit()) != 0
+        self.0 & !(Event::ClientAccepted.bit() | Event::Closing.bit()) != 0
     }
 }
 
@@ -130,13 +152,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbering_matches_the_original() {
-        assert_eq!(Event::MYC_CONNECT.0, 1);
-        assert_eq!(Event::MY_CLOSING.0, 16);
-        assert_eq!(Event::MYS_SENT_FIELDS.0, 21);
-        assert_eq!(Event::MY_CLOSING.label(), "Closing");
-        assert_eq!(Event::ALL.len(), 32);
-        assert_eq!(Event::MYS_PROGRESS.0, 31);
+    fn every_event_has_its_own_bit() {
+        let mut seen = 0u64;
+        for (i, event) in Event::ALL.into_iter().enumerate() {
+            assert_eq!(
+                event.bit(),
+                1 << i,
+                "{event:?} is out of order in Event::ALL"
+            );
+            seen |= event.bit();
+        }
+        assert_eq!(seen.count_ones() as usize, Event::ALL.len());
+        let mask = EventMask(Event::Row.bit() | Event::Closing.bit());
+        assert!(
+            mask.has(Event::Row) && mask.has(Event::Closing) && !mask.has(Event::ResponseEnded)
+        );
+        assert!(mask.has_packet_events());
+        assert!(!EventMask(Event::ClientAccepted.bit() | Event::Closing.bit()).has_packet_events());
     }
 
     #[test]

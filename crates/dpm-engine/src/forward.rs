@@ -246,8 +246,8 @@ struct Stop {
 enum StopReason {
     /// Every complete frame before `at` was forwarded (or dropped); a partial frame may follow.
     Drained,
-    /// The frame at `at` (`len` bytes, already seen by the tracker) goes to a DPM
-    /// callback (`event`) and/or the session's pipeline (`pipeline`).
+    /// The frame at `at` (`len` bytes, already seen by the tracker) goes to the
+    /// connection's callback for `event` and/or the session's pipeline (`pipeline`).
     Callback {
         len: usize,
         event: Option<Event>,
@@ -471,8 +471,8 @@ async fn handle_stop(
     Ok(())
 }
 
-/// Runs a received packet through its session's stages — the connection's DPM callback
-/// (`event`), then the service pipeline (`pipeline`) — and forwards what is left.
+/// Runs a received packet through its session's stages — the connection's callback
+/// for `event` (through the `EventSink`), then the service pipeline (`pipeline`) — and forwards what is left.
 async fn handle_callback(
     worker: &Worker,
     conn: &Rc<Conn>,
@@ -565,6 +565,6 @@ fn pipeline_stops(pipeline: &pipeline::Pipeline, conn: &Conn, info: &FrameInfo) 
     if conn.role == Role::Client {
         return pipeline.interest.requests && matches!(info.kind, PacketKind::Command(_));
     }
-    let ends_response = matches!(info.event, Some(Event::MYS_WAIT_CMD | Event::MYS_RECV_ERR));
+    let ends_response = matches!(info.event, Some(Event::ResponseEnded | Event::ServerError));
     pipeline::note_reply_packet(pipeline, info.kind, ends_response)
 }

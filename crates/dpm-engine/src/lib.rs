@@ -10,8 +10,8 @@
 //! the [`EventSink`] trait. It decodes packets only as far as the state machine needs
 //! (headers and a few leading bytes); full decoding is `dpm-protocol`'s job, on demand.
 //!
-//! Central types: [`Worker`] (a thread's connections), [`Event`]/[`EventMask`] (what a
-//! callback can hook), [`tracker::Tracker`] (where a connection is in the protocol),
+//! Central types: [`Worker`] (a thread's connections), [`Event`]/[`EventMask`] (the protocol
+//! events a callback can hook), [`tracker::Tracker`] (where a connection is in the protocol),
 //! [`start_workers`] (the threads), [`shared`] (the only state workers share: counters,
 //! maps, ACLs and published gauges).
 

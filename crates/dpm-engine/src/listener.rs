@@ -197,7 +197,7 @@ fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Transport) {
     crate::lifecycle::on_accept(worker, lconn.id, &client);
     let sink = worker
         .sink()
-        .filter(|_| lconn.mask.get().has(Event::MYC_CONNECT));
+        .filter(|_| lconn.mask.get().has(Event::ClientAccepted));
     let service = worker.listener_service(lconn.id);
     if sink.is_none() && service.is_none() {
         // Nobody takes the client: the original closed such a client at the next GC.
@@ -207,7 +207,8 @@ fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Transport) {
     let worker = worker.clone();
     let lid = lconn.id;
     tokio::task::spawn_local(async move {
-        // Raw DPM callbacks run first; a service takes the client if they left it unlinked.
+        // The listener's ClientAccepted callback runs first; a service takes the client if
+        // it left it unlinked.
         if let Some(sink) = sink {
             sink.accepted(lid, client.id).await;
         }

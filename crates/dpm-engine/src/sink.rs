@@ -1,5 +1,6 @@
 //! The seam between the engine and whatever programs it (the Lua layer): the engine
-//! raises events through [`EventSink`] and knows nothing about who answers them.
+//! raises protocol [`Event`]s through [`EventSink`] and knows nothing about who answers
+//! them or how they are numbered there (dpm-lua maps them to the DPM state numbers).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -30,14 +31,14 @@ pub type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 /// Every method returns a future so that a handler can suspend (sleep, wait on a socket)
 /// without blocking the worker: the connection waits, other connections go on.
 pub trait EventSink {
-    /// A listener accepted a client (event `MYC_CONNECT` on the listener).
+    /// A listener accepted a client ([`Event::ClientAccepted`] on the listener).
     fn accepted(&self, listener: ConnId, client: ConnId) -> LocalBoxFuture<()>;
 
-    /// A connection reached `event`. `packet` is the packet received, or `None` for
-    /// transitions caused by sending. The verdict matters for received packets.
+    /// A packet raised `event` on a connection. `packet` is the packet received, or
+    /// `None` for events raised by writing a packet (`ClientGot…`, `BackendGot…`). The verdict matters for received packets.
     fn packet(&self, conn: ConnId, event: Event, packet: Option<Packet>)
         -> LocalBoxFuture<Verdict>;
 
-    /// A connection is closing (event `MY_CLOSING`).
+    /// A connection is closing ([`Event::Closing`]).
     fn closing(&self, conn: ConnId) -> LocalBoxFuture<()>;
 }

@@ -219,7 +219,7 @@ impl Worker {
     }
 
     /// Makes `listener` serve `service`: each client it accepts becomes a session of the
-    /// service (after the listener's own `MYC_CONNECT` callback, if any, ran).
+    /// service (after the listener's own [`Event::ClientAccepted`] callback, if any, ran).
     pub fn serve(&self, listener: ConnId, service: Rc<WorkerService>) -> Result<(), EngineError> {
         let conn = self
             .get(listener)
@@ -267,7 +267,7 @@ impl Worker {
 
     /// Writes one packet (`payload`, split into frames when ≥ 16 MiB) to `id` with the
     /// sequence ids the protocol expects, driving the connection's state as a sent
-    /// packet. A callback registered for the state reached runs soon after, with `(id)`.
+    /// packet. A callback registered for the event it raises runs soon after, with `(id)`.
     pub fn wire(&self, id: ConnId, payload: &[u8]) -> Result<(), EngineError> {
         let conn = self.get(id).ok_or(EngineError::DeadConnection(id))?;
         let event = crate::forward::write_packet(&conn, payload);
@@ -278,7 +278,7 @@ impl Worker {
         Ok(())
     }
 
-    /// Closes `id`: its `MY_CLOSING` callback runs, its partner is unlinked (but stays
+    /// Closes `id`: its [`Event::Closing`] callback runs, its partner is unlinked (but stays
     /// open), queued bytes are flushed, then the socket closes. Returns false if it was
     /// already closed.
     pub fn close(&self, id: ConnId) -> bool {
@@ -298,7 +298,7 @@ impl Worker {
         }
         conn.out_ready.notify_one();
         conn.drained.notify_waiters();
-        if conn.mask.get().has(Event::MY_CLOSING) {
+        if conn.mask.get().has(Event::Closing) {
             if let Some(sink) = self.sink() {
                 tokio::task::spawn_local(sink.closing(id));
             }

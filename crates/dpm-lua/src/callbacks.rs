@@ -2,6 +2,10 @@
 //! (`dpm.new_callback()`) overlaid with `conn:package_register`, the lookup rule and the
 //! event mask handed to the engine.
 //!
+//! Callbacks are kept by DPM [`State`] number; the mask is the engine events of the
+//! registered states ([`State::mask`]), and the host looks a callback up by the state of
+//! the engine event that fired ([`State::of`]).
+//!
 //! Lookup (reference §6.2, the original's code rather than its doc): if a package is
 //! applied and has a function for the state, it runs; otherwise the connection's own
 //! function runs. Exception: at `MY_CLOSING` the connection's own function always wins,
@@ -11,9 +15,10 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use dpm_engine::{ConnId, Event, EventMask};
+use dpm_engine::{ConnId, EventMask};
 use mlua::{Function, Lua, UserData, UserDataMethods, Value};
 
+use crate::dpm_events::State;
 use crate::errors::raise;
 
 /// One function slot per state.
@@ -23,26 +28,26 @@ pub struct Slots {
 }
 
 impl Slots {
-    /// The function registered for `event`.
-    pub fn get(&self, event: Event) -> Option<&Function> {
-        self.funcs.get(&event.0)
+    /// The function registered for `state`.
+    pub fn get(&self, state: State) -> Option<&Function> {
+        self.funcs.get(&state.0)
     }
 
-    /// Sets or clears the function of `event`.
-    pub fn set(&mut self, event: Event, func: Option<Function>) {
+    /// Sets or clears the function of `state`.
+    pub fn set(&mut self, state: State, func: Option<Function>) {
         match func {
             Some(f) => {
-                self.funcs.insert(event.0, f);
+                self.funcs.insert(state.0, f);
             }
             None => {
-                self.funcs.remove(&event.0);
+                self.funcs.remove(&state.0);
             }
         }
     }
 
-    /// The events with a function.
+    /// The engine events of the states with a function.
     pub fn mask(&self) -> EventMask {
-        EventMask(self.funcs.keys().fold(0, |m, &s| m | (1u64 << s)))
+        EventMask(self.funcs.keys().fold(0, |m, &s| m | State(s).mask().0))
     }
 }
 
@@ -51,7 +56,7 @@ impl Slots {
 pub fn parse_register_args(
     lua: &Lua,
     args: mlua::MultiValue,
-) -> mlua::Result<Option<(Event, Option<Function>)>> {
+) -> mlua::Result<Option<(State, Option<Function>)>> {
     if args.len() < 2 {
         return Ok(None);
     }
@@ -66,7 +71,7 @@ pub fn parse_register_args(
             ))
         }
     };
-    if !(0..Event::SLOTS as i64).contains(&state) {
+    if !(0..State::SLOTS as i64).contains(&state) {
         return Err(raise(
             lua,
             format!("Invalid callback state number {state}!"),
@@ -82,7 +87,7 @@ pub fn parse_register_args(
             ))
         }
     };
-    Ok(Some((Event(state as u8), func)))
+    Ok(Some((State(state as u8), func)))
 }
 
 /// A package callback object's shared state: its slots and the connections it is applied to.
@@ -110,10 +115,10 @@ impl UserData for PackageObject {
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_method("register", |lua, this, args: mlua::MultiValue| {
-            let Some((event, func)) = parse_register_args(lua, args)? else {
+            let Some((state, func)) = parse_register_args(lua, args)? else {
                 return Ok(());
             };
-            this.package.borrow_mut().slots.set(event, func);
+            this.package.borrow_mut().slots.set(state, func);
             let applied: Vec<ConnId> = this.package.borrow().applied_to.iter().copied().collect();
             for id in applied {
                 this.registry.refresh_mask(id);
@@ -156,13 +161,13 @@ impl CallbackRegistry {
     }
 
     /// `conn:register(state, fn|nil)`.
-    pub fn register(&self, id: ConnId, event: Event, func: Option<Function>) {
+    pub fn register(&self, id: ConnId, state: State, func: Option<Function>) {
         self.conns
             .borrow_mut()
             .entry(id)
             .or_default()
             .own
-            .set(event, func);
+            .set(state, func);
         self.refresh_mask(id);
     }
 
@@ -192,21 +197,21 @@ impl CallbackRegistry {
         self.worker.set_event_mask(id, mask);
     }
 
-    /// The function to run for `event` on `id` (see the module docs for the rule).
-    pub fn lookup(&self, id: ConnId, event: Event) -> Option<Function> {
+    /// The function to run for `state` on `id` (see the module docs for the rule).
+    pub fn lookup(&self, id: ConnId, state: State) -> Option<Function> {
         let conns = self.conns.borrow();
         let entry = conns.get(&id)?;
-        if event == Event::MY_CLOSING {
-            if let Some(own) = entry.own.get(event) {
+        if state == State::MY_CLOSING {
+            if let Some(own) = entry.own.get(state) {
                 return Some(own.clone());
             }
         }
         if let Some(package) = &entry.package {
-            if let Some(f) = package.borrow().slots.get(event) {
+            if let Some(f) = package.borrow().slots.get(state) {
                 return Some(f.clone());
             }
         }
-        entry.own.get(event).cloned()
+        entry.own.get(state).cloned()
     }
 
     /// Forgets a closed connection's callbacks.
@@ -222,6 +227,7 @@ impl CallbackRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dpm_engine::Event;
 
     fn func(lua: &Lua, tag: &str) -> Function {
         lua.load(format!("return function() return '{tag}' end"))
@@ -238,42 +244,42 @@ mod tests {
         let lua = Lua::new();
         let registry = CallbackRegistry::new(dpm_engine::Worker::new(0, Default::default()));
         let conn = 7;
-        registry.register(conn, Event::MYC_SENT_CMD, Some(func(&lua, "own cmd")));
-        registry.register(conn, Event::MY_CLOSING, Some(func(&lua, "own closing")));
-        registry.register(conn, Event::MYC_WAITING, Some(func(&lua, "own waiting")));
+        registry.register(conn, State::MYC_SENT_CMD, Some(func(&lua, "own cmd")));
+        registry.register(conn, State::MY_CLOSING, Some(func(&lua, "own closing")));
+        registry.register(conn, State::MYC_WAITING, Some(func(&lua, "own waiting")));
 
         let package = Rc::new(RefCell::new(Package::default()));
         package
             .borrow_mut()
             .slots
-            .set(Event::MYC_SENT_CMD, Some(func(&lua, "package cmd")));
+            .set(State::MYC_SENT_CMD, Some(func(&lua, "package cmd")));
         package
             .borrow_mut()
             .slots
-            .set(Event::MY_CLOSING, Some(func(&lua, "package closing")));
+            .set(State::MY_CLOSING, Some(func(&lua, "package closing")));
         package
             .borrow_mut()
             .slots
-            .set(Event::MYS_WAIT_CMD, Some(func(&lua, "package wait")));
+            .set(State::MYS_WAIT_CMD, Some(func(&lua, "package wait")));
         registry.apply_package(conn, Some(package.clone()));
 
         // The package wins where it has a function …
         assert_eq!(
-            tag_of(registry.lookup(conn, Event::MYC_SENT_CMD)).as_deref(),
+            tag_of(registry.lookup(conn, State::MYC_SENT_CMD)).as_deref(),
             Some("package cmd")
         );
         assert_eq!(
-            tag_of(registry.lookup(conn, Event::MYS_WAIT_CMD)).as_deref(),
+            tag_of(registry.lookup(conn, State::MYS_WAIT_CMD)).as_deref(),
             Some("package wait")
         );
         // … the connection's own function runs where it has none (the code's rule, not the doc's) …
         assert_eq!(
-            tag_of(registry.lookup(conn, Event::MYC_WAITING)).as_deref(),
+            tag_of(registry.lookup(conn, State::MYC_WAITING)).as_deref(),
             Some("own waiting")
         );
         // … and the owner's MY_CLOSING always wins.
         assert_eq!(
-            tag_of(registry.lookup(conn, Event::MY_CLOSING)).as_deref(),
+            tag_of(registry.lookup(conn, State::MY_CLOSING)).as_deref(),
             Some("own closing")
         );
         assert!(package.borrow().applied_to.contains(&conn));
@@ -281,17 +287,17 @@ mod tests {
         // Removing the overlay restores the connection's own callbacks.
         registry.apply_package(conn, None);
         assert_eq!(
-            tag_of(registry.lookup(conn, Event::MYC_SENT_CMD)).as_deref(),
+            tag_of(registry.lookup(conn, State::MYC_SENT_CMD)).as_deref(),
             Some("own cmd")
         );
-        assert_eq!(tag_of(registry.lookup(conn, Event::MYS_WAIT_CMD)), None);
+        assert_eq!(tag_of(registry.lookup(conn, State::MYS_WAIT_CMD)), None);
         assert!(package.borrow().applied_to.is_empty());
 
         // Without its own MY_CLOSING, the package's runs.
-        registry.register(conn, Event::MY_CLOSING, None);
+        registry.register(conn, State::MY_CLOSING, None);
         registry.apply_package(conn, Some(package));
         assert_eq!(
-            tag_of(registry.lookup(conn, Event::MY_CLOSING)).as_deref(),
+            tag_of(registry.lookup(conn, State::MY_CLOSING)).as_deref(),
             Some("package closing")
         );
     }
@@ -301,11 +307,11 @@ mod tests {
         let lua = Lua::new();
         let mut slots = Slots::default();
         assert_eq!(slots.mask(), EventMask(0));
-        slots.set(Event::MYC_SENT_CMD, Some(func(&lua, "x")));
-        slots.set(Event::MY_CLOSING, Some(func(&lua, "y")));
-        assert!(slots.mask().has(Event::MYC_SENT_CMD) && slots.mask().has(Event::MY_CLOSING));
-        assert!(!slots.mask().has(Event::MYS_WAIT_CMD));
-        slots.set(Event::MYC_SENT_CMD, None);
-        assert!(!slots.mask().has(Event::MYC_SENT_CMD));
+        slots.set(State::MYC_SENT_CMD, Some(func(&lua, "x")));
+        slots.set(State::MY_CLOSING, Some(func(&lua, "y")));
+        assert!(slots.mask().has(Event::ClientSentCommand) && slots.mask().has(Event::Closing));
+        assert!(!slots.mask().has(Event::ResponseEnded));
+        slots.set(State::MYC_SENT_CMD, None);
+        assert!(!slots.mask().has(Event::ClientSentCommand));
     }
 }

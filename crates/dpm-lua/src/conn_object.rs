@@ -80,10 +80,10 @@ impl UserData for ConnObject {
             Ok(this.host.worker.is_alive(this.id))
         });
         methods.add_method("register", |lua, this, args: mlua::MultiValue| {
-            let Some((event, func)) = parse_register_args(lua, args)? else {
+            let Some((state, func)) = parse_register_args(lua, args)? else {
                 return Ok(());
             };
-            this.host.callbacks.register(this.id, event, func);
+            this.host.callbacks.register(this.id, state, func);
             Ok(())
         });
         methods.add_method("serve", |lua, this, service: mlua::AnyUserData| {

@@ -1,9 +1,10 @@
 //! The constants of the `dpm` table: return codes, connection kinds, protocol states
-//! (events), command codes, column types and server status bits, with the original
-//! DPM's names and values (reference §4).
+//! (the callback states of [`crate::dpm_events`]), command codes, column types and
+//! server status bits, with the original DPM's names and values (reference §4).
 
-use dpm_engine::Event;
 use mlua::{Lua, Result, Table};
+
+use crate::dpm_events::State;
 
 /// Return code: forward the packet (also the meaning of nil).
 pub const DPM_OK: i64 = 0;
@@ -111,8 +112,8 @@ pub fn register(_lua: &Lua, dpm: &Table) -> Result<()> {
     ] {
         dpm.set(name, value)?;
     }
-    for (name, event) in Event::ALL {
-        dpm.set(*name, event.0 as i64)?;
+    for (name, state) in State::ALL {
+        dpm.set(*name, state.0 as i64)?;
     }
     for (name, value) in COMMANDS.iter().chain(COLUMN_TYPES).chain(SERVER_STATUS) {
         dpm.set(*name, *value)?;

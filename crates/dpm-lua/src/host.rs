@@ -1,5 +1,6 @@
 //! The per-worker Lua host: the Lua state, the worker it drives, the callback registry,
-//! and the [`EventSink`] that turns engine events into Lua calls.
+//! and the [`EventSink`] that turns engine events into Lua calls: each event is mapped to
+//! its DPM state ([`State::of`]), which picks the callback and names it in error lines.
 //!
 //! Every callback runs as a Lua coroutine (`call_async`), so a callback may suspend on
 //! an async dpm function; its connection waits, the worker goes on.
@@ -12,6 +13,7 @@ use mlua::{Function, IntoLuaMulti, Lua, Value};
 
 use crate::callbacks::CallbackRegistry;
 use crate::conn_object::ConnObject;
+use crate::dpm_events::State;
 use crate::errors::error_line;
 
 /// One worker's Lua world.
@@ -60,10 +62,10 @@ impl Host {
     pub async fn call(
         &self,
         func: Function,
-        event: Event,
+        state: State,
         args: impl IntoLuaMulti,
     ) -> Option<Value> {
-        self.call_as(func, &format!("running callback '{}'", event.label()), args)
+        self.call_as(func, &format!("running callback '{}'", state.label()), args)
             .await
             .ok()
     }
@@ -92,13 +94,13 @@ impl EventSink for LuaSink {
     fn accepted(&self, listener: ConnId, client: ConnId) -> LocalBoxFuture<()> {
         let host = self.0.clone();
         Box::pin(async move {
-            let Some(func) = host.callbacks.lookup(listener, Event::MYC_CONNECT) else {
+            let Some(func) = host.callbacks.lookup(listener, State::MYC_CONNECT) else {
                 host.worker.close(client);
                 return;
             };
             match host.conn_object(client, Role::Client) {
                 Ok(object) => {
-                    host.call(func, Event::MYC_CONNECT, (object, listener, listener))
+                    host.call(func, State::MYC_CONNECT, (object, listener, listener))
                         .await;
                 }
                 Err(e) => {
@@ -117,21 +119,22 @@ impl EventSink for LuaSink {
     ) -> LocalBoxFuture<Verdict> {
         let host = self.0.clone();
         Box::pin(async move {
-            let Some(func) = host.callbacks.lookup(conn, event) else {
+            let state = State::of(event);
+            let Some(func) = host.callbacks.lookup(conn, state) else {
                 return Verdict::Forward;
             };
             let result = match packet {
                 Some(packet) => match host.decode(conn, event, packet) {
-                    Ok(object) => host.call(func, event, (object, conn)).await,
+                    Ok(object) => host.call(func, state, (object, conn)).await,
                     Err(e) => {
                         tracing::error!(
                             "ERROR: running callback '{}': cannot decode the packet: {e}",
-                            event.label()
+                            state.label()
                         );
                         None
                     }
                 },
-                None => host.call(func, event, conn).await,
+                None => host.call(func, state, conn).await,
             };
             let code = match result {
                 Some(Value::Integer(n)) => Some(n),
@@ -145,8 +148,8 @@ impl EventSink for LuaSink {
     fn closing(&self, conn: ConnId) -> LocalBoxFuture<()> {
         let host = self.0.clone();
         Box::pin(async move {
-            if let Some(func) = host.callbacks.lookup(conn, Event::MY_CLOSING) {
-                host.call(func, Event::MY_CLOSING, conn).await;
+            if let Some(func) = host.callbacks.lookup(conn, State::MY_CLOSING) {
+                host.call(func, State::MY_CLOSING, conn).await;
             }
             host.callbacks.forget(conn);
         })

@@ -3,7 +3,9 @@
 //! It owns the per-worker Lua state ([`host::Host`]), the `dpm` table (functions and
 //! constants with the original DPM's names, values and argument orders), the
 //! connection and packet objects, callback registration and package callback objects,
-//! and the [`dpm_engine::EventSink`] that calls Lua when a registered event fires.
+//! the DPM state numbering and its mapping to the engine's protocol events
+//! ([`dpm_events`]), and the [`dpm_engine::EventSink`] that calls Lua when a registered
+//! event fires.
 //!
 //! It must not know how bytes move: sockets, buffers and forwarding are the engine's;
 //! it asks the engine through [`dpm_engine::Worker`] and answers through the sink.
@@ -13,6 +15,7 @@ pub mod callbacks;
 pub mod conn_object;
 pub mod constants;
 pub mod core_lib;
+pub mod dpm_events;
 pub mod errors;
 pub mod functions;
 pub mod host;

@@ -23,8 +23,8 @@ pub(super) fn arm(worker: &Worker, client: &Rc<Conn>, limit: Duration) {
 /// The timer task: ends when the client closes, or at `limit`, closing it unless it
 /// logged in.
 async fn timer(worker: Worker, client: Rc<Conn>, limit: Duration) {
-    // Closed before this task first ran (a listener without MYC_CONNECT closes at
-    // once): the close signal has been given already and would not wake us.
+    // Closed before this task first ran (a listener without a ClientAccepted
+    // callback closes it at once): the close signal has been given already and would not wake us.
     if client.closing.get() {
         return;
     }

@@ -15,8 +15,8 @@ use crate::connector::{establish, send_error, Target, BACKEND_UNREACHABLE};
 use crate::pipeline::{Interest, Pipeline, SessionRef};
 use crate::worker::Worker;
 
-/// Starts the service session of a freshly accepted `client` (its DPM `MYC_CONNECT`
-/// callback, if any, already ran and left it unlinked).
+/// Starts the service session of a freshly accepted `client` (the listener's
+/// `ClientAccepted` callback, if any, already ran and left it unlinked).
 pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<WorkerService>) {
     let Some(session) = client.session.borrow().clone() else {
         return;

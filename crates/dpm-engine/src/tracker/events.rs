@@ -1,9 +1,9 @@
-//! DPM event naming: which event a connection reaches after a packet, from the side, the
-//! direction and the grammar's [`Step`] for the packet.
+//! Event naming: which protocol [`Event`] a packet raises, from the side, the direction
+//! and the grammar's [`Step`] for the packet.
 //!
 //! Pure functions of a `Step` only: they must not look at the tracker, the grammar's
-//! state or sequence ids, and must not change anything, so that the naming can later move
-//! out of the engine.
+//! state or sequence ids, and must not change anything. What an event means to a script
+//! (the DPM state numbers) is the Lua layer's business, not this module's.
 
 use super::grammar::Step;
 use super::{PacketKind, Phase};
@@ -12,21 +12,21 @@ use crate::event::Event;
 /// A backend connection received a server packet.
 pub(super) fn backend_received(step: &Step) -> Option<Event> {
     Some(match step.kind {
-        PacketKind::Handshake => Event::MYS_WAIT_AUTH,
-        PacketKind::Err => Event::MYS_RECV_ERR,
-        PacketKind::AuthSwitch => Event::MYS_AUTH_SWITCH,
-        PacketKind::AuthMoreData => Event::MYS_AUTH_MORE_DATA,
-        PacketKind::Progress => Event::MYS_PROGRESS,
-        _ if step.response_done => Event::MYS_WAIT_CMD,
-        PacketKind::Ok | PacketKind::Eof if step.at_next_result => Event::MYS_MORE_RESULTS,
-        PacketKind::PrepareOk => Event::MYS_SENT_PREPARE_OK,
-        PacketKind::ParamDef => Event::MYS_SENDING_PARAMS,
-        PacketKind::ParamsEof => Event::MYS_SENT_PARAMS,
-        PacketKind::InfileRequest => Event::MYS_INFILE_REQUEST,
-        PacketKind::ResultSetHeader => Event::MYS_SENT_RSET,
-        PacketKind::ColumnDef => Event::MYS_SENDING_FIELDS,
-        PacketKind::Eof if step.in_rows => Event::MYS_SENT_FIELDS,
-        PacketKind::Row => Event::MYS_SENDING_ROWS,
+        PacketKind::Handshake => Event::ServerGreeting,
+        PacketKind::Err => Event::ServerError,
+        PacketKind::AuthSwitch => Event::AuthSwitch,
+        PacketKind::AuthMoreData => Event::AuthMoreData,
+        PacketKind::Progress => Event::Progress,
+        _ if step.response_done => Event::ResponseEnded,
+        PacketKind::Ok | PacketKind::Eof if step.at_next_result => Event::MoreResults,
+        PacketKind::PrepareOk => Event::PrepareOk,
+        PacketKind::ParamDef => Event::ParamDefinition,
+        PacketKind::ParamsEof => Event::ParamsEnded,
+        PacketKind::InfileRequest => Event::InfileRequest,
+        PacketKind::ResultSetHeader => Event::ResultSetHeader,
+        PacketKind::ColumnDef => Event::ColumnDefinition,
+        PacketKind::Eof if step.in_rows => Event::ColumnsEnded,
+        PacketKind::Row => Event::Row,
         _ => return None,
     })
 }
@@ -34,8 +34,8 @@ pub(super) fn backend_received(step: &Step) -> Option<Event> {
 /// A backend connection is sent a client packet.
 pub(super) fn backend_sent(step: &Step) -> Option<Event> {
     match step.kind {
-        PacketKind::HandshakeResponse => Some(Event::MYS_SENDING_OK),
-        PacketKind::Command(_) => Some(Event::MYS_GOT_CMD),
+        PacketKind::HandshakeResponse => Some(Event::BackendGotLogin),
+        PacketKind::Command(_) => Some(Event::BackendGotCommand),
         _ => None,
     }
 }
@@ -43,10 +43,10 @@ pub(super) fn backend_sent(step: &Step) -> Option<Event> {
 /// A client connection received a client packet.
 pub(super) fn client_received(step: &Step) -> Option<Event> {
     match step.kind {
-        PacketKind::HandshakeResponse => Some(Event::MYC_WAITING),
-        PacketKind::Command(_) => Some(Event::MYC_SENT_CMD),
-        PacketKind::AuthData => Some(Event::MYC_AUTH_DATA),
-        PacketKind::InfileData => Some(Event::MYC_INFILE_DATA),
+        PacketKind::HandshakeResponse => Some(Event::ClientSentLogin),
+        PacketKind::Command(_) => Some(Event::ClientSentCommand),
+        PacketKind::AuthData => Some(Event::ClientAuthData),
+        PacketKind::InfileData => Some(Event::ClientInfileData),
         _ => None,
     }
 }
@@ -54,10 +54,10 @@ pub(super) fn client_received(step: &Step) -> Option<Event> {
 /// A client connection is sent a server packet.
 pub(super) fn client_sent(step: &Step) -> Option<Event> {
     match step.kind {
-        PacketKind::Handshake => Some(Event::MYC_WAIT_AUTH),
+        PacketKind::Handshake => Some(Event::ClientGotGreeting),
         PacketKind::Continuation | PacketKind::Other if step.phase == Phase::Tunnel => None,
         _ if step.phase == Phase::Ready || step.phase == Phase::Authenticating => {
-            Some(Event::MYC_WAITING)
+            Some(Event::ClientGotServerPacket)
         }
         _ => None,
     }

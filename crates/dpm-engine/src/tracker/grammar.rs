@@ -5,7 +5,7 @@
 //! multi-results, pipelined commands.
 //!
 //! It must not assign sequence ids (it only carries each queued command's
-//! [`sequence::Reply`] for `sequence.rs`, without looking inside) nor name DPM events:
+//! [`sequence::Reply`] for `sequence.rs`, without looking inside) nor name events:
 //! its whole verdict on a packet is the [`Step`] it returns. It only sees first frames
 //! (framing and continuations are `mod.rs`'s), never allocates except for the queue, and
 //! must not panic on any input.

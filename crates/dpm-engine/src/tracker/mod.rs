@@ -1,7 +1,7 @@
 //! The per-connection protocol tracker: follows where one connection is in the MySQL
 //! conversation by looking at packet headers and a few leading bytes only, assigns the
-//! sequence id of every packet written to the connection, and names the DPM event
-//! reached after each packet.
+//! sequence id of every packet written to the connection, and names the protocol
+//! [`Event`] each packet raises.
 //!
 //! Both kinds of connection run the same tracker. A *backend* connection receives
 //! server packets and is sent client packets; a *client* connection receives client
@@ -15,7 +15,7 @@
 //! This module owns the public types and the framing (which frame starts a packet, the
 //! size limit, tunnels) and orchestrates three parts that must stay apart: `grammar`
 //! (which packet comes next; its verdict on a packet is a `grammar::Step`), `sequence`
-//! (the ids of written frames) and `events` (the DPM event after a packet, from the
+//! (the ids of written frames) and `events` (the event a packet raises, from the
 //! `Step` alone). It must not classify packets, compute ids or name events itself.
 
 use dpm_protocol::frame::MAX_PAYLOAD_LEN;
@@ -109,7 +109,7 @@ pub enum Phase {
 pub struct FrameInfo {
     /// The packet's kind (for continuation frames: `Continuation`).
     pub kind: PacketKind,
-    /// The DPM event reached after this packet, if it maps to one.
+    /// The protocol event this packet raises, if any.
     pub event: Option<Event>,
     /// Another frame of the same packet follows.
     pub continued: bool,
@@ -327,5 +327,7 @@ fn frame_info(step: &Step, event: Option<Event>, continued: bool) -> FrameInfo {
 
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod test_packets;
 #[cfg(test)]
 mod tests;

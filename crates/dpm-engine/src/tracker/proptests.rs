@@ -16,6 +16,7 @@ use dpm_protocol::frame::MAX_PAYLOAD_LEN;
 use proptest::prelude::*;
 
 use super::grammar::SERVER_MORE_RESULTS_EXISTS;
+use super::test_packets::{column, eof, handshake, login, ok, ok_eof};
 use super::{PacketKind, Side, Tracker};
 use crate::event::Event;
 
@@ -263,9 +264,9 @@ impl Writer {
     /// The packet ending the response.
     fn end(&mut self, p: Vec<u8>, kind: PacketKind) {
         let event = if kind == PacketKind::Err {
-            Event::MYS_RECV_ERR
+            Event::ServerError
         } else {
-            Event::MYS_WAIT_CMD
+            Event::ResponseEnded
         };
         let f = self.server(p, kind);
         f.outstanding = -1;
@@ -275,7 +276,7 @@ impl Writer {
     /// A terminator (OK, EOF) ending the response, or one result of it when `more`.
     fn terminator(&mut self, p: Vec<u8>, kind: PacketKind, more: bool) {
         if more {
-            self.server(p, kind).event = Some(Event::MYS_MORE_RESULTS);
+            self.server(p, kind).event = Some(Event::MoreResults);
         } else {
             self.end(p, kind);
         }
@@ -318,8 +319,7 @@ impl Writer {
                             self.server(column(), PacketKind::ColumnDef);
                         }
                         if !self.deprecate_eof {
-                            self.server(eof(2), PacketKind::Eof).event =
-                                Some(Event::MYS_SENT_FIELDS);
+                            self.server(eof(2), PacketKind::Eof).event = Some(Event::ColumnsEnded);
                         }
                     }
                     for row in 0..rows {
@@ -362,7 +362,7 @@ impl Writer {
                         b"\xFF\xFF\xFF\x01\x00\x01stage".to_vec(),
                         PacketKind::Progress,
                     )
-                    .event = Some(Event::MYS_PROGRESS);
+                    .event = Some(Event::Progress);
                 }
                 self.results(results, *execute, *end_err);
             }
@@ -372,7 +372,7 @@ impl Writer {
                     true,
                 );
                 self.server(b"\xFBf".to_vec(), PacketKind::InfileRequest)
-                    .event = Some(Event::MYS_INFILE_REQUEST);
+                    .event = Some(Event::InfileRequest);
                 for _ in 0..*chunks {
                     self.client(b"1,2\n".to_vec(), PacketKind::InfileData);
                 }
@@ -456,18 +456,18 @@ fn frames(c: &Conversation) -> Vec<Frame> {
         frames: Vec::new(),
     };
     w.server(handshake(c.server_caps), PacketKind::Handshake)
-        .event = Some(Event::MYS_WAIT_AUTH);
+        .event = Some(Event::ServerGreeting);
     w.client(login(c.client_caps), PacketKind::HandshakeResponse);
     if c.auth_rounds > 0 {
         w.server(
             b"\xFEmysql_native_password\0abcdefghijklmnopqrst\0".to_vec(),
             PacketKind::AuthSwitch,
         )
-        .event = Some(Event::MYS_AUTH_SWITCH);
+        .event = Some(Event::AuthSwitch);
         w.client(vec![9; 20], PacketKind::AuthData);
     }
     if c.auth_rounds > 1 {
-        w.server(vec![1, 3], PacketKind::AuthMoreData).event = Some(Event::MYS_AUTH_MORE_DATA);
+        w.server(vec![1, 3], PacketKind::AuthMoreData).event = Some(Event::AuthMoreData);
         w.client(vec![9; 32], PacketKind::AuthData);
     }
     w.end(ok(2), PacketKind::Ok);
@@ -516,61 +516,10 @@ fn frames(c: &Conversation) -> Vec<Frame> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Packets.
-
-fn handshake(caps: u32) -> Vec<u8> {
-    let mut p = vec![10];
-    p.extend_from_slice(b"10.11.6-MariaDB\0");
-    p.extend_from_slice(&7u32.to_le_bytes());
-    p.extend_from_slice(b"abcdefgh\0");
-    p.extend_from_slice(&(caps as u16).to_le_bytes());
-    p.push(45);
-    p.extend_from_slice(&2u16.to_le_bytes());
-    p.extend_from_slice(&((caps >> 16) as u16).to_le_bytes());
-    p.push(21);
-    p.extend_from_slice(&[0; 6]);
-    p.extend_from_slice(&0u32.to_le_bytes());
-    p.extend_from_slice(b"ijklmnopqrst\0mysql_native_password\0");
-    p
-}
-
-fn login(caps: u32) -> Vec<u8> {
-    let mut p = caps.to_le_bytes().to_vec();
-    p.extend_from_slice(&(16u32 << 20).to_le_bytes());
-    p.push(45);
-    p.extend_from_slice(&[0; 23]);
-    p.extend_from_slice(b"dpm\0");
-    p.push(0);
-    p
-}
-
-fn ok(status: u16) -> Vec<u8> {
-    let mut p = vec![0, 0, 0];
-    p.extend_from_slice(&status.to_le_bytes());
-    p.extend_from_slice(&[0, 0]);
-    p
-}
-
-fn ok_eof(status: u16) -> Vec<u8> {
-    let mut p = ok(status);
-    p[0] = 0xFE;
-    p
-}
-
-fn eof(status: u16) -> Vec<u8> {
-    let mut p = vec![0xFE, 0, 0];
-    p.extend_from_slice(&status.to_le_bytes());
-    p
-}
+// Packets (the ones `tests.rs` needs too are in `test_packets.rs`).
 
 fn err_packet() -> Vec<u8> {
     b"\xFF\x7A\x04#42S02no such table".to_vec()
-}
-
-fn column() -> Vec<u8> {
-    let mut p = b"\x03def\x00\x00\x00\x01a\x00\x0c".to_vec();
-    p.extend_from_slice(&[45, 0, 10, 0, 0, 0, 253, 0, 0, 0, 0, 0]);
-    p
 }
 
 // ---------------------------------------------------------------------------------------
@@ -605,8 +554,8 @@ fn run(c: &Conversation) -> Result<(), TestCaseError> {
                 prop_assert_eq!(sent.kind, f.kind, "backend is sent {}", at);
                 prop_assert_eq!(seq, f.seq, "sequence id written to the backend, {}", at);
                 if matches!(f.kind, PacketKind::Command(_)) {
-                    prop_assert_eq!(got.event, Some(Event::MYC_SENT_CMD), "{}", at);
-                    prop_assert_eq!(sent.event, Some(Event::MYS_GOT_CMD), "{}", at);
+                    prop_assert_eq!(got.event, Some(Event::ClientSentCommand), "{}", at);
+                    prop_assert_eq!(sent.event, Some(Event::BackendGotCommand), "{}", at);
                 }
             }
         }

@@ -5,67 +5,17 @@ use super::*;
 use dpm_protocol::caps::{CLIENT_COMPRESS, CLIENT_DEPRECATE_EOF, CLIENT_PROTOCOL_41, CLIENT_SSL};
 use dpm_protocol::command::com;
 use grammar::SERVER_MORE_RESULTS_EXISTS;
+use test_packets::{column, eof, handshake, login, ok, ok_eof};
 
 const SERVER_CAPS: u32 = 0xF7FE | (0x81BF << 16); // MariaDB 10.11-like, without CLIENT_MYSQL
 const DEPRECATE: u64 = CLIENT_DEPRECATE_EOF;
-
-fn handshake(caps: u32) -> Vec<u8> {
-    let mut p = vec![10];
-    p.extend_from_slice(b"10.11.6-MariaDB\0");
-    p.extend_from_slice(&7u32.to_le_bytes());
-    p.extend_from_slice(b"abcdefgh\0");
-    p.extend_from_slice(&(caps as u16).to_le_bytes());
-    p.push(45);
-    p.extend_from_slice(&2u16.to_le_bytes());
-    p.extend_from_slice(&((caps >> 16) as u16).to_le_bytes());
-    p.push(21);
-    p.extend_from_slice(&[0; 6]);
-    p.extend_from_slice(&0u32.to_le_bytes());
-    p.extend_from_slice(b"ijklmnopqrst\0mysql_native_password\0");
-    p
-}
-
-fn login(caps: u32) -> Vec<u8> {
-    let mut p = caps.to_le_bytes().to_vec();
-    p.extend_from_slice(&(16u32 << 20).to_le_bytes());
-    p.push(45);
-    p.extend_from_slice(&[0; 23]);
-    p.extend_from_slice(b"dpm\0");
-    p.push(0);
-    p
-}
-
-fn ok(status: u16) -> Vec<u8> {
-    let mut p = vec![0, 0, 0];
-    p.extend_from_slice(&status.to_le_bytes());
-    p.extend_from_slice(&[0, 0]);
-    p
-}
-
-fn ok_eof(status: u16) -> Vec<u8> {
-    let mut p = ok(status);
-    p[0] = 0xFE;
-    p
-}
-
-fn eof(status: u16) -> Vec<u8> {
-    let mut p = vec![0xFE, 0, 0];
-    p.extend_from_slice(&status.to_le_bytes());
-    p
-}
-
-fn column() -> Vec<u8> {
-    let mut p = b"\x03def\x00\x00\x00\x01a\x00\x0c".to_vec();
-    p.extend_from_slice(&[45, 0, 10, 0, 0, 0, 253, 0, 0, 0, 0, 0]);
-    p
-}
 
 /// A backend tracker after a completed login with the given client capabilities.
 fn ready_backend(client_caps: u32) -> Tracker {
     let mut t = Tracker::new(Side::Backend, 1 << 30);
     assert_eq!(
         t.on_receive(0, &handshake(SERVER_CAPS)).unwrap().event,
-        Some(Event::MYS_WAIT_AUTH)
+        Some(Event::ServerGreeting)
     );
     let (seq, sent) = t.on_send(&login(client_caps));
     assert_eq!(
@@ -73,12 +23,12 @@ fn ready_backend(client_caps: u32) -> Tracker {
         (
             1,
             PacketKind::HandshakeResponse,
-            Some(Event::MYS_SENDING_OK)
+            Some(Event::BackendGotLogin)
         )
     );
     assert_eq!(
         t.on_receive(2, &ok(2)).unwrap().event,
-        Some(Event::MYS_WAIT_CMD)
+        Some(Event::ResponseEnded)
     );
     assert!(t.is_idle());
     t
@@ -100,7 +50,7 @@ fn kinds(t: &mut Tracker, packets: &[Vec<u8>]) -> Vec<PacketKind> {
 fn query_result_set_with_classic_eof() {
     let mut t = ready_backend(client_caps(0));
     let (seq, sent) = t.on_send(&[com::QUERY, b'x']);
-    assert_eq!((seq, sent.event), (0, Some(Event::MYS_GOT_CMD)));
+    assert_eq!((seq, sent.event), (0, Some(Event::BackendGotCommand)));
     let got = kinds(&mut t, &[vec![1], column(), eof(2), vec![1, b'a'], eof(2)]);
     use PacketKind::*;
     assert_eq!(got, [ResultSetHeader, ColumnDef, Eof, Row, Eof]);
@@ -144,7 +94,7 @@ fn multi_results_continue_until_no_more_results_flag() {
     // A stored procedure ends with a plain OK.
     assert_eq!(
         t.on_receive(11, &ok(2)).unwrap().event,
-        Some(Event::MYS_WAIT_CMD)
+        Some(Event::ResponseEnded)
     );
     assert!(t.is_idle());
 }
@@ -163,7 +113,7 @@ fn local_infile_exchange() {
     assert_eq!((seq, sent.kind), (3, PacketKind::InfileData));
     assert_eq!(
         t.on_receive(4, &ok(2)).unwrap().event,
-        Some(Event::MYS_WAIT_CMD)
+        Some(Event::ResponseEnded)
     );
     assert!(t.is_idle());
 }
@@ -211,7 +161,7 @@ fn errors_and_progress_reports() {
     let err = t.on_receive(2, b"\xFF\x7A\x04#42S02no such table").unwrap();
     assert_eq!(
         (err.kind, err.event),
-        (PacketKind::Err, Some(Event::MYS_RECV_ERR))
+        (PacketKind::Err, Some(Event::ServerError))
     );
     assert!(t.is_idle());
 }
@@ -250,15 +200,15 @@ fn ssl_request_and_compression_turn_into_tunnels() {
 fn client_side_sequence_ids_follow_the_exchange() {
     let mut t = Tracker::new(Side::Client, 1 << 30);
     let (seq, sent) = t.on_send(&handshake(SERVER_CAPS));
-    assert_eq!((seq, sent.event), (0, Some(Event::MYC_WAIT_AUTH)));
+    assert_eq!((seq, sent.event), (0, Some(Event::ClientGotGreeting)));
     assert_eq!(
         t.on_receive(1, &login(client_caps(0))).unwrap().event,
-        Some(Event::MYC_WAITING)
+        Some(Event::ClientSentLogin)
     );
     assert_eq!(t.on_send(&ok(2)).0, 2);
     assert_eq!(
         t.on_receive(0, &[com::QUERY, b'x']).unwrap().event,
-        Some(Event::MYC_SENT_CMD)
+        Some(Event::ClientSentCommand)
     );
     assert_eq!(t.on_send(&[1]).0, 1);
     assert_eq!(t.on_send(&column()).0, 2);
@@ -285,7 +235,7 @@ fn large_packets_are_tracked_by_their_first_frame() {
     assert_eq!((seq, rest.kind), (1, PacketKind::Continuation));
     assert_eq!(
         t.on_receive(2, &ok(2)).unwrap().event,
-        Some(Event::MYS_WAIT_CMD)
+        Some(Event::ResponseEnded)
     );
 }
 
@@ -329,7 +279,7 @@ fn response_to_a_multi_frame_command_continues_its_sequence() {
     assert!(t.is_idle());
 }
 
-/// Events a backend connection reaches for each server packet of a response.
+/// Events a backend connection raises for each server packet of a response.
 fn events(t: &mut Tracker, packets: &[Vec<u8>]) -> Vec<Option<Event>> {
     packets
         .iter()
@@ -347,11 +297,11 @@ fn events_of_a_result_set_follow_the_original() {
     assert_eq!(
         got,
         [
-            e(Event::MYS_SENT_RSET),
-            e(Event::MYS_SENDING_FIELDS),
-            e(Event::MYS_SENT_FIELDS),
-            e(Event::MYS_SENDING_ROWS),
-            e(Event::MYS_WAIT_CMD)
+            e(Event::ResultSetHeader),
+            e(Event::ColumnDefinition),
+            e(Event::ColumnsEnded),
+            e(Event::Row),
+            e(Event::ResponseEnded)
         ]
     );
 }
@@ -359,7 +309,7 @@ fn events_of_a_result_set_follow_the_original() {
 #[test]
 fn events_of_modern_responses() {
     let e = |x| Some(x);
-    // Multi-results: the intermediate terminator is MYS_MORE_RESULTS, the last one MYS_WAIT_CMD.
+    // Multi-results: the intermediate terminator raises MoreResults, the last one ResponseEnded.
     let mut t = ready_backend(client_caps(DEPRECATE));
     t.on_send(&[com::QUERY, b'x']);
     let more = SERVER_MORE_RESULTS_EXISTS | 2;
@@ -367,8 +317,8 @@ fn events_of_modern_responses() {
         &mut t,
         &[vec![1], column(), vec![1, b'a'], ok_eof(more), ok(2)],
     );
-    assert_eq!(got[3], e(Event::MYS_MORE_RESULTS));
-    assert_eq!(got[4], e(Event::MYS_WAIT_CMD));
+    assert_eq!(got[3], e(Event::MoreResults));
+    assert_eq!(got[4], e(Event::ResponseEnded));
     // Prepare: OK, params, EOF, columns, EOF.
     let mut t = ready_backend(client_caps(0));
     t.on_send(&[com::STMT_PREPARE, b's']);
@@ -377,11 +327,11 @@ fn events_of_modern_responses() {
     assert_eq!(
         got,
         [
-            e(Event::MYS_SENT_PREPARE_OK),
-            e(Event::MYS_SENDING_PARAMS),
-            e(Event::MYS_SENT_PARAMS),
-            e(Event::MYS_SENDING_FIELDS),
-            e(Event::MYS_WAIT_CMD)
+            e(Event::PrepareOk),
+            e(Event::ParamDefinition),
+            e(Event::ParamsEnded),
+            e(Event::ColumnDefinition),
+            e(Event::ResponseEnded)
         ]
     );
     // LOCAL INFILE.
@@ -389,19 +339,19 @@ fn events_of_modern_responses() {
     t.on_send(&[com::QUERY, b'L']);
     assert_eq!(
         t.on_receive(1, b"\xFBf").unwrap().event,
-        e(Event::MYS_INFILE_REQUEST)
+        e(Event::InfileRequest)
     );
-    // PING and other simple commands end at MYS_WAIT_CMD; ERR at MYS_RECV_ERR.
+    // PING and other simple commands raise ResponseEnded; ERR raises ServerError.
     let mut t = ready_backend(client_caps(0));
     t.on_send(&[com::PING]);
     assert_eq!(
         t.on_receive(1, &ok(2)).unwrap().event,
-        e(Event::MYS_WAIT_CMD)
+        e(Event::ResponseEnded)
     );
     t.on_send(&[com::INIT_DB, b'x']);
     assert_eq!(
         t.on_receive(1, b"\xFF\x19\x04#42000no db").unwrap().event,
-        e(Event::MYS_RECV_ERR)
+        e(Event::ServerError)
     );
     // Auth switch during login.
     let mut t = Tracker::new(Side::Backend, 1 << 30);
@@ -409,15 +359,15 @@ fn events_of_modern_responses() {
     t.on_send(&login(client_caps(0)));
     assert_eq!(
         t.on_receive(2, b"\xFEclient_ed25519\0n").unwrap().event,
-        e(Event::MYS_AUTH_SWITCH)
+        e(Event::AuthSwitch)
     );
     assert_eq!(
         t.on_receive(4, b"\x01\x03").unwrap().event,
-        e(Event::MYS_AUTH_MORE_DATA)
+        e(Event::AuthMoreData)
     );
     assert_eq!(
         t.on_receive(5, &ok(2)).unwrap().event,
-        e(Event::MYS_WAIT_CMD)
+        e(Event::ResponseEnded)
     );
 }
 
@@ -429,18 +379,18 @@ fn client_events_for_auth_and_infile_data() {
     t.on_send(b"\xFEclient_ed25519\0n");
     assert_eq!(
         t.on_receive(3, &[9; 64]).unwrap().event,
-        Some(Event::MYC_AUTH_DATA)
+        Some(Event::ClientAuthData)
     );
     t.on_send(&ok(2));
     t.on_receive(0, &[com::QUERY, b'L']).unwrap();
     t.on_send(b"\xFBfile");
     assert_eq!(
         t.on_receive(2, b"1,2\n").unwrap().event,
-        Some(Event::MYC_INFILE_DATA)
+        Some(Event::ClientInfileData)
     );
     assert_eq!(
         t.on_receive(3, b"").unwrap().event,
-        Some(Event::MYC_INFILE_DATA)
+        Some(Event::ClientInfileData)
     );
     t.on_send(&ok(2));
     assert!(t.is_idle());

@@ -114,13 +114,13 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
     Ok(())
 }
 
-/// The Lua object for a packet received on connection `conn` whose state became `event`
-/// (the payload is one whole logical packet). Nothing is decoded yet.
+/// The Lua object for a packet received on connection `conn` that raised `event` (the
+/// payload is one whole logical packet). Nothing is decoded yet.
 pub fn to_lua(host: &Host, conn: ConnId, event: Event, packet: Packet) -> mlua::Result<Value> {
     let caps = accessors::effective_caps(host.worker.negotiated_caps(conn));
     match packet.kind {
         // Under CLIENT_DEPRECATE_EOF a prepare response ends with its last definition,
-        // which then reaches MYS_WAIT_CMD: it is still a column definition.
+        // which then raises ResponseEnded (MYS_WAIT_CMD): it is still a column definition.
         PacketKind::ColumnDef | PacketKind::ParamDef => {
             FieldObject::received(packet.payload, caps).into_lua(&host.lua)
         }
@@ -131,27 +131,30 @@ pub fn to_lua(host: &Host, conn: ConnId, event: Event, packet: Packet) -> mlua::
     }
 }
 
-/// Which object a packet becomes, by the state it led to (and, where the state allows
+/// Which object a packet becomes, by the event it raised (and, where the event allows
 /// several packets, its first byte).
 fn object_for(lua: &Lua, event: Event, payload: Bytes, caps: u64) -> mlua::Result<Value> {
     let first = payload.first().copied();
     match event {
-        Event::MYS_WAIT_AUTH if first == Some(ERR_HEADER) => {
+        Event::ServerGreeting if first == Some(ERR_HEADER) => {
             ErrObject::received(payload, caps).into_lua(lua)
         }
-        Event::MYS_WAIT_AUTH => HandshakeObject::received(payload, caps).into_lua(lua),
-        Event::MYC_WAITING => AuthObject::received(payload, caps).into_lua(lua),
-        Event::MYC_SENT_CMD => CmdObject::received(payload, caps).into_lua(lua),
-        Event::MYS_SENT_RSET => RsetObject::received(payload, caps).into_lua(lua),
-        Event::MYS_SENDING_FIELDS | Event::MYS_SENDING_PARAMS => {
+        Event::ServerGreeting => HandshakeObject::received(payload, caps).into_lua(lua),
+        // Both events of MYC_WAITING, as the original decoded by state.
+        Event::ClientSentLogin | Event::ClientGotServerPacket => {
+            AuthObject::received(payload, caps).into_lua(lua)
+        }
+        Event::ClientSentCommand => CmdObject::received(payload, caps).into_lua(lua),
+        Event::ResultSetHeader => RsetObject::received(payload, caps).into_lua(lua),
+        Event::ColumnDefinition | Event::ParamDefinition => {
             FieldObject::received(payload, caps).into_lua(lua)
         }
-        Event::MYS_SENDING_ROWS => RowObject::received(payload).into_lua(lua),
-        Event::MYS_SENT_FIELDS | Event::MYS_SENT_PARAMS => {
+        Event::Row => RowObject::received(payload).into_lua(lua),
+        Event::ColumnsEnded | Event::ParamsEnded => {
             EofObject::received(payload, caps).into_lua(lua)
         }
-        Event::MYS_RECV_ERR => ErrObject::received(payload, caps).into_lua(lua),
-        Event::MYS_WAIT_CMD | Event::MYS_MORE_RESULTS => match first {
+        Event::ServerError => ErrObject::received(payload, caps).into_lua(lua),
+        Event::ResponseEnded | Event::MoreResults => match first {
             Some(OK_HEADER) => OkObject::received(payload, caps).into_lua(lua),
             // A classic EOF is 5 bytes; a longer 0xFE packet is an OK that ends a result
             // set under CLIENT_DEPRECATE_EOF.

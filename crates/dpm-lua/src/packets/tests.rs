@@ -12,6 +12,7 @@ use dpm_protocol::{ColumnDefinition41, HandshakeResponse41, HandshakeV10};
 use mlua::{AnyUserData, Lua, Value};
 
 use super::accessors::effective_caps;
+use crate::dpm_events::State;
 use crate::host::Host;
 
 /// MariaDB 10.11 greeting (CLIENT_MYSQL clear, extended caps 0x1d, mysql_native_password).
@@ -49,7 +50,7 @@ fn style(name: &str) -> EofStyle {
 
 /// A Lua state with `dpm` (constants and packets) plus test helpers:
 /// `encode(pkt [, caps [, eof_style]])` → payload or nil,
-/// `received(event, payload [, caps])` → the object a callback would get,
+/// `received(state, payload [, caps])` → the object a callback for `dpm.<state>` would get,
 /// `expect_error(substring, f, ...)`.
 fn env() -> (Lua, Rc<Host>) {
     let worker = Worker::new(0, Default::default());
@@ -74,11 +75,15 @@ fn env() -> (Lua, Rc<Host>) {
     lua.globals().set("encode", encode).unwrap();
     let received = lua
         .create_function(
-            |lua, (event, payload, caps): (u8, mlua::String, Option<i64>)| {
+            |lua, (state, payload, caps): (u8, mlua::String, Option<i64>)| {
                 let caps = effective_caps(caps.unwrap_or(0) as u64);
+                // The event of the state that a received packet raises.
+                let Some(&event) = State(state).events().first() else {
+                    return Err(mlua::Error::runtime(format!("state {state} never fires")));
+                };
                 super::object_for(
                     lua,
-                    Event(event),
+                    event,
                     Bytes::copy_from_slice(&payload.as_bytes()),
                     caps,
                 )
@@ -603,7 +608,7 @@ fn to_lua_uses_the_host() {
     let obj = super::to_lua(
         &host,
         12345,
-        Event::MYS_WAIT_CMD,
+        Event::ResponseEnded,
         dpm_engine::Packet {
             kind: dpm_engine::tracker::PacketKind::Ok,
             payload: Bytes::from_static(OK_300_70000),
@@ -618,7 +623,7 @@ fn to_lua_uses_the_host() {
     let obj = super::to_lua(
         &host,
         12345,
-        Event::MYS_WAIT_AUTH,
+        Event::ServerGreeting,
         dpm_engine::Packet {
             kind: dpm_engine::tracker::PacketKind::Handshake,
             payload: Bytes::from_static(b"\x0a5.0"),
