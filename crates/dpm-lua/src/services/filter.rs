@@ -13,15 +13,14 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
-use bytes::Bytes;
 use dpm_engine::pipeline::{
-    Action, Filter, FilterSession, Interest, Reply, ReplyKind, Request, SessionRef, Step,
+    Action, Filter, FilterSession, Interest, Reply, Request, SessionRef, Step,
 };
 use dpm_engine::service::{Maturity, ModuleInfo, ModuleType};
-use mlua::{Function, Value};
+use mlua::{AnyUserData, Function, Value};
 
 use super::action::{error_action, from_lua, GENERIC_ERROR};
-use super::session_object::{QueryObject, SessionObject};
+use super::session_object::{QueryObject, QueryState, ReplyObject, SessionObject};
 use crate::host::Host;
 
 /// The Lua filter module's declaration.
@@ -58,10 +57,16 @@ fn stats_of(name: &str) -> Arc<FilterStats> {
 }
 
 /// One worker's instance of a Lua filter.
-pub struct LuaFilter {
+pub struct LuaFilter(Rc<Shared>);
+
+/// What every session of a Lua filter shares.
+struct Shared {
     name: String,
     route_query: Option<Function>,
     client_reply: Option<Function>,
+    /// Log labels, made once (not per call).
+    route_label: String,
+    reply_label: String,
     host: Rc<Host>,
     stats: Arc<FilterStats>,
 }
@@ -74,14 +79,15 @@ impl LuaFilter {
         client_reply: Option<Function>,
         host: Rc<Host>,
     ) -> LuaFilter {
-        let stats = stats_of(&name);
-        LuaFilter {
+        LuaFilter(Rc::new(Shared {
+            stats: stats_of(&name),
+            route_label: format!("filter '{name}' route_query"),
+            reply_label: format!("filter '{name}' client_reply"),
             name,
             route_query,
             client_reply,
             host,
-            stats,
-        }
+        }))
     }
 }
 
@@ -91,22 +97,20 @@ impl Filter for LuaFilter {
     }
 
     fn name(&self) -> &str {
-        &self.name
+        &self.0.name
     }
 
-    fn new_session(&self, _session: &SessionRef) -> Rc<dyn FilterSession> {
+    fn new_session(&self, session: &SessionRef) -> Rc<dyn FilterSession> {
         Rc::new(LuaFilterSession {
-            name: self.name.clone(),
-            route_query: self.route_query.clone(),
-            client_reply: self.client_reply.clone(),
-            host: self.host.clone(),
-            stats: self.stats.clone(),
+            filter: self.0.clone(),
+            session: session.clone(),
             private: Rc::new(RefCell::new(Value::Nil)),
+            objects: RefCell::new(None),
         })
     }
 
     fn diagnostics(&self) -> serde_json::Value {
-        let s = &self.stats;
+        let s = &self.0.stats;
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         serde_json::json!({
             "requests": get(&s.requests),
@@ -120,78 +124,102 @@ impl Filter for LuaFilter {
     }
 }
 
-/// One session's Lua filter: the functions and the session's private value.
+/// The Lua objects a filter session hands its functions, made on first use.
+struct Objects {
+    session: AnyUserData,
+    query: AnyUserData,
+    query_state: Rc<QueryState>,
+    reply: AnyUserData,
+    reply_state: Rc<RefCell<Option<Rc<Reply>>>>,
+}
+
+/// One session's Lua filter: the functions, the session's private value, its objects.
 pub struct LuaFilterSession {
-    name: String,
-    route_query: Option<Function>,
-    client_reply: Option<Function>,
-    host: Rc<Host>,
-    stats: Arc<FilterStats>,
+    filter: Rc<Shared>,
+    session: SessionRef,
     private: Rc<RefCell<Value>>,
+    objects: RefCell<Option<Rc<Objects>>>,
 }
 
 impl LuaFilterSession {
-    fn session_object(&self, session: SessionRef) -> SessionObject {
-        SessionObject {
-            session,
-            private: self.private.clone(),
+    /// The session's Lua objects (made on first use).
+    fn objects(&self) -> mlua::Result<Rc<Objects>> {
+        if let Some(objects) = self.objects.borrow().as_ref() {
+            return Ok(objects.clone());
         }
+        let lua = &self.filter.host.lua;
+        let query_state = Rc::new(QueryState::default());
+        let reply_state = Rc::new(RefCell::new(None));
+        let objects = Rc::new(Objects {
+            session: lua.create_userdata(SessionObject {
+                session: self.session.clone(),
+                private: self.private.clone(),
+            })?,
+            query: lua.create_userdata(QueryObject(query_state.clone()))?,
+            query_state,
+            reply: lua.create_userdata(ReplyObject(reply_state.clone()))?,
+            reply_state,
+        });
+        *self.objects.borrow_mut() = Some(objects.clone());
+        Ok(objects)
     }
 
     /// The ERR a client gets when this filter failed (`logged`: the Lua error was
     /// already logged with its file:line).
     fn failed(&self, why: &str, logged: bool) -> Action {
-        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        let name = &self.filter.name;
+        self.filter.stats.errors.fetch_add(1, Ordering::Relaxed);
         if !logged {
-            tracing::error!("ERROR: filter '{}' route_query {why}", self.name);
+            tracing::error!("ERROR: filter '{name}' route_query {why}");
         }
-        error_action(
-            GENERIC_ERROR,
-            *b"HY000",
-            format!("filter '{}' {why}", self.name),
-        )
+        error_action(GENERIC_ERROR, *b"HY000", format!("filter '{name}' {why}"))
     }
 }
 
 impl FilterSession for LuaFilterSession {
     fn name(&self) -> &str {
-        &self.name
+        &self.filter.name
     }
 
     fn interest(&self) -> Interest {
         Interest {
-            requests: self.route_query.is_some(),
-            replies: self.client_reply.is_some(),
+            requests: self.filter.route_query.is_some(),
+            replies: self.filter.client_reply.is_some(),
         }
     }
 
-    fn route_query(self: Rc<Self>, session: SessionRef, request: Rc<Request>) -> Step<Action> {
-        let Some(func) = self.route_query.clone() else {
+    // The session is the one this filter session was made for (kept in `self.session`).
+    fn route_query(self: Rc<Self>, _: SessionRef, request: Rc<Request>) -> Step<Action> {
+        let Some(func) = self.filter.route_query.clone() else {
             return Step::Ready(Action::Forward);
         };
         Step::Later(Box::pin(async move {
-            self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let caps = session.worker.negotiated_caps(session.id());
-            let rewritten = Rc::new(RefCell::new(None::<Bytes>));
-            let query = QueryObject {
-                request: request.clone(),
-                rewritten: rewritten.clone(),
+            let stats = &self.filter.stats;
+            stats.requests.fetch_add(1, Ordering::Relaxed);
+            let objects = match self.objects() {
+                Ok(o) => o,
+                Err(e) => return self.failed(&format!("failed: {e}"), false),
             };
-            let what = format!("filter '{}' route_query", self.name);
-            let args = (self.session_object(session), query);
-            let result = self.host.call_as(func, &what, args).await;
+            objects.query_state.start(request.clone());
+            let args = (objects.session.clone(), objects.query.clone());
+            let result = self
+                .filter
+                .host
+                .call_as(func, &self.filter.route_label, args)
+                .await;
             let value = match result {
                 Ok(v) => v,
                 Err(line) => return self.failed(&format!("failed: {line}"), true),
             };
-            let rewritten = rewritten.borrow_mut().take();
+            let rewritten = objects.query_state.rewritten.borrow_mut().take();
+            let caps = self.session.worker.negotiated_caps(self.session.id());
             match from_lua(&value, rewritten, request.command, caps) {
                 Ok(action) => {
                     let counter = match &action {
-                        Action::Forward => &self.stats.passed,
-                        Action::Replace(_) => &self.stats.rewritten,
-                        Action::Route(_) => &self.stats.routed,
-                        Action::Reply(_) | Action::Drop => &self.stats.answered,
+                        Action::Forward => &stats.passed,
+                        Action::Replace(_) => &stats.rewritten,
+                        Action::Route(_) => &stats.routed,
+                        Action::Reply(_) | Action::Drop => &stats.answered,
                     };
                     counter.fetch_add(1, Ordering::Relaxed);
                     action
@@ -201,54 +229,30 @@ impl FilterSession for LuaFilterSession {
         }))
     }
 
-    fn client_reply(self: Rc<Self>, session: SessionRef, reply: Rc<Reply>) -> Step<()> {
-        let Some(func) = self.client_reply.clone() else {
+    fn client_reply(self: Rc<Self>, _: SessionRef, reply: Rc<Reply>) -> Step<()> {
+        let Some(func) = self.filter.client_reply.clone() else {
             return Step::Ready(());
         };
         Step::Later(Box::pin(async move {
-            self.stats.replies.fetch_add(1, Ordering::Relaxed);
-            let table = match reply_table(&self.host.lua, &reply) {
-                Ok(t) => t,
+            let stats = &self.filter.stats;
+            stats.replies.fetch_add(1, Ordering::Relaxed);
+            let objects = match self.objects() {
+                Ok(o) => o,
                 Err(e) => {
-                    tracing::error!("ERROR: filter '{}' client_reply: {e}", self.name);
+                    tracing::error!("ERROR: {}: {e}", self.filter.reply_label);
                     return;
                 }
             };
-            let what = format!("filter '{}' client_reply", self.name);
-            if self
-                .host
-                .call_as(func, &what, (self.session_object(session), table))
+            *objects.reply_state.borrow_mut() = Some(reply);
+            let args = (objects.session.clone(), objects.reply.clone());
+            let host = &self.filter.host;
+            if host
+                .call_as(func, &self.filter.reply_label, args)
                 .await
                 .is_err()
             {
-                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                stats.errors.fetch_add(1, Ordering::Relaxed);
             }
         }))
     }
-}
-
-/// A reply as the Lua table `client_reply` receives.
-fn reply_table(lua: &mlua::Lua, reply: &Reply) -> mlua::Result<mlua::Table> {
-    let t = lua.create_table()?;
-    t.set("command", reply.command)?;
-    t.set(
-        "type",
-        match reply.kind {
-            ReplyKind::Ok => "ok",
-            ReplyKind::Err => "error",
-            ReplyKind::ResultSet => "resultset",
-        },
-    )?;
-    t.set("rows", reply.rows)?;
-    t.set("affected_rows", reply.affected_rows)?;
-    t.set("insert_id", reply.last_insert_id)?;
-    t.set("status", reply.status)?;
-    if reply.kind == ReplyKind::Err {
-        t.set("error_code", reply.error_code)?;
-        t.set("error_message", lua.create_string(&reply.error_message)?)?;
-    }
-    if let Some(server) = &reply.server {
-        t.set("server", server.name.as_str())?;
-    }
-    Ok(t)
 }

@@ -1,12 +1,14 @@
 //! The objects a Lua filter is handed: the session (`session:get_priv()`,
-//! `session:set_priv(v)`, its server, user, schema and transaction state) and the query
-//! (`query:sql()`, `query:set_sql(s)`, `query:command()`, `query:classify()`).
+//! `session:set_priv(v)`, its server, user, schema and transaction state), the query
+//! (`query:sql()`, `query:set_sql(s)`, `query:command()`, `query:classify()`) and the
+//! reply (`reply.rows`, `reply.type`, …). Each filter session makes one of each, on first
+//! use, and reuses them: a statement costs no Lua allocation for them.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use dpm_engine::pipeline::{Request, SessionRef};
+use dpm_engine::pipeline::{Reply, ReplyKind, Request, SessionRef};
 use mlua::{UserData, UserDataMethods, Value};
 
 /// `session` in a filter: one client session seen by one filter.
@@ -73,13 +75,33 @@ impl UserData for SessionObject {
     }
 }
 
-/// `query` in a filter's `route_query`.
-pub struct QueryObject {
-    /// The request.
-    pub request: Rc<Request>,
+/// The request a filter's `query` object describes now, and the SQL set with `set_sql`.
+#[derive(Default)]
+pub struct QueryState {
+    /// The request being routed.
+    pub request: RefCell<Option<Rc<Request>>>,
     /// SQL set with `set_sql`, sent instead of the original when the filter passes.
-    pub rewritten: Rc<RefCell<Option<Bytes>>>,
+    pub rewritten: RefCell<Option<Bytes>>,
 }
+
+impl QueryState {
+    /// Points the object at a new request.
+    pub fn start(&self, request: Rc<Request>) {
+        *self.request.borrow_mut() = Some(request);
+        *self.rewritten.borrow_mut() = None;
+    }
+
+    fn request(&self, lua: &mlua::Lua) -> mlua::Result<Rc<Request>> {
+        self.request
+            .borrow()
+            .clone()
+            .ok_or_else(|| crate::errors::raise(lua, "query: no request is being routed"))
+    }
+}
+
+/// `query` in a filter's `route_query`. One object per filter session, reused: it
+/// describes the request being routed now (keep `query:sql()`, not the object).
+pub struct QueryObject(pub Rc<QueryState>);
 
 impl UserData for QueryObject {
     fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
@@ -87,42 +109,43 @@ impl UserData for QueryObject {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method("command", |_, this, ()| Ok(this.request.command));
+        methods.add_method("command", |lua, this, ()| Ok(this.0.request(lua)?.command));
         methods.add_method("sql", |lua, this, ()| {
-            let current = this.rewritten.borrow();
-            match current.as_deref().or(this.request.sql()) {
+            let request = this.0.request(lua)?;
+            let rewritten = this.0.rewritten.borrow();
+            match rewritten.as_deref().or(request.sql()) {
                 Some(sql) => Ok(Value::String(lua.create_string(sql)?)),
                 None => Ok(Value::Nil),
             }
         });
         methods.add_method("set_sql", |lua, this, sql: mlua::String| {
-            if this.request.sql().is_none() {
+            if this.0.request(lua)?.sql().is_none() {
                 return Err(crate::errors::raise(
                     lua,
                     "query:set_sql: only COM_QUERY and COM_STMT_PREPARE carry SQL",
                 ));
             }
-            *this.rewritten.borrow_mut() = Some(Bytes::copy_from_slice(&sql.as_bytes()));
+            *this.0.rewritten.borrow_mut() = Some(Bytes::copy_from_slice(&sql.as_bytes()));
             Ok(())
         });
         methods.add_method("payload", |lua, this, ()| {
-            lua.create_string(&this.request.payload)
+            lua.create_string(&this.0.request(lua)?.payload)
         });
         methods.add_method("classify", |lua, this, ()| {
             use dpm_modules::classifier::{classify, Classification};
+            let request = this.0.request(lua)?;
             // Classified once per request: later filters (and the router) reuse it.
-            let cached = this
-                .request
+            let cached = request
                 .annotation
                 .borrow()
                 .clone()
                 .and_then(|a| a.downcast::<Classification>().ok());
             let classified = match cached {
                 Some(c) => c,
-                None => match this.request.sql() {
+                None => match request.sql() {
                     Some(sql) => {
                         let c = Rc::new(classify(sql));
-                        *this.request.annotation.borrow_mut() = Some(c.clone());
+                        *request.annotation.borrow_mut() = Some(c.clone());
                         c
                     }
                     None => return Ok(Value::Nil),
@@ -130,5 +153,59 @@ impl UserData for QueryObject {
             };
             super::classify::to_table(lua, &classified).map(Value::Table)
         });
+    }
+}
+
+/// `reply` in a filter's `client_reply`: the reply that just passed. One object per
+/// filter session, reused for each reply; its fields are read on access.
+pub struct ReplyObject(pub Rc<RefCell<Option<Rc<Reply>>>>);
+
+impl UserData for ReplyObject {
+    fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
+        fields.add_meta_field("__name", "dpm.reply");
+        fields.add_field_method_get("command", |_, this| Ok(this.get(|r| r.command as i64)));
+        fields.add_field_method_get("type", |_, this| {
+            Ok(this.0.borrow().as_ref().map(|r| match r.kind {
+                ReplyKind::Ok => "ok",
+                ReplyKind::Err => "error",
+                ReplyKind::ResultSet => "resultset",
+            }))
+        });
+        fields.add_field_method_get("rows", |_, this| Ok(this.get(|r| r.rows as i64)));
+        fields.add_field_method_get("affected_rows", |_, this| {
+            Ok(this.get(|r| r.affected_rows as i64))
+        });
+        fields.add_field_method_get("insert_id", |_, this| {
+            Ok(this.get(|r| r.last_insert_id as i64))
+        });
+        fields.add_field_method_get("status", |_, this| Ok(this.get(|r| r.status as i64)));
+        fields.add_field_method_get("error_code", |_, this| {
+            Ok(this
+                .0
+                .borrow()
+                .as_ref()
+                .filter(|r| r.kind == ReplyKind::Err)
+                .map(|r| r.error_code))
+        });
+        fields.add_field_method_get("error_message", |lua, this| {
+            let reply = this.0.borrow();
+            match reply.as_ref().filter(|r| r.kind == ReplyKind::Err) {
+                Some(r) => Ok(Value::String(lua.create_string(&r.error_message)?)),
+                None => Ok(Value::Nil),
+            }
+        });
+        fields.add_field_method_get("server", |_, this| {
+            Ok(this
+                .0
+                .borrow()
+                .as_ref()
+                .and_then(|r| r.server.as_ref().map(|s| s.name.clone())))
+        });
+    }
+}
+
+impl ReplyObject {
+    fn get(&self, f: impl Fn(&Reply) -> i64) -> Option<i64> {
+        self.0.borrow().as_deref().map(f)
     }
 }
