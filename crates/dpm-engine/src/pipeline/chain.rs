@@ -173,6 +173,9 @@ pub(crate) async fn run_request(
     crate::forward::deliver(worker, client, &backend, &request.payload).await;
 }
 
+/// Server status flag: an OK carries session-state-tracking data.
+const SERVER_SESSION_STATE_CHANGED: u16 = 0x4000;
+
 /// Error code a client gets when its session's backend is gone: the server's "got an
 /// error reading communication packets", which drivers treat as a lost connection.
 pub(crate) const LOST_BACKEND: u16 = 1158; // ER_NET_READ_ERROR
@@ -193,10 +196,32 @@ fn answer_error(client: &Conn, code: u16, state: [u8; 5], message: String) {
 /// Writes a filter's answer to the client.
 fn answer(client: &Conn, session: &Session, packets: &[ReplyPacket]) {
     let status = session.state.borrow().status & !crate::session::state::SERVER_MORE_RESULTS_EXISTS;
+    // Encoded for what the client negotiated (session tracking changes an OK's layout);
+    // without state tracking data, so the flag saying there is some is cleared.
+    let caps = client.tracker.borrow().negotiated_caps() | dpm_protocol::caps::CLIENT_PROTOCOL_41;
+    let status = status & !SERVER_SESSION_STATE_CHANGED;
     for packet in packets {
         match packet {
             ReplyPacket::Raw(p) => {
                 crate::forward::write_packet(client, p);
+            }
+            ReplyPacket::Ok {
+                affected_rows,
+                last_insert_id,
+                info,
+            } => {
+                let mut p = bytes::BytesMut::new();
+                OkPacket {
+                    header: 0,
+                    affected_rows: *affected_rows,
+                    last_insert_id: *last_insert_id,
+                    status_flags: status,
+                    warnings: 0,
+                    info: info.clone(),
+                    session_state_changes: None,
+                }
+                .encode(&mut p, caps);
+                crate::forward::write_packet(client, &p);
             }
             ReplyPacket::Eof => {
                 let style = client.tracker.borrow_mut().take_eof_style();
@@ -208,7 +233,7 @@ fn answer(client: &Conn, session: &Session, packets: &[ReplyPacket]) {
                             warnings: 0,
                             status_flags: status,
                         }
-                        .encode(&mut p, dpm_protocol::caps::CLIENT_PROTOCOL_41);
+                        .encode(&mut p, caps);
                     }
                     EofStyle::OkAsEof => {
                         OkPacket {
@@ -216,7 +241,7 @@ fn answer(client: &Conn, session: &Session, packets: &[ReplyPacket]) {
                             status_flags: status,
                             ..Default::default()
                         }
-                        .encode(&mut p, dpm_protocol::caps::CLIENT_PROTOCOL_41);
+                        .encode(&mut p, caps);
                     }
                 }
                 crate::forward::write_packet(client, &p);

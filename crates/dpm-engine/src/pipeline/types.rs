@@ -97,6 +97,16 @@ pub enum ReplyPacket {
     /// An end-of-result marker, encoded the way the client negotiated (classic EOF,
     /// OK-as-EOF, or nothing after column definitions under CLIENT_DEPRECATE_EOF).
     Eof,
+    /// An OK packet; its status flags are the session's (so a client in a transaction
+    /// stays in it).
+    Ok {
+        /// Rows affected.
+        affected_rows: u64,
+        /// Last insert id.
+        last_insert_id: u64,
+        /// The info text (`Rows matched: …`), may be empty.
+        info: Bytes,
+    },
 }
 
 /// What a filter decided about a request.

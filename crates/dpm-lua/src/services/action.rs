@@ -12,11 +12,10 @@
 
 use bytes::{Bytes, BytesMut};
 use dpm_engine::pipeline::{Action, ReplyPacket};
-use dpm_protocol::caps::{CLIENT_PROTOCOL_41, MARIADB_CLIENT_CACHE_METADATA};
+use dpm_protocol::caps::MARIADB_CLIENT_CACHE_METADATA;
 use dpm_protocol::column::{ColumnCount, ColumnDefinition41};
 use dpm_protocol::err::ErrPacket;
 use dpm_protocol::lenenc::put_lenenc_opt_str;
-use dpm_protocol::response::OkPacket;
 use mlua::{Table, Value};
 
 /// Error code of errors dpm raises itself (ER_UNKNOWN_ERROR's neighbour used by servers
@@ -92,18 +91,11 @@ pub fn from_lua(
             Value::String(s) => Bytes::copy_from_slice(&s.as_bytes()),
             _ => Bytes::new(),
         };
-        let ok = OkPacket {
-            header: 0,
+        return Ok(Action::Reply(vec![ReplyPacket::Ok {
             affected_rows: int("affected_rows"),
             last_insert_id: int("insert_id"),
-            status_flags: 0x0002,
-            warnings: 0,
             info,
-            session_state_changes: None,
-        };
-        let mut p = BytesMut::new();
-        ok.encode(&mut p, CLIENT_PROTOCOL_41);
-        return Ok(Action::Reply(vec![ReplyPacket::Raw(p.freeze())]));
+        }]));
     }
     Err("returned a table with none of: sql, error, ok, columns, route".into())
 }

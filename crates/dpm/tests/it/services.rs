@@ -204,7 +204,9 @@ fn a_service_whose_servers_are_all_down_answers_an_error_at_once() {
     let (dead1, dead2) = (1, 9);
     let (_dpm, port) = readconnroute("running", dead1, dead2);
     let started = Instant::now();
-    // (dpm's listening probe was the first client: it found both servers refusing.)
+    // dpm's listening probe was the first client: depending on how fast it hung up, it
+    // found one or both servers refusing, so this client either tries what is left or
+    // finds every server down; either way both are named.
     let out = Cli::new(port)
         .user(USER)
         .password(Some(PASSWORD))
@@ -213,7 +215,7 @@ fn a_service_whose_servers_are_all_down_answers_an_error_at_once() {
     let err = &out.stderr;
     assert!(
         err.contains("ERROR 1429 (HY000): ")
-            && err.contains("service 'app'")
+            && err.contains("ervice 'app'")
             && err.contains("db1")
             && err.contains("db2")
             && err.contains("Connection refused"),
@@ -487,4 +489,22 @@ fn client_reply_sees_what_each_reply_said() {
         out.stdout,
         "error\t0\t0\t0\t1146\tTable 'dpmtest.no_such_table' doesn't exist\tdb\tfalse\n"
     );
+}
+
+#[test]
+fn a_filter_ok_keeps_the_session_transaction_status() {
+    let port = free_port();
+    let dpm = Dpm::builder("crates/dpm/tests/lua/service_diagnostics.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
+        .spawn();
+    let target = Target::proxy(dpm, port);
+    for eof in ["on", "off"] {
+        let out = target.python("filter_ok_status.py", &["--deprecate-eof", eof]);
+        out.assert_success("filter_ok_status.py");
+        assert_eq!(
+            out.stdout,
+            "outside: (7, 9, False)\ninside: (7, 9, True)\nafter: (7, 9, False)\n"
+        );
+    }
 }

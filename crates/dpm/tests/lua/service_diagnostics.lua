@@ -21,6 +21,9 @@ local probe = dpm.filter{
         if query:sql() == "DIAGNOSTICS" then
             return { columns = { "json" }, rows = { { encode(diag:diagnostics()) } } }
         end
+        if query:sql() == "PRETEND" then
+            return { ok = true, affected_rows = 7, insert_id = 9, info = "pretended" }
+        end
         if query:sql() == "LAST REPLY" then
             return {
                 columns = { "type", "rows", "affected_rows", "insert_id", "error_code", "error_message", "server", "in_trx" },
