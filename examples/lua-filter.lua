@@ -9,6 +9,8 @@
 -- This one:
 --   * blocks DROP statements with ERROR 1142 (unless the SQL carries /* allow-drop */);
 --   * answers `SHOW FILTER STATS` itself with a result set of this session's counts;
+--   * classifies every statement (query:classify(), the query classifier module) and
+--     counts those that may write;
 --   * rewrites `SELECT ... FROM legacy_table` to the table's new name, `modern_table`;
 --   * delays statements tagged /* slow-down */ by 200 ms (only that session waits);
 --   * counts statements and the rows of the replies per session.
@@ -21,12 +23,15 @@ local listen_port = tonumber(os.getenv("DPM_LISTEN_PORT") or "4007")
 local guard = dpm.filter{
     name = "guard",
     route_query = function(session, query)
-        local counts = session:get_priv() or { statements = 0, rows = 0 }
+        local counts = session:get_priv() or { statements = 0, writes = 0, rows = 0 }
         session:set_priv(counts)
         counts.statements = counts.statements + 1
         local sql = query:sql()
         if not sql then
             return nil -- not a statement (ping, prepared-statement execution, ...): pass it on
+        end
+        if query:classify().write then
+            counts.writes = counts.writes + 1
         end
         if sql:find("/%* slow%-down %*/") then
             core.msleep(200)
@@ -37,8 +42,8 @@ local guard = dpm.filter{
         end
         if upper:match("^%s*SHOW%s+FILTER%s+STATS%s*$") then
             return {
-                columns = { "statements", "rows", "server" },
-                rows = { { counts.statements, counts.rows, session:server() } },
+                columns = { "statements", "writes", "rows", "server" },
+                rows = { { counts.statements, counts.writes, counts.rows, session:server() } },
             }
         end
         if sql:find("legacy_table", 1, true) then

@@ -26,7 +26,7 @@ def main():
         shapes.append(" ".join(s for s in shape if not s.startswith("last_row=")))
     expected = [
         f"cols=2 {defs(2)} rows=1 {end}",
-        f"cols=3 {defs(3)} rows=1 {end}",
+        f"cols=4 {defs(4)} rows=1 {end}",
         f"cols=1 {defs(1)} rows=1 {end}",
     ]
     assert shapes == expected, f"\n got      {shapes}\n expected {expected}"

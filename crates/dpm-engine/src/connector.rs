@@ -16,7 +16,8 @@ pub(crate) enum Target {
 
 pub(crate) fn spawn_connect(worker: Worker, conn: Rc<Conn>, target: Target) {
     tokio::task::spawn_local(async move {
-        if let Err(e) = establish(&worker, &conn, &target).await {
+        let timeout = worker.inner.config.connect_timeout;
+        if let Err(e) = establish(&worker, &conn, &target, timeout).await {
             tracing::warn!(backend = conn.id, target = %conn.target, error = %e, "backend connect failed");
             refuse_waiting_client(&worker, &conn, &e);
             worker.close(conn.id);
@@ -24,14 +25,14 @@ pub(crate) fn spawn_connect(worker: Worker, conn: Rc<Conn>, target: Target) {
     });
 }
 
-/// Connects `conn` to `target` within the worker's connect timeout and starts its I/O.
-/// An error leaves `conn` open for the caller to close (a close it already saw is Ok).
+/// Connects `conn` to `target` within `timeout` and starts its I/O. An error leaves
+/// `conn` open for the caller to close (a close it already saw is Ok).
 pub(crate) async fn establish(
     worker: &Worker,
     conn: &Rc<Conn>,
     target: &Target,
+    timeout: std::time::Duration,
 ) -> std::io::Result<()> {
-    let timeout = worker.inner.config.connect_timeout;
     let stream = match tokio::time::timeout(timeout, connect(target)).await {
         Ok(r) => r?,
         Err(_) => {

@@ -308,8 +308,9 @@ fn walk(
         }
         let payload = &buf[at + HEADER_LEN..at + len];
         let info = conn.tracker.borrow_mut().on_receive(header.seq, payload)?;
-        if let Some(session) = &session {
-            observe(session, conn, info.kind, payload);
+        if let (Some(session), Some(_)) = (&session, &pipeline) {
+            // Only service sessions keep their state: a plain DPM link pays nothing.
+            observe(session, conn, &info, payload);
         }
         let callback = info.event.filter(|&e| conn.mask.get().has(e));
         let stage = pipeline
@@ -484,10 +485,17 @@ async fn handle_callback(
     if let (Some(event), Some(sink)) = (event, worker.sink()) {
         verdict = sink.packet(conn.id, event, Some(packet.clone())).await;
     }
-    if conn.closing.get() || verdict == Verdict::Drop {
+    if conn.closing.get() {
         return;
     }
     let session = conn.session.borrow().clone();
+    if verdict == Verdict::Drop {
+        // A command a callback swallowed gets no response from the server either.
+        if let (Some(s), PacketKind::Command(command)) = (&session, packet.kind) {
+            s.state.borrow_mut().answered_by_pipeline(command);
+        }
+        return;
+    }
     if let Some((session, stages)) = session.and_then(|s| s.pipeline().map(|p| (s, p))) {
         match (conn.role, packet.kind) {
             (Role::Client, PacketKind::Command(_)) if pipeline => {
@@ -534,28 +542,31 @@ pub(crate) async fn deliver(worker: &Worker, from: &Conn, to: &Conn, payload: &[
 /// Notes what a packet tells about its session (status flags, schema, prepared
 /// statements). Only the kinds that carry session state are looked at further.
 #[inline]
-fn observe(session: &Session, conn: &Conn, kind: PacketKind, payload: &[u8]) {
-    use dpm_protocol::command::com;
+fn observe(session: &Session, conn: &Conn, info: &FrameInfo, payload: &[u8]) {
     if conn.role == Role::Client {
         if matches!(
-            kind,
-            PacketKind::HandshakeResponse
-                | PacketKind::Command(
-                    com::INIT_DB | com::STMT_CLOSE | com::RESET_CONNECTION | com::CHANGE_USER
-                )
+            info.kind,
+            PacketKind::HandshakeResponse | PacketKind::Command(_)
         ) {
-            session.state.borrow_mut().client_packet(kind, payload);
+            session.state.borrow_mut().client_packet(info.kind, payload);
         }
     } else if matches!(
-        kind,
+        info.kind,
         PacketKind::Ok | PacketKind::Eof | PacketKind::Err | PacketKind::PrepareOk
     ) {
         let caps = conn.tracker.borrow().negotiated_caps();
+        let ends = ends_response(info);
         session
             .state
             .borrow_mut()
-            .server_packet(kind, payload, caps);
+            .server_packet(info.kind, payload, caps, ends);
     }
+}
+
+/// True when a server packet ends its command's whole response.
+#[inline]
+fn ends_response(info: &FrameInfo) -> bool {
+    matches!(info.event, Some(Event::ResponseEnded | Event::ServerError))
 }
 
 /// True when the session's pipeline must see this frame: a client command its filters
@@ -565,6 +576,5 @@ fn pipeline_stops(pipeline: &pipeline::Pipeline, conn: &Conn, info: &FrameInfo) 
     if conn.role == Role::Client {
         return pipeline.interest.requests && matches!(info.kind, PacketKind::Command(_));
     }
-    let ends_response = matches!(info.event, Some(Event::ResponseEnded | Event::ServerError));
-    pipeline::note_reply_packet(pipeline, info.kind, ends_response)
+    pipeline::note_reply_packet(pipeline, info.kind, ends_response(info))
 }

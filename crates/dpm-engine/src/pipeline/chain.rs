@@ -72,6 +72,7 @@ impl Pipeline {
         for f in &self.filters {
             f.close_session();
         }
+        self.router.borrow_mut().close_session();
     }
 }
 
@@ -123,6 +124,7 @@ pub(crate) async fn run_request(
     };
     let mut request = Rc::new(Request::new(payload));
     let mut target: Option<String> = None;
+    let mut answer: Option<Answer> = None;
     for filter in pipeline.filters.iter().filter(|f| f.interest().requests) {
         let action = filter
             .clone()
@@ -132,45 +134,100 @@ pub(crate) async fn run_request(
         if client.closing.get() {
             return;
         }
-        match action {
-            Action::Forward => {}
+        let name = filter.name();
+        answer = match action {
+            Action::Forward => None,
             Action::Replace(payload) if !payload.is_empty() => {
                 request = Rc::new(Request::new(payload));
+                None
             }
-            Action::Replace(_) => {
-                let message = format!("filter '{}' replaced a command with nothing", filter.name());
-                await_earlier_responses(client).await;
-                return answer_error(client, 1105, *b"HY000", message);
+            Action::Replace(_) => Some(Answer::error(format!(
+                "filter '{name}' replaced a command with nothing"
+            ))),
+            Action::Drop => Some(Answer::Nothing(name.to_string())),
+            Action::Reply(packets) => Some(Answer::Packets(packets)),
+            Action::Route(server) => {
+                target = Some(server);
+                None
             }
-            Action::Drop => return,
-            Action::Reply(packets) => {
-                await_earlier_responses(client).await;
-                return answer(client, session, &packets);
-            }
-            Action::Route(server) => target = Some(server),
+        };
+        if answer.is_some() {
+            break;
         }
     }
-    let routed =
-        pipeline
-            .router
-            .borrow_mut()
-            .route_query(&request, target.as_deref(), &pipeline.server);
-    if let Err(err) = routed {
-        await_earlier_responses(client).await;
-        let mut p = bytes::BytesMut::new();
-        err.encode(&mut p);
-        crate::forward::write_packet(client, &p);
+    if answer.is_none() {
+        let routed =
+            pipeline
+                .router
+                .borrow_mut()
+                .route_query(&request, target.as_deref(), &pipeline.server);
+        answer = routed.err().map(Answer::Error);
+    }
+    match answer {
+        None => {
+            let Some(backend) = session.backend().and_then(|id| worker.get(id)) else {
+                let message = format!(
+                    "Lost connection to server '{}' of service '{}'",
+                    pipeline.server.name, pipeline.service.shared.name
+                );
+                return write_error(client, &ErrPacket::new(LOST_BACKEND, *b"08S01", message));
+            };
+            note_request_sent(&pipeline, request.command);
+            crate::forward::deliver(worker, client, &backend, &request.payload).await;
+        }
+        Some(answer) => answer_client(client, session, request.command, answer).await,
+    }
+}
+
+/// How the pipeline answers a command itself instead of sending it to a backend.
+enum Answer {
+    /// A filter's packets.
+    Packets(Vec<ReplyPacket>),
+    /// An error (a filter's own, a router's refusal).
+    Error(ErrPacket),
+    /// Nothing: a filter dropped the command.
+    Nothing(String),
+}
+
+impl Answer {
+    fn error(message: String) -> Answer {
+        Answer::Error(ErrPacket::new(1105, *b"HY000", message))
+    }
+}
+
+/// Answers a command from the pipeline. A command the protocol gives no response
+/// (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA, COM_QUIT) gets none: whatever the pipeline
+/// decided, it is dropped and no packet is written, or the client would read it as the
+/// answer to its next command. A command that expects a response always gets one: a
+/// filter that drops it makes an error.
+async fn answer_client(client: &Conn, session: &Session, command: u8, answer: Answer) {
+    if response_shape(command) == ResponseShape::None {
+        if !matches!(answer, Answer::Nothing(_)) {
+            tracing::warn!(
+                client = client.id,
+                command,
+                "the pipeline answered a command that has no response: the command is dropped, the answer is not sent"
+            );
+        }
+        session.state.borrow_mut().answered_by_pipeline(command);
         return;
     }
-    let Some(backend) = session.backend().and_then(|id| worker.get(id)) else {
-        let message = format!(
-            "Lost connection to server '{}' of service '{}'",
-            pipeline.server.name, pipeline.service.shared.name
-        );
-        return answer_error(client, LOST_BACKEND, *b"08S01", message);
-    };
-    note_request_sent(&pipeline, request.command);
-    crate::forward::deliver(worker, client, &backend, &request.payload).await;
+    session.state.borrow_mut().answered_by_pipeline(command);
+    await_earlier_responses(client).await;
+    match answer {
+        Answer::Packets(packets) => answer_with(client, session, &packets),
+        Answer::Error(err) => write_error(client, &err),
+        Answer::Nothing(filter) => {
+            let message = format!("filter '{filter}' dropped a command that expects an answer");
+            write_error(client, &ErrPacket::new(1105, *b"HY000", message));
+        }
+    }
+}
+
+fn write_error(client: &Conn, err: &ErrPacket) {
+    let mut p = bytes::BytesMut::new();
+    err.encode(&mut p);
+    crate::forward::write_packet(client, &p);
 }
 
 /// Server status flag: an OK carries session-state-tracking data.
@@ -182,19 +239,17 @@ pub(crate) const LOST_BACKEND: u16 = 1158; // ER_NET_READ_ERROR
 
 /// Waits until the responses to the client's earlier (pipelined) commands are written,
 /// so that an answer from the pipeline cannot land in the middle of one of them. Only
-/// pipelining clients ever wait here, and only while a backend is still answering.
+/// pipelining clients ever wait here, and only while a backend is still answering: every
+/// earlier command was sent to the backend (the pipeline answers or refuses the others
+/// at once), and if the backend goes the session and its client close.
 async fn await_earlier_responses(client: &Conn) {
     while client.tracker.borrow().pending_commands() > 1 && !client.closing.get() {
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
 }
 
-fn answer_error(client: &Conn, code: u16, state: [u8; 5], message: String) {
-    crate::connector::send_error(client, code, state, message);
-}
-
 /// Writes a filter's answer to the client.
-fn answer(client: &Conn, session: &Session, packets: &[ReplyPacket]) {
+fn answer_with(client: &Conn, session: &Session, packets: &[ReplyPacket]) {
     let status = session.state.borrow().status & !crate::session::state::SERVER_MORE_RESULTS_EXISTS;
     // Encoded for what the client negotiated (session tracking changes an OK's layout);
     // without state tracking data, so the flag saying there is some is cleared.

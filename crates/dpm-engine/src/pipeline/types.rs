@@ -222,6 +222,12 @@ pub trait Router: Send + Sync {
     fn new_session(self: Arc<Self>) -> Box<dyn RouterSession>;
     /// Counters as JSON.
     fn diagnostics(&self) -> serde_json::Value;
+    /// What the router must see of a session (`getCapabilities`): a router that picks
+    /// a backend once per session (readconnroute) needs nothing, one that routes each
+    /// statement needs the requests. Joined with the filters' interests.
+    fn interest(&self) -> Interest {
+        Interest::default()
+    }
 }
 
 /// One session's router.
@@ -229,6 +235,10 @@ pub trait RouterSession {
     /// The servers to try for the session's backend, best first. Empty: none is usable;
     /// the client gets an error at once.
     fn candidates(&mut self, servers: &[Arc<Server>]) -> Vec<Arc<Server>>;
+    /// The session's backend is connected to `server`.
+    fn connected(&mut self, _server: &Arc<Server>) {}
+    /// No candidate could be reached: the client was refused.
+    fn refused(&mut self) {}
     /// Where a request goes. `target` is a server a filter asked for; `current` is the
     /// server the session is connected to. `Err` answers the client with that error.
     fn route_query(
@@ -244,4 +254,6 @@ pub trait RouterSession {
     fn handle_error(&mut self, _server: &Arc<Server>, _error: &str) -> bool {
         false
     }
+    /// The session ends (`closeSession`).
+    fn close_session(&mut self) {}
 }

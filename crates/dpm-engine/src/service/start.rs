@@ -7,12 +7,13 @@
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::server::{Server, ServerAddress};
 use super::service::WorkerService;
 use crate::conn::{Conn, Role};
 use crate::connector::{establish, send_error, Target, BACKEND_UNREACHABLE};
-use crate::pipeline::{Interest, Pipeline, SessionRef};
+use crate::pipeline::{Pipeline, SessionRef};
 use crate::worker::Worker;
 
 /// Starts the service session of a freshly accepted `client` (the listener's
@@ -25,8 +26,21 @@ pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<
     let mut router = shared.router.clone().new_session();
     let candidates = router.candidates(&shared.servers);
     let mut tried = Vec::new();
+    // All attempts share one deadline, inside the backend connect timeout: servers that
+    // drop connects silently cannot stack timeouts, and the client hears why it is
+    // refused before its own handshake timeout closes it.
+    let deadline = Instant::now() + worker.inner.config.connect_timeout.mul_f32(0.9);
     for server in candidates {
-        match connect(&worker, &server).await {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            let what = format!(
+                "{} at {} (not tried: no time left)",
+                server.name, server.address
+            );
+            tried.push((server, what));
+            continue;
+        }
+        match connect(&worker, &server, left).await {
             Ok(backend) => {
                 if client.closing.get() {
                     worker.close(backend.id);
@@ -37,6 +51,7 @@ pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<
                     worker.close(backend.id);
                     return;
                 }
+                router.connected(&server);
                 let sref = SessionRef {
                     worker: worker.clone(),
                     session: session.clone(),
@@ -48,7 +63,7 @@ pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<
                     .collect();
                 let interest = filters
                     .iter()
-                    .fold(Interest::default(), |i, f| i.union(f.interest()));
+                    .fold(shared.router.interest(), |i, f| i.union(f.interest()));
                 server.sessions.fetch_add(1, Ordering::Relaxed);
                 server.total_sessions.fetch_add(1, Ordering::Relaxed);
                 shared.sessions.fetch_add(1, Ordering::Relaxed);
@@ -82,6 +97,7 @@ pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<
             return;
         }
     }
+    router.refused();
     shared.refused_sessions.fetch_add(1, Ordering::Relaxed);
     let message = refusal(&shared.name, &shared.servers, &tried);
     tracing::warn!(client = client.id, "{message}");
@@ -90,13 +106,17 @@ pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<
 }
 
 /// Opens a backend connection to `server`; on failure the connection is gone again.
-async fn connect(worker: &Worker, server: &Arc<Server>) -> std::io::Result<Rc<Conn>> {
+async fn connect(
+    worker: &Worker,
+    server: &Arc<Server>,
+    timeout: Duration,
+) -> std::io::Result<Rc<Conn>> {
     let backend = worker.register(Role::Backend, server.address.to_string());
     let target = match &server.address {
         ServerAddress::Tcp(host, port) => Target::Tcp(host.clone(), *port),
         ServerAddress::Unix(path) => Target::Unix(path.clone()),
     };
-    match establish(worker, &backend, &target).await {
+    match establish(worker, &backend, &target, timeout).await {
         Ok(()) if !backend.closing.get() => Ok(backend),
         Ok(()) => Err(std::io::Error::other("closed while connecting")),
         Err(e) => {

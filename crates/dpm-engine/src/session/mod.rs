@@ -27,7 +27,7 @@ pub struct Session {
     pub client: ConnId,
     /// The backend the client is linked to (packets flow between the two).
     backend: Cell<Option<ConnId>>,
-    /// What the server reported about the session.
+    /// What the server reported about the session (kept for service sessions only).
     pub state: RefCell<SessionState>,
     /// The filters and router of a session that serves a service.
     pipeline: RefCell<Option<Rc<Pipeline>>>,

@@ -151,9 +151,14 @@ impl Worker {
             {
                 return;
             }
-            // A client awaiting an answer (or its greeting) is told why none comes; an
+            // A client awaiting an answer (or its greeting) is told why none comes, unless
+            // the answer has started (an ERR inside a result set would be misread); an
             // idle one (after COM_QUIT, say) is simply closed.
-            if !other.tracker.borrow().is_idle() {
+            let waiting = {
+                let tracker = other.tracker.borrow();
+                !tracker.is_idle() && !tracker.response_started()
+            };
+            if waiting {
                 tracing::info!(
                     client = other.id,
                     service = %pipeline.service.shared.name,

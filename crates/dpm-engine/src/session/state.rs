@@ -1,14 +1,17 @@
-//! What the server told about a session, kept as the packets go by: the status flags of
-//! the last OK/EOF (in transaction, autocommit, more results), the current schema, the
-//! login user, session-track data and the prepared statements the server handed out.
+//! What the server told about a service session, kept as the packets go by: the status
+//! flags of the last OK/EOF (in transaction, autocommit, more results), the current
+//! schema (from the login, `COM_INIT_DB` once answered OK, or session tracking after
+//! `USE`), the login user and the prepared statements the server handed out.
 //!
 //! It reads only the bytes the tracker already looked at (a packet's first bytes and an
 //! OK/EOF's status field); the rare packets that change the schema or prepare a statement
 //! are decoded further. It never decides anything: routers and filters read it.
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 use dpm_protocol::caps::CLIENT_DEPRECATE_EOF;
-use dpm_protocol::command::com;
+use dpm_protocol::command::{com, response_shape, ResponseShape};
 use dpm_protocol::response::{ok_status, terminator_status, OkPacket};
 
 use crate::tracker::PacketKind;
@@ -35,10 +38,9 @@ pub struct SessionState {
     pub schema: Option<Bytes>,
     /// Statement ids of the prepared statements open on the session's backend.
     pub prepared: Vec<u32>,
-    /// The last session-track data the server sent (raw, decode with `dpm_protocol`).
-    pub session_track: Option<Bytes>,
-    /// A `COM_INIT_DB` awaiting its answer.
-    pending_schema: Option<Bytes>,
+    /// One entry per command awaiting its response, oldest first (responses come in
+    /// command order): the schema a `COM_INIT_DB` sets once the server agrees.
+    awaiting: VecDeque<Option<Bytes>>,
 }
 
 impl SessionState {
@@ -52,8 +54,9 @@ impl SessionState {
         self.status & SERVER_STATUS_AUTOCOMMIT != 0
     }
 
-    /// Notes a packet the client sent: the login (user, schema) and the commands that
-    /// change the schema or the prepared statements.
+    /// Notes a packet the client sent: the login (user, schema) and each command (the
+    /// ones that change the schema or the prepared statements, and every command that
+    /// awaits a response, to pair it with its response).
     pub fn client_packet(&mut self, kind: PacketKind, payload: &[u8]) {
         match kind {
             PacketKind::HandshakeResponse => {
@@ -65,23 +68,42 @@ impl SessionState {
                     self.schema = login.database.filter(|d| !d.is_empty());
                 }
             }
-            PacketKind::Command(com::INIT_DB) => {
-                self.pending_schema = Some(Bytes::copy_from_slice(&payload[1..]));
-            }
-            PacketKind::Command(com::STMT_CLOSE) => {
-                if let Some(id) = statement_id(payload) {
-                    self.prepared.retain(|&p| p != id);
+            PacketKind::Command(command) => {
+                match command {
+                    com::STMT_CLOSE => {
+                        if let Some(id) = statement_id(payload) {
+                            self.prepared.retain(|&p| p != id);
+                        }
+                    }
+                    com::RESET_CONNECTION | com::CHANGE_USER => self.prepared.clear(),
+                    _ => {}
                 }
-            }
-            PacketKind::Command(com::RESET_CONNECTION | com::CHANGE_USER) => {
-                self.prepared.clear();
+                if response_shape(command) != ResponseShape::None {
+                    let schema =
+                        (command == com::INIT_DB).then(|| Bytes::copy_from_slice(&payload[1..]));
+                    self.awaiting.push_back(schema);
+                }
             }
             _ => {}
         }
     }
 
-    /// Notes a packet the server sent; `caps` are the negotiated capabilities.
-    pub fn server_packet(&mut self, kind: PacketKind, payload: &[u8], caps: u64) {
+    /// The pipeline answered the last command itself (it never reaches the server).
+    pub fn answered_by_pipeline(&mut self, command: u8) {
+        if response_shape(command) != ResponseShape::None {
+            self.awaiting.pop_back();
+        }
+    }
+
+    /// Notes a packet the server sent; `caps` are the negotiated capabilities and
+    /// `ends_response` says the packet ends a command's whole response.
+    pub fn server_packet(
+        &mut self,
+        kind: PacketKind,
+        payload: &[u8],
+        caps: u64,
+        ends_response: bool,
+    ) {
         match kind {
             PacketKind::Ok => {
                 if let Some(status) = ok_status(payload) {
@@ -90,9 +112,6 @@ impl SessionState {
                         self.note_session_track(payload, caps);
                     }
                 }
-                if let Some(schema) = self.pending_schema.take() {
-                    self.schema = Some(schema);
-                }
             }
             PacketKind::Eof => {
                 let deprecate_eof = caps & CLIENT_DEPRECATE_EOF != 0;
@@ -100,7 +119,6 @@ impl SessionState {
                     self.status = status;
                 }
             }
-            PacketKind::Err => self.pending_schema = None,
             PacketKind::PrepareOk => {
                 if let Some(id) = statement_id(payload) {
                     self.prepared.push(id);
@@ -108,9 +126,14 @@ impl SessionState {
             }
             _ => {}
         }
+        if ends_response {
+            if let (Some(Some(schema)), PacketKind::Ok) = (self.awaiting.pop_front(), kind) {
+                self.schema = Some(schema);
+            }
+        }
     }
 
-    /// Session tracking after `USE`, `SET` …: keeps the raw data and the schema.
+    /// Session tracking after `USE`: the schema the server reports.
     fn note_session_track(&mut self, payload: &[u8], caps: u64) {
         let Ok(ok) = OkPacket::decode(&Bytes::copy_from_slice(payload), caps) else {
             return;
@@ -120,7 +143,6 @@ impl SessionState {
                 self.schema = Some(schema.clone());
             }
         }
-        self.session_track = ok.session_state_changes;
     }
 }
 
@@ -145,38 +167,43 @@ mod tests {
     #[test]
     fn status_schema_and_prepared_statements_follow_the_conversation() {
         let mut s = SessionState::default();
-        s.server_packet(PacketKind::Ok, &ok(SERVER_STATUS_AUTOCOMMIT), 0);
+        let autocommit = ok(SERVER_STATUS_AUTOCOMMIT);
+        s.server_packet(PacketKind::Ok, &autocommit, 0, true);
         assert!(s.autocommit() && !s.in_transaction());
-        s.server_packet(
-            PacketKind::Ok,
-            &ok(SERVER_STATUS_IN_TRANS | SERVER_STATUS_AUTOCOMMIT),
-            0,
-        );
+        let in_trx = ok(SERVER_STATUS_IN_TRANS | SERVER_STATUS_AUTOCOMMIT);
+        s.server_packet(PacketKind::Ok, &in_trx, 0, true);
         assert!(s.in_transaction());
 
         s.client_packet(PacketKind::Command(com::INIT_DB), b"\x02shop");
         assert_eq!(s.schema, None, "not before the server agreed");
-        s.server_packet(PacketKind::Ok, &ok(SERVER_STATUS_AUTOCOMMIT), 0);
+        s.server_packet(PacketKind::Ok, &autocommit, 0, true);
         assert_eq!(s.schema.as_deref(), Some(&b"shop"[..]));
         s.client_packet(PacketKind::Command(com::INIT_DB), b"\x02nope");
-        s.server_packet(PacketKind::Err, b"\xff\x19\x04#42000Unknown database", 0);
-        s.server_packet(PacketKind::Ok, &ok(SERVER_STATUS_AUTOCOMMIT), 0);
+        let refused = b"\xff\x19\x04#42000Unknown database";
+        s.server_packet(PacketKind::Err, refused, 0, true);
         assert_eq!(
             s.schema.as_deref(),
             Some(&b"shop"[..]),
             "a refused USE changes nothing"
         );
 
-        s.server_packet(
-            PacketKind::PrepareOk,
-            b"\x00\x07\x00\x00\x00\x01\x00\x00\x00\x00",
-            0,
-        );
-        s.server_packet(
-            PacketKind::PrepareOk,
-            b"\x00\x08\x00\x00\x00\x01\x00\x00\x00\x00",
-            0,
-        );
+        // Pipelined: a query's OK does not commit the COM_INIT_DB queued after it.
+        s.client_packet(PacketKind::Command(com::QUERY), b"\x03DO 1");
+        s.client_packet(PacketKind::Command(com::INIT_DB), b"\x02next");
+        s.server_packet(PacketKind::Ok, &autocommit, 0, true);
+        assert_eq!(s.schema.as_deref(), Some(&b"shop"[..]));
+        s.server_packet(PacketKind::Ok, &autocommit, 0, true);
+        assert_eq!(s.schema.as_deref(), Some(&b"next"[..]));
+        // Answered by the pipeline: its entry goes, the next response pairs correctly.
+        s.client_packet(PacketKind::Command(com::INIT_DB), b"\x02blocked");
+        s.answered_by_pipeline(com::INIT_DB);
+        s.client_packet(PacketKind::Command(com::PING), b"\x0e");
+        s.server_packet(PacketKind::Ok, &autocommit, 0, true);
+        assert_eq!(s.schema.as_deref(), Some(&b"next"[..]));
+
+        let prepare_ok = |id: u8| [0, id, 0, 0, 0, 1, 0, 0, 0, 0];
+        s.server_packet(PacketKind::PrepareOk, &prepare_ok(7), 0, false);
+        s.server_packet(PacketKind::PrepareOk, &prepare_ok(8), 0, false);
         assert_eq!(s.prepared, vec![7, 8]);
         s.client_packet(
             PacketKind::Command(com::STMT_CLOSE),

@@ -8,12 +8,15 @@
 //!   (a `nil` value is SQL NULL);
 //! * `{ route = "db2" }`: pass it on and ask the router for that server.
 //!
-//! Anything else is an invalid action: the client gets an ERR naming the filter.
+//! Anything else is an invalid action: the client gets an ERR naming the filter. So is an
+//! answer the command cannot have: a result set for anything but COM_QUERY (a prepared
+//! statement's execution expects binary rows), an OK for COM_STMT_PREPARE.
 
 use bytes::{Bytes, BytesMut};
 use dpm_engine::pipeline::{Action, ReplyPacket};
 use dpm_protocol::caps::MARIADB_CLIENT_CACHE_METADATA;
 use dpm_protocol::column::{ColumnCount, ColumnDefinition41};
+use dpm_protocol::command::com;
 use dpm_protocol::err::ErrPacket;
 use dpm_protocol::lenenc::put_lenenc_opt_str;
 use mlua::{Table, Value};
@@ -75,6 +78,11 @@ pub fn from_lua(
         return Ok(Action::Route(server.to_string_lossy()));
     }
     if let Value::Table(columns) = field("columns") {
+        if command != com::QUERY {
+            return Err(format!(
+                "answered command {command:#04x} with a result set (only COM_QUERY, a statement, takes a text result set)"
+            ));
+        }
         let rows = match field("rows") {
             Value::Table(rows) => Some(rows),
             Value::Nil => None,
@@ -83,6 +91,14 @@ pub fn from_lua(
         return result_set(&columns, rows.as_ref(), caps).map(Action::Reply);
     }
     if !matches!(field("ok"), Value::Nil | Value::Boolean(false)) {
+        if matches!(
+            command,
+            com::STMT_PREPARE | com::STMT_FETCH | com::STATISTICS | com::FIELD_LIST
+        ) {
+            return Err(format!(
+                "answered command {command:#04x} with an OK, which is not a response it can have"
+            ));
+        }
         let int = |name: &str| match field(name) {
             Value::Integer(n) if n >= 0 => n as u64,
             _ => 0,

@@ -181,6 +181,13 @@ impl FilterSession for LuaFilterSession {
         &self.filter.name
     }
 
+    /// Lets go of the session's Lua values, so that a private value referring back to
+    /// the session (a closure over `session`, say) cannot keep it alive.
+    fn close_session(&self) {
+        *self.private.borrow_mut() = Value::Nil;
+        self.objects.borrow_mut().take();
+    }
+
     fn interest(&self) -> Interest {
         Interest {
             requests: self.filter.route_query.is_some(),

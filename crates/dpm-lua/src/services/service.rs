@@ -163,6 +163,7 @@ pub fn service(lua: &Lua, spec: Value) -> mlua::Result<ServiceObject> {
     let info = dpm_modules::registry::find(ModuleType::Router, &router)
         .map_err(|e| raise(lua, format!("{what}: {e}")))?;
     Options::validate(info, options.clone()).map_err(|e| raise(lua, format!("{what}: {e}")))?;
+    claim_filter_names(&name, &names).map_err(|e| raise(lua, format!("{what}: {e}")))?;
     let filter_names = filters.iter().map(|f| f.name().to_string()).collect();
     let shared = define_service(&name, &router, servers, filter_names, || {
         dpm_modules::create_router(&router, options)
@@ -198,4 +199,24 @@ fn option_values(lua: &Lua, what: &str, t: &Table) -> mlua::Result<Vec<(String, 
         out.push((key, value));
     }
     Ok(out)
+}
+
+/// A filter's counters are kept per name, process-wide (every worker's instance of the
+/// filter adds to them): so a name belongs to one service.
+fn claim_filter_names(service: &str, names: &[String]) -> Result<(), String> {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    static OWNERS: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Default::default);
+    let mut owners = OWNERS.lock().unwrap_or_else(|e| e.into_inner());
+    for name in names {
+        if let Some(owner) = owners.get(name).filter(|o| *o != service) {
+            return Err(format!(
+                "filter '{name}' is already in service '{owner}': give filters of different services different names"
+            ));
+        }
+    }
+    for name in names {
+        owners.insert(name.clone(), service.to_string());
+    }
+    Ok(())
 }

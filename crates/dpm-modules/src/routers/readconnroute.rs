@@ -107,12 +107,15 @@ impl RouterSession for ReadConnSession {
             .collect();
         // Least connections first; declaration order breaks ties (a stable sort).
         usable.sort_by_key(|(_, s)| s.sessions.load(Ordering::Relaxed));
-        if usable.is_empty() {
-            self.router.refused.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.router.sessions.fetch_add(1, Ordering::Relaxed);
-        }
         usable.into_iter().map(|(_, s)| s.clone()).collect()
+    }
+
+    fn connected(&mut self, _server: &Arc<Server>) {
+        self.router.sessions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn refused(&mut self) {
+        self.router.refused.fetch_add(1, Ordering::Relaxed);
     }
 
     fn route_query(
@@ -183,7 +186,9 @@ mod tests {
         let r = router("master");
         let mut s = r.clone().new_session();
         assert!(s.candidates(&servers).is_empty());
+        s.refused();
         assert_eq!(r.diagnostics()["sessions_refused"], 1);
+        assert_eq!(r.diagnostics()["sessions_routed"], 0);
     }
 
     #[test]

@@ -232,3 +232,49 @@ async fn workers_share_counters_maps_and_acls_kept_in_rust() {
         conn.disconnect().await.unwrap();
     }
 }
+
+/// Lua calls made for 200 queries through a service whose chain is `filter` (see
+/// tests/lua/service_fast_path.lua): the calls of a connection that runs 200 queries
+/// less those of one that runs none (the driver's own set-up queries, closes), and the
+/// packets decoded meanwhile.
+async fn service_lua_calls(filter: &str) -> (u64, u64) {
+    let stats_port = free_port();
+    let (builder, port) = Dpm::in_front_of_mariadb(format!("{LUA_DIR}/service_fast_path.lua"));
+    let dpm = builder
+        .env("DPM_STATS_PORT", stats_port)
+        .env("DPM_FILTER", filter)
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let (c0, d0) = stats(&dpm, stats_port);
+    run_queries(port, 0).await;
+    let (c1, d1) = stats(&dpm, stats_port);
+    run_queries(port, 200).await;
+    let (c2, d2) = stats(&dpm, stats_port);
+    ((c2 - c1) - (c1 - c0), (d2 - d1) + (d1 - d0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_enters_lua_only_where_its_chain_asked() {
+    // No filter: routed once, then forwarded like passthrough: no Lua per query.
+    let (calls, decoded) = service_lua_calls("none").await;
+    assert_eq!(
+        calls, 0,
+        "Lua calls for 200 queries through a service with no filter"
+    );
+    assert_eq!(decoded, 0);
+    // A filter watching replies: one call per reply, none per request, and nothing is
+    // decoded into Lua packet objects.
+    let (calls, decoded) = service_lua_calls("replies").await;
+    assert_eq!(
+        calls, 200,
+        "Lua calls for 200 queries with a reply-only filter"
+    );
+    assert_eq!(decoded, 0);
+    // A filter on requests only: one call per request.
+    let (calls, decoded) = service_lua_calls("requests").await;
+    assert_eq!(
+        calls, 200,
+        "Lua calls for 200 queries with a request-only filter"
+    );
+    assert_eq!(decoded, 0);
+}

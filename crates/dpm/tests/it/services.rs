@@ -50,10 +50,13 @@ fn lua_filter_passes_blocks_answers_and_rewrites() {
     out.assert_success("rewritten query");
     assert_eq!(out.stdout, "v\nnew\nnewer\n");
     // Answered by the filter, with this session's counts (rows counted from replies).
-    let out = cli(port).run_stdin("SELECT v FROM modern_table;\nSELECT 1;\nSHOW FILTER STATS;\n");
+    // (DO RELEASE_LOCK counts as a write: locks must stay on one server.)
+    let out = cli(port)
+        .run_stdin("SELECT v FROM modern_table;\nDO RELEASE_LOCK('l');\nSHOW FILTER STATS;\n");
     out.assert_success("answered from Lua");
     assert!(
-        out.stdout.ends_with("statements\trows\tserver\n3\t3\tdb\n"),
+        out.stdout
+            .ends_with("statements\twrites\trows\tserver\n3\t1\t2\tdb\n"),
         "{}",
         out.stdout
     );
@@ -61,31 +64,40 @@ fn lua_filter_passes_blocks_answers_and_rewrites() {
 
 #[test]
 fn a_sleeping_filter_holds_up_only_its_own_session() {
-    let (_dpm, port) = lua_filter();
-    let slow = std::thread::spawn(move || {
+    // One worker: the sleeping session and the others share its thread.
+    let port = free_port();
+    let dpm = Dpm::builder("examples/lua-filter.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
+        .arg("--threads")
+        .arg("1")
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async move {
+        use mysql_async::prelude::*;
+        let mut slow = mysql_async::Conn::new(opts(port)).await.unwrap();
+        let mut fast = mysql_async::Conn::new(opts(port)).await.unwrap();
         let started = Instant::now();
-        let out = cli(port)
-            .arg("--comments")
-            .run("SELECT /* slow-down */ 1 AS slow");
-        out.assert_success("slow query");
-        started.elapsed()
+        let slow_query = tokio::spawn(async move {
+            let v: Option<i64> = slow.query_first("SELECT /* slow-down */ 1").await.unwrap();
+            (v, started.elapsed())
+        });
+        // While the filter sleeps 200 ms for the slow session, the other is served.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        for i in 0..5 {
+            let v: Option<i64> = fast.query_first(format!("SELECT {i}")).await.unwrap();
+            assert_eq!(v, Some(i));
+        }
+        let fast_done = started.elapsed();
+        let (v, slow_done) = slow_query.await.unwrap();
+        assert_eq!(v, Some(1));
+        assert!(slow_done >= Duration::from_millis(200), "the filter slept: {slow_done:?}");
+        assert!(
+            fast_done < Duration::from_millis(180),
+            "5 queries of another session took until {fast_done:?} (the slow one ended at {slow_done:?})"
+        );
     });
-    std::thread::sleep(Duration::from_millis(20));
-    let started = Instant::now();
-    for _ in 0..3 {
-        cli(port).run("SELECT 1").assert_success("fast query");
-    }
-    let fast = started.elapsed();
-    let slow = slow.join().unwrap();
-    assert!(
-        slow >= Duration::from_millis(200),
-        "the filter slept: {slow:?}"
-    );
-    // Three other sessions (CLI start-up included) were served meanwhile, unaffected.
-    assert!(
-        fast < slow + Duration::from_millis(400),
-        "fast {fast:?} slow {slow:?}"
-    );
 }
 
 #[test]
