@@ -1,8 +1,9 @@
 //! Session lifecycle: the handshake timeout, the idle timeout and the graceful drain at
 //! shutdown.
 //!
-//! * [`handshake_timeout`]: every accepted client gets one timer; a client that has not
-//!   logged in when it fires is closed together with its linked backend.
+//! * [`handshake_timeout`]: accepted clients are watched by one sweeper task per worker
+//!   while they log in; a client that has not logged in by its deadline is closed
+//!   together with its linked backend. No timer stays armed once all have logged in.
 //! * [`idle_timeout`]: clients of a listener with an idle timeout are watched by one
 //!   sweeper task per worker, which compares each client's command counter (kept by its
 //!   tracker) with what it saw last time: the data path pays nothing but the counter.
@@ -70,6 +71,8 @@ pub struct ListenerTimeouts {
 pub(crate) struct State {
     /// Timeouts a script set on listeners (absent: the process-wide defaults).
     listeners: RefCell<FxHashMap<ConnId, ListenerTimeouts>>,
+    /// Clients logging in, watched by the handshake sweeper.
+    handshaking: handshake_timeout::Handshaking,
     /// Clients with an idle timeout, watched by the sweeper.
     idle: idle_timeout::Watched,
     /// Set once the worker drains: nothing new is accepted.
