@@ -6,24 +6,79 @@
 use dpm_modules::classifier::{classify, Classification};
 use mlua::{Lua, Table};
 
+/// The Lua strings a classification table is made of, made once per Lua state: a
+/// statement is classified per query, and interning the same eleven keys and a few type
+/// names every time showed in the profile (`luaS_newlstr`).
+struct Strings {
+    keys: [mlua::String; 11],
+    names: std::cell::RefCell<std::collections::HashMap<&'static str, mlua::String>>,
+}
+
+const KEYS: [&str; 11] = [
+    "type",
+    "write",
+    "trx",
+    "read_only",
+    "autocommit",
+    "session_change",
+    "tables",
+    "digest",
+    "digest_hash",
+    "statements",
+    "lex_error",
+];
+
+impl Strings {
+    fn of(lua: &Lua) -> mlua::Result<mlua::AppDataRef<'_, Strings>> {
+        if lua.app_data_ref::<Strings>().is_none() {
+            let keys = KEYS.map(|k| lua.create_string(k));
+            let keys = match keys {
+                [a, b, c, d, e, f, g, h, i, j, k] => [a?, b?, c?, d?, e?, f?, g?, h?, i?, j?, k?],
+            };
+            lua.set_app_data(Strings {
+                keys,
+                names: Default::default(),
+            });
+        }
+        lua.app_data_ref::<Strings>()
+            .ok_or_else(|| mlua::Error::runtime("classifier strings missing"))
+    }
+
+    /// A `'static` name (statement type, boundary) as a Lua string, made once.
+    fn name(&self, lua: &Lua, name: &'static str) -> mlua::Result<mlua::String> {
+        if let Some(s) = self.names.borrow().get(name) {
+            return Ok(s.clone());
+        }
+        let s = lua.create_string(name)?;
+        self.names.borrow_mut().insert(name, s.clone());
+        Ok(s)
+    }
+}
+
 /// A classification as a Lua table.
 pub fn to_table(lua: &Lua, c: &Classification) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.set("type", c.kind.as_str())?;
-    t.set("write", c.may_write)?;
-    t.set("trx", c.trx.map(|b| b.as_str()))?;
-    t.set("read_only", c.read_only_trx)?;
-    t.set("autocommit", c.autocommit)?;
-    t.set("session_change", c.session_change)?;
-    t.set(
-        "tables",
-        lua.create_sequence_from(c.tables.iter().map(String::as_str))?,
-    )?;
-    t.set("digest", c.digest.as_str())?;
+    let strings = Strings::of(lua)?;
+    let [k_type, k_write, k_trx, k_read_only, k_autocommit, k_session_change, k_tables, k_digest, k_hash, k_statements, k_lex_error] =
+        &strings.keys;
+    let t = lua.create_table_with_capacity(0, KEYS.len())?;
+    t.raw_set(k_type, strings.name(lua, c.kind.as_str())?)?;
+    t.raw_set(k_write, c.may_write)?;
+    if let Some(trx) = c.trx {
+        t.raw_set(k_trx, strings.name(lua, trx.as_str())?)?;
+    }
+    t.raw_set(k_read_only, c.read_only_trx)?;
+    t.raw_set(k_autocommit, c.autocommit)?;
+    t.raw_set(k_session_change, c.session_change)?;
+    let tables = lua.create_table_with_capacity(c.tables.len(), 0)?;
+    for (i, name) in c.tables.iter().enumerate() {
+        tables.raw_set(i + 1, name.as_str())?;
+    }
+    t.raw_set(k_tables, tables)?;
+    t.raw_set(k_digest, c.digest.as_str())?;
     // The hash's 64 bits as a Lua integer (two's complement for the upper half).
-    t.set("digest_hash", c.digest_hash as i64)?;
-    t.set("statements", c.statements)?;
-    t.set("lex_error", c.lex_error)?;
+    t.raw_set(k_hash, c.digest_hash as i64)?;
+    t.raw_set(k_statements, c.statements)?;
+    t.raw_set(k_lex_error, c.lex_error)?;
     Ok(t)
 }
 

@@ -219,7 +219,11 @@ impl FilterSession for LuaFilterSession {
                 Err(line) => return self.failed(&format!("failed: {line}"), true),
             };
             let rewritten = objects.query_state.rewritten.borrow_mut().take();
-            let caps = self.session.worker.negotiated_caps(self.session.id());
+            // Only an answer needs the client's capabilities (a lookup by id).
+            let caps = match value {
+                Value::Table(_) => self.session.worker.negotiated_caps(self.session.id()),
+                _ => 0,
+            };
             match from_lua(&value, rewritten, request.command, caps) {
                 Ok(action) => {
                     let counter = match &action {
