@@ -4,14 +4,20 @@
 use crate::support::*;
 use std::time::{Duration, Instant};
 
-fn lua_filter() -> (Dpm, u16) {
+/// dpm on `startfile` in front of the shared MariaDB (`DPM_BACKEND`), listening on a
+/// free port (`DPM_LISTEN_PORT`, returned); `customize` adds arguments or env.
+fn service_dpm(startfile: &str, customize: impl FnOnce(DpmBuilder) -> DpmBuilder) -> (Dpm, u16) {
     let port = free_port();
-    let dpm = Dpm::builder("examples/lua-filter.lua")
+    let builder = Dpm::builder(startfile)
         .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
-        .spawn();
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port));
+    let dpm = customize(builder).spawn();
     dpm.wait_until_listening(port, LISTEN_TIMEOUT);
     (dpm, port)
+}
+
+fn lua_filter() -> (Dpm, u16) {
+    service_dpm("examples/lua-filter.lua", |b| b)
 }
 
 fn cli(port: u16) -> Cli {
@@ -65,14 +71,7 @@ fn lua_filter_passes_blocks_answers_and_rewrites() {
 #[test]
 fn a_sleeping_filter_holds_up_only_its_own_session() {
     // One worker: the sleeping session and the others share its thread.
-    let port = free_port();
-    let dpm = Dpm::builder("examples/lua-filter.lua")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
-        .arg("--threads")
-        .arg("1")
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let (_dpm, port) = service_dpm("examples/lua-filter.lua", |b| b.arg("--threads").arg("1"));
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async move {
         use mysql_async::prelude::*;
@@ -252,12 +251,7 @@ fn a_service_whose_servers_are_all_down_answers_an_error_at_once() {
 
 #[test]
 fn service_diagnostics_count_sessions_statements_and_filter_actions() {
-    let port = free_port();
-    let dpm = Dpm::builder("crates/dpm/tests/lua/service_diagnostics.lua")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let (_dpm, port) = service_dpm("crates/dpm/tests/lua/service_diagnostics.lua", |b| b);
     let out = cli(port).run_stdin("SELECT 1;\nSELECT 2;\nDIAGNOSTICS;\n");
     out.assert_success("diagnostics");
     let json = out.stdout.lines().last().unwrap_or_default().to_string();
@@ -276,12 +270,7 @@ fn service_diagnostics_count_sessions_statements_and_filter_actions() {
 
 #[test]
 fn filter_errors_and_invalid_actions_answer_the_client_with_an_error() {
-    let port = free_port();
-    let dpm = Dpm::builder("crates/dpm/tests/lua/filter_errors.lua")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let (dpm, port) = service_dpm("crates/dpm/tests/lua/filter_errors.lua", |b| b);
     let out = cli(port).run("SELECT 'boom'");
     assert!(
         out.stderr
@@ -371,12 +360,7 @@ fn list_modules_prints_every_module_as_a_table_and_as_json() {
 
 #[test]
 fn filters_classify_statements_from_lua() {
-    let port = free_port();
-    let dpm = Dpm::builder("crates/dpm/tests/lua/classify.lua")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let (_dpm, port) = service_dpm("crates/dpm/tests/lua/classify.lua", |b| b);
     let out = cli(port).arg("--skip-column-names").run(
         "CLASSIFY select * FROM t1 JOIN db2.t2 ON t1.id = t2.id WHERE x IN (1, 2, 3) FOR UPDATE",
     );
@@ -456,12 +440,7 @@ fn a_filter_answer_waits_for_earlier_pipelined_responses() {
 
 #[test]
 fn client_reply_sees_what_each_reply_said() {
-    let port = free_port();
-    let dpm = Dpm::builder("crates/dpm/tests/lua/service_diagnostics.lua")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let (_dpm, port) = service_dpm("crates/dpm/tests/lua/service_diagnostics.lua", |b| b);
     let out = cli(port).arg("--skip-column-names").run_stdin(
         "CREATE OR REPLACE TABLE replies (id INT AUTO_INCREMENT PRIMARY KEY, v INT);
          BEGIN;
@@ -505,11 +484,7 @@ fn client_reply_sees_what_each_reply_said() {
 
 #[test]
 fn a_filter_ok_keeps_the_session_transaction_status() {
-    let port = free_port();
-    let dpm = Dpm::builder("crates/dpm/tests/lua/service_diagnostics.lua")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
-        .spawn();
+    let (dpm, port) = service_dpm("crates/dpm/tests/lua/service_diagnostics.lua", |b| b);
     let target = Target::proxy(dpm, port);
     for eof in ["on", "off"] {
         let out = target.python("filter_ok_status.py", &["--deprecate-eof", eof]);
