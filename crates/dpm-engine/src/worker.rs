@@ -221,17 +221,21 @@ impl Worker {
     /// Makes `listener` serve `service`: each client it accepts becomes a session of the
     /// service (after the listener's own [`Event::ClientAccepted`] callback, if any, ran).
     pub fn serve(&self, listener: ConnId, service: Rc<WorkerService>) -> Result<(), EngineError> {
-        let conn = self
-            .get(listener)
-            .ok_or(EngineError::DeadConnection(listener))?;
+        self.listener(listener)?;
+        self.inner.services.borrow_mut().insert(listener, service);
+        Ok(())
+    }
+
+    /// The open listener `id`, or why it is not one.
+    pub(crate) fn listener(&self, id: ConnId) -> Result<Rc<Conn>, EngineError> {
+        let conn = self.get(id).ok_or(EngineError::DeadConnection(id))?;
         if !matches!(conn.role, Role::Listener(_)) {
             return Err(EngineError::WrongKind {
-                id: listener,
+                id,
                 problem: "is not a listener",
             });
         }
-        self.inner.services.borrow_mut().insert(listener, service);
-        Ok(())
+        Ok(conn)
     }
 
     pub(crate) fn listener_service(&self, listener: ConnId) -> Option<Rc<WorkerService>> {

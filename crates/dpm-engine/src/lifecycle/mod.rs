@@ -26,7 +26,7 @@ use dpm_protocol::err::ErrPacket;
 use dpm_protocol::frame::encode_packet_with;
 use rustc_hash::FxHashMap;
 
-use crate::conn::{Conn, Role};
+use crate::conn::Conn;
 use crate::error::EngineError;
 use crate::tracker::Phase;
 use crate::worker::Worker;
@@ -105,15 +105,7 @@ impl Worker {
         connect: Option<Duration>,
         idle: Option<Duration>,
     ) -> Result<ListenerTimeouts, EngineError> {
-        let conn = self
-            .get(listener)
-            .ok_or(EngineError::DeadConnection(listener))?;
-        if !matches!(conn.role, Role::Listener(_)) {
-            return Err(EngineError::WrongKind {
-                id: listener,
-                problem: "is not a listener",
-            });
-        }
+        self.listener(listener)?;
         let mut timeouts = self.listener_timeouts(listener);
         if let Some(connect) = connect {
             timeouts.connect = connect;
