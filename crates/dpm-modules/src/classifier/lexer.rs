@@ -393,3 +393,18 @@ fn op_len(sql: &[u8], i: usize) -> usize {
         _ => 1,
     }
 }
+
+/// The keyword of token `i`, or `Kw::None` when it is not a word (or there is none).
+#[inline]
+pub(super) fn kw(toks: &[Token], i: usize) -> Kw {
+    match toks.get(i) {
+        Some(t) if t.tk == Tk::Word => t.kw,
+        _ => Kw::None,
+    }
+}
+
+/// True when token `i` is the operator character `c`.
+#[inline]
+pub(super) fn is_op(sql: &[u8], toks: &[Token], i: usize, c: u8) -> bool {
+    toks.get(i).is_some_and(|t| t.is_op(sql, c))
+}

@@ -14,7 +14,7 @@
 //! do not write.
 
 use super::keywords::Kw;
-use super::lexer::{Tk, Token};
+use super::lexer::{is_op, kw, Tk, Token};
 use super::tables;
 
 /// The type of a statement.
@@ -144,19 +144,6 @@ impl Stmt {
 
 /// Recursion bound for statements that wrap statements (EXPLAIN, ANALYZE, SET STATEMENT).
 const MAX_NESTING: u32 = 8;
-
-#[inline]
-fn kw(toks: &[Token], i: usize) -> Kw {
-    match toks.get(i) {
-        Some(t) if t.tk == Tk::Word => t.kw,
-        _ => Kw::None,
-    }
-}
-
-#[inline]
-fn is_op(sql: &[u8], toks: &[Token], i: usize, c: u8) -> bool {
-    toks.get(i).is_some_and(|t| t.is_op(sql, c))
-}
 
 #[inline]
 fn is_op2(sql: &[u8], toks: &[Token], i: usize, s: &[u8]) -> bool {

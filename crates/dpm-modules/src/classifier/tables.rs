@@ -10,23 +10,10 @@
 //! parentheses, not inside function arguments (`EXTRACT(YEAR FROM d)`).
 
 use super::keywords::Kw;
-use super::lexer::{Tk, Token};
+use super::lexer::{is_op, kw, Tk, Token};
 
 /// At most this many distinct names are kept per classification (dedup is linear).
 pub const MAX_TABLES: usize = 4096;
-
-#[inline]
-fn kw(toks: &[Token], i: usize) -> Kw {
-    match toks.get(i) {
-        Some(t) if t.tk == Tk::Word => t.kw,
-        _ => Kw::None,
-    }
-}
-
-#[inline]
-fn is_op(sql: &[u8], toks: &[Token], i: usize, c: u8) -> bool {
-    toks.get(i).is_some_and(|t| t.is_op(sql, c))
-}
 
 /// Index after the parenthesised group opening at `i` (or `toks.len()` if unbalanced).
 pub fn skip_group(sql: &[u8], toks: &[Token], mut i: usize) -> usize {
