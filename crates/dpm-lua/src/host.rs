@@ -79,12 +79,30 @@ impl Host {
         args: impl IntoLuaMulti,
     ) -> Result<Value, String> {
         WorkerGauges::bump(&self.worker.gauges().lua_calls);
-        func.call_async::<Value>(args).await.map_err(|e| {
-            let line = error_line(&e);
-            tracing::error!("ERROR: {what}: {line}");
-            line
-        })
+        func.call_async::<Value>(args)
+            .await
+            .map_err(|e| log_error(what, &e))
     }
+
+    /// Like [`Host::call_as`] but a plain call, not a coroutine: for functions declared
+    /// never to yield (about 80 ns against 450 for a coroutine, warm). A yield fails as
+    /// "attempt to yield from outside a coroutine".
+    pub fn call_sync_as(
+        &self,
+        func: &Function,
+        what: &str,
+        args: impl IntoLuaMulti,
+    ) -> Result<Value, String> {
+        WorkerGauges::bump(&self.worker.gauges().lua_calls);
+        func.call::<Value>(args).map_err(|e| log_error(what, &e))
+    }
+}
+
+/// Logs a Lua error as `ERROR: <what>: file:line: msg` and returns the one line.
+fn log_error(what: &str, e: &mlua::Error) -> String {
+    let line = error_line(e);
+    tracing::error!("ERROR: {what}: {line}");
+    line
 }
 
 /// The engine's view of a [`Host`].

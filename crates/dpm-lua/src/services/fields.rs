@@ -91,3 +91,18 @@ pub fn opt_function(
         )),
     }
 }
+
+/// A boolean field that may be absent.
+pub fn opt_bool(lua: &Lua, what: &str, spec: &Table, field: &str) -> mlua::Result<Option<bool>> {
+    match spec.get::<Value>(field)? {
+        Value::Nil => Ok(None),
+        Value::Boolean(b) => Ok(Some(b)),
+        other => Err(raise(
+            lua,
+            format!(
+                "{what}: field '{field}' must be a boolean, not {}",
+                other.type_name()
+            ),
+        )),
+    }
+}

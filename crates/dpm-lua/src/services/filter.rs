@@ -3,7 +3,9 @@
 //! the engine's [`Filter`]/[`FilterSession`] traits to a Lua table of functions.
 //!
 //! Each entry point runs as a coroutine on its worker's Lua state, so a filter may
-//! sleep (`core.msleep`) and only its session waits. A Lua error, or a return value that
+//! sleep (`core.msleep`) and only its session waits — unless the filter was declared
+//! with `yields = false`: its functions are then plain calls (cheaper; a yield in one is
+//! an error). A Lua error, or a return value that
 //! is no action, is logged with the filter's name and the client gets an ERR: the query
 //! is never passed on half-decided.
 
@@ -64,6 +66,9 @@ struct Shared {
     name: String,
     route_query: Option<Function>,
     client_reply: Option<Function>,
+    /// False when the startup file declared that its functions never yield (`yields =
+    /// false`): they are then plain calls instead of coroutines.
+    yields: bool,
     /// Log labels, made once (not per call).
     route_label: String,
     reply_label: String,
@@ -77,6 +82,7 @@ impl LuaFilter {
         name: String,
         route_query: Option<Function>,
         client_reply: Option<Function>,
+        yields: bool,
         host: Rc<Host>,
     ) -> LuaFilter {
         LuaFilter(Rc::new(Shared {
@@ -86,6 +92,7 @@ impl LuaFilter {
             name,
             route_query,
             client_reply,
+            yields,
             host,
         }))
     }
@@ -164,6 +171,39 @@ impl LuaFilterSession {
         Ok(objects)
     }
 
+    /// Turns what `route_query` returned into an action, counting it.
+    fn decide(
+        &self,
+        result: Result<Value, String>,
+        objects: &Objects,
+        request: &Request,
+    ) -> Action {
+        let value = match result {
+            Ok(v) => v,
+            Err(line) => return self.failed(&format!("failed: {line}"), true),
+        };
+        let rewritten = objects.query_state.rewritten.borrow_mut().take();
+        // Only an answer needs the client's capabilities (a lookup by id).
+        let caps = match value {
+            Value::Table(_) => self.session.worker.negotiated_caps(self.session.id()),
+            _ => 0,
+        };
+        match from_lua(&value, rewritten, request.command, caps) {
+            Ok(action) => {
+                let stats = &self.filter.stats;
+                let counter = match &action {
+                    Action::Forward => &stats.passed,
+                    Action::Replace(_) => &stats.rewritten,
+                    Action::Route(_) => &stats.routed,
+                    Action::Reply(_) | Action::Drop => &stats.answered,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                action
+            }
+            Err(why) => self.failed(&format!("{why} (an invalid action)"), false),
+        }
+    }
+
     /// The ERR a client gets when this filter failed (`logged`: the Lua error was
     /// already logged with its file:line).
     fn failed(&self, why: &str, logged: bool) -> Action {
@@ -200,43 +240,23 @@ impl FilterSession for LuaFilterSession {
         let Some(func) = self.filter.route_query.clone() else {
             return Step::Ready(Action::Forward);
         };
+        self.filter.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let objects = match self.objects() {
+            Ok(o) => o,
+            Err(e) => return Step::Ready(self.failed(&format!("failed: {e}"), false)),
+        };
+        objects.query_state.start(request.clone());
+        let args = (objects.session.clone(), objects.query.clone());
+        let label = &self.filter.route_label;
+        if !self.filter.yields {
+            // Declared never to yield: a plain call, no coroutine, no boxed future.
+            let result = self.filter.host.call_sync_as(&func, label, args);
+            return Step::Ready(self.decide(result, &objects, &request));
+        }
         Step::Later(Box::pin(async move {
-            let stats = &self.filter.stats;
-            stats.requests.fetch_add(1, Ordering::Relaxed);
-            let objects = match self.objects() {
-                Ok(o) => o,
-                Err(e) => return self.failed(&format!("failed: {e}"), false),
-            };
-            objects.query_state.start(request.clone());
-            let args = (objects.session.clone(), objects.query.clone());
-            let result = self
-                .filter
-                .host
-                .call_as(func, &self.filter.route_label, args)
-                .await;
-            let value = match result {
-                Ok(v) => v,
-                Err(line) => return self.failed(&format!("failed: {line}"), true),
-            };
-            let rewritten = objects.query_state.rewritten.borrow_mut().take();
-            // Only an answer needs the client's capabilities (a lookup by id).
-            let caps = match value {
-                Value::Table(_) => self.session.worker.negotiated_caps(self.session.id()),
-                _ => 0,
-            };
-            match from_lua(&value, rewritten, request.command, caps) {
-                Ok(action) => {
-                    let counter = match &action {
-                        Action::Forward => &stats.passed,
-                        Action::Replace(_) => &stats.rewritten,
-                        Action::Route(_) => &stats.routed,
-                        Action::Reply(_) | Action::Drop => &stats.answered,
-                    };
-                    counter.fetch_add(1, Ordering::Relaxed);
-                    action
-                }
-                Err(why) => self.failed(&format!("{why} (an invalid action)"), false),
-            }
+            let label = &self.filter.route_label;
+            let result = self.filter.host.call_as(func, label, args).await;
+            self.decide(result, &objects, &request)
         }))
     }
 
@@ -244,25 +264,35 @@ impl FilterSession for LuaFilterSession {
         let Some(func) = self.filter.client_reply.clone() else {
             return Step::Ready(());
         };
+        let stats = &self.filter.stats;
+        stats.replies.fetch_add(1, Ordering::Relaxed);
+        let objects = match self.objects() {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!("ERROR: {}: {e}", self.filter.reply_label);
+                return Step::Ready(());
+            }
+        };
+        *objects.reply_state.borrow_mut() = Some(reply);
+        let args = (objects.session.clone(), objects.reply.clone());
+        if !self.filter.yields {
+            let host = &self.filter.host;
+            if host
+                .call_sync_as(&func, &self.filter.reply_label, args)
+                .is_err()
+            {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            return Step::Ready(());
+        }
         Step::Later(Box::pin(async move {
-            let stats = &self.filter.stats;
-            stats.replies.fetch_add(1, Ordering::Relaxed);
-            let objects = match self.objects() {
-                Ok(o) => o,
-                Err(e) => {
-                    tracing::error!("ERROR: {}: {e}", self.filter.reply_label);
-                    return;
-                }
-            };
-            *objects.reply_state.borrow_mut() = Some(reply);
-            let args = (objects.session.clone(), objects.reply.clone());
             let host = &self.filter.host;
             if host
                 .call_as(func, &self.filter.reply_label, args)
                 .await
                 .is_err()
             {
-                stats.errors.fetch_add(1, Ordering::Relaxed);
+                self.filter.stats.errors.fetch_add(1, Ordering::Relaxed);
             }
         }))
     }

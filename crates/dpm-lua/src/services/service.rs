@@ -11,7 +11,7 @@ use dpm_engine::pipeline::Filter;
 use dpm_engine::service::{define_service, ModuleType, OptionValue, Options, WorkerService};
 use mlua::{Lua, Table, UserData, UserDataMethods, Value};
 
-use super::fields::{check_fields, opt_function, opt_string, opt_table, req_string};
+use super::fields::{check_fields, opt_bool, opt_function, opt_string, opt_table, req_string};
 use super::filter::LuaFilter;
 use super::server::server_list;
 use crate::errors::raise;
@@ -58,7 +58,12 @@ pub fn filter(lua: &Lua, host: &Rc<Host>, args: mlua::MultiValue) -> mlua::Resul
     match (args.next(), args.next()) {
         (Some(Value::Table(spec)), None) => {
             let what = "dpm.filter";
-            check_fields(lua, what, &spec, &["name", "route_query", "client_reply"])?;
+            check_fields(
+                lua,
+                what,
+                &spec,
+                &["name", "route_query", "client_reply", "yields"],
+            )?;
             let name = req_string(lua, what, &spec, "name")?;
             let route_query = opt_function(lua, what, &spec, "route_query")?;
             let client_reply = opt_function(lua, what, &spec, "client_reply")?;
@@ -68,10 +73,12 @@ pub fn filter(lua: &Lua, host: &Rc<Host>, args: mlua::MultiValue) -> mlua::Resul
                     format!("dpm.filter '{name}': give route_query, client_reply or both"),
                 ));
             }
+            let yields = opt_bool(lua, what, &spec, "yields")?.unwrap_or(true);
             Ok(FilterObject(Rc::new(LuaFilter::new(
                 name,
                 route_query,
                 client_reply,
+                yields,
                 host.clone(),
             ))))
         }

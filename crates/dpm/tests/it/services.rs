@@ -288,6 +288,15 @@ fn filter_errors_and_invalid_actions_answer_the_client_with_an_error() {
         "{}",
         out.stderr
     );
+    let out = cli(port).run("SELECT 'sleepy'");
+    assert!(
+        out.stderr.contains("filter 'sync' failed: ")
+            && out
+                .stderr
+                .contains("attempt to yield from outside a coroutine"),
+        "{}",
+        out.stderr
+    );
     let out = cli(port).run("SELECT 'fine'");
     out.assert_success("other statements still pass");
 }

@@ -2,6 +2,7 @@
 -- `WRITES` with how many statements of this session query:classify() found to write.
 local classify = dpm.filter{
     name = "classify",
+    yields = false, -- never sleeps: plain calls, no coroutine
     route_query = function(session, query)
         local sql = query:sql()
         if not sql then return nil end
