@@ -77,6 +77,25 @@ pub struct Classification {
     pub lex_error: bool,
 }
 
+impl Classification {
+    /// A classification of no statement yet: type `kind`, no tables, no boundary.
+    fn nothing(kind: StatementType, may_write: bool) -> Classification {
+        Classification {
+            kind,
+            may_write,
+            trx: None,
+            read_only_trx: None,
+            autocommit: None,
+            session_change: false,
+            tables: Vec::new(),
+            digest: String::new(),
+            digest_hash: 0,
+            statements: 0,
+            lex_error: false,
+        }
+    }
+}
+
 thread_local! {
     static TOKENS: RefCell<Vec<Token>> = const { RefCell::new(Vec::new()) };
 }
@@ -107,33 +126,14 @@ pub fn classify_command(payload: &[u8]) -> Option<Classification> {
 
 fn classify_with(sql: &[u8], toks: &mut Vec<Token>) -> Classification {
     if lexer::lex(sql, toks).is_err() {
+        // Unlexable: unknown, may write (never routed as a read).
         return Classification {
-            kind: StatementType::Unknown,
-            may_write: true,
-            trx: None,
-            read_only_trx: None,
-            autocommit: None,
-            session_change: false,
-            tables: Vec::new(),
-            digest: String::new(),
             digest_hash: digest::hash(b""),
-            statements: 0,
             lex_error: true,
+            ..Classification::nothing(StatementType::Unknown, true)
         };
     }
-    let mut c = Classification {
-        kind: StatementType::Other,
-        may_write: false,
-        trx: None,
-        read_only_trx: None,
-        autocommit: None,
-        session_change: false,
-        tables: Vec::new(),
-        digest: String::new(),
-        digest_hash: 0,
-        statements: 0,
-        lex_error: false,
-    };
+    let mut c = Classification::nothing(StatementType::Other, false);
     let toks: &[Token] = toks;
     statement::split(sql, toks, |st| {
         let s = statement::classify_stmt(sql, st, &mut c.tables, 0);
