@@ -339,7 +339,7 @@ fn walk(
             return Ok(Stop { at, why });
         }
         if let (Some(p), PacketKind::Command(command)) = (&pipeline, info.kind) {
-            pipeline::note_request_sent(p, command);
+            pipeline::note_request_sent(p, command, None);
         }
         let ended = reply_end.then(|| pipeline::ReplyEnd::of(info.kind, payload));
         let Some(t) = &target else {
@@ -503,7 +503,7 @@ async fn handle_callback(
                 return finish(worker, conn, verdict);
             }
             (Role::Client, PacketKind::Command(command)) => {
-                pipeline::note_request_sent(&stages, command)
+                pipeline::note_request_sent(&stages, command, None)
             }
             (Role::Backend, kind) if pipeline => {
                 let end = pipeline::ReplyEnd::of(kind, &packet.payload);

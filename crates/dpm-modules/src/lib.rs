@@ -6,7 +6,8 @@
 //! Modules must not touch sockets: the engine moves bytes, a module decides.
 
 pub mod classifier;
+pub mod filters;
 pub mod registry;
 pub mod routers;
 
-pub use registry::{builtin_modules, create_router};
+pub use registry::{builtin_modules, create_filter, create_router};

@@ -4,13 +4,31 @@
 use std::sync::Arc;
 
 use dpm_engine::pipeline::Router;
-use dpm_engine::service::{ModuleInfo, ModuleType, OptionValue, Options};
+use dpm_engine::service::{
+    define_filter, FilterDefinition, ModuleInfo, ModuleType, OptionValue, Options,
+};
 
-use crate::{classifier, routers};
+use crate::{classifier, filters, routers};
 
-/// Every built-in module's declaration, routers first.
+/// Every built-in module's declaration: routers, filters, the classifier.
 pub fn builtin_modules() -> Vec<&'static ModuleInfo> {
-    vec![&routers::readconnroute::INFO, &classifier::INFO]
+    let mut all = vec![&routers::readconnroute::INFO];
+    all.extend(filters::modules());
+    all.push(&classifier::INFO);
+    all
+}
+
+/// The process-wide instance of filter `name` of module `module`: made from `options`
+/// (checked against the module's declaration) by the first worker to define it, the
+/// same one for the others. An unknown module or a bad option is an error saying which.
+pub fn create_filter(
+    name: &str,
+    module: &str,
+    options: Vec<(String, OptionValue)>,
+) -> Result<Arc<dyn FilterDefinition>, String> {
+    let info = find(ModuleType::Filter, module)?;
+    let options = Options::validate(info, options)?;
+    define_filter(name, || filters::create(name, module, &options))
 }
 
 /// Creates a router instance of module `name` from the startup file's `options`. An

@@ -194,15 +194,26 @@ fn report_fd_limit(limit: Option<libc::rlim_t>) {
     }
 }
 
+/// SIGHUP: every built-in filter reopens its log files (logrotate) and rereads its rule
+/// files; a rule file with an error keeps the old rules and is logged.
+fn reopen_and_reload() {
+    tracing::info!("SIGHUP: reopening filter logs and reloading filter rules");
+    for error in dpm_engine::service::reopen_and_reload_all() {
+        tracing::error!("ERROR: {error}");
+    }
+}
+
 /// Extra time past the drain timeout the workers get to close and flush before the
 /// process exits regardless.
 const DRAIN_GRACE: Duration = Duration::from_secs(3);
 
-/// SIGINT and SIGTERM, caught on the main thread's own small runtime.
+/// SIGINT and SIGTERM (shut down), SIGHUP (reopen logs, reload filter rules), caught on
+/// the main thread's own small runtime.
 struct Signals {
     runtime: tokio::runtime::Runtime,
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -214,18 +225,32 @@ impl Signals {
         let _guard = runtime.enter();
         let term = signal(SignalKind::terminate())?;
         let int = signal(SignalKind::interrupt())?;
+        let hup = signal(SignalKind::hangup())?;
         drop(_guard);
-        Ok(Signals { runtime, term, int })
+        Ok(Signals {
+            runtime,
+            term,
+            int,
+            hup,
+        })
     }
 
     /// Blocks until SIGINT or SIGTERM, then drains the workers: returns once they are
     /// done, at a second signal, or (bounded) shortly after the drain timeout.
     fn run_until_drained(&mut self, mut workers: dpm_engine::Workers, drain_timeout: Duration) {
-        let Signals { runtime, term, int } = self;
+        let Signals {
+            runtime,
+            term,
+            int,
+            hup,
+        } = self;
         runtime.block_on(async {
-            let name = tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = int.recv() => "SIGINT",
+            let name = loop {
+                tokio::select! {
+                    _ = term.recv() => break "SIGTERM",
+                    _ = int.recv() => break "SIGINT",
+                    _ = hup.recv() => reopen_and_reload(),
+                }
             };
             tracing::info!(
                 "{name}: shutting down; no new connections, draining sessions for up to {}s (a second signal exits at once)",

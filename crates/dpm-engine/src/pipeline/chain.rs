@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dpm_protocol::command::{response_shape, ResponseShape};
@@ -38,7 +39,7 @@ pub struct Pipeline {
     /// The union of the filters' interests.
     pub interest: Interest,
     /// Commands sent to the backend whose replies the filters still await, oldest first.
-    awaiting: RefCell<VecDeque<u8>>,
+    awaiting: RefCell<VecDeque<Awaited>>,
     /// The reply in flight: rows so far, and whether it is a result set.
     reply_rows: std::cell::Cell<u64>,
     reply_is_rows: std::cell::Cell<bool>,
@@ -76,15 +77,29 @@ impl Pipeline {
     }
 }
 
-/// A command is on its way to the backend (forwarded by the loop or by
+/// A command sent to the backend whose reply the filters await.
+struct Awaited {
+    command: u8,
+    /// The request as the chain passed it on (none when the loop forwarded the command
+    /// without stopping: no filter asked for requests).
+    request: Option<Rc<Request>>,
+    /// When it was sent, for the reply's duration.
+    sent: Instant,
+}
+
+/// A command is on its way to the backend (forwarded by the loop, `request` None, or by
 /// [`run_request`]): count it, and remember it when filters await its reply.
 #[inline]
-pub(crate) fn note_request_sent(pipeline: &Pipeline, command: u8) {
+pub(crate) fn note_request_sent(pipeline: &Pipeline, command: u8, request: Option<Rc<Request>>) {
     // One relaxed atomic add per statement: the per-server "routed" counter is shared by
     // the workers, and a statement costs tens of microseconds of system calls anyway.
     pipeline.server.routed.fetch_add(1, Ordering::Relaxed);
     if pipeline.interest.replies && response_shape(command) != ResponseShape::None {
-        pipeline.awaiting.borrow_mut().push_back(command);
+        pipeline.awaiting.borrow_mut().push_back(Awaited {
+            command,
+            request,
+            sent: Instant::now(),
+        });
     }
 }
 
@@ -121,11 +136,18 @@ pub(crate) async fn run_request(
     let sref = SessionRef {
         worker: worker.clone(),
         session: session.clone(),
+        service: pipeline.service.clone(),
     };
+    let started = Instant::now();
     let mut request = Rc::new(Request::new(payload));
     let mut target: Option<String> = None;
     let mut answer: Option<Answer> = None;
-    for filter in pipeline.filters.iter().filter(|f| f.interest().requests) {
+    // How many filters saw the request: those get the pipeline's own answer upstream.
+    let mut seen = pipeline.filters.len();
+    for (at, filter) in pipeline.filters.iter().enumerate() {
+        if !filter.interest().requests {
+            continue;
+        }
         let action = filter
             .clone()
             .route_query(sref.clone(), request.clone())
@@ -152,6 +174,7 @@ pub(crate) async fn run_request(
             }
         };
         if answer.is_some() {
+            seen = at + 1;
             break;
         }
     }
@@ -172,10 +195,19 @@ pub(crate) async fn run_request(
                 );
                 return write_error(client, &ErrPacket::new(LOST_BACKEND, *b"08S01", message));
             };
-            note_request_sent(&pipeline, request.command);
+            note_request_sent(&pipeline, request.command, Some(request.clone()));
             crate::forward::deliver(worker, client, &backend, &request.payload).await;
         }
-        Some(answer) => answer_client(client, session, request.command, answer).await,
+        Some(answer) => {
+            let reply = answer.reply(&request, started.elapsed());
+            answer_client(client, session, request.command, &answer).await;
+            if let Some(reply) = reply {
+                // The filters that saw the request see its answer on the way back, as
+                // they would a server's (a query log records a denied statement too).
+                let upstream = &pipeline.filters[..seen];
+                pass_upstream(&sref, upstream, Rc::new(reply)).await;
+            }
+        }
     }
 }
 
@@ -193,6 +225,68 @@ impl Answer {
     fn error(message: String) -> Answer {
         Answer::Error(ErrPacket::new(1105, *b"HY000", message))
     }
+
+    /// The reply the filters upstream see for this answer; none for a command the
+    /// protocol gives no response (nothing is written for it).
+    fn reply(&self, request: &Rc<Request>, duration: Duration) -> Option<Reply> {
+        if response_shape(request.command) == ResponseShape::None {
+            return None;
+        }
+        let mut reply = Reply {
+            command: request.command,
+            kind: ReplyKind::Ok,
+            rows: 0,
+            affected_rows: 0,
+            last_insert_id: 0,
+            status: 0,
+            error_code: 0,
+            error_message: Bytes::new(),
+            server: None,
+            request: Some(request.clone()),
+            duration,
+        };
+        let error = |reply: &mut Reply, err: &ErrPacket| {
+            reply.kind = ReplyKind::Err;
+            reply.error_code = err.code;
+            reply.error_message = err.message.clone();
+        };
+        match self {
+            Answer::Error(err) => error(&mut reply, err),
+            Answer::Nothing(filter) => error(&mut reply, &dropped_error(filter)),
+            Answer::Packets(packets) => match packets.as_slice() {
+                [ReplyPacket::Ok {
+                    affected_rows,
+                    last_insert_id,
+                    ..
+                }] => {
+                    reply.affected_rows = *affected_rows;
+                    reply.last_insert_id = *last_insert_id;
+                }
+                [ReplyPacket::Raw(p)] if p.first() == Some(&0xFF) => {
+                    if let Ok(err) = ErrPacket::decode(p) {
+                        error(&mut reply, &err);
+                    }
+                }
+                packets => {
+                    // Column count, definitions, EOF, rows, EOF: the rows follow the first EOF.
+                    reply.kind = ReplyKind::ResultSet;
+                    let rows = packets
+                        .iter()
+                        .skip_while(|p| !matches!(p, ReplyPacket::Eof))
+                        .filter(|p| matches!(p, ReplyPacket::Raw(_)))
+                        .count();
+                    reply.rows = rows as u64;
+                }
+            },
+        }
+        Some(reply)
+    }
+}
+
+/// The error a client gets when a filter dropped a command that expects an answer.
+fn dropped_error(filter: &str) -> ErrPacket {
+    let message = format!("filter '{filter}' dropped a command that expects an answer");
+    ErrPacket::new(1105, *b"HY000", message)
 }
 
 /// Answers a command from the pipeline. A command the protocol gives no response
@@ -200,7 +294,7 @@ impl Answer {
 /// decided, it is dropped and no packet is written, or the client would read it as the
 /// answer to its next command. A command that expects a response always gets one: a
 /// filter that drops it makes an error.
-async fn answer_client(client: &Conn, session: &Session, command: u8, answer: Answer) {
+async fn answer_client(client: &Conn, session: &Session, command: u8, answer: &Answer) {
     if response_shape(command) == ResponseShape::None {
         if !matches!(answer, Answer::Nothing(_)) {
             tracing::warn!(
@@ -215,12 +309,9 @@ async fn answer_client(client: &Conn, session: &Session, command: u8, answer: An
     session.state.borrow_mut().answered_by_pipeline(command);
     await_earlier_responses(client).await;
     match answer {
-        Answer::Packets(packets) => answer_with(client, session, &packets),
-        Answer::Error(err) => write_error(client, &err),
-        Answer::Nothing(filter) => {
-            let message = format!("filter '{filter}' dropped a command that expects an answer");
-            write_error(client, &ErrPacket::new(1105, *b"HY000", message));
-        }
+        Answer::Packets(packets) => answer_with(client, session, packets),
+        Answer::Error(err) => write_error(client, err),
+        Answer::Nothing(filter) => write_error(client, &dropped_error(filter)),
     }
 }
 
@@ -352,7 +443,7 @@ pub(crate) async fn run_reply(
     pipeline: Rc<Pipeline>,
     end: ReplyEnd,
 ) {
-    let Some(command) = pipeline.awaiting.borrow_mut().pop_front() else {
+    let Some(awaited) = pipeline.awaiting.borrow_mut().pop_front() else {
         return;
     };
     let rows = pipeline.reply_rows.replace(0);
@@ -363,7 +454,7 @@ pub(crate) async fn run_reply(
         _ => ReplyKind::Ok,
     };
     let reply = Rc::new(Reply {
-        command,
+        command: awaited.command,
         kind,
         rows,
         affected_rows: end.affected_rows,
@@ -372,22 +463,25 @@ pub(crate) async fn run_reply(
         error_code: end.error_code,
         error_message: end.error_message,
         server: Some(pipeline.server.clone()),
+        request: awaited.request,
+        duration: awaited.sent.elapsed(),
     });
     let sref = SessionRef {
         worker: worker.clone(),
         session: session.clone(),
+        service: pipeline.service.clone(),
     };
-    for filter in pipeline
-        .filters
-        .iter()
-        .rev()
-        .filter(|f| f.interest().replies)
-    {
+    pass_upstream(&sref, &pipeline.filters, reply.clone()).await;
+    pipeline.router.borrow_mut().client_reply(&reply);
+}
+
+/// Hands a complete reply to `filters` that watch replies, last first (upstream).
+async fn pass_upstream(sref: &SessionRef, filters: &[Rc<dyn FilterSession>], reply: Rc<Reply>) {
+    for filter in filters.iter().rev().filter(|f| f.interest().replies) {
         filter
             .clone()
             .client_reply(sref.clone(), reply.clone())
             .resolve()
             .await;
     }
-    pipeline.router.borrow_mut().client_reply(&reply);
 }

@@ -138,7 +138,7 @@ pub enum ReplyKind {
 }
 
 /// A complete response, as the filters see it on its way back.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Reply {
     /// The command it answers.
     pub command: u8,
@@ -156,8 +156,15 @@ pub struct Reply {
     pub error_code: u16,
     /// Error message of an ERR.
     pub error_message: Bytes,
-    /// The server that answered.
+    /// The server that answered (none when the pipeline answered: a filter or the router).
     pub server: Option<Arc<Server>>,
+    /// The request as it reached the server — after every rewrite — or as the pipeline
+    /// answered it. None when no filter asked for requests (the command was forwarded
+    /// without being looked at).
+    pub request: Option<Rc<Request>>,
+    /// From sending the request to the end of the reply (for an answer of the pipeline,
+    /// from receiving the request to the answer).
+    pub duration: std::time::Duration,
 }
 
 /// A filter's or router's handle on the session it serves.
@@ -167,6 +174,8 @@ pub struct SessionRef {
     pub worker: Worker,
     /// The session.
     pub session: Rc<Session>,
+    /// The service the session serves (this worker's view of it).
+    pub service: Rc<crate::service::WorkerService>,
 }
 
 impl SessionRef {
@@ -178,6 +187,11 @@ impl SessionRef {
     /// The server the session's backend is connected to.
     pub fn server(&self) -> Option<Arc<Server>> {
         self.session.server()
+    }
+
+    /// The name of the service the session serves.
+    pub fn service_name(&self) -> &str {
+        &self.service.shared.name
     }
 
     /// The client's address (`ip:port`), if still connected.

@@ -2,6 +2,7 @@
 //! chain and a set of servers — the servers themselves, the module declarations and
 //! options they are made of, and how a service session gets its backend.
 
+mod filters;
 mod module;
 mod options;
 mod server;
@@ -9,6 +10,9 @@ mod server;
 mod service;
 mod start;
 
+pub use filters::{
+    define_filter, reload_filters, reopen_and_reload_all, reopen_logs, FilterDefinition,
+};
 pub use module::{Maturity, ModuleInfo, ModuleType, OptionKind, OptionSpec};
 pub use options::{OptionValue, Options};
 pub use server::{Server, ServerAddress, ServerRole, RETRY_AFTER};

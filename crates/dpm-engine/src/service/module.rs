@@ -91,6 +91,8 @@ pub enum OptionKind {
     Enum(&'static [&'static str]),
     /// A duration in milliseconds (a whole number).
     Millis,
+    /// A table (in Lua; a list or a map), kept as JSON: a filter's rules, say.
+    Table,
 }
 
 impl fmt::Display for OptionKind {
@@ -100,6 +102,7 @@ impl fmt::Display for OptionKind {
             OptionKind::Int => f.write_str("integer"),
             OptionKind::Str => f.write_str("string"),
             OptionKind::Millis => f.write_str("integer (milliseconds)"),
+            OptionKind::Table => f.write_str("table"),
             OptionKind::Enum(values) => write!(f, "one of {}", values.join(", ")),
         }
     }

@@ -15,6 +15,8 @@ pub enum OptionValue {
     Int(i64),
     /// A string.
     Str(String),
+    /// A table, as JSON.
+    Table(serde_json::Value),
 }
 
 impl OptionValue {
@@ -23,6 +25,7 @@ impl OptionValue {
             OptionValue::Bool(_) => "boolean",
             OptionValue::Int(_) => "integer",
             OptionValue::Str(_) => "string",
+            OptionValue::Table(_) => "table",
         }
     }
 }
@@ -58,6 +61,7 @@ impl Options {
                 (OptionKind::Bool, OptionValue::Bool(_)) => true,
                 (OptionKind::Int | OptionKind::Millis, OptionValue::Int(_)) => true,
                 (OptionKind::Str, OptionValue::Str(_)) => true,
+                (OptionKind::Table, OptionValue::Table(_)) => true,
                 (OptionKind::Enum(allowed), OptionValue::Str(s)) => allowed.contains(&s.as_str()),
                 _ => false,
             };
@@ -81,6 +85,9 @@ impl Options {
                         OptionValue::Int(default.parse().unwrap_or(0))
                     }
                     OptionKind::Str | OptionKind::Enum(_) => OptionValue::Str(default.to_string()),
+                    OptionKind::Table => OptionValue::Table(
+                        serde_json::from_str(default).unwrap_or(serde_json::Value::Null),
+                    ),
                 };
                 values.insert(spec.name.to_string(), value);
             }
@@ -112,6 +119,14 @@ impl Options {
         }
     }
 
+    /// A table option, as JSON.
+    pub fn table(&self, name: &str) -> Option<&serde_json::Value> {
+        match self.values.get(name) {
+            Some(OptionValue::Table(t)) => Some(t),
+            _ => None,
+        }
+    }
+
     /// The options as JSON (for diagnostics).
     pub fn to_json(&self) -> serde_json::Value {
         let map = self
@@ -122,6 +137,7 @@ impl Options {
                     OptionValue::Bool(b) => serde_json::Value::from(*b),
                     OptionValue::Int(n) => serde_json::Value::from(*n),
                     OptionValue::Str(s) => serde_json::Value::from(s.as_str()),
+                    OptionValue::Table(t) => t.clone(),
                 };
                 (k.clone(), v)
             })

@@ -55,6 +55,7 @@ pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<
                 let sref = SessionRef {
                     worker: worker.clone(),
                     session: session.clone(),
+                    service: service.clone(),
                 };
                 let filters: Vec<_> = service
                     .filters

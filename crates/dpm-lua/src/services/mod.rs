@@ -26,9 +26,16 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
     let h = host.clone();
     dpm.set(
         "filter",
-        lua.create_function(move |lua, args: mlua::MultiValue| service::filter(lua, &h, args))?,
+        lua.create_function(move |lua, spec: mlua::Value| service::filter(lua, &h, spec))?,
     )?;
     dpm.set("service", lua.create_function(service::service)?)?;
+    dpm.set(
+        "reopen_logs",
+        lua.create_function(|_, ()| {
+            dpm_engine::service::reopen_logs();
+            Ok(())
+        })?,
+    )?;
     classify::register(lua, dpm)?;
     Ok(())
 }

@@ -48,55 +48,68 @@ impl UserData for ServiceObject {
         methods.add_method("diagnostics", |lua, this, ()| {
             super::json::to_lua(lua, &this.0.diagnostics())
         });
+        // Rereads what the service's built-in filters read from files (a firewall's
+        // rules): `true`, or `false, "FILE:LINE: message"` (the old rules stay).
+        methods.add_method("reload_filters", |_, this, ()| {
+            let names = this.0.shared.filter_names.iter().map(String::as_str);
+            let errors = dpm_engine::service::reload_filters(names);
+            for e in &errors {
+                tracing::error!("ERROR: {e}");
+            }
+            Ok(match errors.is_empty() {
+                true => (true, None),
+                false => (false, Some(errors.join("; "))),
+            })
+        });
     }
 }
 
-/// `dpm.filter{ name = ..., route_query = fn, client_reply = fn }` (a Lua filter), or
-/// `dpm.filter("module", { options })` (a built-in filter module).
-pub fn filter(lua: &Lua, host: &Rc<Host>, args: mlua::MultiValue) -> mlua::Result<FilterObject> {
-    let mut args = args.into_iter();
-    match (args.next(), args.next()) {
-        (Some(Value::Table(spec)), None) => {
-            let what = "dpm.filter";
-            check_fields(
-                lua,
-                what,
-                &spec,
-                &["name", "route_query", "client_reply", "yields"],
-            )?;
-            let name = req_string(lua, what, &spec, "name")?;
-            let route_query = opt_function(lua, what, &spec, "route_query")?;
-            let client_reply = opt_function(lua, what, &spec, "client_reply")?;
-            if route_query.is_none() && client_reply.is_none() {
-                return Err(raise(
-                    lua,
-                    format!("dpm.filter '{name}': give route_query, client_reply or both"),
-                ));
-            }
-            let yields = opt_bool(lua, what, &spec, "yields")?.unwrap_or(true);
-            Ok(FilterObject(Rc::new(LuaFilter::new(
-                name,
-                route_query,
-                client_reply,
-                yields,
-                host.clone(),
-            ))))
-        }
-        (Some(Value::String(module)), _) => {
-            let module = module.to_string_lossy();
-            Err(raise(
-                lua,
-                match dpm_modules::registry::find(ModuleType::Filter, &module) {
-                    Err(e) => format!("dpm.filter: {e}, or a table {{ name = ..., route_query = ... }} for a Lua filter"),
-                    Ok(_) => format!("dpm.filter: filter module '{module}' cannot be created yet"),
-                },
-            ))
-        }
-        _ => Err(raise(
+/// `dpm.filter{ name = ..., route_query = fn, client_reply = fn, yields = bool }` (a Lua
+/// filter), or `dpm.filter{ name = ..., module = "qla", options = { ... } }` (a built-in
+/// filter module).
+pub fn filter(lua: &Lua, host: &Rc<Host>, spec: Value) -> mlua::Result<FilterObject> {
+    let what = "dpm.filter";
+    let Value::Table(spec) = spec else {
+        return Err(raise(
             lua,
-            "dpm.filter: expects a table { name = ..., route_query = ..., client_reply = ... } or (module, options)",
-        )),
+            "dpm.filter: expects a table { name = ..., route_query = ..., client_reply = ... } or { name = ..., module = ..., options = { ... } }",
+        ));
+    };
+    if let Some(module) = opt_string(lua, what, &spec, "module")? {
+        check_fields(lua, what, &spec, &["name", "module", "options"])?;
+        let name = req_string(lua, what, &spec, "name")?;
+        let what = format!("dpm.filter '{name}'");
+        let options = match opt_table(lua, &what, &spec, "options")? {
+            Some(t) => option_values(lua, &what, &t)?,
+            None => Vec::new(),
+        };
+        let definition = dpm_modules::create_filter(&name, &module, options)
+            .map_err(|e| raise(lua, format!("{what}: {e}")))?;
+        return Ok(FilterObject(definition.worker_filter()));
     }
+    check_fields(
+        lua,
+        what,
+        &spec,
+        &["name", "module", "route_query", "client_reply", "yields"],
+    )?;
+    let name = req_string(lua, what, &spec, "name")?;
+    let route_query = opt_function(lua, what, &spec, "route_query")?;
+    let client_reply = opt_function(lua, what, &spec, "client_reply")?;
+    if route_query.is_none() && client_reply.is_none() {
+        return Err(raise(
+            lua,
+            format!("dpm.filter '{name}': give route_query, client_reply or both (or module = \"...\" for a built-in filter)"),
+        ));
+    }
+    let yields = opt_bool(lua, what, &spec, "yields")?.unwrap_or(true);
+    Ok(FilterObject(Rc::new(LuaFilter::new(
+        name,
+        route_query,
+        client_reply,
+        yields,
+        host.clone(),
+    ))))
 }
 
 /// `dpm.service{ name, router, servers, filters, options }`.
@@ -193,6 +206,10 @@ fn option_values(lua: &Lua, what: &str, t: &Table) -> mlua::Result<Vec<(String, 
             Value::Integer(n) => OptionValue::Int(n),
             Value::Number(n) if n.fract() == 0.0 => OptionValue::Int(n as i64),
             Value::String(s) => OptionValue::Str(s.to_string_lossy()),
+            Value::Table(t) => OptionValue::Table(
+                super::json::from_lua(&Value::Table(t), &key)
+                    .map_err(|e| raise(lua, format!("{what}: option {e}")))?,
+            ),
             other => {
                 return Err(raise(
                     lua,

@@ -132,26 +132,11 @@ impl UserData for QueryObject {
             lua.create_string(&this.0.request(lua)?.payload)
         });
         methods.add_method("classify", |lua, this, ()| {
-            use dpm_modules::classifier::{classify, Classification};
-            let request = this.0.request(lua)?;
             // Classified once per request: later filters (and the router) reuse it.
-            let cached = request
-                .annotation
-                .borrow()
-                .clone()
-                .and_then(|a| a.downcast::<Classification>().ok());
-            let classified = match cached {
-                Some(c) => c,
-                None => match request.sql() {
-                    Some(sql) => {
-                        let c = Rc::new(classify(sql));
-                        *request.annotation.borrow_mut() = Some(c.clone());
-                        c
-                    }
-                    None => return Ok(Value::Nil),
-                },
-            };
-            super::classify::to_table(lua, &classified).map(Value::Table)
+            match dpm_modules::classifier::cached_classification(&*this.0.request(lua)?) {
+                Some(c) => super::classify::to_table(lua, &c).map(Value::Table),
+                None => Ok(Value::Nil),
+            }
         });
     }
 }

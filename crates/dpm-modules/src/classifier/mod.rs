@@ -13,6 +13,7 @@
 //! `statements` = number of non-empty statements. Input that cannot be lexed is `Unknown`
 //! and `may_write` (and nothing else: no tables, empty digest).
 
+mod cache;
 mod digest;
 mod keywords;
 mod lexer;
@@ -25,6 +26,7 @@ use std::cell::RefCell;
 
 use dpm_engine::service::{Maturity, ModuleInfo, ModuleType};
 
+pub use cache::cached_classification;
 pub use digest::hash as digest_hash;
 pub use statement::{StatementType, TrxBoundary};
 

@@ -1,0 +1,109 @@
+//! One JSON object written field by field into a byte buffer: a log line per statement
+//! without building a `serde_json::Value` map for it.
+
+use std::io::Write;
+
+/// A JSON object being written (see the module docs).
+pub struct JsonLine {
+    out: Vec<u8>,
+    empty: bool,
+}
+
+impl JsonLine {
+    /// An empty object, with room for `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> JsonLine {
+        let mut out = Vec::with_capacity(capacity);
+        out.push(b'{');
+        JsonLine { out, empty: true }
+    }
+
+    fn key(&mut self, key: &str) {
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
+        self.string(key.as_bytes());
+        self.out.push(b':');
+    }
+
+    /// A string (bytes that are not UTF-8 are replaced).
+    fn string(&mut self, s: &[u8]) {
+        let text = String::from_utf8_lossy(s);
+        // Writing to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.out, text.as_ref());
+    }
+
+    /// `"key": "value"`.
+    pub fn str(&mut self, key: &str, value: &str) -> &mut Self {
+        self.bytes(key, value.as_bytes())
+    }
+
+    /// `"key": "value"` from bytes.
+    pub fn bytes(&mut self, key: &str, value: &[u8]) -> &mut Self {
+        self.key(key);
+        self.string(value);
+        self
+    }
+
+    /// `"key": "value"` or `"key": null`.
+    pub fn opt_bytes(&mut self, key: &str, value: Option<&[u8]>) -> &mut Self {
+        match value {
+            Some(v) => self.bytes(key, v),
+            None => self.null(key),
+        }
+    }
+
+    /// `"key": n`.
+    pub fn num(&mut self, key: &str, value: u64) -> &mut Self {
+        self.key(key);
+        let _ = write!(self.out, "{value}");
+        self
+    }
+
+    /// `"key": null`.
+    pub fn null(&mut self, key: &str) -> &mut Self {
+        self.key(key);
+        self.out.extend_from_slice(b"null");
+        self
+    }
+
+    /// `"key": <json>` (already encoded).
+    pub fn raw(&mut self, key: &str, json: &[u8]) -> &mut Self {
+        self.key(key);
+        self.out.extend_from_slice(json);
+        self
+    }
+
+    /// The line, closed.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.out.push(b'}');
+        self.out
+    }
+}
+
+/// The time now, UTC, RFC 3339 with microseconds (`2026-11-30T17:01:02.123456Z`).
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_valid_json() {
+        let mut l = JsonLine::with_capacity(64);
+        l.str("sql", "select \"x\"\n")
+            .num("n", 3)
+            .null("e")
+            .opt_bytes("u", Some(b"\xffa"))
+            .raw("t", b"[1]");
+        let v: serde_json::Value = serde_json::from_slice(&l.finish()).unwrap();
+        assert_eq!(v["sql"], "select \"x\"\n");
+        assert_eq!(v["n"], 3);
+        assert!(v["e"].is_null());
+        assert_eq!(v["u"], "\u{fffd}a");
+        assert_eq!(v["t"][0], 1);
+        assert!(now_rfc3339().ends_with('Z'));
+    }
+}

@@ -1,0 +1,46 @@
+-- builtin-filters.lua: one readconnroute service with the built-in filters in a chain:
+-- rewrite (regex), query log (qla) and the slowest statements per session (top).
+--
+--   DPM_LISTEN_PORT   port to listen on                        (default 4006)
+--   DPM_BACKEND       the server, host:port                    (default 127.0.0.1:3306)
+--   DPM_LOG_DIR       where the logs go                        (default /tmp)
+--
+--   dpm --startfile examples/builtin-filters.lua
+--   mariadb -h127.0.0.1 -P4006 -u<user> -p -e 'SELECT 1'
+--   tail -f /tmp/dpm-queries.log /tmp/dpm-top.log
+--   kill -HUP <dpm pid>     # after logrotate moved the logs: reopen them, reload rules
+
+local listen_port = tonumber(os.getenv("DPM_LISTEN_PORT") or "4006")
+local log_dir = os.getenv("DPM_LOG_DIR") or "/tmp"
+
+local db = dpm.server{ name = "db", address = os.getenv("DPM_BACKEND") or "127.0.0.1:3306" }
+
+-- Old table names still work: statements are rewritten before anything else sees them.
+local rewrite = dpm.filter{
+    name = "rewrite", module = "regex",
+    options = { rules = {
+        { match = [[(?i)\blegacy_orders\b]], replace = "orders" },
+        { match = [[(?i)\bSQL_NO_CACHE\b\s*]], replace = "" },
+    } },
+}
+
+-- Every statement as one JSON line: who, where, how long, how many rows, which error.
+local log = dpm.filter{
+    name = "log", module = "qla",
+    options = { file = log_dir .. "/dpm-queries.log", exclude = [[(?i)^\s*(SELECT\s+@@|SHOW\s)]] },
+}
+
+-- When a session closes: its ten slowest statements and its totals.
+local top = dpm.filter{
+    name = "top", module = "top",
+    options = { file = log_dir .. "/dpm-top.log", count = 10 },
+}
+
+app = dpm.service{
+    name = "app", router = "readconnroute", servers = { db },
+    filters = { rewrite, log, top },
+}
+
+-- Keep the listener referenced: dpm closes a connection whose object is collected.
+listener = assert(dpm.listener("127.0.0.1", listen_port))
+listener:serve(app)
