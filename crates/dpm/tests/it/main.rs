@@ -8,6 +8,7 @@
 mod support;
 
 mod auth;
+mod backend_client;
 mod bulk;
 mod cli;
 mod commands;
