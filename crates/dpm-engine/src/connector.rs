@@ -5,6 +5,7 @@ use std::rc::Rc;
 use tokio::net::{TcpStream, UnixStream};
 
 use crate::conn::Conn;
+use crate::service::ServerAddress;
 use crate::transport::Transport;
 use crate::worker::Worker;
 
@@ -12,6 +13,15 @@ use crate::worker::Worker;
 pub(crate) enum Target {
     Tcp(String, u16),
     Unix(String),
+}
+
+impl From<&ServerAddress> for Target {
+    fn from(address: &ServerAddress) -> Target {
+        match address {
+            ServerAddress::Tcp(host, port) => Target::Tcp(host.clone(), *port),
+            ServerAddress::Unix(path) => Target::Unix(path.clone()),
+        }
+    }
 }
 
 pub(crate) fn spawn_connect(worker: Worker, conn: Rc<Conn>, target: Target) {
@@ -51,7 +61,10 @@ pub(crate) async fn establish(
     Ok(())
 }
 
-async fn connect(target: &Target) -> std::io::Result<Transport> {
+/// Opens a socket to `target` (TCP with TCP_NODELAY, or a unix socket), unbounded in time:
+/// callers add their own timeout. Shared by backend connections and the engine's own
+/// client ([`crate::client`]).
+pub(crate) async fn connect(target: &Target) -> std::io::Result<Transport> {
     match target {
         Target::Tcp(host, port) => {
             let s = TcpStream::connect((host.as_str(), *port)).await?;

@@ -13,8 +13,10 @@
 //! Central types: [`Worker`] (a thread's connections), [`Event`]/[`EventMask`] (the protocol
 //! events a callback can hook), [`tracker::Tracker`] (where a connection is in the protocol),
 //! [`start_workers`] (the threads), [`shared`] (the only state workers share: counters,
-//! maps, ACLs and published gauges).
+//! maps, ACLs and published gauges), [`client::BackendClient`] (the proxy's own logged-in
+//! connections to a backend, outside any client session).
 
+pub mod client;
 mod conn;
 mod connector;
 mod error;

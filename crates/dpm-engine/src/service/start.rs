@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::server::{Server, ServerAddress};
+use super::server::Server;
 use super::service::WorkerService;
 use crate::conn::{Conn, Role};
 use crate::connector::{establish, send_error, Target, BACKEND_UNREACHABLE};
@@ -113,10 +113,7 @@ async fn connect(
     timeout: Duration,
 ) -> std::io::Result<Rc<Conn>> {
     let backend = worker.register(Role::Backend, server.address.to_string());
-    let target = match &server.address {
-        ServerAddress::Tcp(host, port) => Target::Tcp(host.clone(), *port),
-        ServerAddress::Unix(path) => Target::Unix(path.clone()),
-    };
+    let target = Target::from(&server.address);
     match establish(worker, &backend, &target, timeout).await {
         Ok(()) if !backend.closing.get() => Ok(backend),
         Ok(()) => Err(std::io::Error::other("closed while connecting")),
