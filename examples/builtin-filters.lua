@@ -1,9 +1,13 @@
 -- builtin-filters.lua: one readconnroute service with the built-in filters in a chain:
--- rewrite (regex), query log (qla) and the slowest statements per session (top).
+-- rewrite (regex), query log (qla), the slowest statements per session (top) and a
+-- mirror of every write to a second server (tee).
 --
---   DPM_LISTEN_PORT   port to listen on                        (default 4006)
---   DPM_BACKEND       the server, host:port                    (default 127.0.0.1:3306)
---   DPM_LOG_DIR       where the logs go                        (default /tmp)
+--   DPM_LISTEN_PORT      port to listen on                     (default 4006)
+--   DPM_BACKEND          the server, host:port                 (default 127.0.0.1:3306)
+--   DPM_MIRROR           the mirror server, host:port          (default 127.0.0.1:3307)
+--   DPM_MIRROR_USER      the user the mirror logs in as        (default dpm)
+--   DPM_MIRROR_PASSWORD  its password                          (default empty)
+--   DPM_LOG_DIR          where the logs go                     (default /tmp)
 --
 --   dpm --startfile examples/builtin-filters.lua
 --   mariadb -h127.0.0.1 -P4006 -u<user> -p -e 'SELECT 1'
@@ -14,6 +18,10 @@ local listen_port = tonumber(os.getenv("DPM_LISTEN_PORT") or "4006")
 local log_dir = os.getenv("DPM_LOG_DIR") or "/tmp"
 
 local db = dpm.server{ name = "db", address = os.getenv("DPM_BACKEND") or "127.0.0.1:3306" }
+local spare = dpm.server{ name = "spare", address = os.getenv("DPM_MIRROR") or "127.0.0.1:3307" }
+
+-- The service writes are mirrored to (not served by any listener).
+mirror = dpm.service{ name = "mirror", router = "readconnroute", servers = { spare } }
 
 -- Old table names still work: statements are rewritten before anything else sees them.
 local rewrite = dpm.filter{
@@ -36,9 +44,21 @@ local top = dpm.filter{
     options = { file = log_dir .. "/dpm-top.log", count = 10 },
 }
 
+-- Writes (and schema changes) also go to the mirror; its replies are discarded, and a
+-- slow or dead mirror never slows the clients (bounded queue per session, reconnects).
+local tee = dpm.filter{
+    name = "tee", module = "tee",
+    options = {
+        target = "mirror",
+        mirror_user = os.getenv("DPM_MIRROR_USER") or "dpm",
+        mirror_password = os.getenv("DPM_MIRROR_PASSWORD") or "",
+        match = [[(?i)^\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|ALTER|DROP|USE)\b]],
+    },
+}
+
 app = dpm.service{
     name = "app", router = "readconnroute", servers = { db },
-    filters = { rewrite, log, top },
+    filters = { rewrite, log, top, tee },
 }
 
 -- Keep the listener referenced: dpm closes a connection whose object is collected.

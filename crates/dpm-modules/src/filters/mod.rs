@@ -7,6 +7,7 @@
 pub mod common;
 pub mod qla;
 pub mod regex_rewrite;
+pub mod tee;
 pub mod top;
 
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use dpm_engine::service::{FilterDefinition, ModuleInfo, Options};
 
 /// Every built-in filter module's declaration.
 pub fn modules() -> Vec<&'static ModuleInfo> {
-    vec![&qla::INFO, &regex_rewrite::INFO, &top::INFO]
+    vec![&qla::INFO, &regex_rewrite::INFO, &tee::INFO, &top::INFO]
 }
 
 /// Makes filter `name` of module `module` from its checked options.
@@ -27,6 +28,7 @@ pub fn create(
     match module {
         "qla" => qla::QueryLog::create(name, options),
         "regex" => regex_rewrite::RegexRewrite::create(name, options),
+        "tee" => tee::Tee::create(name, options),
         "top" => top::TopStatements::create(name, options),
         _ => Err(format!("filter module '{module}' has no factory")),
     }

@@ -95,3 +95,92 @@ fn qla_logs_every_statement_as_the_server_saw_it_and_top_reports_the_session() {
     assert_eq!(first["user"], USER);
     assert!(first["statement_time_us"].as_u64().unwrap() >= 190_000);
 }
+
+#[test]
+fn tee_mirrors_writes_to_the_second_service_and_the_client_sees_only_the_main_result() {
+    let main = MariaDb::get();
+    let spare = &ReplicaPair::get().primary;
+    for (db, v) in [(main, "main"), (spare, "mirror")] {
+        db.direct_exec(&format!(
+            "CREATE TABLE IF NOT EXISTS {DB}.teed (id INT PRIMARY KEY, v VARCHAR(10));
+             DELETE FROM {DB}.teed; INSERT INTO {DB}.teed VALUES (0, '{v}');"
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let dpm = Dpm::builder("examples/builtin-filters.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", main.port))
+        .env("DPM_MIRROR", format!("127.0.0.1:{}", spare.port))
+        .env("DPM_MIRROR_USER", USER)
+        .env("DPM_MIRROR_PASSWORD", PASSWORD)
+        .env("DPM_LOG_DIR", dir.path().display().to_string())
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let out = cli(port).run_stdin(
+        "INSERT INTO teed VALUES (1, 'one'), (2, 'two');\n\
+         UPDATE teed SET v = 'uno' WHERE id = 1;\n\
+         SELECT v FROM teed ORDER BY id;\n",
+    );
+    out.assert_success("writes through the tee");
+    // The client's result is the main server's.
+    assert_eq!(out.stdout, "v\nmain\nuno\ntwo\n");
+    let mirrored = try_wait_until(Duration::from_secs(10), || {
+        let rows = spare.direct_exec(&format!("SELECT v FROM {DB}.teed ORDER BY id"));
+        (rows == "mirror\nuno\ntwo\n").then_some(())
+    });
+    assert!(
+        mirrored.is_some(),
+        "the mirror got {:?}",
+        spare.direct_exec(&format!("SELECT v FROM {DB}.teed ORDER BY id"))
+    );
+}
+
+#[test]
+fn a_dead_tee_target_changes_neither_results_nor_latency() {
+    let main = MariaDb::get();
+    let dead = free_port(); // nothing listens there
+    let (port, plain_port) = (free_port(), free_port());
+    let dpm = Dpm::builder("crates/dpm/tests/lua/tee_dead_mirror.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_PLAIN_PORT", plain_port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", main.port))
+        .env("DPM_MIRROR", format!("127.0.0.1:{dead}"))
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    dpm.wait_until_listening(plain_port, LISTEN_TIMEOUT);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (teed, plain) = rt.block_on(async move {
+        use mysql_async::prelude::*;
+        let mut teed = mysql_async::Conn::new(opts(port)).await.unwrap();
+        let mut plain = mysql_async::Conn::new(opts(plain_port)).await.unwrap();
+        let (mut t, mut p) = (Vec::new(), Vec::new());
+        // Interleaved, so that both paths see the same machine.
+        for i in 0..400 {
+            let sql = format!("SELECT {i} + 1 AS n, REPEAT('x', 100) AS pad");
+            let started = Instant::now();
+            let a: Vec<(i64, String)> = teed.query(&sql).await.unwrap();
+            t.push(started.elapsed());
+            let started = Instant::now();
+            let b: Vec<(i64, String)> = plain.query(&sql).await.unwrap();
+            p.push(started.elapsed());
+            assert_eq!(a, b);
+            assert_eq!(a[0].0, i + 1);
+        }
+        (t, p)
+    });
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (teed, plain) = (median(teed), median(plain));
+    assert!(
+        teed <= plain * 3 / 2 + Duration::from_micros(200),
+        "median with a dead tee target {teed:?}, without tee {plain:?}"
+    );
+    let log = dpm.stderr();
+    assert!(
+        log.contains("filter 'tee': cannot mirror to service 'mirror'"),
+        "{log}"
+    );
+}
