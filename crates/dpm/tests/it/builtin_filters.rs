@@ -184,3 +184,86 @@ fn a_dead_tee_target_changes_neither_results_nor_latency() {
         "{log}"
     );
 }
+
+#[test]
+fn a_query_log_that_cannot_keep_up_drops_lines_instead_of_blocking() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("queries.fifo");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    // A reader that never reads: once the pipe's buffer is full, the writer thread
+    // blocks in write(2) for good.
+    let mut reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let port = free_port();
+    let dpm = Dpm::builder("crates/dpm/tests/lua/qla_small_queue.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
+        .env("DPM_QLA_FILE", fifo.display().to_string())
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    const N: usize = 3000;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let slowest = rt.block_on(async move {
+        use mysql_async::prelude::*;
+        let mut conn = mysql_async::Conn::new(opts(port)).await.unwrap();
+        let mut slowest = Duration::ZERO;
+        for i in 0..N {
+            let started = Instant::now();
+            let n: Option<(i64, String)> = conn
+                .query_first(format!("SELECT {i} AS n, '{}' AS pad", "p".repeat(200)))
+                .await
+                .unwrap();
+            assert_eq!(n.map(|r| r.0), Some(i as i64));
+            slowest = slowest.max(started.elapsed());
+        }
+        slowest
+    });
+    // Never waited for the log (a blocked write would stall a statement for good).
+    assert!(
+        slowest < Duration::from_secs(2),
+        "slowest statement {slowest:?}"
+    );
+    let warnings = try_wait_until(Duration::from_secs(5), || {
+        let log = dpm.stderr();
+        let n = log.matches("filter 'log': the queue to").count();
+        (n > 0).then_some((n, log))
+    });
+    let (n, log) = warnings.expect("a WARN about the full queue");
+    assert!(log.contains("is full (20 lines): dropping lines"), "{log}");
+    assert!(n < 30, "the WARN is rate-limited (once a second), got {n}");
+    // What did get through is whole JSON lines, far fewer than the statements.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut text = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut reader, &mut text);
+    let text = String::from_utf8_lossy(&text);
+    let lines = text.lines().count();
+    assert!((1..N).contains(&lines), "{lines} lines");
+    drop(dpm);
+}
+
+#[test]
+fn sighup_reopens_the_query_log_after_logrotate_renamed_it() {
+    let (dpm, port, dir) = filters_dpm("examples/builtin-filters.lua");
+    let log = dir.path().join("dpm-queries.log");
+    cli(port)
+        .run("SELECT 'before' AS rotation")
+        .assert_success("before");
+    assert_eq!(json_lines(&log, 1).len(), 1);
+    std::fs::rename(&log, dir.path().join("dpm-queries.log.1")).unwrap();
+    dpm.signal(libc::SIGHUP);
+    dpm.wait_for_line("filter 'log': reopened", Duration::from_secs(5));
+    cli(port)
+        .run("SELECT 'after' AS rotation")
+        .assert_success("after");
+    let new = json_lines(&log, 1);
+    assert_eq!(new.len(), 1);
+    assert_eq!(new[0]["sql"], "SELECT 'after' AS rotation");
+    let old = json_lines(&dir.path().join("dpm-queries.log.1"), 1);
+    assert_eq!(old[0]["sql"], "SELECT 'before' AS rotation");
+    assert!(dpm.try_status().is_none(), "SIGHUP does not stop dpm");
+}
