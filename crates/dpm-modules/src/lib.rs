@@ -6,6 +6,7 @@
 //! Modules must not touch sockets: the engine moves bytes, a module decides.
 
 pub mod classifier;
+pub mod filters;
 pub mod registry;
 pub mod routers;
 

@@ -62,6 +62,21 @@ pub enum StatementType {
 }
 
 impl StatementType {
+    /// Every statement type, in declaration order (`t as u32` is its index here).
+    pub const ALL: [StatementType; 29] = {
+        use StatementType::*;
+        [
+            Select, Insert, Update, Delete, Replace, Ddl, Set, Use, Begin, Commit, Rollback,
+            Savepoint, Xa, Call, Show, Lock, Unlock, Prepare, Execute, Deallocate, Load, Do, Grant,
+            Explain, Handler, Flush, Kill, Other, Unknown,
+        ]
+    };
+
+    /// The type whose [`as_str`](Self::as_str) is `name` (exact, lowercase).
+    pub fn from_name(name: &str) -> Option<StatementType> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
     /// Lowercase name: "select", "insert", … "other", "unknown".
     pub fn as_str(self) -> &'static str {
         use StatementType::*;

@@ -361,6 +361,16 @@ fn lex_error_shape() {
 }
 
 #[test]
+fn statement_type_list_is_complete() {
+    for (i, t) in StatementType::ALL.into_iter().enumerate() {
+        assert_eq!(t as usize, i, "{t:?}");
+        assert_eq!(StatementType::from_name(t.as_str()), Some(t));
+    }
+    assert_eq!(StatementType::ALL.last(), Some(&StatementType::Unknown));
+    assert_eq!(StatementType::from_name("SELECT"), None);
+}
+
+#[test]
 fn missing_where() {
     let missing = [
         "DELETE FROM t",
