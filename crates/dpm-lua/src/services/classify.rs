@@ -1,20 +1,21 @@
 //! `dpm.classify(sql)` and the table a classification becomes in Lua:
 //! `{ type = "select", write = false, trx = nil|"begin"|"commit"|"rollback",
 //!    read_only = nil|bool, autocommit = nil|bool, session_change = bool,
-//!    tables = { ... }, digest = "...", digest_hash = n, statements = n, lex_error = bool }`.
+//!    tables = { ... }, digest = "...", digest_hash = n, statements = n, lex_error = bool,
+//!    missing_where = bool }`.
 
 use dpm_modules::classifier::{classify, Classification};
 use mlua::{Lua, Table};
 
 /// The Lua strings a classification table is made of, made once per Lua state: a
-/// statement is classified per query, and interning the same eleven keys and a few type
+/// statement is classified per query, and interning the same twelve keys and a few type
 /// names every time showed in the profile (`luaS_newlstr`).
 struct Strings {
-    keys: [mlua::String; 11],
+    keys: [mlua::String; 12],
     names: std::cell::RefCell<std::collections::HashMap<&'static str, mlua::String>>,
 }
 
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 12] = [
     "type",
     "write",
     "trx",
@@ -26,6 +27,7 @@ const KEYS: [&str; 11] = [
     "digest_hash",
     "statements",
     "lex_error",
+    "missing_where",
 ];
 
 impl Strings {
@@ -33,7 +35,9 @@ impl Strings {
         if lua.app_data_ref::<Strings>().is_none() {
             let keys = KEYS.map(|k| lua.create_string(k));
             let keys = match keys {
-                [a, b, c, d, e, f, g, h, i, j, k] => [a?, b?, c?, d?, e?, f?, g?, h?, i?, j?, k?],
+                [a, b, c, d, e, f, g, h, i, j, k, l] => {
+                    [a?, b?, c?, d?, e?, f?, g?, h?, i?, j?, k?, l?]
+                }
             };
             lua.set_app_data(Strings {
                 keys,
@@ -58,7 +62,7 @@ impl Strings {
 /// A classification as a Lua table.
 pub fn to_table(lua: &Lua, c: &Classification) -> mlua::Result<Table> {
     let strings = Strings::of(lua)?;
-    let [k_type, k_write, k_trx, k_read_only, k_autocommit, k_session_change, k_tables, k_digest, k_hash, k_statements, k_lex_error] =
+    let [k_type, k_write, k_trx, k_read_only, k_autocommit, k_session_change, k_tables, k_digest, k_hash, k_statements, k_lex_error, k_missing_where] =
         &strings.keys;
     let t = lua.create_table_with_capacity(0, KEYS.len())?;
     t.raw_set(k_type, strings.name(lua, c.kind.as_str())?)?;
@@ -79,6 +83,7 @@ pub fn to_table(lua: &Lua, c: &Classification) -> mlua::Result<Table> {
     t.raw_set(k_hash, c.digest_hash as i64)?;
     t.raw_set(k_statements, c.statements)?;
     t.raw_set(k_lex_error, c.lex_error)?;
+    t.raw_set(k_missing_where, c.missing_where)?;
     Ok(t)
 }
 
@@ -88,4 +93,34 @@ pub fn register(lua: &Lua, dpm: &Table) -> mlua::Result<()> {
         "classify",
         lua.create_function(|lua, sql: mlua::String| to_table(lua, &classify(&sql.as_bytes())))?,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use mlua::Lua;
+
+    #[test]
+    fn table_has_every_key() {
+        let lua = Lua::new();
+        let dpm = lua.create_table().unwrap();
+        super::register(&lua, &dpm).unwrap();
+        lua.globals().set("dpm", dpm).unwrap();
+        let (missing, present, lex_error, n): (bool, bool, bool, usize) = lua
+            .load(
+                r#"
+                local c = dpm.classify("DELETE FROM t")
+                local n = 0
+                for _ in pairs(c) do n = n + 1 end
+                return c.missing_where, dpm.classify("DELETE FROM t WHERE 1").missing_where,
+                       c.lex_error, n
+                "#,
+            )
+            .eval()
+            .unwrap();
+        assert!(missing);
+        assert!(!present);
+        assert!(!lex_error);
+        // Every key but `trx` (nil without a boundary) and read_only/autocommit (nil).
+        assert_eq!(n, super::KEYS.len() - 3);
+    }
 }

@@ -7,10 +7,10 @@
 //! transaction rules, statement splitting), `tables` (table names), `digest` (digest and
 //! hash), `tests` (unit table and property tests).
 //!
-//! A multi-statement (`a; b`) combines as: `kind` of the first statement, `may_write` and
-//! `session_change` if any statement has them, `trx`/`read_only_trx`/`autocommit` from the
-//! last statement that sets them, tables of all statements, digest of the whole text,
-//! `statements` = number of non-empty statements. Input that cannot be lexed is `Unknown`
+//! A multi-statement (`a; b`) combines as: `kind` of the first statement, `may_write`,
+//! `session_change` and `missing_where` if any statement has them,
+//! `trx`/`read_only_trx`/`autocommit` from the last statement that sets them, tables of
+//! all statements, digest of the whole text, `statements` = number of non-empty statements. Input that cannot be lexed is `Unknown`
 //! and `may_write` (and nothing else: no tables, empty digest).
 
 mod cache;
@@ -77,6 +77,12 @@ pub struct Classification {
     pub statements: u32,
     /// The text could not be lexed (unterminated quote, identifier or comment).
     pub lex_error: bool,
+    /// Some UPDATE or DELETE statement has no top-level WHERE clause (`DELETE FROM t`,
+    /// `UPDATE t SET a = 1 LIMIT 5`; a WHERE inside a subquery does not count). Also through
+    /// `WITH … UPDATE|DELETE`, `SET STATEMENT … FOR` and `ANALYZE`; not `EXPLAIN` (it does
+    /// not run the statement), not statements inside stored-program or compound bodies,
+    /// and not unlexable text.
+    pub missing_where: bool,
 }
 
 impl Classification {
@@ -94,6 +100,7 @@ impl Classification {
             digest_hash: 0,
             statements: 0,
             lex_error: false,
+            missing_where: false,
         }
     }
 }
@@ -145,6 +152,7 @@ fn classify_with(sql: &[u8], toks: &mut Vec<Token>) -> Classification {
         c.statements = c.statements.saturating_add(1);
         c.may_write |= s.may_write;
         c.session_change |= s.session_change;
+        c.missing_where |= s.missing_where;
         if s.trx.is_some() {
             c.trx = s.trx;
         }

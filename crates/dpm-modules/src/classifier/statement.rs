@@ -62,6 +62,21 @@ pub enum StatementType {
 }
 
 impl StatementType {
+    /// Every statement type, in declaration order (`t as u32` is its index here).
+    pub const ALL: [StatementType; 29] = {
+        use StatementType::*;
+        [
+            Select, Insert, Update, Delete, Replace, Ddl, Set, Use, Begin, Commit, Rollback,
+            Savepoint, Xa, Call, Show, Lock, Unlock, Prepare, Execute, Deallocate, Load, Do, Grant,
+            Explain, Handler, Flush, Kill, Other, Unknown,
+        ]
+    };
+
+    /// The type whose [`as_str`](Self::as_str) is `name` (exact, lowercase).
+    pub fn from_name(name: &str) -> Option<StatementType> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
     /// Lowercase name: "select", "insert", … "other", "unknown".
     pub fn as_str(self) -> &'static str {
         use StatementType::*;
@@ -127,6 +142,9 @@ pub struct Stmt {
     pub read_only_trx: Option<bool>,
     pub autocommit: Option<bool>,
     pub session_change: bool,
+    /// An UPDATE or DELETE without a top-level WHERE clause (also `WITH … UPDATE|DELETE`,
+    /// `SET STATEMENT … FOR` and `ANALYZE` of one, which run it).
+    pub missing_where: bool,
 }
 
 impl Stmt {
@@ -138,8 +156,24 @@ impl Stmt {
             read_only_trx: None,
             autocommit: None,
             session_change: false,
+            missing_where: false,
         }
     }
+}
+
+/// No `WHERE` at parenthesis depth 0 from `start` on (a WHERE in a subquery, a CTE or a
+/// function argument does not count).
+fn lacks_where(sql: &[u8], toks: &[Token], start: usize) -> bool {
+    let mut depth = 0usize;
+    for t in toks.iter().skip(start) {
+        match t.tk {
+            Tk::Op if t.is_op(sql, b'(') => depth += 1,
+            Tk::Op if t.is_op(sql, b')') => depth = depth.saturating_sub(1),
+            Tk::Word if depth == 0 && t.kw == Kw::WHERE => return false,
+            _ => {}
+        }
+    }
+    true
 }
 
 /// Recursion bound for statements that wrap statements (EXPLAIN, ANALYZE, SET STATEMENT).
@@ -264,7 +298,7 @@ pub fn classify_stmt(sql: &[u8], toks: &[Token], tables: &mut Vec<String>, nesti
             while is_op(sql, toks, k, b'(') {
                 k += 1;
             }
-            let st = match kw(toks, k) {
+            let mut st = match kw(toks, k) {
                 Kw::INSERT => Stmt::new(T::Insert, true),
                 Kw::UPDATE => Stmt::new(T::Update, true),
                 Kw::DELETE => Stmt::new(T::Delete, true),
@@ -274,6 +308,8 @@ pub fn classify_stmt(sql: &[u8], toks: &[Token], tables: &mut Vec<String>, nesti
             if st.kind != T::Select {
                 tables::head_rule(sql, toks, k, tables);
             }
+            st.missing_where =
+                matches!(st.kind, T::Update | T::Delete) && lacks_where(sql, toks, k);
             // CTE names are not tables.
             let mut idx = before;
             while idx < tables.len() {
@@ -294,11 +330,15 @@ pub fn classify_stmt(sql: &[u8], toks: &[Token], tables: &mut Vec<String>, nesti
         Kw::UPDATE => {
             head_tables = true;
             generic_tables = true;
-            Stmt::new(T::Update, true)
+            let mut s = Stmt::new(T::Update, true);
+            s.missing_where = lacks_where(sql, toks, h);
+            s
         }
         Kw::DELETE => {
             generic_tables = true;
-            Stmt::new(T::Delete, true)
+            let mut s = Stmt::new(T::Delete, true);
+            s.missing_where = lacks_where(sql, toks, h);
+            s
         }
         Kw::REPLACE => {
             head_tables = true;
@@ -508,6 +548,7 @@ pub fn classify_stmt(sql: &[u8], toks: &[Token], tables: &mut Vec<String>, nesti
                     let inner = classify_stmt(sql, &toks[j..], tables, nesting + 1);
                     let mut s = Stmt::new(T::Explain, analyze && inner.may_write);
                     s.session_change = analyze && inner.session_change;
+                    s.missing_where = analyze && inner.missing_where;
                     s
                 }
                 _ if is_op(sql, toks, j, b'(') => {

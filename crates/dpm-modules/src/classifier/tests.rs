@@ -357,6 +357,78 @@ fn lex_error_shape() {
     assert!(c.may_write);
     assert!(c.tables.is_empty());
     assert_eq!(c.trx, None);
+    assert!(!c.missing_where);
+}
+
+#[test]
+fn statement_type_list_is_complete() {
+    for (i, t) in StatementType::ALL.into_iter().enumerate() {
+        assert_eq!(t as usize, i, "{t:?}");
+        assert_eq!(StatementType::from_name(t.as_str()), Some(t));
+    }
+    assert_eq!(StatementType::ALL.last(), Some(&StatementType::Unknown));
+    assert_eq!(StatementType::from_name("SELECT"), None);
+}
+
+#[test]
+fn missing_where() {
+    let missing = [
+        "DELETE FROM t",
+        "delete from t",
+        "UPDATE t SET a=1 LIMIT 5",
+        "UPDATE t SET a=1 ORDER BY id LIMIT 5",
+        "DELETE FROM t ORDER BY id LIMIT 1",
+        "DELETE FROM t RETURNING id",
+        "UPDATE LOW_PRIORITY IGNORE t SET a=1",
+        "UPDATE t1, t2 SET t1.a = t2.a",
+        "UPDATE t1 JOIN t2 ON t1.id = t2.id SET t1.a = t2.a",
+        "DELETE t1 FROM t1 JOIN t2 ON t1.id = t2.id",
+        "DELETE FROM t1 USING t1 JOIN t3",
+        // A WHERE in a subquery, derived table or CTE is not the statement's.
+        "UPDATE t SET a = (SELECT b FROM u WHERE u.id = 1)",
+        "DELETE FROM t ORDER BY (SELECT 1 FROM u WHERE x) LIMIT 1",
+        "UPDATE t JOIN (SELECT id FROM u WHERE x = 1) d ON d.id = t.id SET t.a = 1",
+        "WITH c AS (SELECT a FROM t WHERE a > 1) UPDATE u JOIN c ON u.a=c.a SET u.b=1",
+        "WITH c AS (SELECT a FROM t WHERE a > 1) DELETE FROM u",
+        "SET STATEMENT max_statement_time=1 FOR DELETE FROM t",
+        "ANALYZE DELETE FROM t",
+        // Any statement of a multi-statement.
+        "SELECT 1 FROM t WHERE a = 1; DELETE FROM t",
+        "DELETE FROM t WHERE a = 1; UPDATE t SET b = 2",
+        "/*!DELETE FROM t */",
+        // A quoted identifier is not the keyword.
+        "DELETE FROM `where`",
+        "UPDATE t SET `where` = 1",
+    ];
+    for sql in missing {
+        assert!(classify(sql.as_bytes()).missing_where, "{sql}");
+    }
+    let present = [
+        "DELETE FROM t WHERE 1",
+        "DELETE FROM t WHERE id = 5",
+        "UPDATE t SET a=1 WHERE id = 5 LIMIT 5",
+        "UPDATE t1, t2 SET t1.a = t2.a WHERE t1.id = t2.id",
+        "DELETE t1 FROM t1 JOIN t2 ON t1.id = t2.id WHERE t2.x = 1",
+        "DELETE FROM t1 USING t1 JOIN t3 WHERE t1.id = t3.id",
+        "UPDATE t SET a = (SELECT b FROM u) WHERE id = 1",
+        "WITH c AS (SELECT a FROM t) DELETE FROM u WHERE u.a IN (SELECT a FROM c)",
+        "SET STATEMENT max_statement_time=1 FOR DELETE FROM t WHERE a = 1",
+        // EXPLAIN does not run the statement.
+        "EXPLAIN DELETE FROM t",
+        "EXPLAIN UPDATE t SET a = 1",
+        // Not UPDATE/DELETE.
+        "SELECT * FROM t",
+        "INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = 1",
+        "INSERT INTO t SELECT * FROM u",
+        "TRUNCATE t",
+        "DROP TABLE t",
+        "SELECT a FROM t FOR UPDATE",
+        "",
+        "DELETE FROM t WHERE 'x",
+    ];
+    for sql in present {
+        assert!(!classify(sql.as_bytes()).missing_where, "{sql}");
+    }
 }
 
 // ---------------------------------------------------------------- property tests

@@ -5,6 +5,7 @@
 //! `Filter` from it.
 
 pub mod common;
+pub mod firewall;
 pub mod qla;
 pub mod regex_rewrite;
 pub mod tee;
