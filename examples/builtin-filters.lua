@@ -1,6 +1,6 @@
 -- builtin-filters.lua: one readconnroute service with the built-in filters in a chain:
--- rewrite (regex), query log (qla), the slowest statements per session (top) and a
--- mirror of every write to a second server (tee).
+-- rewrite (regex), firewall, query log (qla), the slowest statements per session (top)
+-- and a mirror of every write to a second server (tee).
 --
 --   DPM_LISTEN_PORT      port to listen on                     (default 4006)
 --   DPM_BACKEND          the server, host:port                 (default 127.0.0.1:3306)
@@ -8,6 +8,7 @@
 --   DPM_MIRROR_USER      the user the mirror logs in as        (default dpm)
 --   DPM_MIRROR_PASSWORD  its password                          (default empty)
 --   DPM_LOG_DIR          where the logs go                     (default /tmp)
+--   DPM_RULES_FILE       the firewall's rule file     (default examples/builtin-filters.rules)
 --
 --   dpm --startfile examples/builtin-filters.lua
 --   mariadb -h127.0.0.1 -P4006 -u<user> -p -e 'SELECT 1'
@@ -32,7 +33,19 @@ local rewrite = dpm.filter{
     } },
 }
 
--- Every statement as one JSON line: who, where, how long, how many rows, which error.
+-- Denies DROP/TRUNCATE, UPDATE/DELETE without WHERE, the secret schema and night-time
+-- DDL (examples/builtin-filters.rules) and long sleeps (a rule given as a Lua table).
+-- A denied statement gets ERROR 1141 naming the rule and never reaches the server.
+local firewall = dpm.filter{
+    name = "firewall", module = "firewall",
+    options = {
+        action = "block",
+        rules_file = os.getenv("DPM_RULES_FILE") or "examples/builtin-filters.rules",
+        rules = { { name = "no_sleep_long", regex = [=[(?i)\bSLEEP\s*\(\s*[1-9]]=] } },
+    },
+}
+
+-- Every statement as one JSON line (denied ones too, with their error): who, where, how long, how many rows, which error.
 local log = dpm.filter{
     name = "log", module = "qla",
     options = { file = log_dir .. "/dpm-queries.log", exclude = [[(?i)^\s*(SELECT\s+@@|SHOW\s)]] },
@@ -58,7 +71,7 @@ local tee = dpm.filter{
 
 app = dpm.service{
     name = "app", router = "readconnroute", servers = { db },
-    filters = { rewrite, log, top, tee },
+    filters = { rewrite, log, top, firewall, tee },
 }
 
 -- Keep the listener referenced: dpm closes a connection whose object is collected.

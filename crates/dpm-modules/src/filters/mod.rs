@@ -17,7 +17,13 @@ use dpm_engine::service::{FilterDefinition, ModuleInfo, Options};
 
 /// Every built-in filter module's declaration.
 pub fn modules() -> Vec<&'static ModuleInfo> {
-    vec![&qla::INFO, &regex_rewrite::INFO, &tee::INFO, &top::INFO]
+    vec![
+        &firewall::INFO,
+        &qla::INFO,
+        &regex_rewrite::INFO,
+        &tee::INFO,
+        &top::INFO,
+    ]
 }
 
 /// Makes filter `name` of module `module` from its checked options.
@@ -27,6 +33,7 @@ pub fn create(
     options: &Options,
 ) -> Result<Arc<dyn FilterDefinition>, String> {
     match module {
+        "firewall" => firewall::Firewall::create(name, options),
         "qla" => qla::QueryLog::create(name, options),
         "regex" => regex_rewrite::RegexRewrite::create(name, options),
         "tee" => tee::Tee::create(name, options),

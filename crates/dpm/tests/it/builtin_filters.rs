@@ -267,3 +267,133 @@ fn sighup_reopens_the_query_log_after_logrotate_renamed_it() {
     assert_eq!(old[0]["sql"], "SELECT 'before' AS rotation");
     assert!(dpm.try_status().is_none(), "SIGHUP does not stop dpm");
 }
+
+#[test]
+fn a_denied_delete_never_reaches_the_server_and_the_log_says_why() {
+    let (_dpm, port, dir) = filters_dpm("examples/builtin-filters.lua");
+    let db = MariaDb::get();
+    db.direct_exec(&format!(
+        "CREATE TABLE IF NOT EXISTS {DB}.guarded (id INT PRIMARY KEY);
+         REPLACE INTO {DB}.guarded VALUES (1), (2), (3);"
+    ));
+    let denied = [
+        ("DELETE FROM guarded", "no_mass_write"),
+        ("UPDATE guarded SET id = id + 10", "no_mass_write"),
+        ("  drop table guarded", "no_drop"),
+        ("SELECT * FROM secret.keys", "no_secrets"),
+        ("SELECT SLEEP(5)", "no_sleep_long"),
+    ];
+    for (sql, rule) in denied {
+        let out = cli(port).run(sql);
+        assert!(!out.status.success(), "{sql} was let through");
+        let expected = format!(
+            "ERROR 1141 (42000) at line 1: Access denied for '{USER}'@'127.0.0.1': Access denied by firewall rule '{rule}'"
+        );
+        assert!(out.stderr.contains(&expected), "{sql}: {}", out.stderr);
+    }
+    // Checked on the server: nothing was deleted or changed.
+    assert_eq!(
+        db.direct_exec(&format!(
+            "SELECT GROUP_CONCAT(id ORDER BY id) FROM {DB}.guarded"
+        )),
+        "1,2,3\n"
+    );
+    // The same statements with a WHERE pass.
+    let out = cli(port).run("DELETE FROM guarded WHERE id = 3; SELECT COUNT(*) AS n FROM guarded");
+    out.assert_success("a DELETE with WHERE");
+    assert_eq!(out.stdout, "n\n2\n");
+    // The query log (before the firewall in the chain) records the denial.
+    let log = json_lines(&dir.path().join("dpm-queries.log"), denied.len() + 2);
+    let line = log
+        .iter()
+        .find(|l| l["sql"] == "DELETE FROM guarded")
+        .unwrap_or_else(|| panic!("{log:?}"));
+    assert_eq!(line["error"], 1141);
+    assert!(line["server"].is_null(), "answered by dpm, not a server");
+}
+
+#[test]
+fn firewall_rules_reload_and_a_broken_file_keeps_the_old_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("fw.rules");
+    std::fs::write(&rules, "rule no_delete match type delete\n").unwrap();
+    let port = free_port();
+    let dpm = Dpm::builder("crates/dpm/tests/lua/firewall_admin.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
+        .env("DPM_RULES", rules.display().to_string())
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    MariaDb::get().direct_exec(&format!(
+        "CREATE TABLE IF NOT EXISTS {DB}.reloaded (id INT PRIMARY KEY)"
+    ));
+    let denied = |sql: &str| {
+        let out = cli(port).run(sql);
+        (!out.status.success()).then(|| out.stderr)
+    };
+    assert!(denied("DELETE FROM reloaded WHERE id = 1").is_some());
+    assert!(denied("INSERT IGNORE INTO reloaded VALUES (1)").is_none());
+
+    // A new rule file, reloaded from Lua.
+    std::fs::write(&rules, "rule no_insert match type insert\n").unwrap();
+    let out = cli(port).run("RELOAD FIREWALL");
+    assert_eq!(out.stdout, "ok\terror\ntrue\tNULL\n");
+    assert!(denied("DELETE FROM reloaded WHERE id = 1").is_none());
+    let err = denied("INSERT IGNORE INTO reloaded VALUES (1)").expect("insert denied after reload");
+    assert!(err.contains("firewall rule 'no_insert'"), "{err}");
+
+    // A broken file: the error names file and line, the old rules stay.
+    std::fs::write(&rules, "# fine\nrule broken match regex '(unclosed'\n").unwrap();
+    let out = cli(port).run("RELOAD FIREWALL");
+    let expected = format!("false\t{}:2: ", rules.display());
+    assert!(out.stdout.contains(&expected), "{}", out.stdout);
+    assert!(denied("INSERT IGNORE INTO reloaded VALUES (1)").is_some());
+    dpm.wait_for_line(
+        &format!("ERROR: {}:2: ", rules.display()),
+        Duration::from_secs(5),
+    );
+
+    // SIGHUP rereads it too.
+    std::fs::write(&rules, "rule no_update match type update\n").unwrap();
+    dpm.signal(libc::SIGHUP);
+    dpm.wait_for_line("filter 'fw': rules reloaded", Duration::from_secs(5));
+    assert!(denied("INSERT IGNORE INTO reloaded VALUES (1)").is_none());
+    assert!(denied("UPDATE reloaded SET id = 1 WHERE id = 1").is_some());
+    let out = cli(port).run("FIREWALL STATS");
+    assert_eq!(
+        out.stdout.lines().nth(1).unwrap().split('\t').nth(3),
+        Some("2"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn an_allow_list_lets_through_only_what_its_rules_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("fw.rules");
+    std::fs::write(&rules, "rule ping_table match table reloaded\n").unwrap();
+    let port = free_port();
+    let dpm = Dpm::builder("crates/dpm/tests/lua/firewall_admin.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
+        .env("DPM_RULES", rules.display().to_string())
+        .env("DPM_FW_ACTION", "allow")
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    MariaDb::get().direct_exec(&format!(
+        "CREATE TABLE IF NOT EXISTS {DB}.reloaded (id INT PRIMARY KEY)"
+    ));
+    // A SELECT (the Lua rule) and anything on the table `reloaded` (the file's) pass.
+    cli(port).run("SELECT 1").assert_success("select");
+    cli(port)
+        .run("INSERT IGNORE INTO reloaded VALUES (7)")
+        .assert_success("insert into the allowed table");
+    let out = cli(port).run("CREATE TABLE IF NOT EXISTS other (id INT)");
+    assert!(
+        out.stderr
+            .contains("no firewall rule allows this statement"),
+        "{}",
+        out.stderr
+    );
+}

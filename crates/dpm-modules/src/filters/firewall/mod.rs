@@ -5,6 +5,8 @@
 //! `docs/firewall.md` describes the language; `examples/firewall.rules` shows every
 //! feature.
 //!
+//! `filter` is the pipeline filter that applies the rules to a session's statements.
+//!
 //! Files: `tokens` (a rule-file line's tokens), `rules` (rule file → definitions), `spec`
 //! (structured specs → definitions), `ast` (the definitions and errors), `types`
 //! (statement-type sets), `tables` (table patterns), `time_window` (`at_times`),
@@ -12,6 +14,7 @@
 
 mod ast;
 mod compiled;
+mod filter;
 mod rules;
 mod spec;
 mod tables;
@@ -24,5 +27,6 @@ mod users;
 
 pub use ast::RuleError;
 pub use compiled::{Mode, RuleSet, Statement, Verdict};
+pub use filter::{Firewall, INFO};
 pub use spec::{RuleSpec, UsersSpec};
 pub use time_window::local_seconds_of_day;

@@ -1,0 +1,29 @@
+-- A firewall from the rule file DPM_RULES (mode DPM_FW_ACTION) and an admin filter in
+-- front of it: `RELOAD FIREWALL` answers with what app:reload_filters() returned, and
+-- `FIREWALL STATS` with the firewall's diagnostics (crates/dpm/tests/it/builtin_filters.rs).
+local db = dpm.server{ name = "db", address = os.getenv("DPM_BACKEND") }
+local firewall = dpm.filter{
+    name = "fw", module = "firewall",
+    options = {
+        action = os.getenv("DPM_FW_ACTION") or "block",
+        rules_file = os.getenv("DPM_RULES"),
+        rules = { { name = "lua_reads", type = "select|show|set" } },
+    },
+}
+local admin = dpm.filter{
+    name = "admin", yields = false,
+    route_query = function(session, query)
+        local sql = query:sql()
+        if sql == "RELOAD FIREWALL" then
+            local ok, err = app:reload_filters()
+            return { columns = { "ok", "error" }, rows = { { tostring(ok), err } } }
+        elseif sql == "FIREWALL STATS" then
+            local d = app:diagnostics().filters[2].diagnostics
+            return { columns = { "rules", "allowed", "denied", "reloads", "failed_reloads" },
+                     rows = { { d.rules, d.allowed, d.denied, d.reloads, d.failed_reloads } } }
+        end
+    end,
+}
+app = dpm.service{ name = "app", router = "readconnroute", servers = { db }, filters = { admin, firewall } }
+listener = assert(dpm.listener("127.0.0.1", tonumber(os.getenv("DPM_LISTEN_PORT"))))
+listener:serve(app)
