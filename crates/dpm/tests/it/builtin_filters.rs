@@ -329,7 +329,7 @@ fn firewall_rules_reload_and_a_broken_file_keeps_the_old_rules() {
     ));
     let denied = |sql: &str| {
         let out = cli(port).run(sql);
-        (!out.status.success()).then(|| out.stderr)
+        (!out.status.success()).then_some(out.stderr)
     };
     assert!(denied("DELETE FROM reloaded WHERE id = 1").is_some());
     assert!(denied("INSERT IGNORE INTO reloaded VALUES (1)").is_none());
