@@ -164,6 +164,9 @@ impl UserData for ReplyObject {
             Ok(this.get(|r| r.last_insert_id as i64))
         });
         fields.add_field_method_get("status", |_, this| Ok(this.get(|r| r.status as i64)));
+        fields.add_field_method_get("duration_us", |_, this| {
+            Ok(this.get(|r| r.duration.as_micros() as i64))
+        });
         fields.add_field_method_get("error_code", |_, this| {
             Ok(this
                 .0

@@ -332,7 +332,34 @@ fn firewall_rules_reload_and_a_broken_file_keeps_the_old_rules() {
         (!out.status.success()).then_some(out.stderr)
     };
     assert!(denied("DELETE FROM reloaded WHERE id = 1").is_some());
+    // A filter before the firewall saw the denial as the statement's reply.
+    let out = cli(port).run("LAST REPLY");
+    assert_eq!(
+        out.stdout
+            .lines()
+            .nth(1)
+            .map(|l| l.split('\t').take(2).collect::<Vec<_>>()),
+        Some(vec!["NULL", "1141"]),
+        "{}",
+        out.stdout
+    );
     assert!(denied("INSERT IGNORE INTO reloaded VALUES (1)").is_none());
+    let out = cli(port).run("LAST REPLY");
+    let line: Vec<String> = out
+        .stdout
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split('\t')
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        (line[0].as_str(), line[1].as_str()),
+        ("db", "NULL"),
+        "{}",
+        out.stdout
+    );
+    assert!(line[2].parse::<u64>().unwrap() > 0);
 
     // A new rule file, reloaded from Lua.
     std::fs::write(&rules, "rule no_insert match type insert\n").unwrap();

@@ -1,6 +1,8 @@
 -- A firewall from the rule file DPM_RULES (mode DPM_FW_ACTION) and an admin filter in
 -- front of it: `RELOAD FIREWALL` answers with what app:reload_filters() returned, and
--- `FIREWALL STATS` with the firewall's diagnostics (crates/dpm/tests/it/builtin_filters.rs).
+-- `FIREWALL STATS` with the firewall's diagnostics, `LAST REPLY` with what the admin
+-- filter saw of the last reply (crates/dpm/tests/it/builtin_filters.rs).
+local last = {}
 local db = dpm.server{ name = "db", address = os.getenv("DPM_BACKEND") }
 local firewall = dpm.filter{
     name = "fw", module = "firewall",
@@ -17,11 +19,17 @@ local admin = dpm.filter{
         if sql == "RELOAD FIREWALL" then
             local ok, err = app:reload_filters()
             return { columns = { "ok", "error" }, rows = { { tostring(ok), err } } }
+        elseif sql == "LAST REPLY" then
+            return { columns = { "server", "error_code", "duration_us" },
+                     rows = { { last.server, last.error_code, last.duration_us } } }
         elseif sql == "FIREWALL STATS" then
             local d = app:diagnostics().filters[2].diagnostics
             return { columns = { "rules", "allowed", "denied", "reloads", "failed_reloads" },
                      rows = { { d.rules, d.allowed, d.denied, d.reloads, d.failed_reloads } } }
         end
+    end,
+    client_reply = function(session, reply)
+        last = { server = reply.server, error_code = reply.error_code, duration_us = reply.duration_us }
     end,
 }
 app = dpm.service{ name = "app", router = "readconnroute", servers = { db }, filters = { admin, firewall } }
