@@ -315,7 +315,7 @@ fn walk(
         let callback = info.event.filter(|&e| conn.mask.get().has(e));
         let stage = pipeline
             .as_deref()
-            .is_some_and(|p| pipeline_stops(p, conn, &info));
+            .is_some_and(|p| pipeline_stops(p, conn, &info, payload));
         // The end of a reply the filters await normally goes out with the rest of the run
         // (one write, as without filters) and the filters see it right after; only when a
         // callback must see the packet first does the walk stop before it.
@@ -569,12 +569,21 @@ fn ends_response(info: &FrameInfo) -> bool {
     matches!(info.event, Some(Event::ResponseEnded | Event::ServerError))
 }
 
-/// True when the session's pipeline must see this frame: a client command its filters
-/// asked for, or the last packet of a reply they await.
+/// True when the session's pipeline must see this frame: a client command a filter wants
+/// (asked whole, without stopping: a filter whose `match` does not match costs no stop),
+/// or the last packet of a reply they await.
 #[inline]
-fn pipeline_stops(pipeline: &pipeline::Pipeline, conn: &Conn, info: &FrameInfo) -> bool {
+fn pipeline_stops(
+    pipeline: &pipeline::Pipeline,
+    conn: &Conn,
+    info: &FrameInfo,
+    payload: &[u8],
+) -> bool {
     if conn.role == Role::Client {
-        return pipeline.interest.requests && matches!(info.kind, PacketKind::Command(_));
+        return pipeline.interest.requests
+            && matches!(info.kind, PacketKind::Command(_))
+            // The first frame of a ≥ 16 MiB command is not the whole command: it stops.
+            && (info.continued || pipeline::wanted(pipeline, payload));
     }
     pipeline::note_reply_packet(pipeline, info.kind, ends_response(info))
 }

@@ -38,6 +38,9 @@ pub struct WorkerGauges {
     pub packets_decoded: AtomicU64,
     /// Open connections, listeners included.
     pub connections: AtomicU64,
+    /// Requests and replies a service's filters were run for (the forwarding loop
+    /// stopped for them).
+    pub pipeline_runs: AtomicU64,
 }
 
 impl WorkerGauges {
@@ -58,6 +61,8 @@ pub struct ProcessTotals {
     pub packets_decoded: u64,
     /// Σ open connections.
     pub connections: u64,
+    /// Σ pipeline_runs.
+    pub pipeline_runs: u64,
 }
 
 /// The process-wide shared state. Get it with [`shared`].
@@ -179,6 +184,7 @@ impl Shared {
             t.lua_calls += g.lua_calls.load(Ordering::Relaxed);
             t.packets_decoded += g.packets_decoded.load(Ordering::Relaxed);
             t.connections += g.connections.load(Ordering::Relaxed);
+            t.pipeline_runs += g.pipeline_runs.load(Ordering::Relaxed);
         }
         t
     }

@@ -160,6 +160,7 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
             let mine = h.worker.gauges();
             t.set("lua_calls", mine.lua_calls.load(relaxed))?;
             t.set("packets_decoded", mine.packets_decoded.load(relaxed))?;
+            t.set("pipeline_runs", mine.pipeline_runs.load(relaxed))?;
             t.set("connections", h.worker.conn_count())?;
             t.set("worker", h.worker.index())?;
             // The same counters summed over every worker of the process.
@@ -169,6 +170,7 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
             total.set("lua_calls", sums.lua_calls)?;
             total.set("packets_decoded", sums.packets_decoded)?;
             total.set("connections", sums.connections)?;
+            total.set("pipeline_runs", sums.pipeline_runs)?;
             t.set("total", total)?;
             Ok(t)
         })?,

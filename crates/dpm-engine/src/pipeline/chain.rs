@@ -38,6 +38,9 @@ pub struct Pipeline {
     pub router: RefCell<Box<dyn RouterSession>>,
     /// The union of the filters' interests.
     pub interest: Interest,
+    /// Some filter (or the router) watches replies without asking for requests: it sees
+    /// the reply of every command, also of those no filter wanted.
+    replies_of_all: bool,
     /// Commands sent to the backend whose replies the filters still await, oldest first.
     awaiting: RefCell<VecDeque<Awaited>>,
     /// The reply in flight: rows so far, and whether it is a result set.
@@ -53,8 +56,15 @@ impl Pipeline {
         filters: Vec<Rc<dyn FilterSession>>,
         router: Box<dyn RouterSession>,
         interest: Interest,
+        router_interest: Interest,
     ) -> Pipeline {
+        let replies_of_all = router_interest.replies
+            || filters.iter().any(|f| {
+                let i = f.interest();
+                i.replies && !i.requests
+            });
         Pipeline {
+            replies_of_all,
             service,
             server,
             filters,
@@ -80,25 +90,42 @@ impl Pipeline {
 /// A command sent to the backend whose reply the filters await.
 struct Awaited {
     command: u8,
+    /// False when no filter is to see the reply (no filter wanted the request, and none
+    /// watches every reply): the loop forwards it without stopping.
+    watched: bool,
     /// The request as the chain passed it on (none when the loop forwarded the command
     /// without stopping: no filter asked for requests).
     request: Option<Rc<Request>>,
-    /// When it was sent, for the reply's duration.
-    sent: Instant,
+    /// When it was sent, for the reply's duration (when watched).
+    sent: Option<Instant>,
 }
 
-/// A command is on its way to the backend (forwarded by the loop, `request` None, or by
-/// [`run_request`]): count it, and remember it when filters await its reply.
+/// True when some filter that asks for requests wants this one (`payload`: the whole
+/// command, command byte first). Asked by the forwarding loop before it stops.
+#[inline]
+pub(crate) fn wanted(pipeline: &Pipeline, payload: &[u8]) -> bool {
+    pipeline
+        .filters
+        .iter()
+        .any(|f| f.interest().requests && f.wants(payload))
+}
+
+/// A command is on its way to the backend (forwarded by the loop, `request` None — no
+/// filter wanted it —, or by [`run_request`]): count it, and remember it when filters
+/// await its reply.
 #[inline]
 pub(crate) fn note_request_sent(pipeline: &Pipeline, command: u8, request: Option<Rc<Request>>) {
     // One relaxed atomic add per statement: the per-server "routed" counter is shared by
     // the workers, and a statement costs tens of microseconds of system calls anyway.
     pipeline.server.routed.fetch_add(1, Ordering::Relaxed);
     if pipeline.interest.replies && response_shape(command) != ResponseShape::None {
+        let watched = request.is_some() || pipeline.replies_of_all;
         pipeline.awaiting.borrow_mut().push_back(Awaited {
             command,
+            watched,
             request,
-            sent: Instant::now(),
+            // Only a reply someone sees needs its duration (a clock read per statement).
+            sent: if watched { Some(Instant::now()) } else { None },
         });
     }
 }
@@ -111,8 +138,22 @@ pub(crate) fn note_reply_packet(
     kind: PacketKind,
     ends_response: bool,
 ) -> bool {
-    if !pipeline.interest.replies || pipeline.awaiting.borrow().is_empty() {
+    if !pipeline.interest.replies {
         return false;
+    }
+    {
+        let mut awaiting = pipeline.awaiting.borrow_mut();
+        match awaiting.front() {
+            None => return false,
+            Some(a) if !a.watched => {
+                // Nobody is to see this reply: it passes, and is forgotten at its end.
+                if ends_response {
+                    awaiting.pop_front();
+                }
+                return false;
+            }
+            Some(_) => {}
+        }
     }
     match kind {
         PacketKind::Row => pipeline.reply_rows.set(pipeline.reply_rows.get() + 1),
@@ -138,6 +179,7 @@ pub(crate) async fn run_request(
         session: session.clone(),
         service: pipeline.service.clone(),
     };
+    crate::shared::WorkerGauges::bump(&worker.gauges().pipeline_runs);
     let started = Instant::now();
     let mut request = Rc::new(Request::new(payload));
     let mut target: Option<String> = None;
@@ -145,7 +187,7 @@ pub(crate) async fn run_request(
     // How many filters saw the request: those get the pipeline's own answer upstream.
     let mut seen = pipeline.filters.len();
     for (at, filter) in pipeline.filters.iter().enumerate() {
-        if !filter.interest().requests {
+        if !filter.interest().requests || !filter.wants(&request.payload) {
             continue;
         }
         let action = filter
@@ -446,6 +488,7 @@ pub(crate) async fn run_reply(
     let Some(awaited) = pipeline.awaiting.borrow_mut().pop_front() else {
         return;
     };
+    crate::shared::WorkerGauges::bump(&worker.gauges().pipeline_runs);
     let rows = pipeline.reply_rows.replace(0);
     let is_rows = pipeline.reply_is_rows.replace(false);
     let kind = match end.kind {
@@ -464,7 +507,7 @@ pub(crate) async fn run_reply(
         error_message: end.error_message,
         server: Some(pipeline.server.clone()),
         request: awaited.request,
-        duration: awaited.sent.elapsed(),
+        duration: awaited.sent.map(|t| t.elapsed()).unwrap_or_default(),
     });
     let sref = SessionRef {
         worker: worker.clone(),

@@ -20,10 +20,10 @@ mod chain;
 mod types;
 
 pub(crate) use chain::{
-    note_reply_packet, note_request_sent, run_reply, run_request, LOST_BACKEND,
+    note_reply_packet, note_request_sent, run_reply, run_request, wanted, LOST_BACKEND,
 };
 pub use chain::{Pipeline, ReplyEnd};
 pub use types::{
-    Action, Filter, FilterSession, Interest, Reply, ReplyKind, ReplyPacket, Request, Router,
-    RouterSession, SessionRef, Step,
+    sql_of, Action, Filter, FilterSession, Interest, Reply, ReplyKind, ReplyPacket, Request,
+    Router, RouterSession, SessionRef, Step,
 };

@@ -81,11 +81,16 @@ impl Request {
 
     /// The SQL text of a COM_QUERY or COM_STMT_PREPARE.
     pub fn sql(&self) -> Option<&[u8]> {
-        use dpm_protocol::command::com;
-        match self.command {
-            com::QUERY | com::STMT_PREPARE => Some(&self.payload[1..]),
-            _ => None,
-        }
+        sql_of(&self.payload)
+    }
+}
+
+/// The SQL text of a COM_QUERY or COM_STMT_PREPARE payload (command byte first).
+pub fn sql_of(payload: &[u8]) -> Option<&[u8]> {
+    use dpm_protocol::command::com;
+    match payload.split_first() {
+        Some((&com::QUERY | &com::STMT_PREPARE, sql)) => Some(sql),
+        _ => None,
     }
 }
 
@@ -220,6 +225,14 @@ pub trait FilterSession {
     fn name(&self) -> &str;
     /// What this filter wants to see (its capabilities).
     fn interest(&self) -> Interest;
+    /// Whether this request (`payload`: the whole command, command byte first) concerns
+    /// the filter — a filter whose `match` does not match says no. When no filter wants a
+    /// request, the forwarding loop sends it on without stopping (no [`Request`] is made)
+    /// and its reply passes unseen unless a filter watches every reply. Called from the
+    /// forwarding loop: cheap, synchronous. Default: every request.
+    fn wants(&self, _payload: &[u8]) -> bool {
+        true
+    }
     /// A request on its way downstream.
     fn route_query(self: Rc<Self>, session: SessionRef, request: Rc<Request>) -> Step<Action>;
     /// A complete reply on its way upstream.

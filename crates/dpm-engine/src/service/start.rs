@@ -77,6 +77,7 @@ pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<
                     filters,
                     router,
                     interest,
+                    shared.router.interest(),
                 )));
                 tracing::debug!(client = client.id, service = %shared.name, server = %server.name, "session routed");
                 return;

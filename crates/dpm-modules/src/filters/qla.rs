@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use dpm_engine::pipeline::{
-    Action, Filter, FilterSession, Interest, Reply, ReplyKind, Request, SessionRef, Step,
+    sql_of, Action, Filter, FilterSession, Interest, Reply, ReplyKind, Request, SessionRef, Step,
 };
 use dpm_engine::service::{
     FilterDefinition, Maturity, ModuleInfo, ModuleType, OptionKind, OptionSpec, Options,
@@ -239,6 +239,13 @@ impl FilterSession for QueryLogSession {
             requests: true,
             replies: true,
         }
+    }
+
+    /// Statements in scope of `match`/`exclude`: the others are not even stopped for.
+    fn wants(&self, payload: &[u8]) -> bool {
+        let scope = &self.log.scope;
+        payload.first().is_some_and(|&c| is_statement(c))
+            && (!scope.filters_sql() || sql_of(payload).is_some_and(|sql| scope.covers_sql(sql)))
     }
 
     fn route_query(self: Rc<Self>, _: SessionRef, _: Rc<Request>) -> Step<Action> {

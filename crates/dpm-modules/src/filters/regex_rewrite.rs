@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use dpm_engine::pipeline::{
-    Action, Filter, FilterSession, Interest, Reply, Request, SessionRef, Step,
+    sql_of, Action, Filter, FilterSession, Interest, Reply, Request, SessionRef, Step,
 };
 use dpm_engine::service::{
     FilterDefinition, Maturity, ModuleInfo, ModuleType, OptionKind, OptionSpec, Options,
@@ -129,6 +129,10 @@ impl RegexRewrite {
 
     /// The SQL after every rule, or None when no rule matched.
     fn rewrite(&self, sql: &[u8]) -> Option<Vec<u8>> {
+        // The common case, no rule matches, stops at the cheaper question.
+        if !self.any.is_match(sql) {
+            return None;
+        }
         let first = self.any.matches(sql).into_iter().next()?;
         let mut text = sql.to_vec();
         // From the first rule that matched the original on: a later rule may match
@@ -196,6 +200,11 @@ impl FilterSession for RegexSession {
             requests: true,
             replies: false,
         }
+    }
+
+    /// Statements some rule matches: the others are not even stopped for.
+    fn wants(&self, payload: &[u8]) -> bool {
+        sql_of(payload).is_some_and(|sql| self.filter.any.is_match(sql))
     }
 
     fn route_query(self: Rc<Self>, session: SessionRef, request: Rc<Request>) -> Step<Action> {

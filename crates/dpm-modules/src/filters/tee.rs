@@ -227,6 +227,15 @@ impl FilterSession for TeeSession {
         }
     }
 
+    /// COM_INIT_DB, and COM_QUERY in scope of `match`/`exclude`.
+    fn wants(&self, payload: &[u8]) -> bool {
+        match payload.split_first() {
+            Some((&com::INIT_DB, _)) => true,
+            Some((&com::QUERY, sql)) => self.tee.scope.covers_sql(sql),
+            _ => false,
+        }
+    }
+
     fn route_query(self: Rc<Self>, session: SessionRef, request: Rc<Request>) -> Step<Action> {
         if !matches!(request.command, com::QUERY | com::INIT_DB) {
             return Step::Ready(Action::Forward);

@@ -174,6 +174,14 @@ impl FilterSession for TopSession {
         }
     }
 
+    /// Statements (they all count in the totals).
+    fn wants(&self, payload: &[u8]) -> bool {
+        matches!(
+            payload.first(),
+            Some(&(com::QUERY | com::STMT_PREPARE | com::STMT_EXECUTE))
+        )
+    }
+
     fn route_query(self: Rc<Self>, _: SessionRef, _: Rc<Request>) -> Step<Action> {
         Step::Ready(Action::Forward)
     }

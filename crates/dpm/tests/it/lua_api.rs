@@ -29,7 +29,8 @@ async fn run_queries(port: u16, n: usize) {
 }
 
 /// Asks the stats port for dpm.stats() and returns (lua_calls, packets_decoded).
-fn stats(dpm: &Dpm, stats_port: u16) -> (u64, u64) {
+/// (Lua calls, packets decoded, pipeline runs) of the worker that serves `stats_port`.
+fn stats(dpm: &Dpm, stats_port: u16) -> (u64, u64, u64) {
     let before = dpm.line_count();
     // The stats listener opens after the proxy's listener: retry until it is up.
     wait_until("the stats listener", LISTEN_TIMEOUT, || {
@@ -41,16 +42,16 @@ fn stats(dpm: &Dpm, stats_port: u16) -> (u64, u64) {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().unwrap())
         .collect();
-    (nums[0], nums[1])
+    (nums[0], nums[1], nums[2])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_callback_for_the_event_lua_is_not_entered_and_nothing_is_decoded() {
     let stats_port = free_port();
     let (dpm, port) = start("fast_path.lua", &[("DPM_STATS_PORT", stats_port)]);
-    let (calls_before, decoded_before) = stats(&dpm, stats_port);
+    let (calls_before, decoded_before, _) = stats(&dpm, stats_port);
     run_queries(port, 200).await;
-    let (calls_after, decoded_after) = stats(&dpm, stats_port);
+    let (calls_after, decoded_after, _) = stats(&dpm, stats_port);
     // Only connection lifecycle enters Lua: per client one MYC_CONNECT and the two
     // MY_CLOSING callbacks of the client and its backend (the test's client, and the
     // harness's listening probe whose closes may land after the first reading), plus
@@ -75,9 +76,9 @@ async fn a_callback_on_the_command_event_is_entered_once_per_query() {
         "fast_path.lua",
         &[("DPM_STATS_PORT", stats_port), ("DPM_HOOK_CMD", 1)],
     );
-    let (calls_before, decoded_before) = stats(&dpm, stats_port);
+    let (calls_before, decoded_before, _) = stats(&dpm, stats_port);
     run_queries(port, 200).await;
-    let (calls_after, decoded_after) = stats(&dpm, stats_port);
+    let (calls_after, decoded_after, _) = stats(&dpm, stats_port);
     assert!(
         calls_after - calls_before >= 200,
         "{calls_before} -> {calls_after}"
@@ -235,9 +236,9 @@ async fn workers_share_counters_maps_and_acls_kept_in_rust() {
 
 /// Lua calls made for 200 queries through a service whose chain is `filter` (see
 /// tests/lua/service_fast_path.lua): the calls of a connection that runs 200 queries
-/// less those of one that runs none (the driver's own set-up queries, closes), and the
-/// packets decoded meanwhile.
-async fn service_lua_calls(filter: &str) -> (u64, u64) {
+/// less those of one that runs none (the driver's own set-up queries, closes), the
+/// packets decoded meanwhile, and the pipeline runs counted like the calls.
+async fn service_lua_calls(filter: &str) -> (u64, u64, u64) {
     let stats_port = free_port();
     let (builder, port) = Dpm::in_front_of_mariadb(format!("{LUA_DIR}/service_fast_path.lua"));
     let dpm = builder
@@ -245,18 +246,22 @@ async fn service_lua_calls(filter: &str) -> (u64, u64) {
         .env("DPM_FILTER", filter)
         .spawn();
     dpm.wait_until_listening(port, LISTEN_TIMEOUT);
-    let (c0, d0) = stats(&dpm, stats_port);
+    let (c0, d0, r0) = stats(&dpm, stats_port);
     run_queries(port, 0).await;
-    let (c1, d1) = stats(&dpm, stats_port);
+    let (c1, d1, r1) = stats(&dpm, stats_port);
     run_queries(port, 200).await;
-    let (c2, d2) = stats(&dpm, stats_port);
-    ((c2 - c1) - (c1 - c0), (d2 - d1) + (d1 - d0))
+    let (c2, d2, r2) = stats(&dpm, stats_port);
+    (
+        (c2 - c1) - (c1 - c0),
+        (d2 - d1) + (d1 - d0),
+        (r2 - r1) - (r1 - r0),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_enters_lua_only_where_its_chain_asked() {
     // No filter: routed once, then forwarded like passthrough: no Lua per query.
-    let (calls, decoded) = service_lua_calls("none").await;
+    let (calls, decoded, _) = service_lua_calls("none").await;
     assert_eq!(
         calls, 0,
         "Lua calls for 200 queries through a service with no filter"
@@ -264,17 +269,29 @@ async fn a_service_enters_lua_only_where_its_chain_asked() {
     assert_eq!(decoded, 0);
     // A filter watching replies: one call per reply, none per request, and nothing is
     // decoded into Lua packet objects.
-    let (calls, decoded) = service_lua_calls("replies").await;
+    let (calls, decoded, _) = service_lua_calls("replies").await;
     assert_eq!(
         calls, 200,
         "Lua calls for 200 queries with a reply-only filter"
     );
     assert_eq!(decoded, 0);
     // A filter on requests only: one call per request.
-    let (calls, decoded) = service_lua_calls("requests").await;
+    let (calls, decoded, _) = service_lua_calls("requests").await;
     assert_eq!(
         calls, 200,
         "Lua calls for 200 queries with a request-only filter"
     );
     assert_eq!(decoded, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn built_in_filters_whose_match_never_matches_never_stop_the_forwarding() {
+    // qla, regex and tee with a `match` no statement matches: neither the requests nor
+    // their replies are stopped for; forwarded as without filters.
+    let (calls, decoded, runs) = service_lua_calls("nomatch").await;
+    assert_eq!((calls, decoded, runs), (0, 0, 0));
+    // The same filters matching everything: each request and each reply runs the chain.
+    let (calls, _, runs) = service_lua_calls("match").await;
+    assert_eq!(calls, 0, "built-in filters never enter Lua");
+    assert_eq!(runs, 400, "200 requests and their 200 replies");
 }

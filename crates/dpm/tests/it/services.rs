@@ -310,13 +310,17 @@ fn bad_service_definitions_stop_the_start_with_file_and_line() {
         ("dpm.service{ name = 'x', router = 'readconnroute', servers = { s }, options = { router_options = 5 } }", "must be one of primary, replica, running, master, slave, not integer"),
         ("dpm.service{ name = 'x', router = 'readconnroute', servers = { s }, colour = 'red' }", "dpm.service: unknown field 'colour'"),
         ("dpm.server{ name = 'y', address = 'nowhere' }", "address 'nowhere' is not host:port or a socket path"),
-        ("dpm.filter{ name = 'q', module = 'qlafilter' }", "dpm.filter 'q': unknown filter module 'qlafilter' (known: qla, regex, top"),
+        ("dpm.filter{ name = 'q', module = 'qlafilter' }", "dpm.filter 'q': unknown filter module 'qlafilter' (known: firewall, qla, regex, tee, top)"),
         ("dpm.filter{ name = 'q', module = 'qla', options = { file = '/tmp/q.log', sample = 'all' } }", "dpm.filter 'q': filter 'qla': option 'sample' must be integer, not 'all'"),
         ("dpm.filter{ name = 'q', module = 'qla', options = { log = 'sql' } }", "filter 'qla': option 'file' is required"),
         ("dpm.filter{ name = 'q', module = 'qla', options = { file = '/nonexistent-dir/q.log' } }", "cannot open /nonexistent-dir/q.log for appending"),
         ("dpm.filter{ name = 'q', module = 'regex', options = { match = '(', replace = 'x' } }", "filter 'regex': rule 1 ('('): regex parse error:"),
         ("dpm.filter{ name = 'q', module = 'top', options = { file = '/tmp/t.log', colour = 1 } }", "filter 'top' has no option 'colour' (its options: file, count, match, exclude, user, source)"),
         ("dpm.filter('qla', {})", "dpm.filter: expects a table"),
+        ("dpm.filter{ name = 'f', module = 'firewall', options = { rules = { { name = 'x', regex = '(' } } } }", "dpm.filter 'f': rule 'x': "),
+        ("dpm.filter{ name = 'f', module = 'firewall', options = { rules_file = '/nonexistent.rules' } }", "cannot read rule file /nonexistent.rules"),
+        ("dpm.filter{ name = 'f', module = 'firewall', options = { rules = { { name = 'x', colour = 'red' } } } }", "filter 'firewall': rules[1]: unknown field 'colour'"),
+        ("dpm.filter{ name = 't', module = 'tee', options = { mirror_user = 'm' } }", "filter 'tee': option 'target' is required"),
     ];
     for (line, expected) in cases {
         let dir = tempfile::tempdir().unwrap();

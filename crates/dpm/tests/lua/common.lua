@@ -33,7 +33,8 @@ function M.stats_listener(port)
     conns[listener:id()] = listener
     listener:register(dpm.MYC_CONNECT, function(client)
         local s = dpm.stats()
-        print(string.format("stats lua_calls=%d packets_decoded=%d", s.lua_calls, s.packets_decoded))
+        print(string.format("stats lua_calls=%d packets_decoded=%d pipeline_runs=%d",
+            s.lua_calls, s.packets_decoded, s.pipeline_runs))
         dpm.close(client)
     end)
 end

@@ -28,6 +28,17 @@ impl JsonLine {
 
     /// A string (bytes that are not UTF-8 are replaced).
     fn string(&mut self, s: &[u8]) {
+        // Why the fast path: a log line per statement escapes its SQL, and SQL is mostly
+        // printable ASCII without quotes or backslashes — copied as is, no UTF-8
+        // validation pass and no escaper walking it a second time.
+        if s.iter()
+            .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        {
+            self.out.push(b'"');
+            self.out.extend_from_slice(s);
+            self.out.push(b'"');
+            return;
+        }
         let text = String::from_utf8_lossy(s);
         // Writing to a Vec cannot fail.
         let _ = serde_json::to_writer(&mut self.out, text.as_ref());
@@ -83,7 +94,32 @@ impl JsonLine {
 
 /// The time now, UTC, RFC 3339 with microseconds (`2026-11-30T17:01:02.123456Z`).
 pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    let mut out = String::with_capacity(27);
+    write_now_rfc3339(&mut out);
+    out
+}
+
+/// Appends the time now, as [`now_rfc3339`] gives it, to `out`.
+pub fn write_now_rfc3339(out: &mut String) {
+    use std::fmt::Write as _;
+    thread_local! {
+        /// The formatted date and time of the last whole second seen (per thread).
+        static SECOND: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    // Why cached: a log line per statement would otherwise run chrono's formatter for
+    // the same second thousands of times; only the microseconds change.
+    let now = chrono::Utc::now();
+    let (secs, micros) = (now.timestamp(), now.timestamp_subsec_micros().min(999_999));
+    SECOND.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != secs {
+            cached.1.clear();
+            let _ = write!(cached.1, "{}", now.format("%Y-%m-%dT%H:%M:%S"));
+            cached.0 = secs;
+        }
+        out.push_str(&cached.1);
+    });
+    let _ = write!(out, ".{micros:06}Z");
 }
 
 #[cfg(test)]
@@ -104,6 +140,14 @@ mod tests {
         assert!(v["e"].is_null());
         assert_eq!(v["u"], "\u{fffd}a");
         assert_eq!(v["t"][0], 1);
-        assert!(now_rfc3339().ends_with('Z'));
+        let now = now_rfc3339();
+        let parsed = chrono::DateTime::parse_from_rfc3339(&now).unwrap();
+        assert!(
+            (chrono::Utc::now() - parsed.with_timezone(&chrono::Utc))
+                .num_seconds()
+                .abs()
+                < 2
+        );
+        assert_eq!(now.len(), 27, "{now}");
     }
 }

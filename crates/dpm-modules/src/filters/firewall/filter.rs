@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
 use dpm_engine::pipeline::{
-    Action, Filter, FilterSession, Interest, Reply, ReplyPacket, Request, SessionRef, Step,
+    sql_of, Action, Filter, FilterSession, Interest, Reply, ReplyPacket, Request, SessionRef, Step,
 };
 use dpm_engine::service::{
     FilterDefinition, Maturity, ModuleInfo, ModuleType, OptionKind, OptionSpec, Options,
@@ -245,6 +245,11 @@ impl FilterSession for FirewallSession {
             requests: true,
             replies: false,
         }
+    }
+
+    /// Statements with SQL: an execution runs what was checked when it was prepared.
+    fn wants(&self, payload: &[u8]) -> bool {
+        sql_of(payload).is_some()
     }
 
     fn route_query(self: Rc<Self>, session: SessionRef, request: Rc<Request>) -> Step<Action> {
