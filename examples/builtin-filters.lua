@@ -8,7 +8,7 @@
 --   DPM_MIRROR_USER      the user the mirror logs in as        (default dpm)
 --   DPM_MIRROR_PASSWORD  its password                          (default empty)
 --   DPM_LOG_DIR          where the logs go                     (default /tmp)
---   DPM_RULES_FILE       the firewall's rule file     (default examples/builtin-filters.rules)
+--   DPM_RULES_FILE       the firewall's rule file   (default builtin-filters.rules beside this file)
 --
 --   dpm --startfile examples/builtin-filters.lua
 --   mariadb -h127.0.0.1 -P4006 -u<user> -p -e 'SELECT 1'
@@ -36,11 +36,12 @@ local rewrite = dpm.filter{
 -- Denies DROP/TRUNCATE, UPDATE/DELETE without WHERE, the secret schema and night-time
 -- DDL (examples/builtin-filters.rules) and long sleeps (a rule given as a Lua table).
 -- A denied statement gets ERROR 1141 naming the rule and never reaches the server.
+local here = dpm.startfile:match("^(.*)/[^/]*$") or "."
 local firewall = dpm.filter{
     name = "firewall", module = "firewall",
     options = {
         action = "block",
-        rules_file = os.getenv("DPM_RULES_FILE") or "examples/builtin-filters.rules",
+        rules_file = os.getenv("DPM_RULES_FILE") or here .. "/builtin-filters.rules",
         rules = { { name = "no_sleep_long", regex = [=[(?i)\bSLEEP\s*\(\s*[1-9]]=] } },
     },
 }

@@ -287,7 +287,7 @@ fn a_denied_delete_never_reaches_the_server_and_the_log_says_why() {
         let out = cli(port).run(sql);
         assert!(!out.status.success(), "{sql} was let through");
         let expected = format!(
-            "ERROR 1141 (42000) at line 1: Access denied for '{USER}'@'127.0.0.1': Access denied by firewall rule '{rule}'"
+            "ERROR 1141 (42000) at line 1: Access denied by firewall rule '{rule}' for '{USER}'@'127.0.0.1'"
         );
         assert!(out.stderr.contains(&expected), "{sql}: {}", out.stderr);
     }
