@@ -298,12 +298,8 @@ impl FilterSession for FirewallSession {
                     firewall.name
                 );
                 let mut packet = BytesMut::new();
-                ErrPacket::new(
-                    DENIED,
-                    *b"42000",
-                    format!("Access denied for {who}: {message}"),
-                )
-                .encode(&mut packet);
+                ErrPacket::new(DENIED, *b"42000", format!("{message} for {who}"))
+                    .encode(&mut packet);
                 Step::Ready(Action::Reply(vec![ReplyPacket::Raw(packet.freeze())]))
             }
         }
