@@ -243,7 +243,44 @@ fn a_query_log_that_cannot_keep_up_drops_lines_instead_of_blocking() {
     let text = String::from_utf8_lossy(&text);
     let lines = text.lines().count();
     assert!((1..N).contains(&lines), "{lines} lines");
+    // The diagnostics count what was dropped.
+    let out = cli(port).arg("--skip-column-names").run("QLA STATS");
+    let counts: Vec<u64> = out
+        .stdout
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(counts.len(), 3, "{}", out.stdout);
+    assert!(counts[0] >= N as u64, "logged {counts:?}");
+    assert!(
+        counts[2] > 0 && counts[1] + counts[2] <= counts[0],
+        "{counts:?}"
+    );
     drop(dpm);
+}
+
+#[test]
+fn reopen_logs_from_lua_follows_a_renamed_query_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("q.log");
+    let port = free_port();
+    let dpm = Dpm::builder("crates/dpm/tests/lua/qla_small_queue.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
+        .env("DPM_QLA_FILE", log.display().to_string())
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    cli(port).run("SELECT 'one' AS n").assert_success("one");
+    assert_eq!(json_lines(&log, 1).len(), 1);
+    std::fs::rename(&log, dir.path().join("q.log.1")).unwrap();
+    cli(port)
+        .run("REOPEN LOGS")
+        .assert_success("dpm.reopen_logs()");
+    dpm.wait_for_line("filter 'log': reopened", Duration::from_secs(5));
+    cli(port).run("SELECT 'two' AS n").assert_success("two");
+    let lines = json_lines(&log, 1);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["sql"], "SELECT 'two' AS n");
 }
 
 #[test]
@@ -423,4 +460,68 @@ fn an_allow_list_lets_through_only_what_its_rules_match() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn a_tee_mirror_whose_connection_dies_reconnects_by_itself() {
+    let main = MariaDb::get();
+    let spare = &ReplicaPair::get().primary;
+    for db in [main, spare] {
+        db.direct_exec(&format!(
+            "CREATE TABLE IF NOT EXISTS {DB}.reteed (id INT PRIMARY KEY); DELETE FROM {DB}.reteed;"
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let dpm = Dpm::builder("examples/builtin-filters.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", main.port))
+        .env("DPM_MIRROR", format!("127.0.0.1:{}", spare.port))
+        .env("DPM_MIRROR_USER", USER)
+        .env("DPM_MIRROR_PASSWORD", PASSWORD)
+        .env("DPM_LOG_DIR", dir.path().display().to_string())
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let mirrored = |id: u32| {
+        try_wait_until(Duration::from_secs(10), || {
+            let n = spare.direct_exec(&format!("SELECT COUNT(*) FROM {DB}.reteed WHERE id = {id}"));
+            (n.trim() == "1").then_some(())
+        })
+        .is_some()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use mysql_async::prelude::*;
+        // One session throughout: its mirror connection is the one that dies.
+        let mut conn = mysql_async::Conn::new(opts(port)).await.unwrap();
+        conn.query_drop("INSERT INTO reteed VALUES (1)")
+            .await
+            .unwrap();
+        assert!(mirrored(1), "the first insert reached the mirror");
+        let ids = spare.direct_exec(&format!(
+            "SELECT id FROM information_schema.processlist WHERE user = '{USER}'"
+        ));
+        for id in ids.split_whitespace() {
+            spare.direct_exec(&format!("KILL CONNECTION {id}"));
+        }
+        // The statement that finds the mirror dead may be lost (counted); the mirror
+        // reconnects and the ones after it arrive.
+        for id in 2..=20 {
+            conn.query_drop(format!("INSERT INTO reteed VALUES ({id})"))
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(mirrored(20), "inserts after the kill reached the mirror");
+        let rows: Vec<u32> = conn
+            .query("SELECT id FROM reteed ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(
+            rows,
+            (1..=20).collect::<Vec<_>>(),
+            "the main path lost nothing"
+        );
+    });
+    assert!(dpm.try_status().is_none());
 }

@@ -347,12 +347,17 @@ fn list_modules_prints_every_module_as_a_table_and_as_json() {
         .arg("--list-modules")
         .spawn();
     assert!(dpm.wait_exit(Duration::from_secs(10)).success());
-    let table = dpm.stdout();
+    let table = dpm.stdout_after_exit();
     let lines: Vec<&str> = table.lines().collect();
     assert!(lines[0].starts_with("TYPE"), "{table}");
     for (kind, name) in [
         ("router", "readconnroute"),
         ("filter", "lua"),
+        ("filter", "qla"),
+        ("filter", "regex"),
+        ("filter", "firewall"),
+        ("filter", "tee"),
+        ("filter", "top"),
         ("query classifier", ""),
     ] {
         assert!(
@@ -368,11 +373,13 @@ fn list_modules_prints_every_module_as_a_table_and_as_json() {
         .arg("json")
         .spawn();
     assert!(dpm.wait_exit(Duration::from_secs(10)).success());
-    let json = dpm.stdout();
+    let json = dpm.stdout_after_exit();
     assert!(
         json.contains(r#""name": "readconnroute""#)
             && json.contains(r#""maturity": "beta""#)
-            && json.contains(r#""name": "router_options""#),
+            && json.contains(r#""name": "router_options""#)
+            && json.contains(r#""name": "rules_file""#)
+            && json.contains(r#""name": "mirror_user""#),
         "{json}"
     );
 }

@@ -333,6 +333,12 @@ impl Dpm {
         self.output()
     }
 
+    /// Everything dpm printed on stdout, once both streams are closed (bounded).
+    pub fn stdout_after_exit(&self) -> String {
+        self.wait_streams_closed();
+        self.stdout()
+    }
+
     /// Everything dpm printed on stderr, once both streams are closed (bounded).
     pub fn stderr_after_exit(&self) -> String {
         self.wait_streams_closed();
