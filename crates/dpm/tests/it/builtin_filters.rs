@@ -525,3 +525,35 @@ fn a_tee_mirror_whose_connection_dies_reconnects_by_itself() {
     });
     assert!(dpm.try_status().is_none());
 }
+
+#[test]
+fn qla_logs_digests_and_samples_one_statement_in_n() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("q.log");
+    let port = free_port();
+    let dpm = Dpm::builder("crates/dpm/tests/lua/qla_small_queue.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
+        .env("DPM_QLA_FILE", log.display().to_string())
+        .env("DPM_QLA_LOG", "digest")
+        .env("DPM_QLA_SAMPLE", "2")
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let statements: String = (0..10)
+        .map(|i| format!("SELECT {i} AS n, 'secret{i}' AS s;\n"))
+        .collect();
+    cli(port)
+        .run_stdin(&statements)
+        .assert_success("ten statements");
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = json_lines(&log, 5);
+    assert_eq!(lines.len(), 5, "one in two of ten statements: {lines:?}");
+    for line in &lines {
+        assert_eq!(line["digest"], "SELECT ? AS n, ? AS s", "{line}");
+        assert!(line["digest_hash"].as_u64().is_some());
+        assert!(
+            line.get("sql").is_none(),
+            "no SQL text with log = digest: {line}"
+        );
+    }
+}

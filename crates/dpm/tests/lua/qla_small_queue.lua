@@ -3,7 +3,10 @@
 local db = dpm.server{ name = "db", address = os.getenv("DPM_BACKEND") }
 local log = dpm.filter{
     name = "log", module = "qla",
-    options = { file = os.getenv("DPM_QLA_FILE"), queue_size = 20 },
+    options = {
+        file = os.getenv("DPM_QLA_FILE"), queue_size = 20,
+        log = os.getenv("DPM_QLA_LOG") or "sql", sample = tonumber(os.getenv("DPM_QLA_SAMPLE") or "1"),
+    },
 }
 -- `QLA STATS` answers with the log's diagnostics; `REOPEN LOGS` calls dpm.reopen_logs().
 local admin = dpm.filter{
