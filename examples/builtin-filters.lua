@@ -1,6 +1,8 @@
 -- builtin-filters.lua: one readconnroute service with the built-in filters in a chain:
--- rewrite (regex), firewall, query log (qla), the slowest statements per session (top)
--- and a mirror of every write to a second server (tee).
+-- rewrite (regex), query log (qla), the slowest statements per session (top), firewall,
+-- and a mirror of every write to a second server (tee). The log and top come before the
+-- firewall so that they record denied statements too; the tee after it, so that denied
+-- statements are not mirrored.
 --
 --   DPM_LISTEN_PORT      port to listen on                     (default 4006)
 --   DPM_BACKEND          the server, host:port                 (default 127.0.0.1:3306)

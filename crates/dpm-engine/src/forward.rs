@@ -494,6 +494,14 @@ async fn handle_callback(
         if let (Some(s), PacketKind::Command(command)) = (&session, packet.kind) {
             s.state.borrow_mut().answered_by_pipeline(command);
         }
+        // The end of a reply the filters awaited, swallowed: forget it.
+        if let (true, Role::Backend, Some(p)) = (
+            pipeline,
+            conn.role,
+            session.as_ref().and_then(|s| s.pipeline()),
+        ) {
+            pipeline::reply_dropped(&p);
+        }
         return;
     }
     if let Some((session, stages)) = session.and_then(|s| s.pipeline().map(|p| (s, p))) {

@@ -28,7 +28,8 @@ pub fn create_filter(
 ) -> Result<Arc<dyn FilterDefinition>, String> {
     let info = find(ModuleType::Filter, module)?;
     let options = Options::validate(info, options)?;
-    define_filter(name, || filters::create(name, module, &options))
+    let made_from = format!("module {module}, options {}", options.to_json());
+    define_filter(name, &made_from, || filters::create(name, module, &options))
 }
 
 /// Creates a router instance of module `name` from the startup file's `options`. An

@@ -41,6 +41,8 @@ pub struct Pipeline {
     /// Some filter (or the router) watches replies without asking for requests: it sees
     /// the reply of every command, also of those no filter wanted.
     replies_of_all: bool,
+    /// The router routes each request: every request stops, whatever the filters want.
+    router_wants_requests: bool,
     /// Commands sent to the backend whose replies the filters still await, oldest first.
     awaiting: RefCell<VecDeque<Awaited>>,
     /// The reply in flight: rows so far, and whether it is a result set.
@@ -65,6 +67,7 @@ impl Pipeline {
             });
         Pipeline {
             replies_of_all,
+            router_wants_requests: router_interest.requests,
             service,
             server,
             filters,
@@ -104,10 +107,19 @@ struct Awaited {
 /// command, command byte first). Asked by the forwarding loop before it stops.
 #[inline]
 pub(crate) fn wanted(pipeline: &Pipeline, payload: &[u8]) -> bool {
-    pipeline
-        .filters
-        .iter()
-        .any(|f| f.interest().requests && f.wants(payload))
+    pipeline.router_wants_requests
+        || pipeline
+            .filters
+            .iter()
+            .any(|f| f.interest().requests && f.wants(payload))
+}
+
+/// A DPM callback dropped the last packet of a reply the filters awaited: the reply is
+/// forgotten, so that the next reply is paired with its own request.
+pub(crate) fn reply_dropped(pipeline: &Pipeline) {
+    pipeline.awaiting.borrow_mut().pop_front();
+    pipeline.reply_rows.set(0);
+    pipeline.reply_is_rows.set(false);
 }
 
 /// A command is on its way to the backend (forwarded by the loop, `request` None — no
@@ -216,7 +228,8 @@ pub(crate) async fn run_request(
             }
         };
         if answer.is_some() {
-            seen = at + 1;
+            // The filters before it; the one that answered knows its own answer.
+            seen = at;
             break;
         }
     }
@@ -309,6 +322,7 @@ impl Answer {
                         error(&mut reply, &err);
                     }
                 }
+                [ReplyPacket::Raw(p)] if p.first() == Some(&0x00) => {}
                 packets => {
                     // Column count, definitions, EOF, rows, EOF: the rows follow the first EOF.
                     reply.kind = ReplyKind::ResultSet;

@@ -20,7 +20,8 @@ mod chain;
 mod types;
 
 pub(crate) use chain::{
-    note_reply_packet, note_request_sent, run_reply, run_request, wanted, LOST_BACKEND,
+    note_reply_packet, note_request_sent, reply_dropped, run_reply, run_request, wanted,
+    LOST_BACKEND,
 };
 pub use chain::{Pipeline, ReplyEnd};
 pub use types::{

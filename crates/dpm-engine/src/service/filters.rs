@@ -26,27 +26,47 @@ pub trait FilterDefinition: Send + Sync {
     fn reopen_logs(&self) {}
 }
 
-static DEFINITIONS: LazyLock<Mutex<HashMap<String, Arc<dyn FilterDefinition>>>> =
-    LazyLock::new(Default::default);
+/// A defined filter and what it was made from (module and options, as JSON).
+struct Defined {
+    made_from: String,
+    filter: Arc<dyn FilterDefinition>,
+}
 
-fn definitions() -> std::sync::MutexGuard<'static, HashMap<String, Arc<dyn FilterDefinition>>> {
+static DEFINITIONS: LazyLock<Mutex<HashMap<String, Defined>>> = LazyLock::new(Default::default);
+
+fn definitions() -> std::sync::MutexGuard<'static, HashMap<String, Defined>> {
     DEFINITIONS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The filter named `name`: made by `make` the first time, the same one afterwards.
+/// `made_from` (module and options) must be the same each time: every worker runs the
+/// same startup file, so a difference is two filters given one name — an error.
 pub fn define_filter(
     name: &str,
+    made_from: &str,
     make: impl FnOnce() -> Result<Arc<dyn FilterDefinition>, String>,
 ) -> Result<Arc<dyn FilterDefinition>, String> {
+    let same = |d: &Defined| {
+        if d.made_from == made_from {
+            Ok(d.filter.clone())
+        } else {
+            Err(format!(
+                "filter '{name}' is already defined with another module or other options ({}): give each filter its own name",
+                d.made_from
+            ))
+        }
+    };
     if let Some(existing) = definitions().get(name) {
-        return Ok(existing.clone());
+        return same(existing);
     }
     // Made outside the lock: making one may read files or start a writer thread.
     let made = make()?;
-    Ok(definitions()
-        .entry(name.to_string())
-        .or_insert(made)
-        .clone())
+    let mut all = definitions();
+    let entry = all.entry(name.to_string()).or_insert(Defined {
+        made_from: made_from.to_string(),
+        filter: made,
+    });
+    same(entry)
 }
 
 /// Reloads the named filters (those that are built-in; Lua filters have nothing to
@@ -56,7 +76,7 @@ pub fn reload_filters<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Strin
         let all = definitions();
         names
             .into_iter()
-            .filter_map(|n| all.get(n).cloned())
+            .filter_map(|n| all.get(n).map(|d| d.filter.clone()))
             .collect()
     };
     found.iter().filter_map(|f| f.reload().err()).collect()
@@ -64,7 +84,7 @@ pub fn reload_filters<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Strin
 
 /// Every built-in filter: reopen logs, reload rules (SIGHUP). Returns the reload errors.
 pub fn reopen_and_reload_all() -> Vec<String> {
-    let all: Vec<Arc<dyn FilterDefinition>> = definitions().values().cloned().collect();
+    let all = every_filter();
     for f in &all {
         f.reopen_logs();
     }
@@ -73,8 +93,11 @@ pub fn reopen_and_reload_all() -> Vec<String> {
 
 /// Every built-in filter reopens its log files (`dpm.reopen_logs()`).
 pub fn reopen_logs() {
-    let all: Vec<Arc<dyn FilterDefinition>> = definitions().values().cloned().collect();
-    for f in &all {
+    for f in every_filter() {
         f.reopen_logs();
     }
+}
+
+fn every_filter() -> Vec<Arc<dyn FilterDefinition>> {
+    definitions().values().map(|d| d.filter.clone()).collect()
 }

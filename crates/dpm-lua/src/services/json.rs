@@ -52,7 +52,7 @@ fn from_lua_at(value: &Value, path: &str, depth: usize) -> Result<serde_json::Va
         Value::Table(t) => {
             let len = t.raw_len();
             let pairs = t.clone().pairs::<Value, Value>().count();
-            if pairs == len && len > 0 {
+            if pairs == len {
                 let mut items = Vec::with_capacity(len);
                 for (i, item) in t.clone().sequence_values::<Value>().enumerate() {
                     let item = item.map_err(|e| format!("{path}: {e}"))?;

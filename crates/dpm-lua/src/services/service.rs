@@ -49,10 +49,16 @@ impl UserData for ServiceObject {
             super::json::to_lua(lua, &this.0.diagnostics())
         });
         // Rereads what the service's built-in filters read from files (a firewall's
-        // rules): `true`, or `false, "FILE:LINE: message"` (the old rules stay).
-        methods.add_method("reload_filters", |_, this, ()| {
-            let names = this.0.shared.filter_names.iter().map(String::as_str);
-            let errors = dpm_engine::service::reload_filters(names);
+        // rules): `true`, or `false, "FILE:LINE: message"` (the old rules stay). The
+        // reading and compiling (10,000 regexes take a while) happen on a blocking
+        // thread: the caller's coroutine waits, its worker goes on.
+        methods.add_async_method("reload_filters", |_, this, ()| async move {
+            let names = this.0.shared.filter_names.clone();
+            let errors = tokio::task::spawn_blocking(move || {
+                dpm_engine::service::reload_filters(names.iter().map(String::as_str))
+            })
+            .await
+            .unwrap_or_else(|e| vec![format!("the reload failed: {e}")]);
             for e in &errors {
                 tracing::error!("ERROR: {e}");
             }

@@ -75,6 +75,9 @@ pub struct Classification {
     pub digest_hash: u64,
     /// Number of non-empty statements.
     pub statements: u32,
+    /// The types of all its statements, one bit each (`1 << (type as u32)`): a
+    /// multi-statement's `kind` is only its first statement's (a firewall must see all).
+    pub kinds: u64,
     /// The text could not be lexed (unterminated quote, identifier or comment).
     pub lex_error: bool,
     /// Some UPDATE or DELETE statement has no top-level WHERE clause (`DELETE FROM t`,
@@ -99,6 +102,7 @@ impl Classification {
             digest: String::new(),
             digest_hash: 0,
             statements: 0,
+            kinds: 1u64 << (kind as u32),
             lex_error: false,
             missing_where: false,
         }
@@ -148,7 +152,9 @@ fn classify_with(sql: &[u8], toks: &mut Vec<Token>) -> Classification {
         let s = statement::classify_stmt(sql, st, &mut c.tables, 0);
         if c.statements == 0 {
             c.kind = s.kind;
+            c.kinds = 0;
         }
+        c.kinds |= 1u64 << (s.kind as u32);
         c.statements = c.statements.saturating_add(1);
         c.may_write |= s.may_write;
         c.session_change |= s.session_change;

@@ -91,9 +91,10 @@ impl QueryLog {
             .ok_or("filter 'qla': option 'file' is required")?;
         let queue = options.int("queue_size").unwrap_or(10000);
         let sample = options.int("sample").unwrap_or(1);
-        if queue < 1 || sample < 1 {
+        if !(1..=1_000_000).contains(&queue) || sample < 1 {
             return Err(
-                "filter 'qla': options 'queue_size' and 'sample' must be at least 1".into(),
+                "filter 'qla': option 'queue_size' must be 1 to 1000000 and 'sample' at least 1"
+                    .into(),
             );
         }
         Ok(Arc::new(QueryLog {

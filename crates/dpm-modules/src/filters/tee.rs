@@ -4,10 +4,13 @@
 //! sent there too; the mirror's replies are read and discarded. The client's result
 //! comes only from the main path.
 //!
-//! The mirror never slows the main path: statements go to the session's mirror task
-//! through a bounded queue (a full queue drops and counts), the task runs on the same
-//! worker but only when the main path is waiting anyway, and a mirror that is down or
-//! dies is reconnected by the task on its own, every `reconnect_interval`.
+//! The mirror never holds up the main path: statements go to the session's mirror task
+//! through a bounded queue (a full queue drops and counts) and the main path never waits
+//! for it; the task runs on the same worker (its reads and writes cost that worker CPU);
+//! a statement the mirror takes longer than `mirror_timeout` over gives up its
+//! connection; a mirror that is down or dies is reconnected by the task on its own, every
+//! `reconnect_interval`; and the task ends with its session (after a short grace period
+//! to send what was queued).
 //!
 //! The mirror logs in as `mirror_user` (dpm cannot reuse a client's password: it never
 //! sees it), in the schema the client last chose with COM_INIT_DB, and with
@@ -67,6 +70,13 @@ const OPTIONS: &[OptionSpec] = &[
         description: "how long a session's mirror waits before connecting again after a failure",
     },
     OptionSpec {
+        name: "mirror_timeout",
+        kind: OptionKind::Millis,
+        default: Some("10000"),
+        description:
+            "how long the mirror may take over one statement before its connection is given up",
+    },
+    OptionSpec {
         name: "connect_timeout",
         kind: OptionKind::Millis,
         default: Some("2000"),
@@ -89,6 +99,14 @@ pub static INFO: ModuleInfo = ModuleInfo {
     options: OPTIONS,
 };
 
+/// The largest per-session queue (statements are small `Bytes`, but a session's queue
+/// is allocated as it fills; this bounds a mistyped option).
+const MAX_QUEUE: i64 = 100_000;
+
+/// How long a session's mirror may go on after the session ended, to send what was
+/// queued before it is given up.
+const GRACE_AFTER_CLOSE: Duration = Duration::from_secs(1);
+
 /// The counters every session's mirror adds to.
 #[derive(Default)]
 struct Counters {
@@ -110,6 +128,7 @@ pub struct Tee {
     queue_size: usize,
     reconnect_interval: Duration,
     connect_timeout: Duration,
+    mirror_timeout: Duration,
     scope: Scope,
     counters: Counters,
 }
@@ -125,8 +144,10 @@ impl Tee {
         };
         let millis = |o: &str| Duration::from_millis(options.int(o).unwrap_or(0).max(1) as u64);
         let queue_size = options.int("queue_size").unwrap_or(1000);
-        if queue_size < 1 {
-            return Err("filter 'tee': option 'queue_size' must be at least 1".into());
+        if !(1..=MAX_QUEUE).contains(&queue_size) {
+            return Err(format!(
+                "filter 'tee': option 'queue_size' must be 1 to {MAX_QUEUE}"
+            ));
         }
         Ok(Arc::new(Tee {
             name: name.to_string(),
@@ -136,6 +157,7 @@ impl Tee {
             queue_size: queue_size as usize,
             reconnect_interval: millis("reconnect_interval"),
             connect_timeout: millis("connect_timeout"),
+            mirror_timeout: millis("mirror_timeout"),
             scope: Scope::from_options(options).map_err(|e| format!("filter 'tee': {e}"))?,
             counters: Counters::default(),
         }))
@@ -169,6 +191,7 @@ impl Filter for WorkerTee {
             client: SessionFacts::of(session).client,
             queue: Cell::new(None),
             started: Cell::new(false),
+            closed: Cell::new(None),
         })
     }
 
@@ -195,6 +218,8 @@ struct TeeSession {
     client: Option<String>,
     queue: Cell<Option<mpsc::Sender<Bytes>>>,
     started: Cell<bool>,
+    /// Dropped when the session ends: tells the mirror task to finish up.
+    closed: Cell<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 impl TeeSession {
@@ -254,8 +279,22 @@ impl FilterSession for TeeSession {
         if !self.started.replace(true) {
             let schema = session.session.state.borrow().schema.clone();
             let (queue, statements) = mpsc::channel(tee.queue_size);
+            let (closed, on_close) = tokio::sync::oneshot::channel();
             self.queue.set(Some(queue));
-            tokio::task::spawn_local(mirror(tee.clone(), schema, statements));
+            self.closed.set(Some(closed));
+            let tee = tee.clone();
+            tokio::task::spawn_local(async move {
+                // The mirror ends with its session: it may finish what was queued within
+                // a grace period, then it is dropped (and its connection closed).
+                let deadline = async {
+                    let _ = on_close.await;
+                    tokio::time::sleep(GRACE_AFTER_CLOSE).await;
+                };
+                tokio::select! {
+                    _ = mirror(tee, schema, statements) => {}
+                    _ = deadline => {}
+                }
+            });
         }
         self.send(request.payload.clone());
         Step::Ready(Action::Forward)
@@ -265,9 +304,11 @@ impl FilterSession for TeeSession {
         Step::Ready(())
     }
 
-    /// The queue closes: the mirror task ends (and its connection with it).
+    /// The queue closes: the mirror task ends once it sent what was queued, or after a
+    /// grace period (and its connection with it).
     fn close_session(&self) {
         self.queue.take();
+        self.closed.take();
     }
 }
 
@@ -311,7 +352,11 @@ async fn mirror(tee: Arc<Tee>, schema: Option<Bytes>, mut statements: mpsc::Rece
         let Some(client) = connection.as_mut() else {
             continue;
         };
-        match client.command_discard(&payload).await {
+        let sent = tokio::time::timeout(tee.mirror_timeout, client.command_discard(&payload));
+        match sent
+            .await
+            .unwrap_or(Err(dpm_engine::client::ClientError::Timeout))
+        {
             Ok(summary) => {
                 c.mirrored.fetch_add(1, Ordering::Relaxed);
                 if matches!(summary, ResponseSummary::Err { .. }) {

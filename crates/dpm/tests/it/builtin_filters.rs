@@ -106,14 +106,19 @@ fn tee_mirrors_writes_to_the_second_service_and_the_client_sees_only_the_main_re
              DELETE FROM {DB}.teed; INSERT INTO {DB}.teed VALUES (0, '{v}');"
         ));
     }
+    // Its own account on the mirror, so that its connections can be told from other tests'.
+    spare.direct_exec(&format!(
+        "CREATE USER IF NOT EXISTS 'tee_mirror'@'%' IDENTIFIED BY 'mirrorpw';
+         GRANT ALL ON {DB}.* TO 'tee_mirror'@'%';"
+    ));
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let dpm = Dpm::builder("examples/builtin-filters.lua")
         .env("DPM_LISTEN_PORT", port)
         .env("DPM_BACKEND", format!("127.0.0.1:{}", main.port))
         .env("DPM_MIRROR", format!("127.0.0.1:{}", spare.port))
-        .env("DPM_MIRROR_USER", USER)
-        .env("DPM_MIRROR_PASSWORD", PASSWORD)
+        .env("DPM_MIRROR_USER", "tee_mirror")
+        .env("DPM_MIRROR_PASSWORD", "mirrorpw")
         .env("DPM_LOG_DIR", dir.path().display().to_string())
         .spawn();
     dpm.wait_until_listening(port, LISTEN_TIMEOUT);
@@ -134,6 +139,14 @@ fn tee_mirrors_writes_to_the_second_service_and_the_client_sees_only_the_main_re
         "the mirror got {:?}",
         spare.direct_exec(&format!("SELECT v FROM {DB}.teed ORDER BY id"))
     );
+    // The session is over: its mirror connection closes with it.
+    let gone = try_wait_until(Duration::from_secs(10), || {
+        let n = spare.direct_exec(
+            "SELECT COUNT(*) FROM information_schema.processlist WHERE user = 'tee_mirror'",
+        );
+        (n.trim() == "0").then_some(())
+    });
+    assert!(gone.is_some(), "a mirror connection outlived its session");
 }
 
 #[test]
@@ -369,7 +382,16 @@ fn firewall_rules_reload_and_a_broken_file_keeps_the_old_rules() {
         (!out.status.success()).then_some(out.stderr)
     };
     assert!(denied("DELETE FROM reloaded WHERE id = 1").is_some());
-    // A filter before the firewall saw the denial as the statement's reply.
+    // A filter before the firewall saw the denial as the statement's reply — and not its
+    // own answers (asked twice, the same).
+    let out = cli(port).run_stdin("LAST REPLY;\nLAST REPLY;\n");
+    let rows: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("server"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{}", out.stdout);
+    assert_eq!(rows[0], rows[1], "the admin filter saw its own answer");
     let out = cli(port).run("LAST REPLY");
     assert_eq!(
         out.stdout
@@ -471,14 +493,19 @@ fn a_tee_mirror_whose_connection_dies_reconnects_by_itself() {
             "CREATE TABLE IF NOT EXISTS {DB}.reteed (id INT PRIMARY KEY); DELETE FROM {DB}.reteed;"
         ));
     }
+    // Its own account on the mirror: the test kills that account's connections only.
+    spare.direct_exec(&format!(
+        "CREATE USER IF NOT EXISTS 'tee_killed'@'%' IDENTIFIED BY 'killedpw';
+         GRANT ALL ON {DB}.* TO 'tee_killed'@'%';"
+    ));
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let dpm = Dpm::builder("examples/builtin-filters.lua")
         .env("DPM_LISTEN_PORT", port)
         .env("DPM_BACKEND", format!("127.0.0.1:{}", main.port))
         .env("DPM_MIRROR", format!("127.0.0.1:{}", spare.port))
-        .env("DPM_MIRROR_USER", USER)
-        .env("DPM_MIRROR_PASSWORD", PASSWORD)
+        .env("DPM_MIRROR_USER", "tee_killed")
+        .env("DPM_MIRROR_PASSWORD", "killedpw")
         .env("DPM_LOG_DIR", dir.path().display().to_string())
         .spawn();
     dpm.wait_until_listening(port, LISTEN_TIMEOUT);
@@ -498,9 +525,9 @@ fn a_tee_mirror_whose_connection_dies_reconnects_by_itself() {
             .await
             .unwrap();
         assert!(mirrored(1), "the first insert reached the mirror");
-        let ids = spare.direct_exec(&format!(
-            "SELECT id FROM information_schema.processlist WHERE user = '{USER}'"
-        ));
+        let ids = spare
+            .direct_exec("SELECT id FROM information_schema.processlist WHERE user = 'tee_killed'");
+        assert!(!ids.trim().is_empty(), "the mirror connection is there");
         for id in ids.split_whitespace() {
             spare.direct_exec(&format!("KILL CONNECTION {id}"));
         }
@@ -556,4 +583,38 @@ fn qla_logs_digests_and_samples_one_statement_in_n() {
             "no SQL text with log = digest: {line}"
         );
     }
+}
+
+#[test]
+fn pipelined_statements_a_log_partly_wants_are_paired_with_their_own_replies() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("q.log");
+    let port = free_port();
+    let dpm = Dpm::builder("crates/dpm/tests/lua/qla_small_queue.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
+        .env("DPM_QLA_FILE", log.display().to_string())
+        .env("DPM_QLA_MATCH", "logged")
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let target = Target::proxy(dpm, port);
+    for eof in ["on", "off"] {
+        let out = target.python("pipelined_qla.py", &["--deprecate-eof", eof]);
+        out.assert_success(&format!("pipelined_qla.py --deprecate-eof {eof}"));
+    }
+    let lines = json_lines(&log, 4);
+    let got: Vec<(String, u64)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["sql"].as_str().unwrap().to_string(),
+                l["rows"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let once = [
+        ("SELECT 'logged-1' AS l".to_string(), 1),
+        ("SELECT 'logged-2' AS l UNION SELECT 'x'".to_string(), 2),
+    ];
+    assert_eq!(got, [once.clone(), once].concat());
 }

@@ -321,6 +321,7 @@ fn bad_service_definitions_stop_the_start_with_file_and_line() {
         ("dpm.filter{ name = 'f', module = 'firewall', options = { rules_file = '/nonexistent.rules' } }", "cannot read rule file /nonexistent.rules"),
         ("dpm.filter{ name = 'f', module = 'firewall', options = { rules = { { name = 'x', colour = 'red' } } } }", "filter 'firewall': rules[1]: unknown field 'colour'"),
         ("dpm.filter{ name = 't', module = 'tee', options = { mirror_user = 'm' } }", "filter 'tee': option 'target' is required"),
+        ("dpm.filter{ name = 'q', module = 'qla', options = { file = '/tmp/dpm-a.log' } } dpm.filter{ name = 'q', module = 'top', options = { file = '/tmp/dpm-a.log' } }", "filter 'q' is already defined with another module or other options (module qla"),
     ];
     for (line, expected) in cases {
         let dir = tempfile::tempdir().unwrap();

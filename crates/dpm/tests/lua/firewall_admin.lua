@@ -13,7 +13,7 @@ local firewall = dpm.filter{
     },
 }
 local admin = dpm.filter{
-    name = "admin", yields = false,
+    name = "admin",
     route_query = function(session, query)
         local sql = query:sql()
         if sql == "RELOAD FIREWALL" then

@@ -6,6 +6,7 @@ local log = dpm.filter{
     options = {
         file = os.getenv("DPM_QLA_FILE"), queue_size = 20,
         log = os.getenv("DPM_QLA_LOG") or "sql", sample = tonumber(os.getenv("DPM_QLA_SAMPLE") or "1"),
+        match = os.getenv("DPM_QLA_MATCH"),
     },
 }
 -- `QLA STATS` answers with the log's diagnostics; `REOPEN LOGS` calls dpm.reopen_logs().

@@ -98,9 +98,12 @@ impl LogWriter {
         }
     }
 
-    /// Asks the writer thread to reopen the file (after the current line).
+    /// Asks the writer thread to reopen the file (after the current line), and wakes it
+    /// with an empty line (not written) so that it does so now rather than at its next
+    /// idle check.
     pub fn reopen(&self) {
         self.shared.reopen.store(true, Ordering::Relaxed);
+        let _ = self.queue.try_send(Vec::new());
     }
 
     /// `{ file, written, dropped, write_errors, queue_size }`.
@@ -159,6 +162,9 @@ fn write_lines(file: File, lines: std::sync::mpsc::Receiver<Vec<u8>>, shared: Ar
 }
 
 fn write_one(out: &mut BufWriter<File>, line: &[u8], shared: &Shared) {
+    if line.is_empty() {
+        return; // a wake-up (see `reopen`)
+    }
     if out
         .write_all(line)
         .and_then(|_| out.write_all(b"\n"))

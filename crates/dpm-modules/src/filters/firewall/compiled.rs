@@ -19,7 +19,6 @@ use super::rules::parse_file;
 use super::spec::{from_specs, RuleSpec, UsersSpec};
 use super::tables::TablePattern;
 use super::time_window::TimeWindow;
-use super::types::bit;
 use super::users::UserPattern;
 
 /// What a statement matching the rules means (the filter's `action` option).
@@ -274,7 +273,7 @@ impl RuleSet {
                 continue;
             }
             covered = true;
-            if let Some(named) = self.line_matches(line, st, &mut hits) {
+            if let Some(named) = self.line_matches(line, mode, st, &mut hits) {
                 return match mode {
                     Mode::Allow => Verdict::Allow,
                     Mode::Block => Verdict::Deny {
@@ -300,7 +299,13 @@ impl RuleSet {
 
     /// The rule to name when `line` matches, or `None`: for `any` the first matching rule
     /// in listing order, for `all`/`strict_all` the first listed.
-    fn line_matches(&self, line: &Line, st: &Statement, hits: &mut Hits) -> Option<usize> {
+    fn line_matches(
+        &self,
+        line: &Line,
+        mode: Mode,
+        st: &Statement,
+        hits: &mut Hits,
+    ) -> Option<usize> {
         match line.mode {
             MatchMode::Any => {
                 let regex_hit = line.has_regex && self.regex_hit(hits, st.sql);
@@ -312,17 +317,24 @@ impl RuleSet {
                 candidates
                     .iter()
                     .copied()
-                    .find(|&r| self.rule_matches(r, st, hits))
+                    .find(|&r| self.rule_matches(r, mode, st, hits))
             }
             MatchMode::All | MatchMode::StrictAll => {
                 // In order, up to the first rule that does not match.
-                let all = line.rules.iter().all(|&r| self.rule_matches(r, st, hits));
+                let all = line
+                    .rules
+                    .iter()
+                    .all(|&r| self.rule_matches(r, mode, st, hits));
                 (all && !line.rules.is_empty()).then(|| line.rules[0])
             }
         }
     }
 
-    fn rule_matches(&self, r: usize, st: &Statement, hits: &mut Hits) -> bool {
+    /// A multi-statement text has several types: a `type` rule (and `on_queries`)
+    /// matches in block mode when *some* statement has a listed type, in allow mode only
+    /// when *every* statement has one — so `SELECT 1; DROP TABLE t` is denied by a
+    /// blocking `type ddl` and not allowed by an allowing `type select`.
+    fn rule_matches(&self, r: usize, mode: Mode, st: &Statement, hits: &mut Hits) -> bool {
         let rule = &self.rules[r];
         if !rule.at_times.is_empty()
             && !rule
@@ -333,9 +345,14 @@ impl RuleSet {
             return false;
         }
         let c = st.classification;
+        let listed = |bits: u64| {
+            c.is_some_and(|c| match mode {
+                Mode::Block => bits & c.kinds != 0,
+                Mode::Allow => c.kinds & !bits == 0,
+            })
+        };
         if let Some(bits) = rule.on_queries {
-            let type_listed = c.is_some_and(|c| bits & bit(c.kind) != 0);
-            if !type_listed {
+            if !listed(bits) {
                 return false;
             }
         }
@@ -344,7 +361,7 @@ impl RuleSet {
                 self.regex_hit(hits, st.sql) && matches!(hits, Hits::Hit(m) if m.matched(*i))
             }
             Matcher::NoWhere => c.is_some_and(|c| c.missing_where),
-            Matcher::Types(bits) => c.is_some_and(|c| bits & bit(c.kind) != 0),
+            Matcher::Types(bits) => listed(*bits),
             Matcher::Tables(patterns) => c.is_some_and(|c| {
                 c.tables
                     .iter()

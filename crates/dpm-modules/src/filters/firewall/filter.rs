@@ -80,6 +80,9 @@ pub struct Firewall {
     lua_users: Vec<UsersSpec>,
     /// The rules in force, and their generation (bumped by each successful reload).
     rules: Mutex<Arc<RuleSet>>,
+    /// Held through a whole reload (read, compile, store): reloads do not overtake each
+    /// other.
+    reloading: Mutex<()>,
     generation: AtomicU64,
     allowed: AtomicU64,
     denied: AtomicU64,
@@ -115,6 +118,7 @@ impl Firewall {
             lua_rules,
             lua_users,
             rules: Mutex::new(Arc::new(rules)),
+            reloading: Mutex::new(()),
             generation: AtomicU64::new(0),
             allowed: AtomicU64::new(0),
             denied: AtomicU64::new(0),
@@ -148,8 +152,10 @@ impl FilterDefinition for Firewall {
     }
 
     fn worker_filter(self: Arc<Self>) -> Rc<dyn Filter> {
-        let rules = self.current();
+        // Generation first: a reload in between then only makes the worker refresh once
+        // more, never keep old rules under the new generation.
         let generation = self.generation.load(Ordering::Acquire);
+        let rules = self.current();
         Rc::new(WorkerFirewall(Rc::new(WorkerRules {
             firewall: self,
             cached: RefCell::new((generation, rules)),
@@ -160,6 +166,7 @@ impl FilterDefinition for Firewall {
         if self.file.is_none() {
             return Ok(());
         }
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
         match load(self.file.as_deref(), &self.lua_rules, &self.lua_users) {
             Ok(rules) => {
                 *self.rules.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules);

@@ -791,3 +791,23 @@ fn ten_thousand_regex_rules() {
         "deny"
     );
 }
+
+#[test]
+fn type_rules_see_every_statement_of_a_multi_statement() {
+    let rs = parse("rule no_ddl match type ddl\n");
+    assert_eq!(block(&rs, "SELECT 1; DROP TABLE t"), "deny no_ddl");
+    assert_eq!(block(&rs, "SELECT 1; SELECT 2"), "allow");
+    let reads = parse("rule reads match type select\n");
+    let allow = |sql: &str| verdict_at(&reads, Mode::Allow, sql, "u", "127.0.0.1", NOON);
+    assert_eq!(allow("SELECT 1; SELECT 2"), "allow");
+    assert_eq!(
+        allow("SELECT 1; DROP TABLE t"),
+        "deny",
+        "a leading SELECT is not a pass"
+    );
+    let scoped = parse("rule star match regex '\\*' on_queries delete\n");
+    assert_eq!(
+        block(&scoped, "SELECT * FROM t; DELETE FROM t WHERE a = 1"),
+        "deny star"
+    );
+}
