@@ -5,15 +5,17 @@ use std::sync::Arc;
 
 use dpm_engine::pipeline::Router;
 use dpm_engine::service::{
-    define_filter, FilterDefinition, ModuleInfo, ModuleType, OptionValue, Options,
+    define_filter, define_monitor, FilterDefinition, ModuleInfo, ModuleType, Monitor, OptionValue,
+    Options, Server,
 };
 
-use crate::{classifier, filters, routers};
+use crate::{classifier, filters, monitors, routers};
 
 /// Every built-in module's declaration: routers, filters, the classifier.
 pub fn builtin_modules() -> Vec<&'static ModuleInfo> {
     let mut all = vec![&routers::readconnroute::INFO];
     all.extend(filters::modules());
+    all.push(&monitors::mariadbmon::INFO);
     all.push(&classifier::INFO);
     all
 }
@@ -44,6 +46,28 @@ pub fn create_router(
         "readconnroute" => routers::readconnroute::ReadConnRoute::create(&options),
         _ => Err(format!("router '{name}' has no factory")),
     }
+}
+
+/// The process-wide monitor `name` of module `module` over `servers`: made and started
+/// from `options` (checked) by the first worker to define it, the same for the others.
+pub fn create_monitor(
+    name: &str,
+    module: &str,
+    servers: Vec<Arc<Server>>,
+    options: Vec<(String, OptionValue)>,
+) -> Result<Arc<dyn Monitor>, String> {
+    let info = find(ModuleType::Monitor, module)?;
+    let options = Options::validate(info, options)?;
+    let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
+    let made_from = format!(
+        "module {module}, servers {}, options {}",
+        names.join(","),
+        options.to_json()
+    );
+    define_monitor(name, &made_from, || match module {
+        "mariadbmon" => monitors::mariadbmon::MariaDbMonitor::start(name, servers, &options),
+        _ => Err(format!("monitor '{module}' has no factory")),
+    })
 }
 
 /// The declaration of module `name` of type `kind`, or an error listing the known ones.

@@ -4,6 +4,7 @@
 
 mod filters;
 mod module;
+mod monitoring;
 mod options;
 mod server;
 #[allow(clippy::module_inception)]
@@ -14,7 +15,12 @@ pub use filters::{
     define_filter, reload_filters, reopen_and_reload_all, reopen_logs, FilterDefinition,
 };
 pub use module::{Maturity, ModuleInfo, ModuleType, OptionKind, OptionSpec};
+pub use monitoring::{
+    define_monitor, raise_server_event, server_events, Monitor, ServerEvent, ServerEventKind,
+};
 pub use options::{OptionValue, Options};
 pub use server::{Server, ServerAddress, ServerRole, RETRY_AFTER};
-pub use service::{define_server, define_service, find_service, services, Service, WorkerService};
+pub use service::{
+    define_server, define_service, find_service, servers, services, Service, WorkerService,
+};
 pub(crate) use start::start_session;

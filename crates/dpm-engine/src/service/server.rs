@@ -6,7 +6,7 @@
 //! refused a connection is down for [`RETRY_AFTER`], then tried again.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,9 @@ pub enum ServerRole {
     Primary = 1,
     /// Replicates from a primary.
     Replica = 2,
+    /// Neither: writable or read-only, but not replicating and not known as a primary
+    /// (what a monitor calls a server it cannot place).
+    Standalone = 3,
 }
 
 impl ServerRole {
@@ -70,6 +73,7 @@ impl ServerRole {
             ServerRole::Unknown => "unknown",
             ServerRole::Primary => "primary",
             ServerRole::Replica => "replica",
+            ServerRole::Standalone => "standalone",
         }
     }
 
@@ -79,6 +83,7 @@ impl ServerRole {
             "primary" | "master" => Some(ServerRole::Primary),
             "replica" | "slave" => Some(ServerRole::Replica),
             "unknown" => Some(ServerRole::Unknown),
+            "standalone" => Some(ServerRole::Standalone),
             _ => None,
         }
     }
@@ -87,6 +92,7 @@ impl ServerRole {
         match v {
             1 => ServerRole::Primary,
             2 => ServerRole::Replica,
+            3 => ServerRole::Standalone,
             _ => ServerRole::Unknown,
         }
     }
@@ -119,6 +125,12 @@ pub struct Server {
     down_until: AtomicU64,
     /// Why it was last marked down.
     last_error: Mutex<Option<String>>,
+    /// A monitor found it down (until it finds it up again): routers skip it.
+    monitored_down: AtomicBool,
+    /// Replication lag in seconds as a monitor last saw it; -1 when not known.
+    lag: AtomicI64,
+    /// What a monitor last found out about it (JSON), for diagnostics and Lua.
+    monitored: Mutex<Option<serde_json::Value>>,
 }
 
 impl Server {
@@ -134,6 +146,9 @@ impl Server {
             failed_connects: AtomicU64::new(0),
             down_until: AtomicU64::new(0),
             last_error: Mutex::new(None),
+            monitored_down: AtomicBool::new(false),
+            lag: AtomicI64::new(-1),
+            monitored: Mutex::new(None),
         }
     }
 
@@ -147,10 +162,44 @@ impl Server {
         self.role.store(role as u8, Ordering::Relaxed);
     }
 
-    /// True unless it refused a connection less than [`RETRY_AFTER`] ago.
+    /// True unless a monitor found it down, or it refused a connection less than
+    /// [`RETRY_AFTER`] ago. Read by routers on every worker: two relaxed loads, no lock.
     pub fn is_up(&self) -> bool {
+        if self.monitored_down.load(Ordering::Relaxed) {
+            return false;
+        }
         let until = self.down_until.load(Ordering::Relaxed);
         until == 0 || now_ms() >= until
+    }
+
+    /// Replication lag in seconds as a monitor last saw it (None: not known).
+    pub fn lag(&self) -> Option<u64> {
+        u64::try_from(self.lag.load(Ordering::Relaxed)).ok()
+    }
+
+    /// A monitor's findings: up or down, role, lag, and the details (JSON) behind them.
+    pub fn set_monitored(
+        &self,
+        up: bool,
+        role: ServerRole,
+        lag: Option<u64>,
+        details: serde_json::Value,
+    ) {
+        self.monitored_down.store(!up, Ordering::Relaxed);
+        if up {
+            self.set_role(role);
+        }
+        let lag = lag.map_or(-1, |l| l.min(i64::MAX as u64) as i64);
+        self.lag.store(lag, Ordering::Relaxed);
+        *self.monitored.lock().unwrap_or_else(|e| e.into_inner()) = Some(details);
+    }
+
+    /// What a monitor last found out about it, if one watches it.
+    pub fn monitored(&self) -> Option<serde_json::Value> {
+        self.monitored
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Records a failed connect: the server is skipped for [`RETRY_AFTER`].
@@ -189,6 +238,8 @@ impl Server {
             "routed_statements": self.routed.load(relaxed),
             "failed_connects": self.failed_connects.load(relaxed),
             "last_error": self.last_error(),
+            "lag": self.lag(),
+            "monitor": self.monitored(),
         })
     }
 }

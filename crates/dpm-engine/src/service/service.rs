@@ -161,3 +161,10 @@ pub fn services() -> Vec<Arc<Service>> {
     all.sort_by(|a, b| a.name.cmp(&b.name));
     all
 }
+
+/// Every defined server, by name.
+pub fn servers() -> Vec<Arc<Server>> {
+    let mut all: Vec<_> = registry().servers.values().cloned().collect();
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    all
+}

@@ -1,12 +1,13 @@
 //! The service layer of the `dpm` table: `dpm.server`, `dpm.filter`, `dpm.service`,
 //! `listener:serve(service)`, `dpm.classify`, the Lua filter adapter and the objects
-//! filters get.
+//! filters get; `dpm.monitor`, `dpm.servers`, `dpm.on_server_event`.
 
 mod action;
 mod classify;
 mod fields;
 mod filter;
 mod json;
+mod monitor;
 mod server;
 mod service;
 mod session_object;
@@ -29,6 +30,15 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
         lua.create_function(move |lua, spec: mlua::Value| service::filter(lua, &h, spec))?,
     )?;
     dpm.set("service", lua.create_function(service::service)?)?;
+    dpm.set("monitor", lua.create_function(monitor::monitor)?)?;
+    dpm.set("servers", lua.create_function(monitor::all_servers)?)?;
+    let h = host.clone();
+    dpm.set(
+        "on_server_event",
+        lua.create_function(move |lua, handler: mlua::Function| {
+            monitor::on_server_event(lua, &h, handler)
+        })?,
+    )?;
     dpm.set(
         "reopen_logs",
         lua.create_function(|_, ()| {

@@ -199,7 +199,11 @@ pub fn service(lua: &Lua, spec: Value) -> mlua::Result<ServiceObject> {
 }
 
 /// A module's options table as (name, value) pairs.
-fn option_values(lua: &Lua, what: &str, t: &Table) -> mlua::Result<Vec<(String, OptionValue)>> {
+pub(super) fn option_values(
+    lua: &Lua,
+    what: &str,
+    t: &Table,
+) -> mlua::Result<Vec<(String, OptionValue)>> {
     let mut out = Vec::new();
     for pair in t.pairs::<Value, Value>() {
         let (key, value) = pair?;

@@ -19,6 +19,7 @@ mod examples;
 mod lifecycle;
 mod lifecycle_timeouts;
 mod lua_api;
+mod monitor;
 mod prepared;
 mod python;
 mod robustness;

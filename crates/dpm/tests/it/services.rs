@@ -359,6 +359,7 @@ fn list_modules_prints_every_module_as_a_table_and_as_json() {
         ("filter", "firewall"),
         ("filter", "tee"),
         ("filter", "top"),
+        ("monitor", "mariadbmon"),
         ("query classifier", ""),
     ] {
         assert!(

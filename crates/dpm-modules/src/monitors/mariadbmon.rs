@@ -1,0 +1,360 @@
+//! `mariadbmon` — watches MariaDB servers (MaxScale's `mariadbmon`): every `interval` it
+//! checks each server with its own credentials — connect and query, each bounded by a
+//! timeout — and finds whether it is up, its role (primary, replica, standalone, from
+//! `@@read_only` and `SHOW ALL SLAVES STATUS`), its replication lag
+//! (`Seconds_Behind_Master`) and its GTID positions.
+//!
+//! What it finds goes on the [`Server`]s (atomics that routers on every worker read
+//! without a lock: a down server is skipped, a role follows the replication topology)
+//! and, when something changed, out as server events on the process-wide bus
+//! (`server_down`, `server_up`, `new_primary`, `lost_primary`, `lag_over`, `lag_under`).
+//!
+//! It runs on a thread of its own (a current-thread runtime), so a slow server never
+//! holds up a worker; its checks of the servers run concurrently, and a server that
+//! does not answer within the timeouts is down. Its connections are kept between checks.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dpm_engine::client::{BackendClient, ClientOptions, Response, ResultSet};
+use dpm_engine::service::{
+    raise_server_event, Maturity, ModuleInfo, ModuleType, Monitor, OptionKind, OptionSpec, Options,
+    Server, ServerEvent,
+};
+
+use super::observation::{events, lag_of, role_of, Observation, ReplicaStatus};
+
+const OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        name: "monitor_user",
+        kind: OptionKind::Str,
+        default: None,
+        description:
+            "the user the monitor logs in as (required; needs REPLICATION CLIENT or SLAVE MONITOR)",
+    },
+    OptionSpec {
+        name: "monitor_password",
+        kind: OptionKind::Str,
+        default: Some(""),
+        description: "its password",
+    },
+    OptionSpec {
+        name: "interval",
+        kind: OptionKind::Millis,
+        default: Some("1000"),
+        description: "time between two checks of every server",
+    },
+    OptionSpec {
+        name: "connect_timeout",
+        kind: OptionKind::Millis,
+        default: Some("3000"),
+        description: "bound on connecting and logging in to a server",
+    },
+    OptionSpec {
+        name: "query_timeout",
+        kind: OptionKind::Millis,
+        default: Some("3000"),
+        description: "bound on one check's queries",
+    },
+    OptionSpec {
+        name: "lag_threshold",
+        kind: OptionKind::Int,
+        default: Some("10"),
+        description: "replication lag in seconds above which lag_over is raised (0: no lag events)",
+    },
+];
+
+/// The module's declaration.
+pub static INFO: ModuleInfo = ModuleInfo {
+    kind: ModuleType::Monitor,
+    name: "mariadbmon",
+    maturity: Maturity::Alpha,
+    version: "0.1.0",
+    description: "Checks MariaDB servers every interval: up/down, role from read_only and replication status, \
+                  lag and GTID positions; publishes them to routers and raises server events",
+    options: OPTIONS,
+};
+
+/// A running MariaDB monitor.
+pub struct MariaDbMonitor {
+    name: String,
+    servers: Vec<Arc<Server>>,
+    settings: Settings,
+    /// The last check of each server (same order as `servers`).
+    last: Mutex<Vec<Option<Observation>>>,
+    checks: AtomicU64,
+    events_raised: AtomicU64,
+}
+
+#[derive(Clone)]
+struct Settings {
+    user: String,
+    password: String,
+    interval: Duration,
+    connect_timeout: Duration,
+    query_timeout: Duration,
+    lag_threshold: u64,
+}
+
+impl MariaDbMonitor {
+    /// A monitor named `name` of `servers`, from checked options, started on its own
+    /// thread.
+    pub fn start(
+        name: &str,
+        servers: Vec<Arc<Server>>,
+        options: &Options,
+    ) -> Result<Arc<dyn Monitor>, String> {
+        let user = options
+            .str("monitor_user")
+            .ok_or("monitor 'mariadbmon': option 'monitor_user' is required")?;
+        if servers.is_empty() {
+            return Err("monitor 'mariadbmon': give at least one server".into());
+        }
+        let millis = |o: &str| Duration::from_millis(options.int(o).unwrap_or(1000).max(1) as u64);
+        let settings = Settings {
+            user: user.to_string(),
+            password: options.str("monitor_password").unwrap_or("").to_string(),
+            interval: millis("interval"),
+            connect_timeout: millis("connect_timeout"),
+            query_timeout: millis("query_timeout"),
+            lag_threshold: options.int("lag_threshold").unwrap_or(10).max(0) as u64,
+        };
+        let monitor = Arc::new(MariaDbMonitor {
+            name: name.to_string(),
+            last: Mutex::new(vec![None; servers.len()]),
+            servers,
+            settings,
+            checks: AtomicU64::new(0),
+            events_raised: AtomicU64::new(0),
+        });
+        let running = monitor.clone();
+        std::thread::Builder::new()
+            .name(format!("dpm-monitor-{name}"))
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!("monitor '{}': cannot start: {e}", running.name);
+                        return;
+                    }
+                };
+                let local = tokio::task::LocalSet::new();
+                local.block_on(&runtime, running.run());
+            })
+            .map_err(|e| format!("monitor '{name}': cannot start its thread: {e}"))?;
+        Ok(monitor)
+    }
+
+    /// Checks every server each interval, for ever.
+    async fn run(self: Arc<Self>) {
+        let mut connections: Vec<Option<BackendClient>> =
+            self.servers.iter().map(|_| None).collect();
+        let mut ticker = tokio::time::interval(self.settings.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let checks = self
+                .servers
+                .iter()
+                .zip(connections.iter_mut())
+                .map(|(server, conn)| check(server, conn, &self.settings));
+            let found = futures_util::future::join_all(checks).await;
+            self.publish(found);
+            self.checks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Puts what the checks found on the servers and raises the events of the changes.
+    fn publish(&self, found: Vec<Observation>) {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        for ((server, now), before) in self.servers.iter().zip(found).zip(last.iter_mut()) {
+            let role = now.role.unwrap_or(server.role());
+            server.set_monitored(now.up, role, now.lag, now.to_json());
+            for kind in events(before.as_ref(), &now, self.settings.lag_threshold) {
+                let why = match &now.error {
+                    Some(e) => e.clone(),
+                    None => format!(
+                        "role {}, lag {}",
+                        role.as_str(),
+                        now.lag.map_or("unknown".to_string(), |l| format!("{l} s"))
+                    ),
+                };
+                tracing::warn!(
+                    "monitor '{}': {kind} {} at {} ({why})",
+                    self.name,
+                    server.name,
+                    server.address
+                );
+                self.events_raised.fetch_add(1, Ordering::Relaxed);
+                raise_server_event(ServerEvent {
+                    kind,
+                    server: server.clone(),
+                });
+            }
+            *before = Some(now);
+        }
+    }
+}
+
+impl Monitor for MariaDbMonitor {
+    fn info(&self) -> &'static ModuleInfo {
+        &INFO
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn servers(&self) -> Vec<Arc<Server>> {
+        self.servers.clone()
+    }
+
+    fn diagnostics(&self) -> serde_json::Value {
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let servers: Vec<serde_json::Value> = self
+            .servers
+            .iter()
+            .zip(last.iter())
+            .map(|(s, o)| {
+                let mut d = o.as_ref().map_or(
+                    serde_json::json!({"state": "not checked yet"}),
+                    Observation::to_json,
+                );
+                d["name"] = s.name.clone().into();
+                d["address"] = s.address.to_string().into();
+                d
+            })
+            .collect();
+        serde_json::json!({
+            "name": self.name,
+            "module": INFO.name,
+            "interval_ms": self.settings.interval.as_millis() as u64,
+            "lag_threshold": self.settings.lag_threshold,
+            "checks": self.checks.load(Ordering::Relaxed),
+            "events": self.events_raised.load(Ordering::Relaxed),
+            "servers": servers,
+        })
+    }
+}
+
+/// One check of `server` over its kept connection (made first if there is none; dropped
+/// when the check fails, so the next one connects again).
+async fn check(server: &Server, conn: &mut Option<BackendClient>, s: &Settings) -> Observation {
+    if conn.is_none() {
+        let options = ClientOptions {
+            address: server.address.clone(),
+            user: s.user.clone(),
+            password: s.password.clone(),
+            schema: None,
+            connect_timeout: s.connect_timeout,
+        };
+        match BackendClient::connect(&options).await {
+            Ok(c) => *conn = Some(c),
+            Err(e) => return Observation::down(format!("cannot connect: {e}")),
+        }
+    }
+    let Some(client) = conn.as_mut() else {
+        return Observation::down("no connection".into());
+    };
+    match tokio::time::timeout(s.query_timeout, ask(client)).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            *conn = None;
+            Observation::down(e)
+        }
+        Err(_) => {
+            *conn = None;
+            Observation::down(format!(
+                "no answer within {} ms",
+                s.query_timeout.as_millis()
+            ))
+        }
+    }
+}
+
+/// The two queries of a check, and what they say.
+async fn ask(client: &mut BackendClient) -> Result<Observation, String> {
+    let vars = rows(
+        client
+            .query("SELECT @@read_only, @@server_id, @@gtid_current_pos, @@gtid_slave_pos")
+            .await,
+    )?;
+    let row = vars.rows.first().ok_or("no row from SELECT @@read_only")?;
+    let text = |i: usize| {
+        row.get(i)
+            .cloned()
+            .flatten()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
+    let read_only = text(0).map(|v| v == "1");
+    let status = rows(client.query("SHOW ALL SLAVES STATUS").await)?;
+    let replication = replica_statuses(&status);
+    let role = role_of(read_only.unwrap_or(false), &replication);
+    Ok(Observation {
+        up: true,
+        role: Some(role),
+        lag: match role {
+            dpm_engine::service::ServerRole::Replica => lag_of(&replication),
+            _ => Some(0),
+        },
+        server_id: text(1).and_then(|v| v.parse().ok()),
+        read_only,
+        gtid_current_pos: text(2),
+        gtid_slave_pos: text(3),
+        replicates_from: replication.first().map(|r| r.primary.clone()),
+        error: None,
+    })
+}
+
+/// The first result set of a response, or why there is none.
+fn rows(response: Result<Response, dpm_engine::client::ClientError>) -> Result<ResultSet, String> {
+    match response {
+        Ok(Response::Rows(mut sets)) if !sets.is_empty() => Ok(sets.swap_remove(0)),
+        Ok(Response::Rows(_)) | Ok(Response::Ok { .. }) => Ok(ResultSet {
+            columns: Vec::new(),
+            rows: Vec::new(),
+            status: 0,
+        }),
+        Ok(Response::Err { code, message, .. }) => Err(format!("ERROR {code}: {message}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The rows of `SHOW ALL SLAVES STATUS`, by column name.
+fn replica_statuses(set: &ResultSet) -> Vec<ReplicaStatus> {
+    let column = |name: &str| {
+        set.columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(name))
+    };
+    let (io, sql, behind, host, port) = (
+        column("Slave_IO_Running"),
+        column("Slave_SQL_Running"),
+        column("Seconds_Behind_Master"),
+        column("Master_Host"),
+        column("Master_Port"),
+    );
+    set.rows
+        .iter()
+        .map(|row| {
+            let text = |i: Option<usize>| {
+                i.and_then(|i| row.get(i).cloned().flatten())
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+            };
+            ReplicaStatus {
+                io_running: text(io).unwrap_or_default(),
+                sql_running: text(sql).unwrap_or_default(),
+                seconds_behind: text(behind).and_then(|v| v.parse().ok()),
+                primary: format!(
+                    "{}:{}",
+                    text(host).unwrap_or_default(),
+                    text(port).unwrap_or_default()
+                ),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,100 @@
+//! The mariadbmon monitor against a real GTID primary and replica (and a server that is
+//! down): roles found and published to readconnroute, server events to Lua,
+//! `dpm.servers()`, diagnostics.
+
+use crate::support::*;
+use std::time::Duration;
+
+fn cli(port: u16) -> Cli {
+    Cli::new(port).user(USER).password(Some(PASSWORD)).db(DB)
+}
+
+#[test]
+fn the_monitor_finds_roles_raises_events_and_readconnroute_follows_it() {
+    let pair = ReplicaPair::get();
+    let port = free_port();
+    let dpm = Dpm::builder("crates/dpm/tests/lua/monitor_admin.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_PRIMARY", format!("127.0.0.1:{}", pair.primary.port))
+        .env("DPM_REPLICA", format!("127.0.0.1:{}", pair.replica.port))
+        .env("DPM_DEAD", format!("127.0.0.1:{}", free_port()))
+        .env("DPM_MONITOR_USER", USER)
+        .env("DPM_MONITOR_PASSWORD", PASSWORD)
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    // The first check corrects the declared roles and reports the dead server.
+    let wait = Duration::from_secs(10);
+    dpm.wait_for_line("server event server_up db1 role=primary", wait);
+    dpm.wait_for_line("server event new_primary db1 role=primary", wait);
+    dpm.wait_for_line("server event server_up db2 role=replica", wait);
+    dpm.wait_for_line("server event server_down db3", wait);
+    // readconnroute's "primary" is the server the monitor found, not the declared one.
+    let out = cli(port).arg("--skip-column-names").run("SELECT @@port");
+    out.assert_success("routed to the primary");
+    assert_eq!(out.stdout.trim(), pair.primary.port.to_string());
+    let out = cli(port).arg("--skip-column-names").run("SHOW DPM SERVERS");
+    out.assert_success("dpm.servers()");
+    let rows: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(rows[0][..3], ["db1", "primary", "up"], "{}", out.stdout);
+    assert_eq!(rows[0][3], "0", "a primary has no lag: {}", out.stdout);
+    assert_eq!(rows[0][5], "0", "read_only is false");
+    assert_eq!(rows[1][..3], ["db2", "replica", "up"], "{}", out.stdout);
+    assert!(
+        rows[1][3].parse::<u64>().is_ok(),
+        "a replica's lag is known: {}",
+        out.stdout
+    );
+    assert_ne!(rows[0][4], rows[1][4], "two server ids");
+    assert_eq!(rows[2][2], "down", "{}", out.stdout);
+    let out = cli(port).arg("--skip-column-names").run("SHOW DPM MONITOR");
+    let row: Vec<&str> = out.stdout.trim().split('\t').collect();
+    assert_eq!(row[0], "mariadbmon");
+    assert!(row[1].parse::<u64>().unwrap() >= 1, "{}", out.stdout);
+    assert_eq!(row[2], "3");
+}
+
+#[test]
+fn a_monitor_without_credentials_or_with_unknown_options_stops_the_start() {
+    for (line, expected) in [
+        ("dpm.monitor{ name = 'm', module = 'mariadbmon', servers = { s } }", "option 'monitor_user' is required"),
+        ("dpm.monitor{ name = 'm', module = 'galeramon', servers = { s } }", "unknown monitor module 'galeramon' (known: mariadbmon)"),
+        ("dpm.monitor{ name = 'm', module = 'mariadbmon', servers = { s }, options = { monitor_user = 'u', interval = 'fast' } }", "option 'interval' must be integer (milliseconds), not 'fast'"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.lua");
+        std::fs::write(
+            &file,
+            format!("local s = dpm.server{{ name = 's', address = '127.0.0.1:1' }}\n{line}\n"),
+        )
+        .unwrap();
+        let dpm = Dpm::builder(&file).spawn();
+        let status = dpm.wait_exit(Duration::from_secs(10));
+        assert!(!status.success());
+        let err = dpm.stderr_after_exit();
+        assert!(err.contains("bad.lua:2: ") && err.contains(expected), "{line}\n{err}");
+    }
+}
+
+#[test]
+fn the_monitor_example_routes_writes_to_the_primary_it_found() {
+    let pair = ReplicaPair::get();
+    let port = free_port();
+    // The example declares no roles: only the monitor can tell which is the primary.
+    // Listed replica first, so that a router ignoring the monitor would pick it.
+    let dpm = Dpm::builder("examples/monitor.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_PRIMARY", format!("127.0.0.1:{}", pair.replica.port))
+        .env("DPM_REPLICA", format!("127.0.0.1:{}", pair.primary.port))
+        .env("DPM_MONITOR_USER", USER)
+        .env("DPM_MONITOR_PASSWORD", PASSWORD)
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    dpm.wait_for_line("server event new_primary db2", Duration::from_secs(10));
+    let out = cli(port).arg("--skip-column-names").run("SELECT @@port");
+    out.assert_success("through the example");
+    assert_eq!(out.stdout.trim(), pair.primary.port.to_string());
+}
