@@ -22,7 +22,7 @@ use dpm_engine::service::{
 };
 use dpm_protocol::command::com;
 
-use super::common::line::{now_rfc3339, JsonLine};
+use super::common::line::JsonLine;
 use super::common::log_writer::LogWriter;
 use super::common::scope::{self, Scope};
 use super::common::session_facts::SessionFacts;
@@ -190,7 +190,7 @@ impl QueryLogSession {
             return None;
         }
         let mut line = JsonLine::with_capacity(256 + sql.map_or(0, <[u8]>::len));
-        line.str("time", &now_rfc3339())
+        line.now("time")
             .num("session", self.facts.id)
             .opt_bytes("user", user.as_deref())
             .opt_bytes("client", self.facts.client.as_deref().map(str::as_bytes))

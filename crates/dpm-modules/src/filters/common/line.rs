@@ -1,8 +1,6 @@
 //! One JSON object written field by field into a byte buffer: a log line per statement
 //! without building a `serde_json::Value` map for it.
 
-use std::io::Write;
-
 /// A JSON object being written (see the module docs).
 pub struct JsonLine {
     out: Vec<u8>,
@@ -22,8 +20,11 @@ impl JsonLine {
             self.out.push(b',');
         }
         self.empty = false;
-        self.string(key.as_bytes());
-        self.out.push(b':');
+        // Keys are the filters' own identifiers: plain ASCII, nothing to escape.
+        debug_assert!(key.bytes().all(plain));
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
     }
 
     /// A string (bytes that are not UTF-8 are replaced).
@@ -67,7 +68,17 @@ impl JsonLine {
     /// `"key": n`.
     pub fn num(&mut self, key: &str, value: u64) -> &mut Self {
         self.key(key);
-        let _ = write!(self.out, "{value}");
+        self.out
+            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        self
+    }
+
+    /// `"key": "<the time now, RFC 3339>"` (see [`write_now_rfc3339`]).
+    pub fn now(&mut self, key: &str) -> &mut Self {
+        self.key(key);
+        self.out.push(b'"');
+        write_now_rfc3339(&mut self.out);
+        self.out.push(b'"');
         self
     }
 
@@ -92,15 +103,21 @@ impl JsonLine {
     }
 }
 
+/// Printable ASCII that JSON strings carry as is (no quote, no backslash).
+#[inline]
+fn plain(b: u8) -> bool {
+    (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'
+}
+
 /// The time now, UTC, RFC 3339 with microseconds (`2026-11-30T17:01:02.123456Z`).
 pub fn now_rfc3339() -> String {
-    let mut out = String::with_capacity(27);
+    let mut out = Vec::with_capacity(27);
     write_now_rfc3339(&mut out);
-    out
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Appends the time now, as [`now_rfc3339`] gives it, to `out`.
-pub fn write_now_rfc3339(out: &mut String) {
+pub fn write_now_rfc3339(out: &mut Vec<u8>) {
     use std::fmt::Write as _;
     thread_local! {
         /// The formatted date and time of the last whole second seen (per thread).
@@ -117,9 +134,9 @@ pub fn write_now_rfc3339(out: &mut String) {
             let _ = write!(cached.1, "{}", now.format("%Y-%m-%dT%H:%M:%S"));
             cached.0 = secs;
         }
-        out.push_str(&cached.1);
+        out.extend_from_slice(cached.1.as_bytes());
     });
-    let _ = write!(out, ".{micros:06}Z");
+    let _ = std::io::Write::write_fmt(out, format_args!(".{micros:06}Z"));
 }
 
 #[cfg(test)]
