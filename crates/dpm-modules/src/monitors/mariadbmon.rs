@@ -12,6 +12,10 @@
 //! It runs on a thread of its own (a current-thread runtime), so a slow server never
 //! holds up a worker; its checks of the servers run concurrently, and a server that
 //! does not answer within the timeouts is down. Its connections are kept between checks.
+//!
+//! With `auto_failover`, a primary down for `failcount` checks in a row is replaced by
+//! the replica furthest along in GTID, and the other replicas are pointed at it
+//! (`failover.rs`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,9 +24,10 @@ use std::time::Duration;
 use dpm_engine::client::{BackendClient, ClientOptions, Response, ResultSet};
 use dpm_engine::service::{
     raise_server_event, Maturity, ModuleInfo, ModuleType, Monitor, OptionKind, OptionSpec, Options,
-    Server, ServerEvent,
+    Server, ServerEvent, ServerRole,
 };
 
+use super::failover;
 use super::observation::{events, lag_of, role_of, Observation, ReplicaStatus};
 
 const OPTIONS: &[OptionSpec] = &[
@@ -58,6 +63,31 @@ const OPTIONS: &[OptionSpec] = &[
         description: "bound on one check's queries",
     },
     OptionSpec {
+        name: "auto_failover",
+        kind: OptionKind::Bool,
+        default: Some("false"),
+        description: "promote a replica when the primary has been down for failcount checks",
+    },
+    OptionSpec {
+        name: "failcount",
+        kind: OptionKind::Int,
+        default: Some("5"),
+        description: "checks the primary must fail in a row before a failover",
+    },
+    OptionSpec {
+        name: "replication_user",
+        kind: OptionKind::Str,
+        default: None,
+        description:
+            "the account replicas replicate with after a failover (required with auto_failover)",
+    },
+    OptionSpec {
+        name: "replication_password",
+        kind: OptionKind::Str,
+        default: Some(""),
+        description: "its password",
+    },
+    OptionSpec {
         name: "lag_threshold",
         kind: OptionKind::Int,
         default: Some("10"),
@@ -85,6 +115,41 @@ pub struct MariaDbMonitor {
     last: Mutex<Vec<Option<Observation>>>,
     checks: AtomicU64,
     events_raised: AtomicU64,
+    failovers: AtomicU64,
+}
+
+/// Which server is the primary, and for how many checks in a row it has been down.
+#[derive(Default)]
+struct PrimaryWatch {
+    primary: Option<usize>,
+    down_checks: u32,
+}
+
+impl PrimaryWatch {
+    /// Follows the checks; the primary's index once it has been down `failcount` checks
+    /// in a row (then the count starts again, so a failed failover is retried later).
+    fn failed(&mut self, found: &[Observation], failcount: u32) -> Option<usize> {
+        if let Some(p) = found
+            .iter()
+            .position(|o| o.up && o.role == Some(ServerRole::Primary))
+        {
+            self.primary = Some(p);
+            self.down_checks = 0;
+            return None;
+        }
+        let p = self.primary?;
+        if found[p].up {
+            // Up but no longer primary (demoted by hand): nothing to take over.
+            self.down_checks = 0;
+            return None;
+        }
+        self.down_checks += 1;
+        if self.down_checks < failcount {
+            return None;
+        }
+        self.down_checks = 0;
+        Some(p)
+    }
 }
 
 #[derive(Clone)]
@@ -95,6 +160,15 @@ struct Settings {
     connect_timeout: Duration,
     query_timeout: Duration,
     lag_threshold: u64,
+    /// `auto_failover`: the replication account and how many failed checks it takes.
+    failover: Option<FailoverSettings>,
+}
+
+#[derive(Clone)]
+struct FailoverSettings {
+    failcount: u32,
+    user: String,
+    password: String,
 }
 
 impl MariaDbMonitor {
@@ -112,6 +186,20 @@ impl MariaDbMonitor {
             return Err("monitor 'mariadbmon': give at least one server".into());
         }
         let millis = |o: &str| Duration::from_millis(options.int(o).unwrap_or(1000).max(1) as u64);
+        let failover = match options.bool("auto_failover") {
+            Some(true) => Some(FailoverSettings {
+                failcount: options.int("failcount").unwrap_or(5).clamp(1, 1000) as u32,
+                user: options
+                    .str("replication_user")
+                    .ok_or("monitor 'mariadbmon': auto_failover needs 'replication_user'")?
+                    .to_string(),
+                password: options
+                    .str("replication_password")
+                    .unwrap_or("")
+                    .to_string(),
+            }),
+            _ => None,
+        };
         let settings = Settings {
             user: user.to_string(),
             password: options.str("monitor_password").unwrap_or("").to_string(),
@@ -119,6 +207,7 @@ impl MariaDbMonitor {
             connect_timeout: millis("connect_timeout"),
             query_timeout: millis("query_timeout"),
             lag_threshold: options.int("lag_threshold").unwrap_or(10).max(0) as u64,
+            failover,
         };
         let monitor = Arc::new(MariaDbMonitor {
             name: name.to_string(),
@@ -127,6 +216,7 @@ impl MariaDbMonitor {
             settings,
             checks: AtomicU64::new(0),
             events_raised: AtomicU64::new(0),
+            failovers: AtomicU64::new(0),
         });
         let running = monitor.clone();
         std::thread::Builder::new()
@@ -155,6 +245,7 @@ impl MariaDbMonitor {
             self.servers.iter().map(|_| None).collect();
         let mut ticker = tokio::time::interval(self.settings.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut primary = PrimaryWatch::default();
         loop {
             ticker.tick().await;
             let checks = self
@@ -163,8 +254,80 @@ impl MariaDbMonitor {
                 .zip(connections.iter_mut())
                 .map(|(server, conn)| check(server, conn, &self.settings));
             let found = futures_util::future::join_all(checks).await;
+            if let Some(failover) = &self.settings.failover {
+                if let Some(failed) = primary.failed(&found, failover.failcount) {
+                    self.fail_over(failed, &found, &mut connections, failover)
+                        .await;
+                }
+            }
             self.publish(found);
             self.checks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Promotes the furthest replica in place of the primary `failed`, points the other
+    /// replicas at it; every step is logged with its reason. The next check sees the new
+    /// roles (and raises `new_primary`).
+    async fn fail_over(
+        &self,
+        failed: usize,
+        found: &[Observation],
+        connections: &mut [Option<BackendClient>],
+        settings: &FailoverSettings,
+    ) {
+        let old = &self.servers[failed];
+        let Some(new) = failover::pick_candidate(found, failed) else {
+            tracing::error!(
+                "monitor '{}': primary {} is down and no replica is up to take its place: no failover",
+                self.name,
+                old.name
+            );
+            return;
+        };
+        let chosen = &self.servers[new];
+        tracing::warn!(
+            "monitor '{}': failover: primary {} down for {} checks; promoting {} (gtid {})",
+            self.name,
+            old.name,
+            settings.failcount,
+            chosen.name,
+            found[new].gtid_current_pos.as_deref().unwrap_or("?")
+        );
+        let Some(client) = connections[new].as_mut() else {
+            return;
+        };
+        let apply_timeout = self.settings.query_timeout.as_secs().max(10);
+        if let Err(e) = failover::promote(client, apply_timeout).await {
+            tracing::error!(
+                "monitor '{}': failover: promoting {} failed: {e}",
+                self.name,
+                chosen.name
+            );
+            return;
+        }
+        self.failovers.fetch_add(1, Ordering::Relaxed);
+        for (i, conn) in connections.iter_mut().enumerate() {
+            let replica = found[i].up && found[i].role == Some(ServerRole::Replica);
+            let (true, true, Some(client)) = (i != new && i != failed, replica, conn.as_mut())
+            else {
+                continue;
+            };
+            let server = &self.servers[i];
+            match failover::replicate_from(client, chosen, &settings.user, &settings.password).await
+            {
+                Ok(()) => tracing::warn!(
+                    "monitor '{}': failover: {} now replicates from {}",
+                    self.name,
+                    server.name,
+                    chosen.name
+                ),
+                Err(e) => tracing::error!(
+                    "monitor '{}': failover: pointing {} at {} failed: {e}",
+                    self.name,
+                    server.name,
+                    chosen.name
+                ),
+            }
         }
     }
 
@@ -236,6 +399,8 @@ impl Monitor for MariaDbMonitor {
             "lag_threshold": self.settings.lag_threshold,
             "checks": self.checks.load(Ordering::Relaxed),
             "events": self.events_raised.load(Ordering::Relaxed),
+            "auto_failover": self.settings.failover.is_some(),
+            "failovers": self.failovers.load(Ordering::Relaxed),
             "servers": servers,
         })
     }
@@ -298,7 +463,7 @@ async fn ask(client: &mut BackendClient) -> Result<Observation, String> {
         up: true,
         role: Some(role),
         lag: match role {
-            dpm_engine::service::ServerRole::Replica => lag_of(&replication),
+            ServerRole::Replica => lag_of(&replication),
             _ => Some(0),
         },
         server_id: text(1).and_then(|v| v.parse().ok()),

@@ -98,3 +98,63 @@ fn the_monitor_example_routes_writes_to_the_primary_it_found() {
     out.assert_success("through the example");
     assert_eq!(out.stdout.trim(), pair.primary.port.to_string());
 }
+
+#[test]
+fn auto_failover_promotes_the_furthest_replica_and_points_the_other_at_it() {
+    // Its own servers: this test kills a primary.
+    let set = ReplicaSet::start(2, 21);
+    set.primary.direct_exec(&format!(
+        "CREATE TABLE {DB}.failover (id INT PRIMARY KEY); INSERT INTO {DB}.failover VALUES (1);"
+    ));
+    let port = free_port();
+    let dpm = Dpm::builder("crates/dpm/tests/lua/failover.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_DB1", format!("127.0.0.1:{}", set.primary.port))
+        .env("DPM_DB2", format!("127.0.0.1:{}", set.replicas[0].port))
+        .env("DPM_DB3", format!("127.0.0.1:{}", set.replicas[1].port))
+        .env("DPM_MONITOR_USER", USER)
+        .env("DPM_MONITOR_PASSWORD", PASSWORD)
+        .env("DPM_REPL_USER", REPL_USER)
+        .env("DPM_REPL_PASSWORD", REPL_PASSWORD)
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let wait = Duration::from_secs(15);
+    dpm.wait_for_line("server event new_primary db1", wait);
+    // Both replicas have the row before the primary dies.
+    for r in &set.replicas {
+        let has = try_wait_until(wait, || {
+            let n = r.direct_exec(&format!("SELECT COUNT(*) FROM {DB}.failover"));
+            (n.trim() == "1").then_some(())
+        });
+        assert!(has.is_some(), "replica caught up");
+    }
+    set.primary.kill();
+    dpm.wait_for_line("server event lost_primary db1", wait);
+    let promoted = dpm.wait_for_line("failover: primary db1 down for 3 checks; promoting", wait);
+    let (name, new, other) = if promoted.contains("promoting db2") {
+        ("db2", &set.replicas[0], &set.replicas[1])
+    } else {
+        ("db3", &set.replicas[1], &set.replicas[0])
+    };
+    dpm.wait_for_line(&format!("server event new_primary {name}"), wait);
+    // Writes through dpm land on the new primary, and reach the other replica.
+    let out = cli(port)
+        .arg("--skip-column-names")
+        .run("INSERT INTO failover VALUES (2); SELECT @@port");
+    out.assert_success("a write after the failover");
+    assert_eq!(out.stdout.trim(), new.port.to_string());
+    let replicated = try_wait_until(wait, || {
+        let n = other.direct_exec(&format!("SELECT COUNT(*) FROM {DB}.failover"));
+        (n.trim() == "2").then_some(())
+    });
+    assert!(
+        replicated.is_some(),
+        "the other replica follows the new primary: {}",
+        other.direct_exec("SHOW SLAVE STATUS\\G")
+    );
+    assert_eq!(
+        new.direct_exec("SELECT @@read_only").trim(),
+        "0",
+        "the promoted server takes writes"
+    );
+}

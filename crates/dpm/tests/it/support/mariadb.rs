@@ -96,6 +96,45 @@ impl ReplicaPair {
     }
 }
 
+/// A GTID primary and `n` replicas of its own, for a test that kills or reconfigures
+/// servers (the shared [`ReplicaPair`] must stay as it is). Its servers stop when it is
+/// dropped.
+pub struct ReplicaSet {
+    pub primary: MariaDb,
+    pub replicas: Vec<MariaDb>,
+}
+
+impl ReplicaSet {
+    /// Starts the set; the replicas have caught up with the primary's accounts and test
+    /// database. Server ids start at `first_id` (unique per test, for readable logs).
+    pub fn start(replicas: usize, first_id: u32) -> ReplicaSet {
+        let primary = MariaDb::start_with(&Role::Primary {
+            server_id: first_id,
+        })
+        .unwrap_or_else(|e| panic!("primary: {e}"));
+        let replicas: Vec<MariaDb> = (1..=replicas as u32)
+            .map(|i| {
+                MariaDb::start_with(&Role::Replica {
+                    server_id: first_id + i,
+                    primary_port: primary.port,
+                })
+                .unwrap_or_else(|e| panic!("replica {i}: {e}"))
+            })
+            .collect();
+        for r in &replicas {
+            let caught_up = super::try_wait_until(Duration::from_secs(60), || {
+                r.try_direct_exec(&format!(
+                    "SELECT COUNT(*) FROM mysql.user WHERE user = '{USER}'"
+                ))
+                .ok()
+                .filter(|n| n.trim() == "1")
+            });
+            assert!(caught_up.is_some(), "a replica did not catch up");
+        }
+        ReplicaSet { primary, replicas }
+    }
+}
+
 /// The shared MariaDB server. Get it with [`MariaDb::get`].
 pub struct MariaDb {
     /// TCP port on 127.0.0.1.
@@ -346,6 +385,14 @@ impl MariaDb {
     }
 
     /// The socket path as a `&Path`.
+    /// Kills the server at once (SIGKILL), as a crash would.
+    pub fn kill(&self) {
+        let pid = std::fs::read_to_string(self.dir.join("mariadbd.pid")).unwrap_or_default();
+        let pid: i32 = pid.trim().parse().expect("mariadbd's pid file");
+        // SAFETY: kill(2) of the test's own mariadbd.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+
     pub fn socket(&self) -> &Path {
         &self.socket
     }

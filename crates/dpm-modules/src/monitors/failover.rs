@@ -1,0 +1,148 @@
+//! Automatic failover of a MariaDB primary (`auto_failover`): which replica to promote
+//! (the most recent GTID position), and the statements that promote it and point the
+//! other replicas at it. Run by `mariadbmon` on its own thread over its own connections.
+
+use dpm_engine::client::{BackendClient, Response};
+use dpm_engine::service::{Server, ServerAddress, ServerRole};
+
+use super::observation::Observation;
+
+/// How far a GTID position (`0-1-42,1-2-7`) got: its sequence numbers summed over its
+/// domains (replicas of one primary share its domains).
+pub fn gtid_progress(pos: &str) -> u64 {
+    pos.split(',')
+        .filter_map(|g| g.trim().rsplit('-').next())
+        .filter_map(|n| n.parse::<u64>().ok())
+        .sum()
+}
+
+/// The replica to promote: among those up, the one furthest along (its
+/// `gtid_current_pos`); the first declared breaks ties.
+pub fn pick_candidate(found: &[Observation], failed: usize) -> Option<usize> {
+    found
+        .iter()
+        .enumerate()
+        .filter(|(i, o)| *i != failed && o.up && o.role == Some(ServerRole::Replica))
+        .max_by_key(|(i, o)| {
+            let progress = o.gtid_current_pos.as_deref().map_or(0, gtid_progress);
+            (progress, std::cmp::Reverse(*i))
+        })
+        .map(|(i, _)| i)
+}
+
+/// Runs `sql`, an error if the server answered with one.
+async fn run(client: &mut BackendClient, sql: &str) -> Result<Response, String> {
+    match client.query(sql).await {
+        Ok(Response::Err { code, message, .. }) => Err(format!("{sql}: ERROR {code}: {message}")),
+        Ok(r) => Ok(r),
+        Err(e) => Err(format!("{sql}: {e}")),
+    }
+}
+
+/// Makes the replica behind `client` a primary: stops fetching from the old primary,
+/// applies what it already fetched (up to `apply_timeout_s`), forgets its replication
+/// and becomes writable.
+pub async fn promote(client: &mut BackendClient, apply_timeout_s: u64) -> Result<(), String> {
+    run(client, "STOP SLAVE IO_THREAD").await?;
+    // What was fetched before the old primary died is applied before writes start.
+    let fetched = match run(client, "SHOW SLAVE STATUS").await? {
+        Response::Rows(sets) => sets.first().and_then(|set| {
+            let at = set.columns.iter().position(|c| c == "Gtid_IO_Pos")?;
+            let value = set.rows.first()?.get(at)?.clone()?;
+            Some(String::from_utf8_lossy(&value).into_owned())
+        }),
+        _ => None,
+    };
+    if let Some(pos) = fetched.filter(|p| !p.is_empty() && valid_gtid(p)) {
+        run(
+            client,
+            &format!("SELECT MASTER_GTID_WAIT('{pos}', {apply_timeout_s})"),
+        )
+        .await?;
+    }
+    run(client, "STOP SLAVE").await?;
+    run(client, "RESET SLAVE ALL").await?;
+    run(client, "SET GLOBAL read_only = OFF").await?;
+    Ok(())
+}
+
+/// Points the replica behind `client` at `primary`, from its own GTID position.
+pub async fn replicate_from(
+    client: &mut BackendClient,
+    primary: &Server,
+    user: &str,
+    password: &str,
+) -> Result<(), String> {
+    let ServerAddress::Tcp(host, port) = &primary.address else {
+        return Err(format!(
+            "{} listens on a unix socket: a replica cannot replicate from it",
+            primary.name
+        ));
+    };
+    run(client, "STOP SLAVE").await?;
+    run(
+        client,
+        &format!(
+            "CHANGE MASTER TO MASTER_HOST = '{}', MASTER_PORT = {port}, MASTER_USER = '{}', \
+             MASTER_PASSWORD = '{}', MASTER_USE_GTID = slave_pos",
+            quote(host),
+            quote(user),
+            quote(password)
+        ),
+    )
+    .await?;
+    run(client, "START SLAVE").await?;
+    Ok(())
+}
+
+/// `s` inside a single-quoted SQL string.
+fn quote(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "''")
+}
+
+/// A GTID position as the server writes it (digits, dashes, commas): safe to quote.
+fn valid_gtid(pos: &str) -> bool {
+    pos.bytes()
+        .all(|b| b.is_ascii_digit() || b == b'-' || b == b',')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replica(up: bool, gtid: &str) -> Observation {
+        Observation {
+            up,
+            role: up.then_some(ServerRole::Replica),
+            gtid_current_pos: Some(gtid.into()),
+            ..Observation::default()
+        }
+    }
+
+    #[test]
+    fn the_furthest_replica_that_is_up_is_promoted() {
+        assert_eq!(gtid_progress("0-1-42"), 42);
+        assert_eq!(gtid_progress("0-1-42,1-2-7"), 49);
+        assert_eq!(gtid_progress(""), 0);
+        let found = vec![
+            Observation::down("gone".into()),
+            replica(true, "0-1-40"),
+            replica(true, "0-1-42"),
+            replica(false, "0-1-99"),
+        ];
+        assert_eq!(pick_candidate(&found, 0), Some(2));
+        let tie = vec![
+            Observation::down("gone".into()),
+            replica(true, "0-1-5"),
+            replica(true, "0-1-5"),
+        ];
+        assert_eq!(
+            pick_candidate(&tie, 0),
+            Some(1),
+            "declaration order breaks ties"
+        );
+        assert_eq!(pick_candidate(&[Observation::down("x".into())], 0), None);
+        assert_eq!(quote("it's"), "it''s");
+        assert!(!valid_gtid("0-1-1'; DROP"));
+    }
+}
