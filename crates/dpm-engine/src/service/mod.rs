@@ -16,7 +16,8 @@ pub use filters::{
 };
 pub use module::{Maturity, ModuleInfo, ModuleType, OptionKind, OptionSpec};
 pub use monitoring::{
-    define_monitor, raise_server_event, server_events, Monitor, ServerEvent, ServerEventKind,
+    define_monitor, monitors, raise_server_event, server_events, Monitor, ServerEvent,
+    ServerEventKind,
 };
 pub use options::{OptionValue, Options};
 pub use server::{Server, ServerAddress, ServerRole, RETRY_AFTER};

@@ -85,6 +85,28 @@ pub trait Monitor: Send + Sync {
     fn servers(&self) -> Vec<Arc<Server>>;
     /// Counters and what it found, as JSON.
     fn diagnostics(&self) -> serde_json::Value;
+    /// Starts a planned switch of the primary role to server `to`; the receiver gets
+    /// the outcome. An error when the monitor cannot do it at all.
+    fn switchover(
+        &self,
+        to: &str,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<(), String>>, String> {
+        Err(format!(
+            "monitor '{}' ({}) cannot switch over to {to}",
+            self.name(),
+            self.info().name
+        ))
+    }
+}
+
+/// Every defined monitor.
+pub fn monitors() -> Vec<Arc<dyn Monitor>> {
+    MONITORS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .map(|d| d.monitor.clone())
+        .collect()
 }
 
 struct Defined {

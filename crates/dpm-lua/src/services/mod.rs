@@ -1,6 +1,6 @@
 //! The service layer of the `dpm` table: `dpm.server`, `dpm.filter`, `dpm.service`,
 //! `listener:serve(service)`, `dpm.classify`, the Lua filter adapter and the objects
-//! filters get; `dpm.monitor`, `dpm.servers`, `dpm.on_server_event`.
+//! filters get; `dpm.monitor`, `dpm.servers`, `dpm.on_server_event`, `dpm.switchover`.
 
 mod action;
 mod classify;
@@ -32,6 +32,10 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
     dpm.set("service", lua.create_function(service::service)?)?;
     dpm.set("monitor", lua.create_function(monitor::monitor)?)?;
     dpm.set("servers", lua.create_function(monitor::all_servers)?)?;
+    dpm.set(
+        "switchover",
+        lua.create_async_function(monitor::switchover)?,
+    )?;
     let h = host.clone();
     dpm.set(
         "on_server_event",

@@ -158,3 +158,25 @@ async fn deliver(host: &Rc<Host>, handlers: &Handlers, event: ServerEvent) {
             .await;
     }
 }
+
+/// `dpm.switchover("db2")`: asks the monitor watching `db2` to make it the primary
+/// (planned: see docs/services.md). Waits for the outcome — so call it where Lua may
+/// yield — and returns `true`, or `nil, "why"`.
+pub async fn switchover(_: Lua, to: String) -> mlua::Result<(Option<bool>, Option<String>)> {
+    let monitor = dpm_engine::service::monitors()
+        .into_iter()
+        .find(|m| m.servers().iter().any(|s| s.name == to));
+    let Some(monitor) = monitor else {
+        return Ok((None, Some(format!("no monitor watches a server '{to}'"))));
+    };
+    let outcome = match monitor.switchover(&to) {
+        Ok(receiver) => receiver
+            .await
+            .unwrap_or_else(|_| Err("the monitor stopped".to_string())),
+        Err(e) => Err(e),
+    };
+    Ok(match outcome {
+        Ok(()) => (Some(true), None),
+        Err(e) => (None, Some(e)),
+    })
+}

@@ -31,6 +31,50 @@ pub fn pick_candidate(found: &[Observation], failed: usize) -> Option<usize> {
 }
 
 /// Runs `sql`, an error if the server answered with one.
+pub async fn run_sql(client: &mut BackendClient, sql: &str) -> Result<Response, String> {
+    run(client, sql).await
+}
+
+/// The primary's `@@gtid_binlog_pos`: where a replica must get to before it takes over.
+pub async fn binlog_position(client: &mut BackendClient) -> Result<String, String> {
+    match run(client, "SELECT @@gtid_binlog_pos").await? {
+        Response::Rows(sets) => sets
+            .first()
+            .and_then(|s| s.rows.first())
+            .and_then(|r| r.first().cloned().flatten())
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .filter(|p| valid_gtid(p))
+            .ok_or_else(|| "no @@gtid_binlog_pos".to_string()),
+        _ => Err("no @@gtid_binlog_pos".to_string()),
+    }
+}
+
+/// Waits (up to `timeout_s`) until the replica behind `client` has applied `position`.
+pub async fn wait_for(
+    client: &mut BackendClient,
+    position: &str,
+    timeout_s: u64,
+) -> Result<(), String> {
+    if position.is_empty() {
+        return Ok(());
+    }
+    let sql = format!("SELECT MASTER_GTID_WAIT('{position}', {timeout_s})");
+    match run(client, &sql).await? {
+        Response::Rows(sets) => {
+            let result = sets
+                .first()
+                .and_then(|s| s.rows.first())
+                .and_then(|r| r.first().cloned().flatten());
+            match result.as_deref() {
+                Some(b"0") => Ok(()),
+                _ => Err(format!("not at {position} after {timeout_s} s")),
+            }
+        }
+        _ => Err(format!("{sql}: no result")),
+    }
+}
+
+/// Runs `sql`, an error if the server answered with one.
 async fn run(client: &mut BackendClient, sql: &str) -> Result<Response, String> {
     match client.query(sql).await {
         Ok(Response::Err { code, message, .. }) => Err(format!("{sql}: ERROR {code}: {message}")),

@@ -116,6 +116,18 @@ pub struct MariaDbMonitor {
     checks: AtomicU64,
     events_raised: AtomicU64,
     failovers: AtomicU64,
+    switchovers: AtomicU64,
+    /// Requests to the monitor's thread (a switchover asked from Lua).
+    commands: tokio::sync::mpsc::UnboundedSender<Command>,
+}
+
+/// A request to the monitor's thread.
+enum Command {
+    /// Make `to` (an index in `servers`) the primary; the outcome goes to `done`.
+    Switchover {
+        to: usize,
+        done: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
 }
 
 /// Which server is the primary, and for how many checks in a row it has been down.
@@ -160,7 +172,10 @@ struct Settings {
     connect_timeout: Duration,
     query_timeout: Duration,
     lag_threshold: u64,
-    /// `auto_failover`: the replication account and how many failed checks it takes.
+    /// Promote a replica when the primary fails.
+    auto_failover: bool,
+    /// The replication account (failover, switchover) and how many failed checks a
+    /// failover takes.
     failover: Option<FailoverSettings>,
 }
 
@@ -186,20 +201,20 @@ impl MariaDbMonitor {
             return Err("monitor 'mariadbmon': give at least one server".into());
         }
         let millis = |o: &str| Duration::from_millis(options.int(o).unwrap_or(1000).max(1) as u64);
-        let failover = match options.bool("auto_failover") {
-            Some(true) => Some(FailoverSettings {
+        let replication = options
+            .str("replication_user")
+            .map(|user| FailoverSettings {
                 failcount: options.int("failcount").unwrap_or(5).clamp(1, 1000) as u32,
-                user: options
-                    .str("replication_user")
-                    .ok_or("monitor 'mariadbmon': auto_failover needs 'replication_user'")?
-                    .to_string(),
+                user: user.to_string(),
                 password: options
                     .str("replication_password")
                     .unwrap_or("")
                     .to_string(),
-            }),
-            _ => None,
-        };
+            });
+        let auto_failover = options.bool("auto_failover") == Some(true);
+        if auto_failover && replication.is_none() {
+            return Err("monitor 'mariadbmon': auto_failover needs 'replication_user'".into());
+        }
         let settings = Settings {
             user: user.to_string(),
             password: options.str("monitor_password").unwrap_or("").to_string(),
@@ -207,8 +222,10 @@ impl MariaDbMonitor {
             connect_timeout: millis("connect_timeout"),
             query_timeout: millis("query_timeout"),
             lag_threshold: options.int("lag_threshold").unwrap_or(10).max(0) as u64,
-            failover,
+            auto_failover,
+            failover: replication,
         };
+        let (commands, requests) = tokio::sync::mpsc::unbounded_channel();
         let monitor = Arc::new(MariaDbMonitor {
             name: name.to_string(),
             last: Mutex::new(vec![None; servers.len()]),
@@ -217,6 +234,8 @@ impl MariaDbMonitor {
             checks: AtomicU64::new(0),
             events_raised: AtomicU64::new(0),
             failovers: AtomicU64::new(0),
+            switchovers: AtomicU64::new(0),
+            commands,
         });
         let running = monitor.clone();
         std::thread::Builder::new()
@@ -233,36 +252,137 @@ impl MariaDbMonitor {
                     }
                 };
                 let local = tokio::task::LocalSet::new();
-                local.block_on(&runtime, running.run());
+                local.block_on(&runtime, running.run(requests));
             })
             .map_err(|e| format!("monitor '{name}': cannot start its thread: {e}"))?;
         Ok(monitor)
     }
 
-    /// Checks every server each interval, for ever.
-    async fn run(self: Arc<Self>) {
+    /// Checks every server each interval, for ever; between checks, carries out what
+    /// was asked of it (a switchover).
+    async fn run(self: Arc<Self>, mut requests: tokio::sync::mpsc::UnboundedReceiver<Command>) {
         let mut connections: Vec<Option<BackendClient>> =
             self.servers.iter().map(|_| None).collect();
         let mut ticker = tokio::time::interval(self.settings.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut primary = PrimaryWatch::default();
+        let mut last: Vec<Observation> = Vec::new();
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                _ = ticker.tick() => {}
+                Some(command) = requests.recv() => {
+                    match command {
+                        Command::Switchover { to, done } => {
+                            let outcome = self.switch_over(to, &last, &mut connections).await;
+                            match &outcome {
+                                Ok(()) => self.switchovers.fetch_add(1, Ordering::Relaxed),
+                                Err(e) => {
+                                    tracing::error!("monitor '{}': switchover to {} failed: {e}", self.name, self.servers[to].name);
+                                    0
+                                }
+                            };
+                            let _ = done.send(outcome);
+                        }
+                    }
+                    // Check at once: the new roles are known before anyone routes.
+                }
+            }
             let checks = self
                 .servers
                 .iter()
                 .zip(connections.iter_mut())
                 .map(|(server, conn)| check(server, conn, &self.settings));
             let found = futures_util::future::join_all(checks).await;
-            if let Some(failover) = &self.settings.failover {
+            if let (true, Some(failover)) = (self.settings.auto_failover, &self.settings.failover) {
                 if let Some(failed) = primary.failed(&found, failover.failcount) {
                     self.fail_over(failed, &found, &mut connections, failover)
                         .await;
                 }
             }
+            last = found.clone();
             self.publish(found);
             self.checks.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// The planned switch of the primary role to server `to`: the primary stops taking
+    /// writes (`read_only`), `to` catches up with it (`MASTER_GTID_WAIT` on the
+    /// primary's binlog position), is promoted, and the old primary and the other
+    /// replicas replicate from it. If `to` cannot catch up in time, the old primary takes
+    /// writes again and nothing else changed.
+    async fn switch_over(
+        &self,
+        to: usize,
+        last: &[Observation],
+        connections: &mut [Option<BackendClient>],
+    ) -> Result<(), String> {
+        let primary = || ServerRole::Primary;
+        let old = last
+            .iter()
+            .position(|o| o.up && o.role == Some(primary()))
+            .ok_or("no primary is up")?;
+        let target = &self.servers[to];
+        if old == to {
+            return Err(format!("{} is already the primary", target.name));
+        }
+        if !last
+            .get(to)
+            .is_some_and(|o| o.up && o.role == Some(ServerRole::Replica))
+        {
+            return Err(format!("{} is not a replica that is up", target.name));
+        }
+        let replication = self
+            .settings
+            .failover
+            .as_ref()
+            .ok_or("a switchover needs replication_user (the account replicas replicate with)")?
+            .clone();
+        let old_server = &self.servers[old];
+        tracing::warn!(
+            "monitor '{}': switchover: {} → {} (asked)",
+            self.name,
+            old_server.name,
+            target.name
+        );
+        let old_conn = connections[old]
+            .as_mut()
+            .ok_or("no connection to the primary")?;
+        failover::run_sql(old_conn, "SET GLOBAL read_only = ON").await?;
+        let position = failover::binlog_position(old_conn).await?;
+        let wait = self.settings.query_timeout.as_secs().max(10);
+        let caught_up = match connections[to].as_mut() {
+            Some(c) => failover::wait_for(c, &position, wait).await,
+            None => Err("no connection to the new primary".to_string()),
+        };
+        if let Err(e) = caught_up {
+            // Back as it was: the old primary takes writes again.
+            if let Some(c) = connections[old].as_mut() {
+                let _ = failover::run_sql(c, "SET GLOBAL read_only = OFF").await;
+            }
+            return Err(format!(
+                "{} did not catch up with {}: {e}",
+                target.name, old_server.name
+            ));
+        }
+        let new_conn = connections[to]
+            .as_mut()
+            .ok_or("no connection to the new primary")?;
+        failover::promote(new_conn, wait).await?;
+        for (i, conn) in connections.iter_mut().enumerate() {
+            let follows = i == old || (last[i].up && last[i].role == Some(ServerRole::Replica));
+            let (true, true, Some(client)) = (i != to, follows, conn.as_mut()) else {
+                continue;
+            };
+            failover::replicate_from(client, target, &replication.user, &replication.password)
+                .await?;
+            tracing::warn!(
+                "monitor '{}': switchover: {} now replicates from {}",
+                self.name,
+                self.servers[i].name,
+                target.name
+            );
+        }
+        Ok(())
     }
 
     /// Promotes the furthest replica in place of the primary `failed`, points the other
@@ -376,6 +496,22 @@ impl Monitor for MariaDbMonitor {
         self.servers.clone()
     }
 
+    fn switchover(
+        &self,
+        to: &str,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<(), String>>, String> {
+        let to = self
+            .servers
+            .iter()
+            .position(|s| s.name == to)
+            .ok_or_else(|| format!("monitor '{}' does not watch a server '{to}'", self.name))?;
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.commands
+            .send(Command::Switchover { to, done })
+            .map_err(|_| format!("monitor '{}' is not running", self.name))?;
+        Ok(outcome)
+    }
+
     fn diagnostics(&self) -> serde_json::Value {
         let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         let servers: Vec<serde_json::Value> = self
@@ -399,8 +535,9 @@ impl Monitor for MariaDbMonitor {
             "lag_threshold": self.settings.lag_threshold,
             "checks": self.checks.load(Ordering::Relaxed),
             "events": self.events_raised.load(Ordering::Relaxed),
-            "auto_failover": self.settings.failover.is_some(),
+            "auto_failover": self.settings.auto_failover,
             "failovers": self.failovers.load(Ordering::Relaxed),
+            "switchovers": self.switchovers.load(Ordering::Relaxed),
             "servers": servers,
         })
     }

@@ -158,3 +158,57 @@ fn auto_failover_promotes_the_furthest_replica_and_points_the_other_at_it() {
         "the promoted server takes writes"
     );
 }
+
+#[test]
+fn a_switchover_from_lua_moves_the_primary_role_without_losing_a_write() {
+    // Its own servers: this test changes the topology.
+    let set = ReplicaSet::start(2, 31);
+    set.primary.direct_exec(&format!(
+        "CREATE TABLE {DB}.switched (id INT PRIMARY KEY); INSERT INTO {DB}.switched VALUES (1);"
+    ));
+    let port = free_port();
+    let dpm = Dpm::builder("crates/dpm/tests/lua/switchover.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_DB1", format!("127.0.0.1:{}", set.primary.port))
+        .env("DPM_DB2", format!("127.0.0.1:{}", set.replicas[0].port))
+        .env("DPM_DB3", format!("127.0.0.1:{}", set.replicas[1].port))
+        .env("DPM_MONITOR_USER", USER)
+        .env("DPM_MONITOR_PASSWORD", PASSWORD)
+        .env("DPM_REPL_USER", REPL_USER)
+        .env("DPM_REPL_PASSWORD", REPL_PASSWORD)
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let wait = Duration::from_secs(15);
+    dpm.wait_for_line("server event server_up db3", wait);
+    dpm.wait_for_line("server event new_primary db1", wait);
+    let ask = |sql: &str| cli(port).arg("--skip-column-names").run(sql).stdout;
+    assert_eq!(
+        ask("SWITCHOVER TO db9").trim(),
+        "nil\tno monitor watches a server 'db9'"
+    );
+    assert_eq!(
+        ask("SWITCHOVER TO db1").trim(),
+        "nil\tdb1 is already the primary"
+    );
+    assert_eq!(ask("SWITCHOVER TO db2").trim(), "true\tNULL");
+    dpm.wait_for_line("server event new_primary db2", wait);
+    dpm.wait_for_line("server event lost_primary db1", wait);
+    // Writes go to db2 now, and the old primary and the other replica follow it.
+    let out = cli(port)
+        .arg("--skip-column-names")
+        .run("INSERT INTO switched VALUES (2); SELECT @@port");
+    out.assert_success("a write after the switchover");
+    assert_eq!(out.stdout.trim(), set.replicas[0].port.to_string());
+    for follower in [&set.primary, &set.replicas[1]] {
+        let has = try_wait_until(wait, || {
+            let n = follower.direct_exec(&format!("SELECT COUNT(*) FROM {DB}.switched"));
+            (n.trim() == "2").then_some(())
+        });
+        assert!(
+            has.is_some(),
+            "{}",
+            follower.direct_exec("SHOW SLAVE STATUS\\G")
+        );
+    }
+    assert_eq!(set.primary.direct_exec("SELECT @@read_only").trim(), "1");
+}
