@@ -16,6 +16,26 @@ pub fn gtid_progress(pos: &str) -> u64 {
         .sum()
 }
 
+/// True when position `a` has no transaction that `b` lacks: in every GTID domain of
+/// `a`, `b`'s sequence number is at least `a`'s. A server that passes can replicate from
+/// the other without diverging.
+pub fn not_ahead(a: &str, b: &str) -> bool {
+    let parse = |pos: &str| -> Vec<(u64, u64)> {
+        pos.split(',')
+            .filter_map(|g| {
+                let mut parts = g.trim().split('-');
+                let domain = parts.next()?.parse().ok()?;
+                let seq = parts.nth(1)?.parse().ok()?;
+                Some((domain, seq))
+            })
+            .collect()
+    };
+    let theirs = parse(b);
+    parse(a)
+        .iter()
+        .all(|(domain, seq)| theirs.iter().any(|(d, s)| d == domain && s >= seq))
+}
+
 /// The replica to promote: among those up, the one furthest along (its
 /// `gtid_current_pos`); the first declared breaks ties.
 pub fn pick_candidate(found: &[Observation], failed: usize) -> Option<usize> {
@@ -187,6 +207,17 @@ mod tests {
         );
         assert_eq!(pick_candidate(&[Observation::down("x".into())], 0), None);
         assert_eq!(quote("it's"), "it''s");
+        assert!(not_ahead("0-1-5", "0-1-7"));
+        assert!(
+            not_ahead("0-1-7", "0-2-7"),
+            "the same transaction count, another server id"
+        );
+        assert!(!not_ahead("0-1-8", "0-1-7"));
+        assert!(
+            !not_ahead("0-1-5,1-3-1", "0-1-7"),
+            "a domain the primary lacks"
+        );
+        assert!(not_ahead("", "0-1-7"));
         assert!(!valid_gtid("0-1-1'; DROP"));
     }
 }

@@ -69,6 +69,12 @@ const OPTIONS: &[OptionSpec] = &[
         description: "promote a replica when the primary has been down for failcount checks",
     },
     OptionSpec {
+        name: "auto_rejoin",
+        kind: OptionKind::Bool,
+        default: Some("false"),
+        description: "make a server that comes up writable while another is the primary (a returning old primary) its replica",
+    },
+    OptionSpec {
         name: "failcount",
         kind: OptionKind::Int,
         default: Some("5"),
@@ -117,6 +123,7 @@ pub struct MariaDbMonitor {
     events_raised: AtomicU64,
     failovers: AtomicU64,
     switchovers: AtomicU64,
+    rejoins: AtomicU64,
     /// Requests to the monitor's thread (a switchover asked from Lua).
     commands: tokio::sync::mpsc::UnboundedSender<Command>,
 }
@@ -141,10 +148,14 @@ impl PrimaryWatch {
     /// Follows the checks; the primary's index once it has been down `failcount` checks
     /// in a row (then the count starts again, so a failed failover is retried later).
     fn failed(&mut self, found: &[Observation], failcount: u32) -> Option<usize> {
-        if let Some(p) = found
-            .iter()
-            .position(|o| o.up && o.role == Some(ServerRole::Primary))
-        {
+        let is_primary = |i: usize| found[i].up && found[i].role == Some(ServerRole::Primary);
+        // The primary followed so far stays it while it is up and writable (a second
+        // writable server is a stray, not a new primary).
+        if self.primary.is_some_and(is_primary) {
+            self.down_checks = 0;
+            return None;
+        }
+        if let Some(p) = (0..found.len()).find(|&i| is_primary(i)) {
             self.primary = Some(p);
             self.down_checks = 0;
             return None;
@@ -162,6 +173,17 @@ impl PrimaryWatch {
         self.down_checks = 0;
         Some(p)
     }
+
+    /// Servers that are writable, not replicating, and not the primary followed: strays
+    /// (an old primary back after a failover, a replica reset by hand).
+    fn strays(&self, found: &[Observation]) -> Vec<usize> {
+        let Some(p) = self.primary.filter(|&p| found[p].up) else {
+            return Vec::new();
+        };
+        (0..found.len())
+            .filter(|&i| i != p && found[i].up && found[i].role == Some(ServerRole::Primary))
+            .collect()
+    }
 }
 
 #[derive(Clone)]
@@ -174,6 +196,8 @@ struct Settings {
     lag_threshold: u64,
     /// Promote a replica when the primary fails.
     auto_failover: bool,
+    /// Make a stray primary a replica of the primary.
+    auto_rejoin: bool,
     /// The replication account (failover, switchover) and how many failed checks a
     /// failover takes.
     failover: Option<FailoverSettings>,
@@ -212,8 +236,12 @@ impl MariaDbMonitor {
                     .to_string(),
             });
         let auto_failover = options.bool("auto_failover") == Some(true);
-        if auto_failover && replication.is_none() {
-            return Err("monitor 'mariadbmon': auto_failover needs 'replication_user'".into());
+        let auto_rejoin = options.bool("auto_rejoin") == Some(true);
+        if (auto_failover || auto_rejoin) && replication.is_none() {
+            return Err(
+                "monitor 'mariadbmon': auto_failover and auto_rejoin need 'replication_user'"
+                    .into(),
+            );
         }
         let settings = Settings {
             user: user.to_string(),
@@ -223,6 +251,7 @@ impl MariaDbMonitor {
             query_timeout: millis("query_timeout"),
             lag_threshold: options.int("lag_threshold").unwrap_or(10).max(0) as u64,
             auto_failover,
+            auto_rejoin,
             failover: replication,
         };
         let (commands, requests) = tokio::sync::mpsc::unbounded_channel();
@@ -235,6 +264,7 @@ impl MariaDbMonitor {
             events_raised: AtomicU64::new(0),
             failovers: AtomicU64::new(0),
             switchovers: AtomicU64::new(0),
+            rejoins: AtomicU64::new(0),
             commands,
         });
         let running = monitor.clone();
@@ -293,15 +323,72 @@ impl MariaDbMonitor {
                 .zip(connections.iter_mut())
                 .map(|(server, conn)| check(server, conn, &self.settings));
             let found = futures_util::future::join_all(checks).await;
-            if let (true, Some(failover)) = (self.settings.auto_failover, &self.settings.failover) {
-                if let Some(failed) = primary.failed(&found, failover.failcount) {
+            if let Some(failover) = &self.settings.failover {
+                let failed = primary.failed(&found, failover.failcount);
+                if let (true, Some(failed)) = (self.settings.auto_failover, failed) {
                     self.fail_over(failed, &found, &mut connections, failover)
                         .await;
+                }
+                if self.settings.auto_rejoin {
+                    if let Some(p) = primary.primary {
+                        for stray in primary.strays(&found) {
+                            self.rejoin(stray, p, &found, &mut connections, failover)
+                                .await;
+                        }
+                    }
                 }
             }
             last = found.clone();
             self.publish(found);
             self.checks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Makes the stray primary `stray` a replica of `primary`, unless it has transactions
+    /// the primary lacks (it would diverge: that needs a person, and is logged).
+    async fn rejoin(
+        &self,
+        stray: usize,
+        primary: usize,
+        found: &[Observation],
+        connections: &mut [Option<BackendClient>],
+        settings: &FailoverSettings,
+    ) {
+        let (s, p) = (&self.servers[stray], &self.servers[primary]);
+        let theirs = found[stray].gtid_current_pos.as_deref().unwrap_or("");
+        let ours = found[primary].gtid_current_pos.as_deref().unwrap_or("");
+        if !failover::not_ahead(theirs, ours) {
+            tracing::error!(
+                "monitor '{}': rejoin: {} is writable but has transactions primary {} lacks (its gtid {theirs}, the primary's {ours}): not rejoined",
+                self.name,
+                s.name,
+                p.name
+            );
+            return;
+        }
+        let Some(client) = connections[stray].as_mut() else {
+            return;
+        };
+        let rejoined = async {
+            failover::run_sql(client, "SET GLOBAL read_only = ON").await?;
+            failover::replicate_from(client, p, &settings.user, &settings.password).await
+        };
+        match rejoined.await {
+            Ok(()) => {
+                self.rejoins.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    "monitor '{}': rejoin: {} was writable beside primary {}; it now replicates from it",
+                    self.name,
+                    s.name,
+                    p.name
+                )
+            }
+            Err(e) => tracing::error!(
+                "monitor '{}': rejoin of {} to {} failed: {e}",
+                self.name,
+                s.name,
+                p.name
+            ),
         }
     }
 
@@ -538,6 +625,8 @@ impl Monitor for MariaDbMonitor {
             "auto_failover": self.settings.auto_failover,
             "failovers": self.failovers.load(Ordering::Relaxed),
             "switchovers": self.switchovers.load(Ordering::Relaxed),
+            "auto_rejoin": self.settings.auto_rejoin,
+            "rejoins": self.rejoins.load(Ordering::Relaxed),
             "servers": servers,
         })
     }

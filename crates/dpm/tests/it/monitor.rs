@@ -212,3 +212,49 @@ fn a_switchover_from_lua_moves_the_primary_role_without_losing_a_write() {
     }
     assert_eq!(set.primary.direct_exec("SELECT @@read_only").trim(), "1");
 }
+
+#[test]
+fn auto_rejoin_makes_a_stray_writable_server_a_replica_of_the_primary() {
+    // Its own servers: this test changes the topology.
+    let set = ReplicaSet::start(2, 41);
+    let port = free_port();
+    let dpm = Dpm::builder("crates/dpm/tests/lua/rejoin.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_DB1", format!("127.0.0.1:{}", set.primary.port))
+        .env("DPM_DB2", format!("127.0.0.1:{}", set.replicas[0].port))
+        .env("DPM_DB3", format!("127.0.0.1:{}", set.replicas[1].port))
+        .env("DPM_MONITOR_USER", USER)
+        .env("DPM_MONITOR_PASSWORD", PASSWORD)
+        .env("DPM_REPL_USER", REPL_USER)
+        .env("DPM_REPL_PASSWORD", REPL_PASSWORD)
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let wait = Duration::from_secs(15);
+    dpm.wait_for_line("server event new_primary db1", wait);
+    // db3 leaves replication and takes writes: what an old primary coming back after a
+    // failover looks like.
+    let stray = &set.replicas[1];
+    stray.direct_exec("STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = OFF;");
+    dpm.wait_for_line(
+        "rejoin: db3 was writable beside primary db1; it now replicates from it",
+        wait,
+    );
+    assert_eq!(stray.direct_exec("SELECT @@read_only").trim(), "1");
+    // Writes through dpm still go to db1, and reach db3 again.
+    let out = cli(port).arg("--skip-column-names").run(
+        "CREATE TABLE IF NOT EXISTS rejoined (id INT PRIMARY KEY); INSERT INTO rejoined VALUES (1); SELECT @@port",
+    );
+    out.assert_success("a write after the rejoin");
+    assert_eq!(out.stdout.trim(), set.primary.port.to_string());
+    let has = try_wait_until(wait, || {
+        let n = stray
+            .try_direct_exec(&format!("SELECT COUNT(*) FROM {DB}.rejoined"))
+            .ok()?;
+        (n.trim() == "1").then_some(())
+    });
+    assert!(
+        has.is_some(),
+        "{}",
+        stray.direct_exec("SHOW SLAVE STATUS\\G")
+    );
+}
