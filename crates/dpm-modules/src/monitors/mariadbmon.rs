@@ -174,14 +174,24 @@ impl PrimaryWatch {
         Some(p)
     }
 
-    /// Servers that are writable, not replicating, and not the primary followed: strays
-    /// (an old primary back after a failover, a replica reset by hand).
-    fn strays(&self, found: &[Observation]) -> Vec<usize> {
+    /// Servers out of place beside the primary followed: writable and not replicating
+    /// (an old primary back after a failover, a replica reset by hand), or replicating
+    /// from another server than the primary (a replica that came back pointing at an old
+    /// primary). `address` gives a server's `host:port`.
+    fn strays(&self, found: &[Observation], address: impl Fn(usize) -> String) -> Vec<usize> {
         let Some(p) = self.primary.filter(|&p| found[p].up) else {
             return Vec::new();
         };
+        let primary = address(p);
         (0..found.len())
-            .filter(|&i| i != p && found[i].up && found[i].role == Some(ServerRole::Primary))
+            .filter(|&i| i != p && found[i].up)
+            .filter(|&i| match found[i].role {
+                Some(ServerRole::Primary) => true,
+                Some(ServerRole::Replica) => {
+                    found[i].replicates_from.as_deref() != Some(primary.as_str())
+                }
+                _ => false,
+            })
             .collect()
     }
 }
@@ -331,7 +341,8 @@ impl MariaDbMonitor {
                 }
                 if self.settings.auto_rejoin {
                     if let Some(p) = primary.primary {
-                        for stray in primary.strays(&found) {
+                        let address = |i: usize| self.servers[i].address.to_string();
+                        for stray in primary.strays(&found, address) {
                             self.rejoin(stray, p, &found, &mut connections, failover)
                                 .await;
                         }
@@ -344,8 +355,9 @@ impl MariaDbMonitor {
         }
     }
 
-    /// Makes the stray primary `stray` a replica of `primary`, unless it has transactions
-    /// the primary lacks (it would diverge: that needs a person, and is logged).
+    /// Makes `stray` (see `PrimaryWatch::strays`) a replica of `primary`, unless it has
+    /// transactions the primary lacks (it would diverge: that needs a person, and is
+    /// logged).
     async fn rejoin(
         &self,
         stray: usize,
@@ -376,8 +388,15 @@ impl MariaDbMonitor {
         match rejoined.await {
             Ok(()) => {
                 self.rejoins.fetch_add(1, Ordering::Relaxed);
+                let was = match found[stray].role {
+                    Some(ServerRole::Replica) => format!(
+                        "replicated from {}",
+                        found[stray].replicates_from.as_deref().unwrap_or("?")
+                    ),
+                    _ => "was writable".to_string(),
+                };
                 tracing::warn!(
-                    "monitor '{}': rejoin: {} was writable beside primary {}; it now replicates from it",
+                    "monitor '{}': rejoin: {} {was} beside primary {}; it now replicates from it",
                     self.name,
                     s.name,
                     p.name

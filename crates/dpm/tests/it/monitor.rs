@@ -257,4 +257,29 @@ fn auto_rejoin_makes_a_stray_writable_server_a_replica_of_the_primary() {
         "{}",
         stray.direct_exec("SHOW SLAVE STATUS\\G")
     );
+    // db2 pointed at db3 (as a replica coming back pointing at an old primary would be):
+    // pointed back at db1.
+    let misdirected = &set.replicas[0];
+    misdirected.direct_exec(&format!(
+        "STOP SLAVE; CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {}; START SLAVE;",
+        stray.port
+    ));
+    dpm.wait_for_line(
+        &format!(
+            "rejoin: db2 replicated from 127.0.0.1:{} beside primary db1",
+            stray.port
+        ),
+        wait,
+    );
+    let back = try_wait_until(wait, || {
+        // Batch output, values only: state, Master_Host, Master_User, Master_Port, ...
+        let status = misdirected.direct_exec("SHOW SLAVE STATUS\\G");
+        let port = status.lines().nth(4).map(str::trim).map(String::from);
+        (port == Some(set.primary.port.to_string())).then_some(())
+    });
+    assert!(
+        back.is_some(),
+        "{}",
+        misdirected.direct_exec("SHOW SLAVE STATUS\\G")
+    );
 }
