@@ -174,10 +174,11 @@ impl PrimaryWatch {
         Some(p)
     }
 
-    /// Servers out of place beside the primary followed: writable and not replicating
-    /// (an old primary back after a failover, a replica reset by hand), or replicating
-    /// from another server than the primary (a replica that came back pointing at an old
-    /// primary). `address` gives a server's `host:port`.
+    /// Servers out of place beside the primary followed: not replicating, writable or
+    /// not (an old primary back after a failover, a promoted server restarted read-only,
+    /// a replica reset by hand), or replicating from another server than the primary (a
+    /// replica that came back pointing at an old primary). `address` gives a server's
+    /// `host:port`.
     fn strays(&self, found: &[Observation], address: impl Fn(usize) -> String) -> Vec<usize> {
         let Some(p) = self.primary.filter(|&p| found[p].up) else {
             return Vec::new();
@@ -186,7 +187,7 @@ impl PrimaryWatch {
         (0..found.len())
             .filter(|&i| i != p && found[i].up)
             .filter(|&i| match found[i].role {
-                Some(ServerRole::Primary) => true,
+                Some(ServerRole::Primary | ServerRole::Standalone) => true,
                 Some(ServerRole::Replica) => {
                     found[i].replicates_from.as_deref() != Some(primary.as_str())
                 }
@@ -333,20 +334,43 @@ impl MariaDbMonitor {
                 .zip(connections.iter_mut())
                 .map(|(server, conn)| check(server, conn, &self.settings));
             let found = futures_util::future::join_all(checks).await;
+            let mut found = found;
+            let failcount = self.settings.failover.as_ref().map_or(5, |f| f.failcount);
+            let failed = primary.failed(&found, failcount);
             if let Some(failover) = &self.settings.failover {
-                let failed = primary.failed(&found, failover.failcount);
                 if let (true, Some(failed)) = (self.settings.auto_failover, failed) {
-                    self.fail_over(failed, &found, &mut connections, failover)
-                        .await;
+                    if let Some(new) = self
+                        .fail_over(failed, &found, &mut connections, failover)
+                        .await
+                    {
+                        // Published as the primary now, not at the next check.
+                        found[new].role = Some(ServerRole::Primary);
+                        found[new].read_only = Some(false);
+                        primary.primary = Some(new);
+                    }
                 }
                 if self.settings.auto_rejoin {
                     if let Some(p) = primary.primary {
                         let address = |i: usize| self.servers[i].address.to_string();
                         for stray in primary.strays(&found, address) {
-                            self.rejoin(stray, p, &found, &mut connections, failover)
-                                .await;
+                            if self
+                                .rejoin(stray, p, &found, &mut connections, failover)
+                                .await
+                            {
+                                found[stray].role = Some(ServerRole::Replica);
+                                found[stray].read_only = Some(true);
+                                found[stray].replicates_from =
+                                    Some(self.servers[p].address.to_string());
+                            }
                         }
                     }
+                }
+            }
+            // One primary: a second writable server beside the one followed is a stray,
+            // published as standalone so that no router sends it writes.
+            for (i, o) in found.iter_mut().enumerate() {
+                if o.up && o.role == Some(ServerRole::Primary) && primary.primary != Some(i) {
+                    o.role = Some(ServerRole::Standalone);
                 }
             }
             last = found.clone();
@@ -365,7 +389,7 @@ impl MariaDbMonitor {
         found: &[Observation],
         connections: &mut [Option<BackendClient>],
         settings: &FailoverSettings,
-    ) {
+    ) -> bool {
         let (s, p) = (&self.servers[stray], &self.servers[primary]);
         let theirs = found[stray].gtid_current_pos.as_deref().unwrap_or("");
         let ours = found[primary].gtid_current_pos.as_deref().unwrap_or("");
@@ -376,10 +400,10 @@ impl MariaDbMonitor {
                 s.name,
                 p.name
             );
-            return;
+            return false;
         }
         let Some(client) = connections[stray].as_mut() else {
-            return;
+            return false;
         };
         let rejoined = async {
             failover::run_sql(client, "SET GLOBAL read_only = ON").await?;
@@ -393,6 +417,7 @@ impl MariaDbMonitor {
                         "replicated from {}",
                         found[stray].replicates_from.as_deref().unwrap_or("?")
                     ),
+                    Some(ServerRole::Standalone) => "was not replicating".to_string(),
                     _ => "was writable".to_string(),
                 };
                 tracing::warn!(
@@ -400,14 +425,18 @@ impl MariaDbMonitor {
                     self.name,
                     s.name,
                     p.name
-                )
+                );
+                true
             }
-            Err(e) => tracing::error!(
-                "monitor '{}': rejoin of {} to {} failed: {e}",
-                self.name,
-                s.name,
-                p.name
-            ),
+            Err(e) => {
+                tracing::error!(
+                    "monitor '{}': rejoin of {} to {} failed: {e}",
+                    self.name,
+                    s.name,
+                    p.name
+                );
+                false
+            }
         }
     }
 
@@ -500,7 +529,7 @@ impl MariaDbMonitor {
         found: &[Observation],
         connections: &mut [Option<BackendClient>],
         settings: &FailoverSettings,
-    ) {
+    ) -> Option<usize> {
         let old = &self.servers[failed];
         let Some(new) = failover::pick_candidate(found, failed) else {
             tracing::error!(
@@ -508,7 +537,7 @@ impl MariaDbMonitor {
                 self.name,
                 old.name
             );
-            return;
+            return None;
         };
         let chosen = &self.servers[new];
         tracing::warn!(
@@ -519,9 +548,7 @@ impl MariaDbMonitor {
             chosen.name,
             found[new].gtid_current_pos.as_deref().unwrap_or("?")
         );
-        let Some(client) = connections[new].as_mut() else {
-            return;
-        };
+        let client = connections[new].as_mut()?;
         let apply_timeout = self.settings.query_timeout.as_secs().max(10);
         if let Err(e) = failover::promote(client, apply_timeout).await {
             tracing::error!(
@@ -529,7 +556,7 @@ impl MariaDbMonitor {
                 self.name,
                 chosen.name
             );
-            return;
+            return None;
         }
         self.failovers.fetch_add(1, Ordering::Relaxed);
         for (i, conn) in connections.iter_mut().enumerate() {
@@ -555,6 +582,7 @@ impl MariaDbMonitor {
                 ),
             }
         }
+        Some(new)
     }
 
     /// Puts what the checks found on the servers and raises the events of the changes.
