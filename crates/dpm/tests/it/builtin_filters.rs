@@ -8,13 +8,38 @@ use std::time::{Duration, Instant};
 /// (`DPM_LOG_DIR`); returns dpm, its port and the directory.
 fn filters_dpm(startfile: &str) -> (Dpm, u16, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
+    let (dpm, port) = dpm_on(startfile, &[("DPM_LOG_DIR", &dir.path().display())]);
+    (dpm, port, dir)
+}
+
+/// dpm on `startfile` in front of the shared MariaDB (`DPM_BACKEND`), listening on a free
+/// port (`DPM_LISTEN_PORT`, returned), with `env` added.
+fn dpm_on(startfile: &str, env: &[(&str, &dyn std::fmt::Display)]) -> (Dpm, u16) {
     let port = free_port();
-    let dpm = Dpm::builder(startfile)
+    let mut builder = Dpm::builder(startfile)
         .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
-        .env("DPM_LOG_DIR", dir.path().display().to_string())
-        .spawn();
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port));
+    for (key, value) in env {
+        builder = builder.env(*key, value);
+    }
+    let dpm = builder.spawn();
     dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    (dpm, port)
+}
+
+/// dpm on examples/builtin-filters.lua, its tee mirroring to `spare` as `user`; logs in a
+/// fresh directory (returned, kept as long as the test holds it).
+fn mirrored_dpm(spare: &MariaDb, user: &str, password: &str) -> (Dpm, u16, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let (dpm, port) = dpm_on(
+        "examples/builtin-filters.lua",
+        &[
+            ("DPM_MIRROR", &format!("127.0.0.1:{}", spare.port)),
+            ("DPM_MIRROR_USER", &user),
+            ("DPM_MIRROR_PASSWORD", &password),
+            ("DPM_LOG_DIR", &dir.path().display()),
+        ],
+    );
     (dpm, port, dir)
 }
 
@@ -111,17 +136,7 @@ fn tee_mirrors_writes_to_the_second_service_and_the_client_sees_only_the_main_re
         "CREATE USER IF NOT EXISTS 'tee_mirror'@'%' IDENTIFIED BY 'mirrorpw';
          GRANT ALL ON {DB}.* TO 'tee_mirror'@'%';"
     ));
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let dpm = Dpm::builder("examples/builtin-filters.lua")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND", format!("127.0.0.1:{}", main.port))
-        .env("DPM_MIRROR", format!("127.0.0.1:{}", spare.port))
-        .env("DPM_MIRROR_USER", "tee_mirror")
-        .env("DPM_MIRROR_PASSWORD", "mirrorpw")
-        .env("DPM_LOG_DIR", dir.path().display().to_string())
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let (_dpm, port, _dir) = mirrored_dpm(spare, "tee_mirror", "mirrorpw");
     let out = cli(port).run_stdin(
         "INSERT INTO teed VALUES (1, 'one'), (2, 'two');\n\
          UPDATE teed SET v = 'uno' WHERE id = 1;\n\
@@ -212,13 +227,10 @@ fn a_query_log_that_cannot_keep_up_drops_lines_instead_of_blocking() {
         .custom_flags(libc::O_NONBLOCK)
         .open(&fifo)
         .unwrap();
-    let port = free_port();
-    let dpm = Dpm::builder("crates/dpm/tests/lua/qla_small_queue.lua")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
-        .env("DPM_QLA_FILE", fifo.display().to_string())
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let (dpm, port) = dpm_on(
+        "crates/dpm/tests/lua/qla_small_queue.lua",
+        &[("DPM_QLA_FILE", &fifo.display().to_string())],
+    );
     const N: usize = 3000;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let slowest = rt.block_on(async move {
@@ -276,13 +288,10 @@ fn a_query_log_that_cannot_keep_up_drops_lines_instead_of_blocking() {
 fn reopen_logs_from_lua_follows_a_renamed_query_log() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("q.log");
-    let port = free_port();
-    let dpm = Dpm::builder("crates/dpm/tests/lua/qla_small_queue.lua")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
-        .env("DPM_QLA_FILE", log.display().to_string())
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let (dpm, port) = dpm_on(
+        "crates/dpm/tests/lua/qla_small_queue.lua",
+        &[("DPM_QLA_FILE", &log.display().to_string())],
+    );
     cli(port).run("SELECT 'one' AS n").assert_success("one");
     assert_eq!(json_lines(&log, 1).len(), 1);
     std::fs::rename(&log, dir.path().join("q.log.1")).unwrap();
@@ -367,13 +376,10 @@ fn firewall_rules_reload_and_a_broken_file_keeps_the_old_rules() {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("fw.rules");
     std::fs::write(&rules, "rule no_delete match type delete\n").unwrap();
-    let port = free_port();
-    let dpm = Dpm::builder("crates/dpm/tests/lua/firewall_admin.lua")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
-        .env("DPM_RULES", rules.display().to_string())
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let (dpm, port) = dpm_on(
+        "crates/dpm/tests/lua/firewall_admin.lua",
+        &[("DPM_RULES", &rules.display().to_string())],
+    );
     MariaDb::get().direct_exec(&format!(
         "CREATE TABLE IF NOT EXISTS {DB}.reloaded (id INT PRIMARY KEY)"
     ));
@@ -459,14 +465,13 @@ fn an_allow_list_lets_through_only_what_its_rules_match() {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("fw.rules");
     std::fs::write(&rules, "rule ping_table match table reloaded\n").unwrap();
-    let port = free_port();
-    let dpm = Dpm::builder("crates/dpm/tests/lua/firewall_admin.lua")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
-        .env("DPM_RULES", rules.display().to_string())
-        .env("DPM_FW_ACTION", "allow")
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let (_dpm, port) = dpm_on(
+        "crates/dpm/tests/lua/firewall_admin.lua",
+        &[
+            ("DPM_RULES", &rules.display().to_string()),
+            ("DPM_FW_ACTION", &"allow"),
+        ],
+    );
     MariaDb::get().direct_exec(&format!(
         "CREATE TABLE IF NOT EXISTS {DB}.reloaded (id INT PRIMARY KEY)"
     ));
@@ -498,17 +503,7 @@ fn a_tee_mirror_whose_connection_dies_reconnects_by_itself() {
         "CREATE USER IF NOT EXISTS 'tee_killed'@'%' IDENTIFIED BY 'killedpw';
          GRANT ALL ON {DB}.* TO 'tee_killed'@'%';"
     ));
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let dpm = Dpm::builder("examples/builtin-filters.lua")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND", format!("127.0.0.1:{}", main.port))
-        .env("DPM_MIRROR", format!("127.0.0.1:{}", spare.port))
-        .env("DPM_MIRROR_USER", "tee_killed")
-        .env("DPM_MIRROR_PASSWORD", "killedpw")
-        .env("DPM_LOG_DIR", dir.path().display().to_string())
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let (dpm, port, _dir) = mirrored_dpm(spare, "tee_killed", "killedpw");
     let mirrored = |id: u32| {
         try_wait_until(Duration::from_secs(10), || {
             let n = spare.direct_exec(&format!("SELECT COUNT(*) FROM {DB}.reteed WHERE id = {id}"));
@@ -557,15 +552,14 @@ fn a_tee_mirror_whose_connection_dies_reconnects_by_itself() {
 fn qla_logs_digests_and_samples_one_statement_in_n() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("q.log");
-    let port = free_port();
-    let dpm = Dpm::builder("crates/dpm/tests/lua/qla_small_queue.lua")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
-        .env("DPM_QLA_FILE", log.display().to_string())
-        .env("DPM_QLA_LOG", "digest")
-        .env("DPM_QLA_SAMPLE", "2")
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let (_dpm, port) = dpm_on(
+        "crates/dpm/tests/lua/qla_small_queue.lua",
+        &[
+            ("DPM_QLA_FILE", &log.display().to_string()),
+            ("DPM_QLA_LOG", &"digest"),
+            ("DPM_QLA_SAMPLE", &"2"),
+        ],
+    );
     let statements: String = (0..10)
         .map(|i| format!("SELECT {i} AS n, 'secret{i}' AS s;\n"))
         .collect();
@@ -589,14 +583,13 @@ fn qla_logs_digests_and_samples_one_statement_in_n() {
 fn pipelined_statements_a_log_partly_wants_are_paired_with_their_own_replies() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("q.log");
-    let port = free_port();
-    let dpm = Dpm::builder("crates/dpm/tests/lua/qla_small_queue.lua")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
-        .env("DPM_QLA_FILE", log.display().to_string())
-        .env("DPM_QLA_MATCH", "logged")
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let (dpm, port) = dpm_on(
+        "crates/dpm/tests/lua/qla_small_queue.lua",
+        &[
+            ("DPM_QLA_FILE", &log.display().to_string()),
+            ("DPM_QLA_MATCH", &"logged"),
+        ],
+    );
     let target = Target::proxy(dpm, port);
     for eof in ["on", "off"] {
         let out = target.python("pipelined_qla.py", &["--deprecate-eof", eof]);

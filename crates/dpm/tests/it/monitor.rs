@@ -9,6 +9,27 @@ fn cli(port: u16) -> Cli {
     Cli::new(port).user(USER).password(Some(PASSWORD)).db(DB)
 }
 
+/// dpm on tests/lua/topology.lua in front of `set` (db1 its primary, db2 and db3 its
+/// replicas), with `flags` (DPM_AUTO_FAILOVER, DPM_AUTO_REJOIN); returns it and its port.
+fn topology_dpm(set: &ReplicaSet, flags: &[(&str, &str)]) -> (Dpm, u16) {
+    let port = free_port();
+    let mut builder = Dpm::builder("crates/dpm/tests/lua/topology.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_DB1", format!("127.0.0.1:{}", set.primary.port))
+        .env("DPM_DB2", format!("127.0.0.1:{}", set.replicas[0].port))
+        .env("DPM_DB3", format!("127.0.0.1:{}", set.replicas[1].port))
+        .env("DPM_MONITOR_USER", USER)
+        .env("DPM_MONITOR_PASSWORD", PASSWORD)
+        .env("DPM_REPL_USER", REPL_USER)
+        .env("DPM_REPL_PASSWORD", REPL_PASSWORD);
+    for (key, value) in flags {
+        builder = builder.env(*key, value);
+    }
+    let dpm = builder.spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    (dpm, port)
+}
+
 #[test]
 fn the_monitor_finds_roles_raises_events_and_readconnroute_follows_it() {
     let pair = ReplicaPair::get();
@@ -106,18 +127,7 @@ fn auto_failover_promotes_the_furthest_replica_and_points_the_other_at_it() {
     set.primary.direct_exec(&format!(
         "CREATE TABLE {DB}.failover (id INT PRIMARY KEY); INSERT INTO {DB}.failover VALUES (1);"
     ));
-    let port = free_port();
-    let dpm = Dpm::builder("crates/dpm/tests/lua/failover.lua")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_DB1", format!("127.0.0.1:{}", set.primary.port))
-        .env("DPM_DB2", format!("127.0.0.1:{}", set.replicas[0].port))
-        .env("DPM_DB3", format!("127.0.0.1:{}", set.replicas[1].port))
-        .env("DPM_MONITOR_USER", USER)
-        .env("DPM_MONITOR_PASSWORD", PASSWORD)
-        .env("DPM_REPL_USER", REPL_USER)
-        .env("DPM_REPL_PASSWORD", REPL_PASSWORD)
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let (dpm, port) = topology_dpm(&set, &[("DPM_AUTO_FAILOVER", "1")]);
     let wait = Duration::from_secs(15);
     dpm.wait_for_line("server event new_primary db1", wait);
     // Both replicas have the row before the primary dies.
@@ -166,18 +176,7 @@ fn a_switchover_from_lua_moves_the_primary_role_without_losing_a_write() {
     set.primary.direct_exec(&format!(
         "CREATE TABLE {DB}.switched (id INT PRIMARY KEY); INSERT INTO {DB}.switched VALUES (1);"
     ));
-    let port = free_port();
-    let dpm = Dpm::builder("crates/dpm/tests/lua/switchover.lua")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_DB1", format!("127.0.0.1:{}", set.primary.port))
-        .env("DPM_DB2", format!("127.0.0.1:{}", set.replicas[0].port))
-        .env("DPM_DB3", format!("127.0.0.1:{}", set.replicas[1].port))
-        .env("DPM_MONITOR_USER", USER)
-        .env("DPM_MONITOR_PASSWORD", PASSWORD)
-        .env("DPM_REPL_USER", REPL_USER)
-        .env("DPM_REPL_PASSWORD", REPL_PASSWORD)
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let (dpm, port) = topology_dpm(&set, &[]);
     let wait = Duration::from_secs(15);
     dpm.wait_for_line("server event server_up db3", wait);
     dpm.wait_for_line("server event new_primary db1", wait);
@@ -217,18 +216,7 @@ fn a_switchover_from_lua_moves_the_primary_role_without_losing_a_write() {
 fn auto_rejoin_makes_a_stray_writable_server_a_replica_of_the_primary() {
     // Its own servers: this test changes the topology.
     let set = ReplicaSet::start(2, 41);
-    let port = free_port();
-    let dpm = Dpm::builder("crates/dpm/tests/lua/rejoin.lua")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_DB1", format!("127.0.0.1:{}", set.primary.port))
-        .env("DPM_DB2", format!("127.0.0.1:{}", set.replicas[0].port))
-        .env("DPM_DB3", format!("127.0.0.1:{}", set.replicas[1].port))
-        .env("DPM_MONITOR_USER", USER)
-        .env("DPM_MONITOR_PASSWORD", PASSWORD)
-        .env("DPM_REPL_USER", REPL_USER)
-        .env("DPM_REPL_PASSWORD", REPL_PASSWORD)
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let (dpm, port) = topology_dpm(&set, &[("DPM_AUTO_REJOIN", "1")]);
     let wait = Duration::from_secs(15);
     dpm.wait_for_line("server event new_primary db1", wait);
     // db3 leaves replication and takes writes: what an old primary coming back after a

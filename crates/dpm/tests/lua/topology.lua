@@ -1,7 +1,7 @@
--- switchover.lua with auto_rejoin: a primary and two replicas under mariadbmon,
--- readconnroute on the primary, and
+-- A primary and two replicas under mariadbmon, readconnroute on the primary, and
 -- `SWITCHOVER TO <server>` answered with what dpm.switchover() returned
--- (crates/dpm/tests/it/monitor.rs).
+-- (crates/dpm/tests/it/monitor.rs). DPM_AUTO_FAILOVER=1 and DPM_AUTO_REJOIN=1 turn
+-- those on.
 local db1 = dpm.server{ name = "db1", address = os.getenv("DPM_DB1") }
 local db2 = dpm.server{ name = "db2", address = os.getenv("DPM_DB2") }
 local db3 = dpm.server{ name = "db3", address = os.getenv("DPM_DB3") }
@@ -10,7 +10,8 @@ mon = dpm.monitor{
     options = {
         monitor_user = os.getenv("DPM_MONITOR_USER"), monitor_password = os.getenv("DPM_MONITOR_PASSWORD"),
         interval = 200, connect_timeout = 500, query_timeout = 1000, failcount = 3,
-        auto_failover = false, auto_rejoin = true,
+        auto_failover = os.getenv("DPM_AUTO_FAILOVER") == "1",
+        auto_rejoin = os.getenv("DPM_AUTO_REJOIN") == "1",
         replication_user = os.getenv("DPM_REPL_USER"), replication_password = os.getenv("DPM_REPL_PASSWORD"),
     },
 }
