@@ -5,7 +5,7 @@
 //!    missing_where = bool }`.
 
 use dpm_modules::classifier::{classify, Classification};
-use mlua::{Lua, Table};
+use mlua::{Lua, Table, Value};
 
 /// The Lua strings a classification table is made of, made once per Lua state: a
 /// statement is classified per query, and interning the same twelve keys and a few type
@@ -59,32 +59,60 @@ impl Strings {
     }
 }
 
-/// A classification as a Lua table.
+/// A classification as a new Lua table.
 pub fn to_table(lua: &Lua, c: &Classification) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(0, KEYS.len())?;
+    fill(lua, &t, c, &mut Reuse::default())?;
+    Ok(t)
+}
+
+/// What a reused classification table already holds, so that refilling it for the next
+/// statement only touches what changed. Why: a filter classifies every statement, and
+/// most statements of an application share their digest and tables with the one before
+/// (sysbench's: always); a new digest string and `tables` list per statement are
+/// allocations, and garbage for Lua's collector.
+#[derive(Default)]
+pub struct Reuse {
+    digest: Option<String>,
+    tables: Option<(Vec<String>, Table)>,
+}
+
+/// Sets every field of `t` to describe `c` (fields that are nil now are cleared).
+pub fn fill(lua: &Lua, t: &Table, c: &Classification, reuse: &mut Reuse) -> mlua::Result<()> {
     let strings = Strings::of(lua)?;
     let [k_type, k_write, k_trx, k_read_only, k_autocommit, k_session_change, k_tables, k_digest, k_hash, k_statements, k_lex_error, k_missing_where] =
         &strings.keys;
-    let t = lua.create_table_with_capacity(0, KEYS.len())?;
     t.raw_set(k_type, strings.name(lua, c.kind.as_str())?)?;
     t.raw_set(k_write, c.may_write)?;
-    if let Some(trx) = c.trx {
-        t.raw_set(k_trx, strings.name(lua, trx.as_str())?)?;
+    match c.trx {
+        Some(trx) => t.raw_set(k_trx, strings.name(lua, trx.as_str())?)?,
+        None => t.raw_set(k_trx, Value::Nil)?,
     }
     t.raw_set(k_read_only, c.read_only_trx)?;
     t.raw_set(k_autocommit, c.autocommit)?;
     t.raw_set(k_session_change, c.session_change)?;
-    let tables = lua.create_table_with_capacity(c.tables.len(), 0)?;
-    for (i, name) in c.tables.iter().enumerate() {
-        tables.raw_set(i + 1, name.as_str())?;
+    let same_tables = reuse
+        .tables
+        .as_ref()
+        .is_some_and(|(names, _)| *names == c.tables);
+    if !same_tables {
+        let tables = lua.create_table_with_capacity(c.tables.len(), 0)?;
+        for (i, name) in c.tables.iter().enumerate() {
+            tables.raw_set(i + 1, name.as_str())?;
+        }
+        t.raw_set(k_tables, &tables)?;
+        reuse.tables = Some((c.tables.clone(), tables));
     }
-    t.raw_set(k_tables, tables)?;
-    t.raw_set(k_digest, c.digest.as_str())?;
+    if reuse.digest.as_deref() != Some(c.digest.as_str()) {
+        t.raw_set(k_digest, c.digest.as_str())?;
+        reuse.digest = Some(c.digest.clone());
+    }
     // The hash's 64 bits as a Lua integer (two's complement for the upper half).
     t.raw_set(k_hash, c.digest_hash as i64)?;
     t.raw_set(k_statements, c.statements)?;
     t.raw_set(k_lex_error, c.lex_error)?;
     t.raw_set(k_missing_where, c.missing_where)?;
-    Ok(t)
+    Ok(())
 }
 
 /// `dpm.classify(sql)`.

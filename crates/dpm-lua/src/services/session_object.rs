@@ -82,6 +82,16 @@ pub struct QueryState {
     pub request: RefCell<Option<Rc<Request>>>,
     /// SQL set with `set_sql`, sent instead of the original when the filter passes.
     pub rewritten: RefCell<Option<Bytes>>,
+    /// The table `query:classify()` returns, reused from statement to statement, and the
+    /// classification it describes now.
+    classified: RefCell<Option<Classified>>,
+}
+
+/// `query:classify()`'s table (see `classify::Reuse`).
+struct Classified {
+    table: mlua::Table,
+    describes: Rc<dpm_modules::classifier::Classification>,
+    reuse: super::classify::Reuse,
 }
 
 impl QueryState {
@@ -132,11 +142,36 @@ impl UserData for QueryObject {
             lua.create_string(&this.0.request(lua)?.payload)
         });
         methods.add_method("classify", |lua, this, ()| {
-            // Classified once per request: later filters (and the router) reuse it.
-            match dpm_modules::classifier::cached_classification(&*this.0.request(lua)?) {
-                Some(c) => super::classify::to_table(lua, &c).map(Value::Table),
-                None => Ok(Value::Nil),
+            // Classified once per request: later filters (and the router) reuse it. The
+            // table is this filter session's, refilled for each statement.
+            let request = this.0.request(lua)?;
+            let Some(c) = dpm_modules::classifier::cached_classification(&request) else {
+                return Ok(Value::Nil);
+            };
+            let mut slot = this.0.classified.borrow_mut();
+            if let Some(done) = slot.as_ref().filter(|s| Rc::ptr_eq(&s.describes, &c)) {
+                return Ok(Value::Table(done.table.clone()));
             }
+            let classified = match slot.take() {
+                Some(mut s) => {
+                    super::classify::fill(lua, &s.table, &c, &mut s.reuse)?;
+                    s.describes = c;
+                    s
+                }
+                None => {
+                    let mut reuse = super::classify::Reuse::default();
+                    let table = lua.create_table()?;
+                    super::classify::fill(lua, &table, &c, &mut reuse)?;
+                    Classified {
+                        table,
+                        describes: c,
+                        reuse,
+                    }
+                }
+            };
+            let table = classified.table.clone();
+            *slot = Some(classified);
+            Ok(Value::Table(table))
         });
     }
 }

@@ -387,6 +387,33 @@ fn list_modules_prints_every_module_as_a_table_and_as_json() {
 }
 
 #[test]
+fn a_filter_sessions_classification_table_is_refilled_for_each_statement() {
+    let (_dpm, port) = service_dpm("crates/dpm/tests/lua/classify.lua", |b| b);
+    let out = cli(port)
+        .arg("--skip-column-names")
+        .arg("--comments")
+        .run_stdin(
+            "/*q*/ BEGIN;\n\
+         /*q*/ SELECT * FROM t1, t2 WHERE a = 1;\n\
+         /*q*/ SELECT * FROM t1, t2 WHERE a = 2;\n\
+         /*q*/ UPDATE t3 SET b = 1;\n",
+        );
+    out.assert_success("four classifications in one session");
+    let rows: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        rows,
+        [
+            "begin\tbegin\t\tBEGIN",
+            "select\tNULL\tt1,t2\tSELECT * FROM t1, t2 WHERE a = ?",
+            "select\tNULL\tt1,t2\tSELECT * FROM t1, t2 WHERE a = ?",
+            "update\tNULL\tt3\tUPDATE t3 SET b = ?",
+        ],
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
 fn filters_classify_statements_from_lua() {
     let (_dpm, port) = service_dpm("crates/dpm/tests/lua/classify.lua", |b| b);
     let out = cli(port).arg("--skip-column-names").run(

@@ -1,5 +1,7 @@
--- A filter that answers `CLASSIFY <sql>` with dpm.classify(<sql>) as one row, and
--- `WRITES` with how many statements of this session query:classify() found to write.
+-- A filter that answers `CLASSIFY <sql>` with dpm.classify(<sql>) as one row,
+-- `/*q*/ <sql>` with query:classify() of that statement (the table the filter session
+-- reuses from statement to statement), and `WRITES` with how many statements of this
+-- session query:classify() found to write.
 local classify = dpm.filter{
     name = "classify",
     yields = false, -- never sleeps: plain calls, no coroutine
@@ -13,6 +15,13 @@ local classify = dpm.filter{
                 columns = { "type", "write", "trx", "tables", "digest", "hash_is_int" },
                 rows = { { c.type, tostring(c.write), c.trx, table.concat(c.tables, ","), c.digest,
                            tostring(math.type(c.digest_hash) == "integer") } },
+            }
+        end
+        if sql:sub(1, 5) == "/*q*/" then
+            local c = query:classify()
+            return {
+                columns = { "type", "trx", "tables", "digest" },
+                rows = { { c.type, c.trx, table.concat(c.tables, ","), c.digest } },
             }
         end
         if sql == "WRITES" then
