@@ -255,6 +255,12 @@ pub trait Router: Send + Sync {
     fn interest(&self) -> Interest {
         Interest::default()
     }
+    /// How long a new session may wait for a server to take it when none can now (a
+    /// failover is promoting one), looking again every 100 ms, before its client is
+    /// refused. Bounded by the backend connect timeout. Default: no wait.
+    fn delayed_retry(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 /// One session's router.

@@ -24,77 +24,89 @@ pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<
     };
     let shared = &service.shared;
     let mut router = shared.router.clone().new_session();
-    let candidates = router.candidates(&shared.servers);
     let mut tried = Vec::new();
     // All attempts share one deadline, inside the backend connect timeout: servers that
     // drop connects silently cannot stack timeouts, and the client hears why it is
     // refused before its own handshake timeout closes it.
     let deadline = Instant::now() + worker.inner.config.connect_timeout.mul_f32(0.9);
-    for server in candidates {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            let what = format!(
-                "{} at {} (not tried: no time left)",
-                server.name, server.address
-            );
-            tried.push((server, what));
-            continue;
-        }
-        match connect(&worker, &server, left).await {
-            Ok(backend) => {
-                if client.closing.get() {
-                    worker.close(backend.id);
+    // A router may ask to wait for a server rather than refuse at once (a failover in
+    // progress promotes one within seconds), within the same deadline.
+    let wait_until = (Instant::now() + shared.router.delayed_retry()).min(deadline);
+    loop {
+        tried.clear();
+        for server in router.candidates(&shared.servers) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let what = format!(
+                    "{} at {} (not tried: no time left)",
+                    server.name, server.address
+                );
+                tried.push((server, what));
+                continue;
+            }
+            match connect(&worker, &server, left).await {
+                Ok(backend) => {
+                    if client.closing.get() {
+                        worker.close(backend.id);
+                        return;
+                    }
+                    server.mark_up();
+                    if worker.link(client.id, backend.id).is_err() {
+                        worker.close(backend.id);
+                        return;
+                    }
+                    router.connected(&server);
+                    let sref = SessionRef {
+                        worker: worker.clone(),
+                        session: session.clone(),
+                        service: service.clone(),
+                    };
+                    let filters: Vec<_> = service
+                        .filters
+                        .iter()
+                        .map(|f| f.new_session(&sref))
+                        .collect();
+                    let interest = filters
+                        .iter()
+                        .fold(shared.router.interest(), |i, f| i.union(f.interest()));
+                    server.sessions.fetch_add(1, Ordering::Relaxed);
+                    server.total_sessions.fetch_add(1, Ordering::Relaxed);
+                    shared.sessions.fetch_add(1, Ordering::Relaxed);
+                    shared.total_sessions.fetch_add(1, Ordering::Relaxed);
+                    // Linked and given its pipeline with no await in between: no packet of
+                    // the session can pass unseen.
+                    session.set_pipeline(Rc::new(Pipeline::new(
+                        service.clone(),
+                        server.clone(),
+                        filters,
+                        router,
+                        interest,
+                        shared.router.interest(),
+                    )));
+                    tracing::debug!(client = client.id, service = %shared.name, server = %server.name, "session routed");
                     return;
                 }
-                server.mark_up();
-                if worker.link(client.id, backend.id).is_err() {
-                    worker.close(backend.id);
-                    return;
+                Err(e) => {
+                    let error = crate::error::describe_os_error(&e);
+                    tracing::warn!(
+                        service = %shared.name,
+                        server = %server.name,
+                        address = %server.address,
+                        "cannot connect to server ({error}); trying the next one"
+                    );
+                    server.mark_down(&error);
+                    let what = format!("{} at {} ({error})", server.name, server.address);
+                    tried.push((server, what));
                 }
-                router.connected(&server);
-                let sref = SessionRef {
-                    worker: worker.clone(),
-                    session: session.clone(),
-                    service: service.clone(),
-                };
-                let filters: Vec<_> = service
-                    .filters
-                    .iter()
-                    .map(|f| f.new_session(&sref))
-                    .collect();
-                let interest = filters
-                    .iter()
-                    .fold(shared.router.interest(), |i, f| i.union(f.interest()));
-                server.sessions.fetch_add(1, Ordering::Relaxed);
-                server.total_sessions.fetch_add(1, Ordering::Relaxed);
-                shared.sessions.fetch_add(1, Ordering::Relaxed);
-                shared.total_sessions.fetch_add(1, Ordering::Relaxed);
-                // Linked and given its pipeline with no await in between: no packet of
-                // the session can pass unseen.
-                session.set_pipeline(Rc::new(Pipeline::new(
-                    service.clone(),
-                    server.clone(),
-                    filters,
-                    router,
-                    interest,
-                    shared.router.interest(),
-                )));
-                tracing::debug!(client = client.id, service = %shared.name, server = %server.name, "session routed");
+            }
+            if client.closing.get() {
                 return;
             }
-            Err(e) => {
-                let error = crate::error::describe_os_error(&e);
-                tracing::warn!(
-                    service = %shared.name,
-                    server = %server.name,
-                    address = %server.address,
-                    "cannot connect to server ({error}); trying the next one"
-                );
-                server.mark_down(&error);
-                let what = format!("{} at {} ({error})", server.name, server.address);
-                tried.push((server, what));
-            }
         }
+        if Instant::now() + DELAYED_RETRY_STEP >= wait_until {
+            break;
+        }
+        tokio::time::sleep(DELAYED_RETRY_STEP).await;
         if client.closing.get() {
             return;
         }
@@ -106,6 +118,9 @@ pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<
     send_error(&client, BACKEND_UNREACHABLE, *b"HY000", message);
     worker.close(client.id);
 }
+
+/// How often a session waiting for a server (a router's delayed retry) looks again.
+const DELAYED_RETRY_STEP: Duration = Duration::from_millis(100);
 
 /// Opens a backend connection to `server`; on failure the connection is gone again.
 async fn connect(

@@ -22,12 +22,20 @@ pub static INFO: ModuleInfo = ModuleInfo {
     version: "1.0.0",
     description:
         "Routes each session to the least-loaded server of a role; all its statements follow",
-    options: &[OptionSpec {
-        name: "router_options",
-        kind: OptionKind::Enum(&["primary", "replica", "running", "master", "slave"]),
-        default: Some("running"),
-        description: "which servers take sessions: primary, replica, or running (any that is up)",
-    }],
+    options: &[
+        OptionSpec {
+            name: "router_options",
+            kind: OptionKind::Enum(&["primary", "replica", "running", "master", "slave"]),
+            default: Some("running"),
+            description: "which servers take sessions: primary, replica, or running (any that is up)",
+        },
+        OptionSpec {
+            name: "delayed_retry_timeout",
+            kind: OptionKind::Millis,
+            default: Some("0"),
+            description: "how long a new session waits for a server of the role when none is up (a failover in progress) before it is refused",
+        },
+    ],
 };
 
 /// Which servers a readconnroute instance routes to.
@@ -40,6 +48,7 @@ enum Wanted {
 /// A readconnroute instance (one per service, shared by every worker).
 pub struct ReadConnRoute {
     wanted: Wanted,
+    delayed_retry: std::time::Duration,
     sessions: AtomicU64,
     refused: AtomicU64,
     misrouted: AtomicU64,
@@ -56,6 +65,9 @@ impl ReadConnRoute {
         };
         Ok(Arc::new(ReadConnRoute {
             wanted,
+            delayed_retry: std::time::Duration::from_millis(
+                options.int("delayed_retry_timeout").unwrap_or(0).max(0) as u64,
+            ),
             sessions: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             misrouted: AtomicU64::new(0),
@@ -89,7 +101,12 @@ impl Router for ReadConnRoute {
             "sessions_routed": self.sessions.load(relaxed),
             "sessions_refused": self.refused.load(relaxed),
             "route_requests_refused": self.misrouted.load(relaxed),
+            "delayed_retry_timeout_ms": self.delayed_retry.as_millis() as u64,
         })
+    }
+
+    fn delayed_retry(&self) -> std::time::Duration {
+        self.delayed_retry
     }
 }
 

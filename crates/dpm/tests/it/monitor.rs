@@ -127,7 +127,11 @@ fn auto_failover_promotes_the_furthest_replica_and_points_the_other_at_it() {
     set.primary.direct_exec(&format!(
         "CREATE TABLE {DB}.failover (id INT PRIMARY KEY); INSERT INTO {DB}.failover VALUES (1);"
     ));
-    let (dpm, port) = topology_dpm(&set, &[("DPM_AUTO_FAILOVER", "1")]);
+    // New sessions wait up to 8 s for a primary instead of being refused.
+    let (dpm, port) = topology_dpm(
+        &set,
+        &[("DPM_AUTO_FAILOVER", "1"), ("DPM_DELAYED_RETRY", "8000")],
+    );
     let wait = Duration::from_secs(15);
     dpm.wait_for_line("server event new_primary db1", wait);
     // Both replicas have the row before the primary dies.
@@ -139,6 +143,12 @@ fn auto_failover_promotes_the_furthest_replica_and_points_the_other_at_it() {
         assert!(has.is_some(), "replica caught up");
     }
     set.primary.kill();
+    // At once, before the monitor noticed: the session waits for the failover, then its
+    // write runs on the new primary — the client sees no error.
+    let out = cli(port)
+        .arg("--skip-column-names")
+        .run("INSERT INTO failover VALUES (2); SELECT @@port");
+    out.assert_success("a write while the failover runs");
     dpm.wait_for_line("server event lost_primary db1", wait);
     let promoted = dpm.wait_for_line("failover: primary db1 down for 3 checks; promoting", wait);
     let (name, new, other) = if promoted.contains("promoting db2") {
@@ -147,11 +157,7 @@ fn auto_failover_promotes_the_furthest_replica_and_points_the_other_at_it() {
         ("db3", &set.replicas[1], &set.replicas[0])
     };
     dpm.wait_for_line(&format!("server event new_primary {name}"), wait);
-    // Writes through dpm land on the new primary, and reach the other replica.
-    let out = cli(port)
-        .arg("--skip-column-names")
-        .run("INSERT INTO failover VALUES (2); SELECT @@port");
-    out.assert_success("a write after the failover");
+    // That write landed on the new primary, and reaches the other replica.
     assert_eq!(out.stdout.trim(), new.port.to_string());
     let replicated = try_wait_until(wait, || {
         let n = other.direct_exec(&format!("SELECT COUNT(*) FROM {DB}.failover"));
@@ -252,13 +258,9 @@ fn auto_rejoin_makes_a_stray_writable_server_a_replica_of_the_primary() {
         "STOP SLAVE; CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {}; START SLAVE;",
         stray.port
     ));
-    dpm.wait_for_line(
-        &format!(
-            "rejoin: db2 replicated from 127.0.0.1:{} beside primary db1",
-            stray.port
-        ),
-        wait,
-    );
+    // (Between its STOP SLAVE and START SLAVE a check may find it not replicating at
+    // all: rejoined either way.)
+    dpm.wait_for_line("rejoin: db2 ", wait);
     let back = try_wait_until(wait, || {
         // Batch output, values only: state, Master_Host, Master_User, Master_Port, ...
         let status = misdirected.direct_exec("SHOW SLAVE STATUS\\G");

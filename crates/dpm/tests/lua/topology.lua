@@ -1,7 +1,7 @@
 -- A primary and two replicas under mariadbmon, readconnroute on the primary, and
 -- `SWITCHOVER TO <server>` answered with what dpm.switchover() returned
 -- (crates/dpm/tests/it/monitor.rs). DPM_AUTO_FAILOVER=1 and DPM_AUTO_REJOIN=1 turn
--- those on.
+-- those on; DPM_DELAYED_RETRY (ms) is readconnroute's delayed_retry_timeout.
 local db1 = dpm.server{ name = "db1", address = os.getenv("DPM_DB1") }
 local db2 = dpm.server{ name = "db2", address = os.getenv("DPM_DB2") }
 local db3 = dpm.server{ name = "db3", address = os.getenv("DPM_DB3") }
@@ -29,6 +29,8 @@ local admin = dpm.filter{
     end,
 }
 app = dpm.service{ name = "app", router = "readconnroute", servers = { db1, db2, db3 },
-                   filters = { admin }, options = { router_options = "primary" } }
+                   filters = { admin },
+                   options = { router_options = "primary",
+                               delayed_retry_timeout = tonumber(os.getenv("DPM_DELAYED_RETRY") or "0") } }
 listener = assert(dpm.listener("127.0.0.1", tonumber(os.getenv("DPM_LISTEN_PORT"))))
 listener:serve(app)

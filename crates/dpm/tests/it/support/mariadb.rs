@@ -385,12 +385,23 @@ impl MariaDb {
     }
 
     /// The socket path as a `&Path`.
-    /// Kills the server at once (SIGKILL), as a crash would.
+    /// Kills the server at once (SIGKILL), as a crash would; returns once its port
+    /// refuses connections (the kill took effect).
     pub fn kill(&self) {
         let pid = std::fs::read_to_string(self.dir.join("mariadbd.pid")).unwrap_or_default();
         let pid: i32 = pid.trim().parse().expect("mariadbd's pid file");
         // SAFETY: kill(2) of the test's own mariadbd.
         unsafe { libc::kill(pid, libc::SIGKILL) };
+        let gone = super::try_wait_until(Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", self.port))
+                .is_err()
+                .then_some(())
+        });
+        assert!(
+            gone.is_some(),
+            "mariadbd on port {} still answers after SIGKILL",
+            self.port
+        );
     }
 
     pub fn socket(&self) -> &Path {
