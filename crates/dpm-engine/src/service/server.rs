@@ -185,10 +185,11 @@ impl Server {
         lag: Option<u64>,
         details: serde_json::Value,
     ) {
-        self.monitored_down.store(!up, Ordering::Relaxed);
+        // The role first: a server coming back up is never seen up with its old role.
         if up {
-            self.set_role(role);
+            self.role.store(role as u8, Ordering::Release);
         }
+        self.monitored_down.store(!up, Ordering::Release);
         let lag = lag.map_or(-1, |l| l.min(i64::MAX as u64) as i64);
         self.lag.store(lag, Ordering::Relaxed);
         *self.monitored.lock().unwrap_or_else(|e| e.into_inner()) = Some(details);

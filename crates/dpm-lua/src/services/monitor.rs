@@ -79,7 +79,9 @@ struct Handlers(Rc<RefCell<Vec<Function>>>);
 /// `dpm.on_server_event(fn)`. The first registration of a worker starts its listener,
 /// which first tells the handlers the current state of every monitored server (as
 /// `server_up` / `server_down`, and `new_primary` for a primary) and then every event
-/// as it comes; a handler may be told a state twice, never miss one.
+/// as it comes; a handler may be told a state twice. Handlers of a worker run one after
+/// the other: if they fall more than 1,024 events behind they are told the current state
+/// again instead of the events they missed.
 pub fn on_server_event(lua: &Lua, host: &Rc<Host>, handler: Function) -> mlua::Result<()> {
     if let Some(handlers) = lua.app_data_ref::<Handlers>() {
         handlers.0.borrow_mut().push(handler);
@@ -99,9 +101,13 @@ pub fn on_server_event(lua: &Lua, host: &Rc<Host>, handler: Function) -> mlua::R
             match events.recv().await {
                 Ok(event) => deliver(&host, &handlers, event).await,
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    // Told the state again instead: the handlers' view is right again.
                     tracing::warn!(
-                        "server event handlers fell {n} events behind; those were skipped"
-                    )
+                        "server event handlers fell {n} events behind; they are told the current state instead"
+                    );
+                    for event in current_state() {
+                        deliver(&host, &handlers, event).await;
+                    }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
@@ -146,7 +152,7 @@ async fn deliver(host: &Rc<Host>, handlers: &Handlers, event: ServerEvent) {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!("ERROR: server event: {e}");
-                return;
+                continue;
             }
         };
         let _ = host

@@ -94,12 +94,23 @@ pub async fn wait_for(
     }
 }
 
-/// Runs `sql`, an error if the server answered with one.
+/// The longest any one statement of a failover, switchover or rejoin may take: a server
+/// that stops answering must not hold the monitor's thread (its checks) for ever.
+/// (`MASTER_GTID_WAIT` has its own, shorter, bound.)
+const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs `sql`, an error if the server answered with one or not at all in time.
 async fn run(client: &mut BackendClient, sql: &str) -> Result<Response, String> {
-    match client.query(sql).await {
-        Ok(Response::Err { code, message, .. }) => Err(format!("{sql}: ERROR {code}: {message}")),
-        Ok(r) => Ok(r),
-        Err(e) => Err(format!("{sql}: {e}")),
+    match tokio::time::timeout(STATEMENT_TIMEOUT, client.query(sql)).await {
+        Ok(Ok(Response::Err { code, message, .. })) => {
+            Err(format!("{sql}: ERROR {code}: {message}"))
+        }
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(format!("{sql}: {e}")),
+        Err(_) => Err(format!(
+            "{sql}: no answer in {} s",
+            STATEMENT_TIMEOUT.as_secs()
+        )),
     }
 }
 
@@ -118,11 +129,8 @@ pub async fn promote(client: &mut BackendClient, apply_timeout_s: u64) -> Result
         _ => None,
     };
     if let Some(pos) = fetched.filter(|p| !p.is_empty() && valid_gtid(p)) {
-        run(
-            client,
-            &format!("SELECT MASTER_GTID_WAIT('{pos}', {apply_timeout_s})"),
-        )
-        .await?;
+        // Not applied in time: no promotion (RESET SLAVE ALL would throw the rest away).
+        wait_for(client, &pos, apply_timeout_s).await?;
     }
     run(client, "STOP SLAVE").await?;
     run(client, "RESET SLAVE ALL").await?;
@@ -130,12 +138,15 @@ pub async fn promote(client: &mut BackendClient, apply_timeout_s: u64) -> Result
     Ok(())
 }
 
-/// Points the replica behind `client` at `primary`, from its own GTID position.
+/// Points the server behind `client` at `primary`, from its GTID position: `slave_pos`
+/// for a replica (what it applied from a primary), `current_pos` for a server that was
+/// itself a primary (its replication position is stale).
 pub async fn replicate_from(
     client: &mut BackendClient,
     primary: &Server,
     user: &str,
     password: &str,
+    use_gtid: UseGtid,
 ) -> Result<(), String> {
     let ServerAddress::Tcp(host, port) = &primary.address else {
         return Err(format!(
@@ -144,19 +155,42 @@ pub async fn replicate_from(
         ));
     };
     run(client, "STOP SLAVE").await?;
+    let gtid = match use_gtid {
+        UseGtid::SlavePos => "slave_pos",
+        UseGtid::CurrentPos => "current_pos",
+    };
     run(
         client,
         &format!(
             "CHANGE MASTER TO MASTER_HOST = '{}', MASTER_PORT = {port}, MASTER_USER = '{}', \
-             MASTER_PASSWORD = '{}', MASTER_USE_GTID = slave_pos",
+             MASTER_PASSWORD = '{}', MASTER_USE_GTID = {gtid}",
             quote(host),
             quote(user),
             quote(password)
         ),
     )
-    .await?;
+    .await
+    // The statement holds the password: never in an error a log or Lua would show.
+    .map_err(|e| mask(&e, password))?;
     run(client, "START SLAVE").await?;
     Ok(())
+}
+
+/// Where a server starts replicating from (see [`replicate_from`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum UseGtid {
+    /// A replica: what it applied.
+    SlavePos,
+    /// A former primary: its own binlog position.
+    CurrentPos,
+}
+
+/// `text` with every quoted appearance of `secret` replaced by `***`.
+fn mask(text: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        return text.to_string();
+    }
+    text.replace(&format!("'{}'", quote(secret)), "'***'")
 }
 
 /// `s` inside a single-quoted SQL string.
@@ -219,5 +253,12 @@ mod tests {
         );
         assert!(not_ahead("", "0-1-7"));
         assert!(!valid_gtid("0-1-1'; DROP"));
+        assert_eq!(
+            mask(
+                "CHANGE MASTER TO MASTER_PASSWORD = 's3cr''t': ERROR",
+                "s3cr't"
+            ),
+            "CHANGE MASTER TO MASTER_PASSWORD = '***': ERROR"
+        );
     }
 }

@@ -147,30 +147,51 @@ struct PrimaryWatch {
 impl PrimaryWatch {
     /// Follows the checks; the primary's index once it has been down `failcount` checks
     /// in a row (then the count starts again, so a failed failover is retried later).
-    fn failed(&mut self, found: &[Observation], failcount: u32) -> Option<usize> {
+    /// The primary followed stays it while it is up and writable; another writable
+    /// server is only followed after the old one failed `failcount` checks in a row (it
+    /// was promoted outside dpm), never on one missed check. At the start the primary is
+    /// the writable server the replicas replicate from (else the first writable one).
+    /// `address` gives a server's `host:port`.
+    fn failed(
+        &mut self,
+        found: &[Observation],
+        failcount: u32,
+        address: impl Fn(usize) -> String,
+    ) -> Option<usize> {
         let is_primary = |i: usize| found[i].up && found[i].role == Some(ServerRole::Primary);
-        // The primary followed so far stays it while it is up and writable (a second
-        // writable server is a stray, not a new primary).
         if self.primary.is_some_and(is_primary) {
             self.down_checks = 0;
             return None;
         }
-        if let Some(p) = (0..found.len()).find(|&i| is_primary(i)) {
-            self.primary = Some(p);
-            self.down_checks = 0;
+        let writable: Vec<usize> = (0..found.len()).filter(|&i| is_primary(i)).collect();
+        let Some(p) = self.primary else {
+            let replicated = |i: usize| {
+                let at = address(i);
+                found
+                    .iter()
+                    .any(|o| o.up && o.replicates_from.as_deref() == Some(at.as_str()))
+            };
+            self.primary = writable
+                .iter()
+                .copied()
+                .find(|&i| replicated(i))
+                .or(writable.first().copied());
             return None;
-        }
-        let p = self.primary?;
-        if found[p].up {
-            // Up but no longer primary (demoted by hand): nothing to take over.
-            self.down_checks = 0;
-            return None;
-        }
+        };
         self.down_checks += 1;
         if self.down_checks < failcount {
             return None;
         }
         self.down_checks = 0;
+        if let Some(&other) = writable.first() {
+            // Promoted outside dpm while the old primary stopped being one: follow it.
+            self.primary = Some(other);
+            return None;
+        }
+        if found[p].up {
+            // Up but no longer primary (demoted by hand), and nothing writable.
+            return None;
+        }
         Some(p)
     }
 
@@ -315,6 +336,10 @@ impl MariaDbMonitor {
                     match command {
                         Command::Switchover { to, done } => {
                             let outcome = self.switch_over(to, &last, &mut connections).await;
+                            if outcome.is_ok() {
+                                primary.primary = Some(to);
+                                primary.down_checks = 0;
+                            }
                             match &outcome {
                                 Ok(()) => self.switchovers.fetch_add(1, Ordering::Relaxed),
                                 Err(e) => {
@@ -336,7 +361,8 @@ impl MariaDbMonitor {
             let found = futures_util::future::join_all(checks).await;
             let mut found = found;
             let failcount = self.settings.failover.as_ref().map_or(5, |f| f.failcount);
-            let failed = primary.failed(&found, failcount);
+            let address = |i: usize| self.servers[i].address.to_string();
+            let failed = primary.failed(&found, failcount, address);
             if let Some(failover) = &self.settings.failover {
                 if let (true, Some(failed)) = (self.settings.auto_failover, failed) {
                     if let Some(new) = self
@@ -351,7 +377,6 @@ impl MariaDbMonitor {
                 }
                 if self.settings.auto_rejoin {
                     if let Some(p) = primary.primary {
-                        let address = |i: usize| self.servers[i].address.to_string();
                         for stray in primary.strays(&found, address) {
                             if self
                                 .rejoin(stray, p, &found, &mut connections, failover)
@@ -405,9 +430,15 @@ impl MariaDbMonitor {
         let Some(client) = connections[stray].as_mut() else {
             return false;
         };
+        // A server that replicated keeps its applied position; one that did not (an old
+        // primary) starts from its own binlog position.
+        let use_gtid = match found[stray].role {
+            Some(ServerRole::Replica) => failover::UseGtid::SlavePos,
+            _ => failover::UseGtid::CurrentPos,
+        };
         let rejoined = async {
             failover::run_sql(client, "SET GLOBAL read_only = ON").await?;
-            failover::replicate_from(client, p, &settings.user, &settings.password).await
+            failover::replicate_from(client, p, &settings.user, &settings.password, use_gtid).await
         };
         match rejoined.await {
             Ok(()) => {
@@ -483,46 +514,78 @@ impl MariaDbMonitor {
             .as_mut()
             .ok_or("no connection to the primary")?;
         failover::run_sql(old_conn, "SET GLOBAL read_only = ON").await?;
-        let position = failover::binlog_position(old_conn).await?;
         let wait = self.settings.query_timeout.as_secs().max(10);
-        let caught_up = match connections[to].as_mut() {
-            Some(c) => failover::wait_for(c, &position, wait).await,
-            None => Err("no connection to the new primary".to_string()),
+        // Until the target is promoted, any failure gives the old primary its writes back.
+        let promoted = async {
+            let old_conn = connections[old]
+                .as_mut()
+                .ok_or("no connection to the primary")?;
+            let position = failover::binlog_position(old_conn).await?;
+            let new_conn = connections[to]
+                .as_mut()
+                .ok_or("no connection to the new primary")?;
+            failover::wait_for(new_conn, &position, wait)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "{} did not catch up with {}: {e}",
+                        target.name, old_server.name
+                    )
+                })?;
+            failover::promote(new_conn, wait).await
         };
-        if let Err(e) = caught_up {
-            // Back as it was: the old primary takes writes again.
+        if let Err(e) = promoted.await {
             if let Some(c) = connections[old].as_mut() {
                 let _ = failover::run_sql(c, "SET GLOBAL read_only = OFF").await;
             }
             return Err(format!(
-                "{} did not catch up with {}: {e}",
-                target.name, old_server.name
+                "{e} (nothing changed: {} takes writes again)",
+                old_server.name
             ));
         }
-        let new_conn = connections[to]
-            .as_mut()
-            .ok_or("no connection to the new primary")?;
-        failover::promote(new_conn, wait).await?;
+        // Promoted: from here on the target is the primary; the others are pointed at it
+        // one by one, and a failure is reported but undoes nothing.
+        let mut failures = Vec::new();
         for (i, conn) in connections.iter_mut().enumerate() {
             let follows = i == old || (last[i].up && last[i].role == Some(ServerRole::Replica));
             let (true, true, Some(client)) = (i != to, follows, conn.as_mut()) else {
                 continue;
             };
-            failover::replicate_from(client, target, &replication.user, &replication.password)
-                .await?;
-            tracing::warn!(
-                "monitor '{}': switchover: {} now replicates from {}",
-                self.name,
-                self.servers[i].name,
-                target.name
+            let use_gtid = if i == old {
+                failover::UseGtid::CurrentPos
+            } else {
+                failover::UseGtid::SlavePos
+            };
+            let pointed = failover::replicate_from(
+                client,
+                target,
+                &replication.user,
+                &replication.password,
+                use_gtid,
             );
+            match pointed.await {
+                Ok(()) => tracing::warn!(
+                    "monitor '{}': switchover: {} now replicates from {}",
+                    self.name,
+                    self.servers[i].name,
+                    target.name
+                ),
+                Err(e) => failures.push(format!("{}: {e}", self.servers[i].name)),
+            }
+        }
+        if !failures.is_empty() {
+            return Err(format!(
+                "{} is the primary now, but not every server follows it: {}",
+                target.name,
+                failures.join("; ")
+            ));
         }
         Ok(())
     }
 
     /// Promotes the furthest replica in place of the primary `failed`, points the other
-    /// replicas at it; every step is logged with its reason. The next check sees the new
-    /// roles (and raises `new_primary`).
+    /// replicas at it; every step is logged with its reason. Returns the promoted server,
+    /// whose role is published at once.
     async fn fail_over(
         &self,
         failed: usize,
@@ -566,8 +629,14 @@ impl MariaDbMonitor {
                 continue;
             };
             let server = &self.servers[i];
-            match failover::replicate_from(client, chosen, &settings.user, &settings.password).await
-            {
+            let follows = failover::replicate_from(
+                client,
+                chosen,
+                &settings.user,
+                &settings.password,
+                failover::UseGtid::SlavePos,
+            );
+            match follows.await {
                 Ok(()) => tracing::warn!(
                     "monitor '{}': failover: {} now replicates from {}",
                     self.name,
