@@ -85,18 +85,7 @@ fn a_monitor_without_credentials_or_with_unknown_options_stops_the_start() {
         ("dpm.monitor{ name = 'm', module = 'galeramon', servers = { s } }", "unknown monitor module 'galeramon' (known: mariadbmon)"),
         ("dpm.monitor{ name = 'm', module = 'mariadbmon', servers = { s }, options = { monitor_user = 'u', interval = 'fast' } }", "option 'interval' must be integer (milliseconds), not 'fast'"),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("bad.lua");
-        std::fs::write(
-            &file,
-            format!("local s = dpm.server{{ name = 's', address = '127.0.0.1:1' }}\n{line}\n"),
-        )
-        .unwrap();
-        let dpm = Dpm::builder(&file).spawn();
-        let status = dpm.wait_exit(Duration::from_secs(10));
-        assert!(!status.success());
-        let err = dpm.stderr_after_exit();
-        assert!(err.contains("bad.lua:2: ") && err.contains(expected), "{line}\n{err}");
+        assert_start_fails_at_line_2(line, expected);
     }
 }
 

@@ -324,21 +324,7 @@ fn bad_service_definitions_stop_the_start_with_file_and_line() {
         ("dpm.filter{ name = 'q', module = 'qla', options = { file = '/tmp/dpm-a.log' } } dpm.filter{ name = 'q', module = 'top', options = { file = '/tmp/dpm-a.log' } }", "filter 'q' is already defined with another module or other options (module qla"),
     ];
     for (line, expected) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("bad.lua");
-        std::fs::write(
-            &file,
-            format!("local s = dpm.server{{ name = 's', address = '127.0.0.1:1' }}\n{line}\n"),
-        )
-        .unwrap();
-        let dpm = Dpm::builder(&file).spawn();
-        let status = dpm.wait_exit(Duration::from_secs(10));
-        assert!(!status.success());
-        let err = dpm.stderr_after_exit();
-        assert!(
-            err.contains("bad.lua:2: ") && err.contains(expected),
-            "{line}\n{err}"
-        );
+        assert_start_fails_at_line_2(line, expected);
     }
 }
 

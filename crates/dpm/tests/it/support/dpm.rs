@@ -425,3 +425,23 @@ pub fn passthrough_with(customize: impl FnOnce(DpmBuilder) -> DpmBuilder) -> Tar
         .env("DPM_BACKEND_PORT", db.port);
     Target::proxy(customize(builder).spawn(), port)
 }
+
+/// Starts dpm on a startup file of two lines — a server `s` on a closed port, then `line`
+/// — and asserts that it stops at once with `bad.lua:2: ` and `expected` on stderr.
+pub fn assert_start_fails_at_line_2(line: &str, expected: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.lua");
+    std::fs::write(
+        &file,
+        format!("local s = dpm.server{{ name = 's', address = '127.0.0.1:1' }}\n{line}\n"),
+    )
+    .unwrap();
+    let dpm = Dpm::builder(&file).spawn();
+    let status = dpm.wait_exit(Duration::from_secs(10));
+    assert!(!status.success());
+    let err = dpm.stderr_after_exit();
+    assert!(
+        err.contains("bad.lua:2: ") && err.contains(expected),
+        "{line}\n{err}"
+    );
+}
