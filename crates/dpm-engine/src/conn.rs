@@ -64,6 +64,10 @@ pub(crate) struct Conn {
     pub close_signal: Notify,
     /// For backends: the address being connected to (for error messages).
     pub target: String,
+    /// TLS dpm terminates on this connection: offered to clients (listeners and their
+    /// clients) or used towards the server (backends). Unset: TLS, if the two ends
+    /// negotiate it, passes through opaquely.
+    pub tls: OnceCell<crate::tls::TlsRole>,
 }
 
 impl Conn {
@@ -87,6 +91,7 @@ impl Conn {
             closing: Cell::new(false),
             close_signal: Notify::new(),
             target,
+            tls: OnceCell::new(),
         }
     }
 
@@ -100,7 +105,10 @@ impl Conn {
         if out.is_empty() {
             if let Some(stream) = self.transport.get() {
                 match stream.try_write(data) {
-                    Ok(n) if n == data.len() => return,
+                    Ok(n) if n == data.len() => {
+                        self.wake_writer_for_tls(stream);
+                        return;
+                    }
                     Ok(n) => data = &data[n..],
                     // WouldBlock, or an error the writer task will meet again and report.
                     Err(_) => {}
@@ -130,6 +138,9 @@ impl Conn {
         }
         let total = header.len() + payload.len();
         if written == total {
+            if let Some(stream) = self.transport.get() {
+                self.wake_writer_for_tls(stream);
+            }
             return;
         }
         if written < header.len() {
@@ -140,6 +151,15 @@ impl Conn {
         }
         drop(out);
         self.out_ready.notify_one();
+    }
+
+    /// A TLS transport may have taken the bytes as plaintext and kept records the
+    /// socket could not take yet: the writer task must flush them.
+    #[inline]
+    fn wake_writer_for_tls(&self, stream: &Transport) {
+        if stream.has_pending_output() {
+            self.out_ready.notify_one();
+        }
     }
 
     /// Bytes queued but not yet written.
@@ -159,6 +179,15 @@ impl Conn {
                 Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
                 Ok(n) => out.advance(n),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        if out.is_empty() && stream.has_pending_output() {
+            // TLS records made from bytes already taken: they leave before we call the
+            // queue empty.
+            match stream.flush() {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) => return Err(e),
             }
         }

@@ -69,9 +69,9 @@ pub(crate) async fn connect(target: &Target) -> std::io::Result<Transport> {
         Target::Tcp(host, port) => {
             let s = TcpStream::connect((host.as_str(), *port)).await?;
             s.set_nodelay(true)?;
-            Ok(Transport::Tcp(s))
+            Ok(Transport::tcp(s))
         }
-        Target::Unix(path) => Ok(Transport::Unix(UnixStream::connect(path).await?)),
+        Target::Unix(path) => Ok(Transport::unix(UnixStream::connect(path).await?)),
     }
 }
 

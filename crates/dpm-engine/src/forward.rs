@@ -127,8 +127,13 @@ async fn reader_loop(worker: Worker, conn: Rc<Conn>) {
         let outcome = if buf.is_empty() && assembly.is_none() {
             read_fast(&worker, &conn, stream, &mut buf)
         } else {
-            read_into(stream, &mut buf)
+            read_into(&worker, &conn, stream, &mut buf)
         };
+        if stream.has_pending_output() {
+            // A TLS read answered the peer (handshake, key update) and the socket did
+            // not take it all: the writer flushes the rest.
+            conn.out_ready.notify_one();
+        }
         let result = match outcome {
             Read::Closed => {
                 worker.close(conn.id);
@@ -187,7 +192,7 @@ fn read_fast(
         Ok(n) => n,
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Read::WouldBlock,
         Err(e) => {
-            tracing::debug!(conn = conn.id, error = %e, "read failed");
+            read_failed(worker, conn, &e);
             return Read::Closed;
         }
     };
@@ -208,14 +213,32 @@ fn read_fast(
     }
 }
 
+/// A read failed: the connection is closed; a TLS failure (`InvalidData` comes only
+/// from TLS) is said in the log and, during a login, to the waiting client.
+fn read_failed(worker: &Worker, conn: &Conn, e: &std::io::Error) {
+    if e.kind() == std::io::ErrorKind::InvalidData {
+        crate::tls::report_failure(worker, conn, e);
+    } else {
+        tracing::debug!(conn = conn.id, error = %e, "read failed");
+    }
+}
+
 /// The slow path: reads into the connection's own buffer behind what it already holds.
-fn read_into(stream: &crate::transport::Transport, buf: &mut BytesMut) -> Read {
+fn read_into(
+    worker: &Worker,
+    conn: &Conn,
+    stream: &crate::transport::Transport,
+    buf: &mut BytesMut,
+) -> Read {
     reserve_for_next_read(buf);
     match stream.try_read_buf(buf) {
         Ok(0) => Read::Closed,
         Ok(_) => Read::Buffered,
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Read::WouldBlock,
-        Err(_) => Read::Closed,
+        Err(e) => {
+            read_failed(worker, conn, &e);
+            Read::Closed
+        }
     }
 }
 
@@ -233,6 +256,7 @@ fn reserve_for_next_read(buf: &mut BytesMut) {
 struct Assembly {
     event: Option<Event>,
     pipeline: bool,
+    login: bool,
     kind: PacketKind,
     payload: BytesMut,
 }
@@ -252,6 +276,8 @@ enum StopReason {
         len: usize,
         event: Option<Event>,
         pipeline: bool,
+        /// A login packet dpm changes or answers because it terminates TLS (`crate::tls`).
+        login: bool,
         kind: PacketKind,
         continued: bool,
     },
@@ -316,6 +342,7 @@ fn walk(
         let stage = pipeline
             .as_deref()
             .is_some_and(|p| pipeline_stops(p, conn, &info, payload));
+        let login = crate::tls::intercepts(conn, target.as_deref(), info.kind);
         // The end of a reply the filters await normally goes out with the rest of the run
         // (one write, as without filters) and the filters see it right after; only when a
         // callback must see the packet first does the walk stop before it.
@@ -327,12 +354,13 @@ fn walk(
             && target
                 .as_ref()
                 .is_some_and(|t| !t.mask.get().has_packet_events());
-        if (assembling || callback.is_some() || stage) && !reply_end {
+        if (assembling || callback.is_some() || stage || login) && !reply_end {
             send_run(target.as_deref(), &buf[run..at]);
             let why = StopReason::Callback {
                 len,
                 event: callback,
                 pipeline: stage,
+                login,
                 kind: info.kind,
                 continued: info.continued,
             };
@@ -436,14 +464,23 @@ async fn handle_stop(
             len,
             event,
             pipeline,
+            login,
             kind,
             continued,
         } => {
             let frame = buf.split_to(len);
+            if login && kind == PacketKind::SslRequest {
+                // dpm answers it: what follows in `buf` is the client's TLS handshake.
+                if !crate::tls::switch_client_to_tls(conn, buf) {
+                    worker.close(conn.id);
+                }
+                return Ok(());
+            }
             let packet = if continued || assembly.is_some() {
                 let asm = assembly.get_or_insert_with(|| Assembly {
                     event,
                     pipeline,
+                    login,
                     kind,
                     payload: BytesMut::new(),
                 });
@@ -456,15 +493,15 @@ async fn handle_stop(
                         kind: a.kind,
                         payload: a.payload.freeze(),
                     };
-                    (a.event, a.pipeline, packet)
+                    (a.event, a.pipeline, a.login, packet)
                 })
             } else {
                 let payload = frame.freeze().slice(HEADER_LEN..);
-                Some((event, pipeline, Packet { kind, payload }))
+                Some((event, pipeline, login, Packet { kind, payload }))
             };
-            if let Some((event, pipeline, packet)) = packet {
-                if event.is_some() || pipeline {
-                    handle_callback(worker, conn, event, pipeline, packet).await;
+            if let Some((event, pipeline, login, packet)) = packet {
+                if event.is_some() || pipeline || login {
+                    handle_callback(worker, conn, event, pipeline, login, packet).await;
                 }
             }
         }
@@ -473,12 +510,14 @@ async fn handle_stop(
 }
 
 /// Runs a received packet through its session's stages — the connection's callback
-/// for `event` (through the `EventSink`), then the service pipeline (`pipeline`) — and forwards what is left.
+/// for `event` (through the `EventSink`), then the service pipeline (`pipeline`) — and
+/// forwards what is left (a `login` packet with dpm's TLS changes).
 async fn handle_callback(
     worker: &Worker,
     conn: &Rc<Conn>,
     event: Option<Event>,
     pipeline: bool,
+    login: bool,
     packet: Packet,
 ) {
     let mut verdict = Verdict::Forward;
@@ -523,7 +562,11 @@ async fn handle_callback(
     let Some(target) = worker.partner_of(conn) else {
         return;
     };
-    deliver(worker, conn, &target, &packet.payload).await;
+    if login {
+        crate::tls::deliver_login_packet(worker, conn, &target, packet.payload).await;
+    } else {
+        deliver(worker, conn, &target, &packet.payload).await;
+    }
     finish(worker, conn, verdict);
 }
 

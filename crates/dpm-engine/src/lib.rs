@@ -30,6 +30,7 @@ pub mod service;
 pub mod session;
 pub mod shared;
 mod sink;
+pub mod tls;
 pub mod tracker;
 mod transport;
 mod worker;

@@ -102,9 +102,9 @@ async fn accept(listening: &Listening) -> std::io::Result<Transport> {
         Listening::Tcp(l) => {
             let (s, _) = l.accept().await?;
             s.set_nodelay(true)?;
-            Ok(Transport::Tcp(s))
+            Ok(Transport::tcp(s))
         }
-        Listening::Unix(l) => Ok(Transport::Unix(l.accept().await?.0)),
+        Listening::Unix(l) => Ok(Transport::unix(l.accept().await?.0)),
     }
 }
 
@@ -190,6 +190,9 @@ fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Transport) {
     let peer = stream.peer().unwrap_or_default();
     let client = worker.register(Role::Client, peer.clone());
     let _ = client.transport.set(stream);
+    if let Some(tls) = lconn.tls.get() {
+        let _ = client.tls.set(tls.clone());
+    }
     client
         .session
         .replace(Some(Rc::new(crate::session::Session::new(client.id))));

@@ -221,7 +221,11 @@ impl Worker {
     /// Makes `listener` serve `service`: each client it accepts becomes a session of the
     /// service (after the listener's own [`Event::ClientAccepted`] callback, if any, ran).
     pub fn serve(&self, listener: ConnId, service: Rc<WorkerService>) -> Result<(), EngineError> {
-        self.listener(listener)?;
+        let conn = self.listener(listener)?;
+        if let Some(tls) = service.shared.client_tls() {
+            self.set_listener_tls(listener, tls)?;
+        }
+        drop(conn);
         self.inner.services.borrow_mut().insert(listener, service);
         Ok(())
     }
@@ -242,14 +246,59 @@ impl Worker {
         self.inner.services.borrow().get(&listener).cloned()
     }
 
+    /// Makes `listener` offer TLS to the clients it accepts from now on (dpm terminates
+    /// it: `crate::tls`). A listener keeps the first TLS settings it was given.
+    pub fn set_listener_tls(
+        &self,
+        listener: ConnId,
+        tls: Arc<crate::tls::ServerTls>,
+    ) -> Result<(), EngineError> {
+        let conn = self.listener(listener)?;
+        match conn.tls.get() {
+            Some(crate::tls::TlsRole::Accept(current)) if !Arc::ptr_eq(current, &tls) => {
+                Err(EngineError::WrongKind {
+                    id: listener,
+                    problem: "already has other TLS settings",
+                })
+            }
+            _ => {
+                let _ = conn.tls.set(crate::tls::TlsRole::Accept(tls));
+                Ok(())
+            }
+        }
+    }
+
+    /// The TLS version and cipher suite of connection `id`, if it uses TLS dpm terminates.
+    pub fn tls_info(&self, id: ConnId) -> Option<(String, String)> {
+        self.get(id)?.transport.get()?.tls_description()
+    }
+
     /// Opens a backend connection to `host:port` in the background and returns its id at
     /// once. A failure shows up later as a close; a client linked to the backend that has
     /// not had a greeting yet gets an ERR 2003 naming the address.
     pub fn connect_tcp(&self, host: &str, port: u16) -> Result<ConnId, EngineError> {
+        self.connect_tcp_tls(host, port, None)
+    }
+
+    /// [`Worker::connect_tcp`], with TLS towards the server when `tls` is given (dpm
+    /// sends the SSLRequest when the client's login passes: `crate::tls`).
+    pub fn connect_tcp_tls(
+        &self,
+        host: &str,
+        port: u16,
+        tls: Option<Arc<crate::tls::ClientTls>>,
+    ) -> Result<ConnId, EngineError> {
         if host.is_empty() || host.contains(['/', ' ']) {
             return Err(EngineError::BadAddress(host.to_string()));
         }
         let conn = self.register(Role::Backend, format!("{host}:{port}"));
+        if let Some(tls) = tls {
+            let role = crate::tls::TlsRole::Connect {
+                tls,
+                host: host.to_string(),
+            };
+            let _ = conn.tls.set(role);
+        }
         crate::connector::spawn_connect(
             self.clone(),
             conn.clone(),

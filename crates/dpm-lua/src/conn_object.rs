@@ -76,6 +76,10 @@ impl UserData for ConnObject {
                 _ => p,
             }))
         });
+        methods.add_method("tls", |_, this, ()| {
+            // The TLS dpm terminates on this connection: version and cipher, or nil.
+            Ok(this.host.worker.tls_info(this.id).unzip())
+        });
         methods.add_method("alive", |_, this, ()| {
             Ok(this.host.worker.is_alive(this.id))
         });

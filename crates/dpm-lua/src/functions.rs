@@ -36,15 +36,27 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
     let h = host.clone();
     dpm.set(
         "listener",
-        lua.create_function(move |lua, (addr, port): (Option<String>, i64)| {
-            let port = port_arg(lua, port)?;
-            match h.worker.listen_tcp(addr.as_deref(), port) {
-                Ok(id) => h
-                    .conn_object(id, Role::Listener(dpm_engine::ListenerKind::Tcp))?
-                    .into_lua_multi(lua),
-                Err(e) => fail(lua, e.to_string()),
-            }
-        })?,
+        lua.create_function(
+            move |lua, (addr, port, opts): (Option<String>, i64, Option<Table>)| {
+                let port = port_arg(lua, port)?;
+                let tls = match tls_table(lua, "dpm.listener", opts.as_ref())? {
+                    Some(t) => Some(crate::tls_options::server_tls(lua, "dpm.listener", &t)?),
+                    None => None,
+                };
+                let listening = h.worker.listen_tcp(addr.as_deref(), port).and_then(|id| {
+                    if let Some(tls) = tls {
+                        h.worker.set_listener_tls(id, tls)?;
+                    }
+                    Ok(id)
+                });
+                match listening {
+                    Ok(id) => h
+                        .conn_object(id, Role::Listener(dpm_engine::ListenerKind::Tcp))?
+                        .into_lua_multi(lua),
+                    Err(e) => fail(lua, e.to_string()),
+                }
+            },
+        )?,
     )?;
     let h = host.clone();
     dpm.set(
@@ -66,13 +78,19 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
     let h = host.clone();
     dpm.set(
         "connect",
-        lua.create_function(move |lua, (addr, port): (String, i64)| {
-            let port = port_arg(lua, port)?;
-            match h.worker.connect_tcp(&addr, port) {
-                Ok(id) => h.conn_object(id, Role::Backend)?.into_lua_multi(lua),
-                Err(e) => fail(lua, e.to_string()),
-            }
-        })?,
+        lua.create_function(
+            move |lua, (addr, port, opts): (String, i64, Option<Table>)| {
+                let port = port_arg(lua, port)?;
+                let tls = match tls_table(lua, "dpm.connect", opts.as_ref())? {
+                    Some(t) => Some(crate::tls_options::client_tls(lua, "dpm.connect", &t)?),
+                    None => None,
+                };
+                match h.worker.connect_tcp_tls(&addr, port, tls) {
+                    Ok(id) => h.conn_object(id, Role::Backend)?.into_lua_multi(lua),
+                    Err(e) => fail(lua, e.to_string()),
+                }
+            },
+        )?,
     )?;
     let h = host.clone();
     dpm.set(
@@ -133,6 +151,16 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
         lua.create_function(|_, ()| Ok(since_epoch().as_millis() as i64))?,
     )?;
     Ok(())
+}
+
+/// The `tls` table of an options table (the only option `dpm.listener` and
+/// `dpm.connect` take).
+fn tls_table(lua: &Lua, what: &str, opts: Option<&Table>) -> mlua::Result<Option<Table>> {
+    let Some(opts) = opts else {
+        return Ok(None);
+    };
+    crate::services::fields::check_fields(lua, what, opts, &["tls"])?;
+    crate::services::fields::opt_table(lua, what, opts, "tls")
 }
 
 fn since_epoch() -> std::time::Duration {

@@ -23,6 +23,7 @@ pub mod packets;
 pub mod services;
 pub mod timeouts;
 pub mod timer;
+pub mod tls_options;
 
 use std::path::Path;
 use std::rc::Rc;

@@ -195,11 +195,20 @@ fn report_fd_limit(limit: Option<libc::rlim_t>) {
 }
 
 /// SIGHUP: every built-in filter reopens its log files (logrotate) and rereads its rule
-/// files; a rule file with an error keeps the old rules and is logged.
+/// files; every client-facing TLS certificate is reread. A file with an error keeps what
+/// was loaded before and is logged.
 fn reopen_and_reload() {
-    tracing::info!("SIGHUP: reopening filter logs and reloading filter rules");
+    tracing::info!("SIGHUP: reopening filter logs, reloading filter rules and TLS certificates");
     for error in dpm_engine::service::reopen_and_reload_all() {
         tracing::error!("ERROR: {error}");
+    }
+    for (cert, result) in dpm_engine::tls::reload_all() {
+        match result {
+            Ok(()) => tracing::info!("TLS certificate {cert} reloaded"),
+            Err(e) => {
+                tracing::error!("ERROR: TLS certificate not reloaded (the old one stays): {e}")
+            }
+        }
     }
 }
 

@@ -220,7 +220,7 @@ mod tests {
     #[tokio::test]
     async fn login_follows_a_switch_to_native_password() {
         let (ours, mut peer) = tokio::net::UnixStream::pair().unwrap();
-        let mut stream = PacketStream::new(crate::transport::Transport::Unix(ours));
+        let mut stream = PacketStream::new(crate::transport::Transport::unix(ours));
         let server = async {
             send(&mut peer, 0, &handshake(b"caching_sha2_password")).await;
             let p = read_packet(&mut peer).await;
@@ -260,7 +260,7 @@ mod tests {
     #[tokio::test]
     async fn login_refuses_other_plugins_and_reports_server_errors() {
         let (ours, mut peer) = tokio::net::UnixStream::pair().unwrap();
-        let mut stream = PacketStream::new(crate::transport::Transport::Unix(ours));
+        let mut stream = PacketStream::new(crate::transport::Transport::unix(ours));
         let server = async {
             send(&mut peer, 0, &handshake(b"mysql_native_password")).await;
             read_packet(&mut peer).await;
@@ -274,7 +274,7 @@ mod tests {
 
         // Refused before the handshake: the ERR is the greeting.
         let (ours, mut peer) = tokio::net::UnixStream::pair().unwrap();
-        let mut stream = PacketStream::new(crate::transport::Transport::Unix(ours));
+        let mut stream = PacketStream::new(crate::transport::Transport::unix(ours));
         let mut err = BytesMut::new();
         ErrPacket::new(1040, *b"08004", "Too many connections").encode(&mut err);
         send(&mut peer, 0, &err).await;

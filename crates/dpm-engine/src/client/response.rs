@@ -564,7 +564,7 @@ mod tests {
     async fn packet_stream_joins_frames_and_refuses_infile() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (ours, mut peer) = tokio::net::UnixStream::pair().unwrap();
-        let mut stream = PacketStream::new(crate::transport::Transport::Unix(ours));
+        let mut stream = PacketStream::new(crate::transport::Transport::unix(ours));
 
         let big = vec![b'z'; MAX_PAYLOAD_LEN + 1];
         let mut wire = BytesMut::new();

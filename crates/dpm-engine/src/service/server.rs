@@ -131,6 +131,8 @@ pub struct Server {
     lag: AtomicI64,
     /// What a monitor last found out about it (JSON), for diagnostics and Lua.
     monitored: Mutex<Option<serde_json::Value>>,
+    /// TLS dpm uses towards it (`None`: plain, or TLS passed through from the client).
+    pub tls: Option<std::sync::Arc<crate::tls::ClientTls>>,
 }
 
 impl Server {
@@ -149,6 +151,21 @@ impl Server {
             monitored_down: AtomicBool::new(false),
             lag: AtomicI64::new(-1),
             monitored: Mutex::new(None),
+            tls: None,
+        }
+    }
+
+    /// The same server, reached with TLS.
+    pub fn with_tls(mut self, tls: Option<std::sync::Arc<crate::tls::ClientTls>>) -> Server {
+        self.tls = tls;
+        self
+    }
+
+    /// The host name its TLS certificate is checked against by default.
+    pub fn tls_host(&self) -> String {
+        match &self.address {
+            ServerAddress::Tcp(host, _) => host.clone(),
+            ServerAddress::Unix(_) => "localhost".to_string(),
         }
     }
 

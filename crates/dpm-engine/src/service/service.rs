@@ -29,9 +29,35 @@ pub struct Service {
     pub total_sessions: AtomicU64,
     /// Sessions refused because no server could be reached.
     pub refused_sessions: AtomicU64,
+    /// TLS offered to its clients (given to every listener that serves it).
+    client_tls: Mutex<Option<Arc<crate::tls::ServerTls>>>,
 }
 
 impl Service {
+    /// Sets the TLS offered to the service's clients (the same on every worker: a
+    /// second, different setting is an error).
+    pub fn set_client_tls(&self, tls: Arc<crate::tls::ServerTls>) -> Result<(), String> {
+        let mut current = self.client_tls.lock().unwrap_or_else(|e| e.into_inner());
+        match current.as_ref() {
+            Some(t) if !Arc::ptr_eq(t, &tls) => Err(format!(
+                "service '{}' already has other TLS settings",
+                self.name
+            )),
+            _ => {
+                *current = Some(tls);
+                Ok(())
+            }
+        }
+    }
+
+    /// The TLS offered to the service's clients, if any.
+    pub fn client_tls(&self) -> Option<Arc<crate::tls::ServerTls>> {
+        self.client_tls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Its diagnostics: counters, its router's, and each server's.
     pub fn diagnostics(&self) -> serde_json::Value {
         let relaxed = Ordering::Relaxed;
@@ -94,6 +120,7 @@ pub fn define_server(
     name: &str,
     address: ServerAddress,
     role: ServerRole,
+    tls: Option<Arc<crate::tls::ClientTls>>,
 ) -> Result<Arc<Server>, String> {
     let mut reg = registry();
     if let Some(existing) = reg.servers.get(name) {
@@ -103,9 +130,14 @@ pub fn define_server(
                 existing.address
             ));
         }
+        if existing.tls.as_ref().map(|t| &t.options) != tls.as_ref().map(|t| &t.options) {
+            return Err(format!(
+                "server '{name}' is already defined with other TLS settings"
+            ));
+        }
         return Ok(existing.clone());
     }
-    let server = Arc::new(Server::new(name.to_string(), address, role));
+    let server = Arc::new(Server::new(name.to_string(), address, role).with_tls(tls));
     reg.servers.insert(name.to_string(), server.clone());
     Ok(server)
 }
@@ -145,6 +177,7 @@ pub fn define_service(
         sessions: AtomicU64::new(0),
         total_sessions: AtomicU64::new(0),
         refused_sessions: AtomicU64::new(0),
+        client_tls: Mutex::new(None),
     });
     reg.services.insert(name.to_string(), service.clone());
     Ok(service)

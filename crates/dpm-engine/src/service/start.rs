@@ -129,6 +129,13 @@ async fn connect(
     timeout: Duration,
 ) -> std::io::Result<Rc<Conn>> {
     let backend = worker.register(Role::Backend, server.address.to_string());
+    if let Some(tls) = &server.tls {
+        let role = crate::tls::TlsRole::Connect {
+            tls: tls.clone(),
+            host: server.tls_host(),
+        };
+        let _ = backend.tls.set(role);
+    }
     let target = Target::from(&server.address);
     match establish(worker, &backend, &target, timeout).await {
         Ok(()) if !backend.closing.get() => Ok(backend),

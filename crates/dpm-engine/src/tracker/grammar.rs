@@ -138,6 +138,14 @@ impl Grammar {
         self.phase = Phase::Tunnel;
     }
 
+    /// dpm itself answered an SSLRequest (TLS ends here, not end to end): the handshake
+    /// response follows, now over TLS.
+    pub(super) fn resume_login(&mut self) {
+        if self.phase == Phase::Tunnel {
+            self.phase = Phase::AwaitLogin;
+        }
+    }
+
     /// The reply of the command being answered (or to be answered next).
     pub(super) fn head_reply(&mut self) -> Option<&mut sequence::Reply> {
         self.pending.front_mut().map(|p| &mut p.reply)

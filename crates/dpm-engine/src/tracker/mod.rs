@@ -231,6 +231,13 @@ impl Tracker {
         self.grammar.enter_tunnel();
     }
 
+    /// TLS is terminated by dpm on this connection: the SSLRequest just received (or
+    /// sent) did not turn the conversation opaque; the login goes on in plaintext
+    /// inside TLS.
+    pub fn resume_after_tls(&mut self) {
+        self.grammar.resume_login();
+    }
+
     /// Accounts for a frame received on this connection with sequence id `seq`.
     pub fn on_receive(&mut self, seq: u8, payload: &[u8]) -> Result<FrameInfo, TrackError> {
         let continued = payload.len() == MAX_PAYLOAD_LEN;

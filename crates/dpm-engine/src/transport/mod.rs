@@ -1,21 +1,36 @@
 //! The transport: the one type through which every connection's socket is read and
-//! written (TCP or unix socket), used through readiness and `try_*` calls so that a
-//! connection's reader and writer share it by reference.
+//! written (TCP or unix socket, plain or TLS), used through readiness and `try_*` calls
+//! so that a connection's reader and writer share it by reference.
 //!
-//! Nothing above it — forwarding, sessions, the pipeline — touches a socket. TLS plugs
-//! in here: a `Tls` variant wrapping the socket and its TLS state behind the same
-//! methods, swapped in after a client's SSLRequest or right after a backend connect,
-//! without the pipeline noticing. (The only other socket write in dpm is the refusal a
-//! listener sends, out of descriptors, to a client it never registers.)
+//! Nothing above it — forwarding, sessions, the pipeline — touches a socket. TLS is
+//! switched on in place ([`Transport::start_tls`]) after a client's SSLRequest or after
+//! dpm sent its own SSLRequest to a server; from then on the same `try_read`/`try_write`
+//! carry plaintext and the TLS records are made and taken here ([`tls`]), the handshake
+//! included, driven by the connection's ordinary reader and writer. (The only other
+//! socket write in dpm is the refusal a listener sends, out of descriptors, to a client
+//! it never registers.)
 
+mod tls;
+
+use std::cell::OnceCell;
 use std::io;
 
 use bytes::BytesMut;
 use tokio::net::{TcpStream, UnixStream};
 
+pub(crate) use tls::TlsLink;
+
 /// A connected socket (see the module docs).
 #[derive(Debug)]
-pub enum Transport {
+pub struct Transport {
+    socket: Socket,
+    /// Set once, when the connection switches to TLS.
+    tls: OnceCell<Box<TlsLink>>,
+}
+
+/// The socket under a transport.
+#[derive(Debug)]
+pub(crate) enum Socket {
     /// TCP (TCP_NODELAY is set on every stream dpm makes or accepts).
     Tcp(TcpStream),
     /// Unix domain stream socket.
@@ -23,27 +38,53 @@ pub enum Transport {
 }
 
 impl Transport {
-    /// Waits until the socket may be readable.
+    /// A plain TCP transport.
+    pub fn tcp(stream: TcpStream) -> Transport {
+        Transport::from_socket(Socket::Tcp(stream))
+    }
+
+    /// A plain unix-socket transport.
+    pub fn unix(stream: UnixStream) -> Transport {
+        Transport::from_socket(Socket::Unix(stream))
+    }
+
+    fn from_socket(socket: Socket) -> Transport {
+        Transport {
+            socket,
+            tls: OnceCell::new(),
+        }
+    }
+
+    /// Waits until the transport may be readable (TLS: plaintext already decrypted
+    /// counts as readable).
     pub async fn readable(&self) -> io::Result<()> {
-        match self {
-            Transport::Tcp(s) => s.readable().await,
-            Transport::Unix(s) => s.readable().await,
+        if let Some(tls) = self.tls.get() {
+            if tls.has_buffered_input() {
+                return Ok(());
+            }
+        }
+        match &self.socket {
+            Socket::Tcp(s) => s.readable().await,
+            Socket::Unix(s) => s.readable().await,
         }
     }
 
     /// Waits until the socket may be writable.
     pub async fn writable(&self) -> io::Result<()> {
-        match self {
-            Transport::Tcp(s) => s.writable().await,
-            Transport::Unix(s) => s.writable().await,
+        match &self.socket {
+            Socket::Tcp(s) => s.writable().await,
+            Socket::Unix(s) => s.writable().await,
         }
     }
 
     /// Reads what is available into the spare capacity of `buf`.
     pub fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
-        match self {
-            Transport::Tcp(s) => s.try_read_buf(buf),
-            Transport::Unix(s) => s.try_read_buf(buf),
+        if let Some(tls) = self.tls.get() {
+            return tls.read_buf(&self.socket, buf);
+        }
+        match &self.socket {
+            Socket::Tcp(s) => s.try_read_buf(buf),
+            Socket::Unix(s) => s.try_read_buf(buf),
         }
     }
 
@@ -51,53 +92,130 @@ impl Transport {
     /// its readiness is cleared at once, so the next wait goes straight to epoll instead
     /// of costing one more `read` that fails with EAGAIN (one syscall per read saved).
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Transport::Tcp(s) => read_draining(s, socket2::SockRef::from(s), buf),
-            Transport::Unix(s) => read_draining(s, socket2::SockRef::from(s), buf),
+        // Why a `OnceCell` check and not an enum variant: the upgrade happens in place
+        // while the reader and writer hold the transport by reference; for a plain
+        // connection this costs one predictable branch per read.
+        if let Some(tls) = self.tls.get() {
+            return tls.read(&self.socket, buf);
+        }
+        match &self.socket {
+            Socket::Tcp(s) => read_draining(s, socket2::SockRef::from(s), buf),
+            Socket::Unix(s) => read_draining(s, socket2::SockRef::from(s), buf),
         }
     }
 
-    /// Writes what the socket accepts now.
+    /// Writes what the transport accepts now.
     pub fn try_write(&self, data: &[u8]) -> io::Result<usize> {
-        match self {
-            Transport::Tcp(s) => s.try_write(data),
-            Transport::Unix(s) => s.try_write(data),
+        if let Some(tls) = self.tls.get() {
+            return tls.write(&self.socket, &[io::IoSlice::new(data)]);
         }
+        self.socket.try_write(data)
+    }
+
+    /// Writes what the transport accepts now from several buffers (one system call
+    /// when plain).
+    pub fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        if let Some(tls) = self.tls.get() {
+            return tls.write(&self.socket, bufs);
+        }
+        match &self.socket {
+            Socket::Tcp(s) => s.try_write_vectored(bufs),
+            Socket::Unix(s) => s.try_write_vectored(bufs),
+        }
+    }
+
+    /// True when TLS records are made but not yet written to the socket: the writer
+    /// must wait for the socket and flush them ([`Transport::flush`]).
+    #[inline]
+    pub fn has_pending_output(&self) -> bool {
+        self.tls.get().is_some_and(|tls| tls.has_pending_output())
+    }
+
+    /// Writes pending TLS records; `WouldBlock` if the socket cannot take them all.
+    pub fn flush(&self) -> io::Result<()> {
+        match self.tls.get() {
+            Some(tls) => tls.flush(&self.socket),
+            None => Ok(()),
+        }
+    }
+
+    /// Switches the connection to TLS. `early` holds bytes already read from the socket
+    /// that belong to the TLS stream (a ClientHello that arrived with the SSLRequest);
+    /// `raw_first` holds plain bytes still to be written before any TLS record (the
+    /// SSLRequest dpm queued itself). Fails if the connection already uses TLS.
+    pub(crate) fn start_tls(
+        &self,
+        connection: rustls::Connection,
+        early: &[u8],
+        raw_first: Vec<u8>,
+    ) -> io::Result<()> {
+        let link = TlsLink::new(connection, raw_first);
+        link.take_early(early)?;
+        self.tls
+            .set(Box::new(link))
+            .map_err(|_| io::Error::other("the connection already uses TLS"))?;
+        // Whatever the handshake produced so far goes out now if the socket takes it;
+        // the writer flushes the rest.
+        match self.flush() {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// True once the connection uses TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.get().is_some()
+    }
+
+    /// The TLS protocol version and cipher suite in use, once the handshake is done.
+    pub fn tls_description(&self) -> Option<(String, String)> {
+        self.tls.get().and_then(|tls| tls.description())
     }
 
     /// Stops reading: a reader waiting on the socket wakes up and reads end-of-file.
     pub fn shutdown_read(&self) {
-        let sock = match self {
-            Transport::Tcp(s) => socket2::SockRef::from(s),
-            Transport::Unix(s) => socket2::SockRef::from(s),
-        };
-        let _ = sock.shutdown(std::net::Shutdown::Read);
+        let _ = self.socket.sock_ref().shutdown(std::net::Shutdown::Read);
     }
 
-    /// Shuts both directions down; the peer sees end-of-file.
+    /// Shuts both directions down; the peer sees end-of-file (after a TLS close_notify
+    /// on a TLS connection).
     pub fn shutdown(&self) {
-        let sock = match self {
-            Transport::Tcp(s) => socket2::SockRef::from(s),
-            Transport::Unix(s) => socket2::SockRef::from(s),
-        };
-        let _ = sock.shutdown(std::net::Shutdown::Both);
+        if let Some(tls) = self.tls.get() {
+            tls.close_notify(&self.socket);
+        }
+        let _ = self.socket.sock_ref().shutdown(std::net::Shutdown::Both);
     }
 
     /// The peer's address as text: `ip:port` for TCP, `localhost` for unix sockets.
     pub fn peer(&self) -> Option<String> {
-        match self {
-            Transport::Tcp(s) => s.peer_addr().ok().map(|a| a.to_string()),
-            Transport::Unix(_) => Some("localhost".to_string()),
+        match &self.socket {
+            Socket::Tcp(s) => s.peer_addr().ok().map(|a| a.to_string()),
+            Socket::Unix(_) => Some("localhost".to_string()),
         }
     }
 }
 
-impl Transport {
-    /// Writes what the socket accepts now from several buffers in one system call.
-    pub fn try_write_vectored(&self, bufs: &[std::io::IoSlice<'_>]) -> io::Result<usize> {
+impl Socket {
+    fn sock_ref(&self) -> socket2::SockRef<'_> {
         match self {
-            Transport::Tcp(s) => s.try_write_vectored(bufs),
-            Transport::Unix(s) => s.try_write_vectored(bufs),
+            Socket::Tcp(s) => socket2::SockRef::from(s),
+            Socket::Unix(s) => socket2::SockRef::from(s),
+        }
+    }
+
+    /// Reads raw bytes (the TLS records); clears readiness on `WouldBlock`.
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.try_read(buf),
+            Socket::Unix(s) => s.try_read(buf),
+        }
+    }
+
+    /// Writes raw bytes; clears readiness on `WouldBlock`.
+    fn try_write(&self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.try_write(data),
+            Socket::Unix(s) => s.try_write(data),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 mod action;
 mod classify;
-mod fields;
+pub(crate) mod fields;
 mod filter;
 mod json;
 mod monitor;
@@ -49,6 +49,10 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
             dpm_engine::service::reopen_logs();
             Ok(())
         })?,
+    )?;
+    dpm.set(
+        "reload_tls",
+        lua.create_function(crate::tls_options::reload_all)?,
     )?;
     classify::register(lua, dpm)?;
     Ok(())

@@ -1,4 +1,4 @@
-//! `dpm.server{ name = "db1", address = "127.0.0.1:3306", role = "primary" }`: declares a
+//! `dpm.server{ name = "db1", address = "127.0.0.1:3306", role = "primary", tls = {…} }`: declares a
 //! backend server. Servers are process-wide: every worker's startup file declares the
 //! same ones and gets the same server back.
 
@@ -38,7 +38,12 @@ pub fn server(lua: &Lua, spec: Value) -> mlua::Result<ServerObject> {
             "dpm.server: expects a table { name = ..., address = ... }",
         ));
     };
-    check_fields(lua, "dpm.server", &spec, &["name", "address", "role"])?;
+    check_fields(
+        lua,
+        "dpm.server",
+        &spec,
+        &["name", "address", "role", "tls"],
+    )?;
     let name = req_string(lua, "dpm.server", &spec, "name")?;
     let address = req_string(lua, "dpm.server", &spec, "address")?;
     let address = ServerAddress::parse(&address)
@@ -52,7 +57,12 @@ pub fn server(lua: &Lua, spec: Value) -> mlua::Result<ServerObject> {
             )
         })?,
     };
-    define_server(&name, address, role)
+    let what = format!("dpm.server '{name}'");
+    let tls = match super::fields::opt_table(lua, &what, &spec, "tls")? {
+        Some(t) => Some(crate::tls_options::client_tls(lua, &what, &t)?),
+        None => None,
+    };
+    define_server(&name, address, role, tls)
         .map(ServerObject)
         .map_err(|e| raise(lua, format!("dpm.server: {e}")))
 }

@@ -131,7 +131,7 @@ pub fn service(lua: &Lua, spec: Value) -> mlua::Result<ServiceObject> {
         lua,
         what,
         &spec,
-        &["name", "router", "servers", "filters", "options"],
+        &["name", "router", "servers", "filters", "options", "tls"],
     )?;
     let name = req_string(lua, what, &spec, "name")?;
     let what = format!("dpm.service '{name}'");
@@ -195,6 +195,12 @@ pub fn service(lua: &Lua, spec: Value) -> mlua::Result<ServiceObject> {
         dpm_modules::create_router(&router, options)
     })
     .map_err(|e| raise(lua, format!("{what}: {e}")))?;
+    if let Some(t) = opt_table(lua, &what, &spec, "tls")? {
+        let tls = crate::tls_options::server_tls(lua, &what, &t)?;
+        shared
+            .set_client_tls(tls)
+            .map_err(|e| raise(lua, format!("{what}: {e}")))?;
+    }
     Ok(ServiceObject(Rc::new(WorkerService { shared, filters })))
 }
 
