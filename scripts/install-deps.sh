@@ -2,8 +2,10 @@
 # Installs what dpm's integration tests need on a Debian 12 machine, as root:
 # MariaDB server + clients (mariadbd, mariadb-install-db, mariadb,
 # mariadb-admin, auth_ed25519), sysbench, tmux, libmariadb-dev and a C
-# compiler (to build MariaDB Connector/Python), plus the Python client
-# libraries PyMySQL and mariadb for the python3 on PATH.
+# compiler (to build MariaDB Connector/Python, and ring for the TLS tests), plus
+# the Python client libraries PyMySQL and mariadb for the python3 on PATH, with
+# PyNaCl (PyMySQL's client_ed25519) and cryptography (PyMySQL's RSA exchange for
+# caching_sha2_password/sha256_password without TLS).
 #
 # Idempotent: does nothing when everything is already there. The tests start
 # their own mariadbd on a free port; the Debian service (port 3306) is not
@@ -13,7 +15,8 @@ set -euo pipefail
 
 APT_PACKAGES=(mariadb-server mariadb-client sysbench tmux
               libmariadb-dev gcc libc6-dev pkg-config)
-PIP_PACKAGES=("PyMySQL>=1.1,<2" "mariadb>=1.1.10,<1.2")
+PIP_PACKAGES=("PyMySQL>=1.1,<2" "mariadb>=1.1.10,<1.2" "PyNaCl>=1.5,<2" "cryptography>=41")
+PY_MODULES="pymysql, mariadb, nacl, cryptography"
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -52,9 +55,9 @@ for tool in mariadbd mariadb-install-db mariadb mariadb-admin sysbench tmux mari
 done
 
 PY=python3
-if ! "$PY" -c 'import pymysql, mariadb' >/dev/null 2>&1; then
+if ! "$PY" -c "import $PY_MODULES" >/dev/null 2>&1; then
     echo "install-deps: pip install ${PIP_PACKAGES[*]} (for $(command -v "$PY"))"
     run "$PY" -m pip install --quiet --disable-pip-version-check "${PIP_PACKAGES[@]}"
 fi
-"$PY" -c 'import pymysql, mariadb' || { echo "install-deps: python modules missing" >&2; exit 1; }
+"$PY" -c "import $PY_MODULES" || { echo "install-deps: python modules missing" >&2; exit 1; }
 echo "install-deps: ok"

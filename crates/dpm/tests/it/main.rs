@@ -25,3 +25,4 @@ mod python;
 mod robustness;
 mod services;
 mod sysbench;
+mod tls;

@@ -1,9 +1,10 @@
 //! Client helpers: the `mariadb` CLI, `mariadb-admin`, mysql_async, Python.
 
 use super::{bounded, run_bounded, workspace_root, ProcOutput, Target, DB, PASSWORD, USER};
-use mysql_async::{Conn, OptsBuilder};
+use mysql_async::{ClientIdentity, Conn, OptsBuilder, SslOpts};
 use std::io::Read;
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -11,12 +12,15 @@ use std::time::Duration;
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The `mariadb` command-line client in batch mode against 127.0.0.1:port
-/// over TCP, without TLS, as `dpm`/`dpmpass` unless changed.
+/// over TCP, without TLS (`--skip-ssl`) unless [`Cli::tls`] or
+/// [`Cli::tls_no_verify`], as `dpm`/`dpmpass` unless changed.
 ///
 /// `Cli::new(port).db("dpmtest").arg("--force").run("SELECT 1")`
 #[derive(Clone)]
 pub struct Cli {
     port: u16,
+    host: String,
+    tls: CliTls,
     user: String,
     password: Option<String>,
     db: Option<String>,
@@ -24,10 +28,28 @@ pub struct Cli {
     timeout: Duration,
 }
 
+/// What the CLI is told about TLS.
+#[derive(Clone, Debug)]
+enum CliTls {
+    /// `--skip-ssl`.
+    Off,
+    /// No TLS option at all: what the client does by default (the 10.11 client has
+    /// `ssl` on by default, so the same as `--ssl`).
+    ClientDefault,
+    /// `--ssl`: TLS when the server offers it, the certificate not verified; the 10.11
+    /// client silently stays plain when the server does not offer TLS.
+    NoVerify,
+    /// `--ssl --ssl-ca=CA --ssl-verify-server-cert`: TLS or fail (error 2026), the
+    /// certificate verified against CA and the host name.
+    Verify(PathBuf),
+}
+
 impl Cli {
     pub fn new(port: u16) -> Cli {
         Cli {
             port,
+            host: "127.0.0.1".into(),
+            tls: CliTls::Off,
             user: USER.into(),
             password: Some(PASSWORD.into()),
             db: None,
@@ -56,18 +78,56 @@ impl Cli {
         self.timeout = t;
         self
     }
+    /// Connects to `host` instead of 127.0.0.1 (still over TCP): the name a
+    /// verifying client compares with the certificate.
+    pub fn host(mut self, host: &str) -> Self {
+        self.host = host.into();
+        self
+    }
+    /// TLS, the server certificate verified against `ca` and the host name
+    /// (`--ssl --ssl-ca=CA --ssl-verify-server-cert`).
+    pub fn tls(mut self, ca: &Path) -> Self {
+        self.tls = CliTls::Verify(ca.to_path_buf());
+        self
+    }
+    /// TLS when offered, without verifying the certificate (`--ssl`). Not "TLS or
+    /// fail": the 10.11 client falls back to plain when the server does not offer TLS.
+    pub fn tls_no_verify(mut self) -> Self {
+        self.tls = CliTls::NoVerify;
+        self
+    }
+    /// No TLS (`--skip-ssl`, the default of this helper).
+    pub fn no_tls(mut self) -> Self {
+        self.tls = CliTls::Off;
+        self
+    }
+    /// No TLS option on the command line: what a user who types none gets (the 10.11
+    /// client: TLS when the server offers it, unverified; plain otherwise).
+    pub fn tls_client_default(mut self) -> Self {
+        self.tls = CliTls::ClientDefault;
+        self
+    }
 
     /// The argument list after the program name (also used for tmux).
     pub fn argv(&self) -> Vec<String> {
         let mut v = vec![
             "--no-defaults".to_string(),
             "--protocol=TCP".into(),
-            "-h127.0.0.1".into(),
+            format!("-h{}", self.host),
             format!("-P{}", self.port),
             format!("-u{}", self.user),
-            "--skip-ssl".into(),
-            "--default-character-set=utf8mb4".into(),
         ];
+        match &self.tls {
+            CliTls::Off => v.push("--skip-ssl".into()),
+            CliTls::ClientDefault => {}
+            CliTls::NoVerify => v.push("--ssl".into()),
+            CliTls::Verify(ca) => v.extend([
+                "--ssl".into(),
+                format!("--ssl-ca={}", ca.display()),
+                "--ssl-verify-server-cert".into(),
+            ]),
+        }
+        v.push("--default-character-set=utf8mb4".into());
         if let Some(p) = &self.password {
             v.push(format!("--password={p}"));
         }
@@ -131,6 +191,33 @@ pub fn opts_as(port: u16, user: &str, password: &str) -> OptsBuilder {
         .prefer_socket(false)
 }
 
+/// mysql_async's TLS options: trust only `ca` (not the built-in web roots); the
+/// certificate is verified, and so is the host name (127.0.0.1, an IP SAN).
+pub fn ssl_opts(ca: &Path) -> SslOpts {
+    SslOpts::default()
+        .with_root_certs(vec![ca.to_path_buf().into()])
+        .with_disable_built_in_roots(true)
+}
+
+/// [`opts_as`] over TLS (rustls), verifying the server against `ca` ([`ssl_opts`]).
+pub fn opts_tls(port: u16, user: &str, password: &str, ca: &Path) -> OptsBuilder {
+    opts_as(port, user, password).ssl_opts(ssl_opts(ca))
+}
+
+/// [`opts_tls`] that also presents a client certificate (`cert`, `key`: PEM files).
+pub fn opts_tls_client_cert(
+    port: u16,
+    user: &str,
+    password: &str,
+    ca: &Path,
+    cert: &Path,
+    key: &Path,
+) -> OptsBuilder {
+    opts_as(port, user, password).ssl_opts(ssl_opts(ca).with_client_identity(Some(
+        ClientIdentity::new(cert.to_path_buf().into(), key.to_path_buf().into()),
+    )))
+}
+
 /// [`opts_as`] for the dpm user.
 pub fn opts(port: u16) -> OptsBuilder {
     opts_as(port, USER, PASSWORD)
@@ -181,6 +268,30 @@ pub fn python_conn_args(port: u16, user: &str, password: &str) -> Vec<String> {
     ]
 }
 
+/// Extra arguments for a tests/python script (see `tests/python/common.py`): PyMySQL
+/// over TLS, verifying the certificate against `ca` and the host name.
+pub fn python_tls_args(ca: &Path) -> Vec<String> {
+    vec![
+        "--ssl-mode".into(),
+        "verify".into(),
+        "--ssl-ca".into(),
+        ca.display().to_string(),
+    ]
+}
+
+/// Extra arguments for a tests/python script: PyMySQL over TLS without verifying the
+/// certificate, TLS or fail (error 2026). (Connector/Python in `tls_login.py` asks
+/// for TLS but falls back to plain when the server does not offer it.)
+pub fn python_tls_no_verify_args() -> Vec<String> {
+    vec!["--ssl-mode".into(), "required".into()]
+}
+
+/// Extra arguments for a tests/python script: PyMySQL without TLS even where the
+/// server offers it (PyMySQL 1.2 and later otherwise use TLS whenever offered).
+pub fn python_no_tls_args() -> Vec<String> {
+    vec!["--ssl-mode".into(), "disabled".into()]
+}
+
 impl Target {
     /// The `mariadb` CLI aimed at this target.
     pub fn cli(&self) -> Cli {
@@ -189,6 +300,10 @@ impl Target {
     /// mysql_async options for this target (dpm user, db dpmtest).
     pub fn opts(&self) -> OptsBuilder {
         opts(self.port)
+    }
+    /// mysql_async options for this target over TLS, verified against `ca` (dpm user).
+    pub fn opts_tls(&self, ca: &Path) -> OptsBuilder {
+        opts_tls(self.port, USER, PASSWORD, ca)
     }
     /// A mysql_async connection to this target as dpm.
     pub async fn conn(&self) -> Conn {

@@ -383,6 +383,14 @@ impl Target {
         }
     }
 
+    /// The MariaDB that offers TLS ([`MariaDb::tls`]) itself, no proxy.
+    pub fn direct_tls() -> Target {
+        Target {
+            port: MariaDb::tls().port,
+            dpm: None,
+        }
+    }
+
     /// A target served by an already started `dpm` listening on `port`
     /// (waits until it listens).
     pub fn proxy(dpm: Dpm, port: u16) -> Target {

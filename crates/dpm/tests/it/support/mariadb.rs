@@ -1,4 +1,5 @@
-//! One real MariaDB server for the whole test run.
+//! Real MariaDB servers: the shared plain one of most tests ([`MariaDb::get`]), one
+//! that offers TLS ([`MariaDb::tls`]), replication pairs and sets.
 
 use super::{free_port, run_bounded, wait_until, ProcOutput};
 use std::path::{Path, PathBuf};
@@ -15,6 +16,10 @@ pub const OTHER_PASSWORD: &str = "otherpass";
 /// An ed25519 account (ALL on dpmtest.*), present when [`MariaDb::ed25519`] is true.
 pub const ED_USER: &str = "ed";
 pub const ED_PASSWORD: &str = "edpass";
+/// An account that must use TLS (`REQUIRE SSL`; mysql_native_password, ALL on
+/// dpmtest.*), only on [`MariaDb::tls`].
+pub const SSL_USER: &str = "ssluser";
+pub const SSL_PASSWORD: &str = "sslpass";
 /// The backend account of the demo `lua/startup.lua` (mysql_native_password, ALL on *.*).
 pub const DEMO_USER: &str = "happy";
 pub const DEMO_PASSWORD: &str = "wheefun";
@@ -31,6 +36,9 @@ pub const REPL_PASSWORD: &str = "replpass";
 pub(crate) enum Role {
     /// The shared server of most tests: no binary log.
     Standalone,
+    /// Like `Standalone`, offering TLS with the test certificates ([`super::tls_files`]),
+    /// auth_ed25519 loaded at startup, and the [`SSL_USER`] account.
+    Tls,
     /// A GTID primary.
     Primary { server_id: u32 },
     /// A replica of the primary on `primary_port`.
@@ -41,6 +49,16 @@ impl Role {
     fn server_args(&self) -> Vec<String> {
         match self {
             Role::Standalone => vec!["--skip-log-bin".into()],
+            Role::Tls => {
+                let f = super::tls_files();
+                vec![
+                    "--skip-log-bin".into(),
+                    format!("--ssl-ca={}", f.ca.display()),
+                    format!("--ssl-cert={}", f.server_cert.display()),
+                    format!("--ssl-key={}", f.server_key.display()),
+                    "--plugin-load-add=auth_ed25519".into(),
+                ]
+            }
             Role::Primary { server_id } => vec![
                 format!("--server-id={server_id}"),
                 "--log-bin=mariadb-bin".into(),
@@ -175,25 +193,37 @@ impl MariaDb {
     pub fn get() -> &'static MariaDb {
         // A failure is kept too, so that the other tests fail at once.
         static SERVER: OnceLock<Result<MariaDb, String>> = OnceLock::new();
-        let server = SERVER.get_or_init(|| {
-            let mut last_err = String::new();
-            // A port can be taken between choosing and binding it: retry.
-            for _ in 0..3 {
-                match Self::start() {
-                    Ok(s) => return Ok(s),
-                    Err(e) => last_err = e,
-                }
-            }
-            Err(last_err)
-        });
-        match server {
+        match SERVER.get_or_init(|| Self::start_retrying(&Role::Standalone)) {
             Ok(s) => s,
             Err(e) => panic!("could not start MariaDB: {e}"),
         }
     }
 
-    fn start() -> Result<MariaDb, String> {
-        Self::start_with(&Role::Standalone)
+    /// A second standalone server, started on first use, that offers TLS: `--ssl-ca`,
+    /// `--ssl-cert`, `--ssl-key` from [`super::tls_files`] (the test CA and the MariaDB
+    /// server certificate, valid for `localhost` and `127.0.0.1`). It has the accounts
+    /// of the shared server ([`USER`], [`OTHER_USER`], [`DEMO_USER`], [`ED_USER`] with
+    /// auth_ed25519 loaded by `--plugin-load-add`) plus [`SSL_USER`], which must use TLS.
+    /// TLS is offered, not required: the other accounts can log in without it.
+    pub fn tls() -> &'static MariaDb {
+        static SERVER: OnceLock<Result<MariaDb, String>> = OnceLock::new();
+        match SERVER.get_or_init(|| Self::start_retrying(&Role::Tls)) {
+            Ok(s) => s,
+            Err(e) => panic!("could not start the TLS MariaDB: {e}"),
+        }
+    }
+
+    /// [`MariaDb::start_with`], tried three times (a port can be taken between choosing
+    /// and binding it).
+    fn start_retrying(role: &Role) -> Result<MariaDb, String> {
+        let mut last_err = String::new();
+        for _ in 0..3 {
+            match Self::start_with(role) {
+                Ok(s) => return Ok(s),
+                Err(e) => last_err = e,
+            }
+        }
+        Err(last_err)
     }
 
     /// Starts a server: standalone (no binary log), a GTID primary (binary log,
@@ -309,19 +339,36 @@ impl MariaDb {
              GRANT ALL ON *.* TO '{DEMO_USER}'@'%';"
         ));
         // A plugin installed on a primary would have to exist on its replicas too.
-        server.ed25519 = matches!(role, Role::Standalone)
+        // `IF NOT EXISTS`: the TLS server loads it at startup (`--plugin-load-add`).
+        server.ed25519 = matches!(role, Role::Standalone | Role::Tls)
             && server
                 .try_direct_exec(&format!(
-                    "INSTALL SONAME 'auth_ed25519';
+                    "INSTALL PLUGIN IF NOT EXISTS ed25519 SONAME 'auth_ed25519';
                  CREATE USER '{ED_USER}'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('{ED_PASSWORD}');
                  GRANT ALL ON {DB}.* TO '{ED_USER}'@'%';"
                 ))
                 .map_err(|e| eprintln!("ed25519 is not available: {e}"))
                 .is_ok();
+        if let Role::Tls = role {
+            // A certificate or key the server could not load leaves it up without TLS.
+            let have_ssl = server.direct_exec("SELECT @@have_ssl");
+            if have_ssl.trim() != "YES" {
+                return Err(format!(
+                    "mariadbd on port {port} has have_ssl = {}; error log:\n{}",
+                    have_ssl.trim(),
+                    server.error_log()
+                ));
+            }
+            server.direct_exec(&format!(
+                "CREATE USER '{SSL_USER}'@'%' IDENTIFIED BY '{SSL_PASSWORD}' REQUIRE SSL;
+                 GRANT ALL ON {DB}.* TO '{SSL_USER}'@'%';"
+            ));
+        }
         server.version = server.direct_exec("SELECT VERSION()").trim().to_string();
         eprintln!(
-            "MariaDB {} ready on 127.0.0.1:{} in {:?} (datadir {})",
+            "MariaDB {}{} ready on 127.0.0.1:{} in {:?} (datadir {})",
             server.version,
+            if let Role::Tls = role { " (TLS)" } else { "" },
             port,
             started.elapsed(),
             server.dir.display()

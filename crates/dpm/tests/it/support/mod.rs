@@ -8,25 +8,31 @@
 //! * Client helpers: [`Cli`] (the `mariadb` command-line client), [`admin`]
 //!   (`mariadb-admin`), [`opts`]/[`connect`] (mysql_async), [`python`]
 //!   (scripts in `tests/python`), [`Tmux`] (interactive terminal sessions).
+//! * TLS: [`tls_files`] (a test CA and certificates, made once per run),
+//!   [`MariaDb::tls`] (a second MariaDB that offers TLS), [`Cli::tls`],
+//!   [`opts_tls`] (mysql_async), [`python_tls_args`] (PyMySQL).
 
 #![allow(dead_code)]
 
 pub mod clients;
 pub mod dpm;
 pub mod mariadb;
+pub mod tls;
 pub mod tmux;
 
 pub use clients::*;
 pub use dpm::*;
 pub use mariadb::*;
+pub use tls::*;
 pub use tmux::*;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -40,6 +46,29 @@ pub fn workspace_root() -> PathBuf {
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().unwrap().port()
+}
+
+/// Removes `dir` (recursively) once this test process has exited, however it ended:
+/// a `sh` in its own process group (a Ctrl-C to the test does not reach it) blocks
+/// reading a pipe whose only write end this process holds, and removes `dir` at EOF.
+pub fn remove_at_exit(dir: &Path) {
+    static HELD: Mutex<Vec<ChildStdin>> = Mutex::new(Vec::new());
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"while read -r _line; do :; done; rm -rf "$1""#)
+        .arg("sh")
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn the remover of {}: {e}", dir.display()));
+    let stdin = child.stdin.take().unwrap();
+    // Reaped by init once we exit; never waited for.
+    std::mem::forget(child);
+    HELD.lock().unwrap_or_else(|e| e.into_inner()).push(stdin);
 }
 
 /// A name unique within this test run (process id + counter), for tmux
