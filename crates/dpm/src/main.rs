@@ -1,20 +1,26 @@
 //! The `dpm` command: runs a Lua startup file that configures the proxy.
 //!
 //! It owns the command line, logging set-up, starting the workers and the process
-//! lifecycle (signals, exit codes). Everything else is in the library crates.
+//! lifecycle (signals, exit codes). Everything else is in the library crates, and the
+//! `hash-password` subcommand in its own module.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
+mod hash_password;
 mod modules;
 
 /// Dormando's Proxy for MySQL, reborn: a MySQL/MariaDB proxy programmed in Lua.
 #[derive(Parser, Debug)]
 #[command(name = "dpm", version, about)]
 struct Args {
+    /// A tool instead of running the proxy.
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// Lua file to run at startup; it creates listeners and backends and registers callbacks.
     #[arg(
         short = 's',
@@ -61,6 +67,14 @@ struct Args {
     drain_timeout: Duration,
 }
 
+/// Subcommands: tools that run and exit instead of starting the proxy.
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Read a password from standard input and print the password_hash of a proxy-held
+    /// user for it (the authentication_string MySQL or MariaDB would store).
+    HashPassword(hash_password::HashPasswordArgs),
+}
+
 /// A number of seconds (fractions allowed), 0 or more.
 fn secs(text: &str) -> Result<Duration, String> {
     let value: f64 = text
@@ -83,6 +97,9 @@ fn positive_secs(text: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::HashPassword(hash_args)) = &args.command {
+        return hash_password::run(hash_args);
+    }
     if args.list_modules {
         print!("{}", modules::listing(&args.format));
         return ExitCode::SUCCESS;
