@@ -4,6 +4,7 @@
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use tokio::sync::Notify;
@@ -68,6 +69,13 @@ pub(crate) struct Conn {
     /// clients) or used towards the server (backends). Unset: TLS, if the two ends
     /// negotiate it, passes through opaquely.
     pub tls: OnceCell<crate::tls::TlsRole>,
+    /// Bytes read before the connection's reader started (after a login dpm ran
+    /// itself): the reader takes them first.
+    pub pending_input: RefCell<BytesMut>,
+    /// Listeners: the limit of open clients (`max_connections`).
+    pub limit: OnceCell<Arc<crate::lifecycle::connection_limit::ListenerLimit>>,
+    /// Clients: their place under their listener's limit, given back at close.
+    pub admission: RefCell<Option<crate::lifecycle::connection_limit::Admission>>,
 }
 
 impl Conn {
@@ -92,6 +100,9 @@ impl Conn {
             close_signal: Notify::new(),
             target,
             tls: OnceCell::new(),
+            pending_input: RefCell::new(BytesMut::new()),
+            limit: OnceCell::new(),
+            admission: RefCell::new(None),
         }
     }
 

@@ -27,7 +27,7 @@ impl From<&ServerAddress> for Target {
 pub(crate) fn spawn_connect(worker: Worker, conn: Rc<Conn>, target: Target) {
     tokio::task::spawn_local(async move {
         let timeout = worker.inner.config.connect_timeout;
-        if let Err(e) = establish(&worker, &conn, &target, timeout).await {
+        if let Err(e) = establish(&worker, &conn, &target, timeout, true).await {
             tracing::warn!(backend = conn.id, target = %conn.target, error = %e, "backend connect failed");
             refuse_waiting_client(&worker, &conn, &e);
             worker.close(conn.id);
@@ -35,13 +35,15 @@ pub(crate) fn spawn_connect(worker: Worker, conn: Rc<Conn>, target: Target) {
     });
 }
 
-/// Connects `conn` to `target` within `timeout` and starts its I/O. An error leaves
+/// Connects `conn` to `target` within `timeout` and, with `start_reading`, starts its
+/// I/O (without: the caller runs a login on the transport first). An error leaves
 /// `conn` open for the caller to close (a close it already saw is Ok).
 pub(crate) async fn establish(
     worker: &Worker,
     conn: &Rc<Conn>,
     target: &Target,
     timeout: std::time::Duration,
+    start_reading: bool,
 ) -> std::io::Result<()> {
     let stream = match tokio::time::timeout(timeout, connect(target)).await {
         Ok(r) => r?,
@@ -57,7 +59,9 @@ pub(crate) async fn establish(
     }
     let _ = conn.transport.set(stream);
     tracing::debug!(backend = conn.id, target = %conn.target, "connected");
-    crate::forward::start_io(worker, conn);
+    if start_reading {
+        crate::forward::start_io(worker, conn);
+    }
     Ok(())
 }
 

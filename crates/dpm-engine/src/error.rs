@@ -27,6 +27,9 @@ pub enum EngineError {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// A setting contradicts one made before (another worker's startup file run).
+    #[error("{0}")]
+    Config(String),
 }
 
 /// An I/O error as client libraries print it in error 2003: `24 "Too many open files"`.

@@ -101,8 +101,16 @@ async fn reader_loop(worker: Worker, conn: Rc<Conn>) {
     };
     // Bytes kept between reads: a partial frame, or the rest of a read that reached a
     // callback. Empty (and unallocated) most of the time.
-    let mut buf = BytesMut::new();
+    let mut buf = conn.pending_input.take();
     let mut assembly: Option<Assembly> = None;
+    if !buf.is_empty() {
+        // Sent right after a login dpm ran itself: handled before waiting for more.
+        if let Err(e) = process(&worker, &conn, &mut buf, &mut assembly).await {
+            tracing::warn!(conn = conn.id, role = ?conn.role, peer = %conn.target, "protocol error: {e}; closing the connection");
+            worker.close(conn.id);
+            return;
+        }
+    }
     loop {
         if conn.closing.get() {
             return;
@@ -284,6 +292,9 @@ enum StopReason {
     /// Every frame before `at` was forwarded; the last one ended a reply the session's
     /// filters await: they see it now.
     ReplyEnded(pipeline::ReplyEnd),
+    /// The frame at `at` (`len` bytes, tracked) is a COM_CHANGE_USER in a session whose
+    /// login dpm ran: dpm answers it (`crate::authenticator`).
+    ChangeUser { len: usize },
     /// The frame at `at` (`len` bytes, tracked, sequence id rewritten) must be sent to
     /// `target` once the target's callback for `event` (a "sent" transition) ran.
     SentCallback {
@@ -343,6 +354,14 @@ fn walk(
             .as_deref()
             .is_some_and(|p| pipeline_stops(p, conn, &info, payload));
         let login = crate::tls::intercepts(conn, target.as_deref(), info.kind);
+        if info.kind == PacketKind::Command(dpm_protocol::command::com::CHANGE_USER)
+            && conn.role == Role::Client
+            && session.as_ref().is_some_and(|s| s.has_proxy_login())
+        {
+            send_run(target.as_deref(), &buf[run..at]);
+            let why = StopReason::ChangeUser { len };
+            return Ok(Stop { at, why });
+        }
         // The end of a reply the filters await normally goes out with the rest of the run
         // (one write, as without filters) and the filters see it right after; only when a
         // callback must see the packet first does the walk stop before it.
@@ -449,6 +468,13 @@ async fn handle_stop(
             let session = conn.session.borrow().clone();
             if let Some((session, stages)) = session.and_then(|s| s.pipeline().map(|p| (s, p))) {
                 pipeline::run_reply(worker, &session, stages, end).await;
+            }
+        }
+        StopReason::ChangeUser { len } => {
+            let frame = buf.split_to(len).freeze();
+            let payload = frame.slice(HEADER_LEN..);
+            if !crate::authenticator::change_user(worker, conn, payload, buf).await {
+                worker.close(conn.id);
             }
         }
         StopReason::SentCallback { len, target, event } => {

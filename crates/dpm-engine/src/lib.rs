@@ -16,6 +16,7 @@
 //! maps, ACLs and published gauges), [`client::BackendClient`] (the proxy's own logged-in
 //! connections to a backend, outside any client session).
 
+pub mod authenticator;
 pub mod client;
 mod conn;
 mod connector;

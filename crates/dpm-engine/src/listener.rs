@@ -188,7 +188,18 @@ fn send_pre_handshake_error(client: &Socket, cause: &std::io::Error) {
 
 fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Transport) {
     let peer = stream.peer().unwrap_or_default();
+    let admission = match lconn.limit.get() {
+        Some(limit) => match limit.admit() {
+            Some(a) => Some(a),
+            None => {
+                refuse_over_limit(&stream, lconn, limit.max(), &peer);
+                return;
+            }
+        },
+        None => None,
+    };
     let client = worker.register(Role::Client, peer.clone());
+    client.admission.replace(admission);
     let _ = client.transport.set(stream);
     if let Some(tls) = lconn.tls.get() {
         let _ = client.tls.set(tls.clone());
@@ -218,14 +229,37 @@ fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Transport) {
         if client.closing.get() {
             return;
         }
-        crate::forward::start_io(&worker, &client);
         let unlinked = client
             .session
             .borrow()
             .as_ref()
             .is_some_and(|s| s.backend().is_none());
-        if let (Some(service), true) = (service, unlinked) {
+        let service = service.filter(|_| unlinked);
+        // A service whose users dpm holds answers the login before the client's reader
+        // starts (`crate::authenticator`); it starts the reader itself.
+        let proxy_auth = service
+            .as_ref()
+            .is_some_and(|s| crate::authenticator::service_has_users(&s.shared.name));
+        if !proxy_auth {
+            crate::forward::start_io(&worker, &client);
+        }
+        if let Some(service) = service {
             crate::service::start_session(worker, client, service).await;
         }
     });
+}
+
+/// Answers a client beyond the listener's `max_connections` with the server's ERR 1040
+/// in place of a greeting; the socket closes when `stream` is dropped.
+fn refuse_over_limit(stream: &Transport, lconn: &Conn, max: u32, peer: &str) {
+    tracing::info!(listener = lconn.id, %peer, max, "client refused: the listener has max_connections clients");
+    let err = dpm_protocol::err::ErrPacket {
+        code: TOO_MANY_CONNECTIONS,
+        sql_state: Some(*b"08004"),
+        message: "Too many connections".into(),
+    };
+    let mut packet = bytes::BytesMut::new();
+    encode_packet_with(&mut packet, 0, |dst| err.encode(dst));
+    // A fresh socket's send buffer is empty: one non-blocking write is enough.
+    let _ = stream.try_write(&packet);
 }

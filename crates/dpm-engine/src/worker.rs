@@ -268,6 +268,16 @@ impl Worker {
         }
     }
 
+    /// Limits the clients `listener` has open at once, over every worker's listener on
+    /// the same address; clients beyond get ERR 1040.
+    pub fn set_listener_limit(&self, listener: ConnId, max: u32) -> Result<(), EngineError> {
+        let conn = self.listener(listener)?;
+        let limit = crate::lifecycle::connection_limit::ListenerLimit::define(&conn.target, max)
+            .map_err(EngineError::Config)?;
+        let _ = conn.limit.set(limit);
+        Ok(())
+    }
+
     /// The TLS version and cipher suite of connection `id`, if it uses TLS dpm terminates.
     pub fn tls_info(&self, id: ConnId) -> Option<(String, String)> {
         self.get(id)?.transport.get()?.tls_description()
@@ -343,6 +353,8 @@ impl Worker {
             return false;
         }
         tracing::debug!(conn = id, role = ?conn.role, "closing");
+        // A client's place under its listener's limit is free from now on.
+        conn.admission.take();
         self.inner.services.borrow_mut().remove(&id);
         self.leave_session_on_close(&conn);
         conn.close_signal.notify_waiters();

@@ -10,6 +10,7 @@ use mlua::{AnyUserData, IntoLuaMulti, Lua, MultiValue, Table, Value};
 use crate::conn_object::ConnObject;
 use crate::errors::raise;
 use crate::host::Host;
+use crate::services::fields::{check_fields, opt_table};
 
 /// A connection argument: its id and role, or a Lua error naming the argument.
 pub fn conn_arg(lua: &Lua, value: &Value, what: &str) -> mlua::Result<(ConnId, Role)> {
@@ -39,13 +40,24 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
         lua.create_function(
             move |lua, (addr, port, opts): (Option<String>, i64, Option<Table>)| {
                 let port = port_arg(lua, port)?;
-                let tls = match tls_table(lua, "dpm.listener", opts.as_ref())? {
-                    Some(t) => Some(crate::tls_options::server_tls(lua, "dpm.listener", &t)?),
-                    None => None,
+                let what = "dpm.listener";
+                let (tls, max_connections) = match &opts {
+                    Some(opts) => {
+                        check_fields(lua, what, opts, &["tls", "max_connections"])?;
+                        let tls = match opt_table(lua, what, opts, "tls")? {
+                            Some(t) => Some(crate::tls_options::server_tls(lua, what, &t)?),
+                            None => None,
+                        };
+                        (tls, max_connections_option(lua, opts)?)
+                    }
+                    None => (None, None),
                 };
                 let listening = h.worker.listen_tcp(addr.as_deref(), port).and_then(|id| {
                     if let Some(tls) = tls {
                         h.worker.set_listener_tls(id, tls)?;
+                    }
+                    if let Some(max) = max_connections {
+                        h.worker.set_listener_limit(id, max)?;
                     }
                     Ok(id)
                 });
@@ -81,8 +93,15 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
         lua.create_function(
             move |lua, (addr, port, opts): (String, i64, Option<Table>)| {
                 let port = port_arg(lua, port)?;
-                let tls = match tls_table(lua, "dpm.connect", opts.as_ref())? {
-                    Some(t) => Some(crate::tls_options::client_tls(lua, "dpm.connect", &t)?),
+                let what = "dpm.connect";
+                let tls = match &opts {
+                    Some(opts) => {
+                        check_fields(lua, what, opts, &["tls"])?;
+                        match opt_table(lua, what, opts, "tls")? {
+                            Some(t) => Some(crate::tls_options::client_tls(lua, what, &t)?),
+                            None => None,
+                        }
+                    }
                     None => None,
                 };
                 match h.worker.connect_tcp_tls(&addr, port, tls) {
@@ -153,14 +172,16 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
     Ok(())
 }
 
-/// The `tls` table of an options table (the only option `dpm.listener` and
-/// `dpm.connect` take).
-fn tls_table(lua: &Lua, what: &str, opts: Option<&Table>) -> mlua::Result<Option<Table>> {
-    let Some(opts) = opts else {
-        return Ok(None);
-    };
-    crate::services::fields::check_fields(lua, what, opts, &["tls"])?;
-    crate::services::fields::opt_table(lua, what, opts, "tls")
+/// A listener's `max_connections` option: a positive integer.
+fn max_connections_option(lua: &Lua, opts: &Table) -> mlua::Result<Option<u32>> {
+    match opts.get::<Value>("max_connections")? {
+        Value::Nil => Ok(None),
+        Value::Integer(n) if n > 0 => Ok(Some(u32::try_from(n).unwrap_or(u32::MAX))),
+        _ => Err(raise(
+            lua,
+            "dpm.listener: max_connections must be a positive integer",
+        )),
+    }
 }
 
 fn since_epoch() -> std::time::Duration {

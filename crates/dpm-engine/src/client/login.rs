@@ -1,13 +1,18 @@
 //! Logging in: reading the server's HandshakeV10, answering with a HandshakeResponse41
-//! (`mysql_native_password`), following one AuthSwitchRequest to the same plugin, and
-//! reading the final OK or ERR.
+//! (`mysql_native_password`), following auth switches (to `mysql_native_password`,
+//! `client_ed25519` or `caching_sha2_password`), and reading the final OK or ERR.
+//! [`follow_auth`] and [`plugin_token`] serve dpm's logins on behalf of clients too
+//! (`crate::authenticator`).
 //!
 //! The capabilities are deliberately few: no TLS, no compression, no
 //! `CLIENT_DEPRECATE_EOF`, no session tracking, no MariaDB extensions, so that the
 //! response reader ([`super::response`]) only has to know the classic grammar.
 
 use bytes::{Bytes, BytesMut};
-use dpm_protocol::auth::{AUTH_MORE_DATA_HEADER, AUTH_SWITCH_HEADER, MYSQL_NATIVE_PASSWORD};
+use dpm_protocol::auth::{
+    AUTH_MORE_DATA_HEADER, AUTH_SWITCH_HEADER, CACHING_SHA2_PASSWORD, CLIENT_ED25519,
+    MYSQL_NATIVE_PASSWORD,
+};
 use dpm_protocol::scramble::native_password_token;
 use dpm_protocol::{
     is_err_packet, is_ok_packet, AuthSwitchRequest, ErrPacket, HandshakeResponse41, HandshakeV10,
@@ -92,41 +97,7 @@ pub(crate) async fn login(
     let mut payload = BytesMut::new();
     response.encode(&mut payload);
     stream.write(&payload).await?;
-
-    let mut switched = false;
-    loop {
-        let packet = stream.read().await?;
-        let payload = &packet.payload;
-        if is_ok_packet(payload) {
-            break;
-        }
-        if is_err_packet(payload) {
-            return Err(server_refusal(payload));
-        }
-        match payload.first() {
-            Some(&AUTH_SWITCH_HEADER) if !switched => {
-                let switch = AuthSwitchRequest::decode(payload)
-                    .map_err(|e| ClientError::decode("auth switch request", e))?;
-                if &switch.plugin_name[..] != MYSQL_NATIVE_PASSWORD {
-                    return Err(unsupported_plugin(&switch.plugin_name));
-                }
-                switched = true;
-                stream.write(&token(&opts.password, switch.nonce())).await?;
-            }
-            Some(&AUTH_MORE_DATA_HEADER) => {
-                return Err(ClientError::Protocol(
-                    "the server sent auth-more-data, which mysql_native_password never needs"
-                        .into(),
-                ))
-            }
-            _ => {
-                return Err(ClientError::Protocol(format!(
-                    "unexpected packet during login (header {:#04x})",
-                    payload.first().copied().unwrap_or(0)
-                )))
-            }
-        }
-    }
+    follow_auth(stream, &opts.password, MYSQL_NATIVE_PASSWORD).await?;
     Ok(Session {
         server_version: String::from_utf8_lossy(&handshake.server_version).into_owned(),
         connection_id: handshake.connection_id,
@@ -136,6 +107,93 @@ pub(crate) async fn login(
 
 fn token(password: &str, nonce: &[u8]) -> Bytes {
     Bytes::from(native_password_token(password.as_bytes(), nonce))
+}
+
+/// True for the plugins [`plugin_token`] answers.
+pub(crate) fn speaks(plugin: &[u8]) -> bool {
+    matches!(
+        plugin,
+        MYSQL_NATIVE_PASSWORD | CLIENT_ED25519 | CACHING_SHA2_PASSWORD
+    )
+}
+
+/// The auth response of `plugin` for `password` and the server's `nonce`; an error
+/// for a plugin dpm does not speak.
+pub(crate) fn plugin_token(
+    plugin: &[u8],
+    password: &str,
+    nonce: &[u8],
+) -> Result<Bytes, ClientError> {
+    let password = password.as_bytes();
+    Ok(Bytes::from(match plugin {
+        MYSQL_NATIVE_PASSWORD => native_password_token(password, nonce),
+        CLIENT_ED25519 => dpm_auth::ed25519::sign(password, nonce).to_vec(),
+        CACHING_SHA2_PASSWORD => dpm_auth::caching_sha2::token(password, nonce),
+        other => return Err(unsupported_plugin(other)),
+    }))
+}
+
+/// After the handshake response (made with `plugin`): answers the server's auth
+/// switches and more-data requests until its OK, whose payload is returned. A refusal
+/// is [`ClientError::Auth`] with the server's code and message.
+pub(crate) async fn follow_auth<T: std::borrow::Borrow<crate::transport::Transport>>(
+    stream: &mut PacketStream<T>,
+    password: &str,
+    plugin: &[u8],
+) -> Result<Bytes, ClientError> {
+    const FAST_AUTH_SUCCESS: u8 = 0x03;
+    const PERFORM_FULL_AUTH: u8 = 0x04;
+    let mut plugin = plugin.to_vec();
+    let mut switches = 0;
+    loop {
+        let packet = stream.read().await?;
+        let payload = &packet.payload;
+        if is_ok_packet(payload) {
+            return Ok(packet.payload);
+        }
+        if is_err_packet(payload) {
+            return Err(server_refusal(payload));
+        }
+        match (payload.first(), payload.get(1)) {
+            (Some(&AUTH_SWITCH_HEADER), _) if switches < 2 => {
+                switches += 1;
+                let switch = AuthSwitchRequest::decode(payload)
+                    .map_err(|e| ClientError::decode("auth switch request", e))?;
+                plugin = switch.plugin_name.to_vec();
+                // client_ed25519's 32-byte nonce is sent without a NUL and may end in a
+                // zero byte: it is taken whole; the password plugins' lose their NUL.
+                let nonce = if plugin == CLIENT_ED25519 {
+                    &switch.plugin_data[..]
+                } else {
+                    switch.nonce()
+                };
+                stream
+                    .write(&plugin_token(&plugin, password, nonce)?)
+                    .await?;
+            }
+            (Some(&AUTH_MORE_DATA_HEADER), Some(&FAST_AUTH_SUCCESS))
+                if plugin == CACHING_SHA2_PASSWORD => {}
+            (Some(&AUTH_MORE_DATA_HEADER), Some(&PERFORM_FULL_AUTH))
+                if plugin == CACHING_SHA2_PASSWORD =>
+            {
+                if !stream.transport().is_tls() {
+                    return Err(ClientError::Auth {
+                        code: 0,
+                        message: "the server wants caching_sha2_password full authentication, which dpm does only over TLS: give the server tls settings, or log in once with another client to fill the server's cache".into(),
+                    });
+                }
+                let mut clear = password.as_bytes().to_vec();
+                clear.push(0);
+                stream.write(&clear).await?;
+            }
+            _ => {
+                return Err(ClientError::Protocol(format!(
+                    "unexpected packet during login (header {:#04x})",
+                    payload.first().copied().unwrap_or(0)
+                )))
+            }
+        }
+    }
 }
 
 fn server_refusal(payload: &Bytes) -> ClientError {
@@ -152,7 +210,7 @@ fn unsupported_plugin(name: &[u8]) -> ClientError {
     ClientError::Auth {
         code: 0,
         message: format!(
-            "the server asks for authentication plugin '{}'; dpm's client only does mysql_native_password",
+            "the server asks for authentication plugin '{}'; dpm logs in with mysql_native_password, client_ed25519 or caching_sha2_password",
             String::from_utf8_lossy(name)
         ),
     }
@@ -264,13 +322,14 @@ mod tests {
         let server = async {
             send(&mut peer, 0, &handshake(b"mysql_native_password")).await;
             read_packet(&mut peer).await;
-            send(&mut peer, 2, b"\xfeclient_ed25519\0nonce").await;
+            // PAM's dialog: a plugin dpm does not speak.
+            send(&mut peer, 2, b"\xfedialog\0nonce").await;
         };
         let options = opts(None);
         let (result, ()) = tokio::join!(login(&mut stream, &options), server);
         let e = result.err().unwrap();
         assert!(matches!(e, ClientError::Auth { code: 0, .. }), "{e:?}");
-        assert!(e.to_string().contains("'client_ed25519'"), "{e}");
+        assert!(e.to_string().contains("'dialog'"), "{e}");
 
         // Refused before the handshake: the ERR is the greeting.
         let (ours, mut peer) = tokio::net::UnixStream::pair().unwrap();

@@ -28,9 +28,9 @@
 //! ```
 
 mod error;
-mod login;
+pub(crate) mod login;
 mod response;
-mod wire;
+pub(crate) mod wire;
 
 use std::time::Duration;
 

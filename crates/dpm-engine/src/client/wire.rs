@@ -5,6 +5,8 @@
 //! [`PacketDecoder`] and [`encode_packet`]; this file only moves bytes and keeps the
 //! sequence counter.
 
+use std::borrow::Borrow;
+
 use bytes::BytesMut;
 use dpm_protocol::{encode_packet, Packet, PacketDecoder};
 
@@ -14,9 +16,10 @@ use crate::transport::Transport;
 /// Bytes asked of the socket per read (the buffer grows further when a packet needs it).
 const READ_CHUNK: usize = 64 * 1024;
 
-/// A connected socket read and written packet by packet.
-pub(crate) struct PacketStream {
-    transport: Transport,
+/// A connected socket read and written packet by packet: owned (the engine's own
+/// client) or borrowed from a connection (a login dpm runs itself).
+pub(crate) struct PacketStream<T: Borrow<Transport> = Transport> {
+    transport: T,
     /// Received bytes not yet taken as packets.
     read_buf: BytesMut,
     /// Reused for every packet written.
@@ -26,8 +29,8 @@ pub(crate) struct PacketStream {
     seq: u8,
 }
 
-impl PacketStream {
-    pub(crate) fn new(transport: Transport) -> PacketStream {
+impl<T: Borrow<Transport>> PacketStream<T> {
+    pub(crate) fn new(transport: T) -> PacketStream<T> {
         PacketStream {
             transport,
             read_buf: BytesMut::with_capacity(READ_CHUNK),
@@ -69,8 +72,8 @@ impl PacketStream {
             self.read_buf.reserve(READ_CHUNK);
         }
         loop {
-            self.transport.readable().await?;
-            match self.transport.try_read_buf(&mut self.read_buf) {
+            self.transport.borrow().readable().await?;
+            match self.transport.borrow().try_read_buf(&mut self.read_buf) {
                 Ok(0) => return Err(ClientError::Closed),
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
@@ -86,11 +89,21 @@ impl PacketStream {
         self.seq = encode_packet(&mut self.write_buf, self.seq, payload);
         let mut sent = 0;
         while sent < self.write_buf.len() {
-            self.transport.writable().await?;
-            match self.transport.try_write(&self.write_buf[sent..]) {
+            self.transport.borrow().writable().await?;
+            match self.transport.borrow().try_write(&self.write_buf[sent..]) {
                 Ok(0) => return Err(ClientError::Closed),
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // TLS: records made from what was taken leave before the packet counts as sent.
+        let transport = self.transport.borrow();
+        while transport.has_pending_output() {
+            transport.writable().await?;
+            match transport.flush() {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -101,8 +114,26 @@ impl PacketStream {
         Ok(())
     }
 
+    /// Continues an exchange whose packets so far (up to `seq - 1`) were read elsewhere,
+    /// with `unread` bytes already taken from the socket.
+    pub(crate) fn resume(&mut self, seq: u8, unread: BytesMut) {
+        self.seq = seq;
+        self.read_buf = unread;
+    }
+
+    /// The transport, e.g. to switch it to TLS.
+    pub(crate) fn transport(&self) -> &Transport {
+        self.transport.borrow()
+    }
+
+    /// Bytes read but not yet taken as packets (they belong to whoever reads next: the
+    /// TLS handshake after an SSLRequest, or the connection's reader after a login).
+    pub(crate) fn take_unread(&mut self) -> BytesMut {
+        self.read_buf.split()
+    }
+
     /// Best-effort, non-blocking write of raw bytes (for `COM_QUIT` on drop).
     pub(crate) fn try_write_now(&self, bytes: &[u8]) {
-        let _ = self.transport.try_write(bytes);
+        let _ = self.transport.borrow().try_write(bytes);
     }
 }

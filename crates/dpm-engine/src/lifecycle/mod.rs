@@ -7,12 +7,14 @@
 //! * [`idle_timeout`]: clients of a listener with an idle timeout are watched by one
 //!   sweeper task per worker, which compares each client's command counter (kept by its
 //!   tracker) with what it saw last time: the data path pays nothing but the counter.
+//! * [`connection_limit`]: a listener's `max_connections`, counted over all workers.
 //! * [`drain`]: on shutdown a worker closes its listeners, closes sessions as they become
 //!   idle and, at the drain timeout, answers what is left with ERR 1053.
 //!
 //! Timeouts are process-wide defaults ([`LifecycleConfig`], from the command line) that
 //! a script may override per listener ([`Worker::set_listener_timeouts`]).
 
+pub(crate) mod connection_limit;
 mod drain;
 mod handshake_timeout;
 mod idle_timeout;

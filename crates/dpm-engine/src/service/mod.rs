@@ -9,7 +9,7 @@ mod options;
 mod server;
 #[allow(clippy::module_inception)]
 mod service;
-mod start;
+pub(crate) mod start;
 
 pub use filters::{
     define_filter, reload_filters, reopen_and_reload_all, reopen_logs, FilterDefinition,

@@ -133,6 +133,9 @@ pub struct Server {
     monitored: Mutex<Option<serde_json::Value>>,
     /// TLS dpm uses towards it (`None`: plain, or TLS passed through from the client).
     pub tls: Option<std::sync::Arc<crate::tls::ClientTls>>,
+    /// The account dpm logs in with for sessions whose users dpm holds
+    /// (`crate::authenticator`), unless the user names its own.
+    pub credentials: Option<crate::authenticator::BackendCredentials>,
 }
 
 impl Server {
@@ -152,7 +155,17 @@ impl Server {
             lag: AtomicI64::new(-1),
             monitored: Mutex::new(None),
             tls: None,
+            credentials: None,
         }
+    }
+
+    /// The same server, with the account dpm logs in with for proxy-held users.
+    pub fn with_credentials(
+        mut self,
+        credentials: Option<crate::authenticator::BackendCredentials>,
+    ) -> Server {
+        self.credentials = credentials;
+        self
     }
 
     /// The same server, reached with TLS.

@@ -121,6 +121,7 @@ pub fn define_server(
     address: ServerAddress,
     role: ServerRole,
     tls: Option<Arc<crate::tls::ClientTls>>,
+    credentials: Option<crate::authenticator::BackendCredentials>,
 ) -> Result<Arc<Server>, String> {
     let mut reg = registry();
     if let Some(existing) = reg.servers.get(name) {
@@ -130,14 +131,20 @@ pub fn define_server(
                 existing.address
             ));
         }
-        if existing.tls.as_ref().map(|t| &t.options) != tls.as_ref().map(|t| &t.options) {
+        if existing.tls.as_ref().map(|t| &t.options) != tls.as_ref().map(|t| &t.options)
+            || existing.credentials != credentials
+        {
             return Err(format!(
-                "server '{name}' is already defined with other TLS settings"
+                "server '{name}' is already defined with other TLS settings or credentials"
             ));
         }
         return Ok(existing.clone());
     }
-    let server = Arc::new(Server::new(name.to_string(), address, role).with_tls(tls));
+    let server = Arc::new(
+        Server::new(name.to_string(), address, role)
+            .with_tls(tls)
+            .with_credentials(credentials),
+    );
     reg.servers.insert(name.to_string(), server.clone());
     Ok(server)
 }

@@ -23,6 +23,9 @@ pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<
         return;
     };
     let shared = &service.shared;
+    // Proxy-held users: dpm runs the login itself before either side is read
+    // (`crate::authenticator`); the client's reader starts after it.
+    let proxy_auth = crate::authenticator::service_has_users(&shared.name);
     let mut router = shared.router.clone().new_session();
     let mut tried = Vec::new();
     // All attempts share one deadline, inside the backend connect timeout: servers that
@@ -44,11 +47,39 @@ pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<
                 tried.push((server, what));
                 continue;
             }
-            match connect(&worker, &server, left).await {
+            match connect(&worker, &server, left, !proxy_auth).await {
                 Ok(backend) => {
                     if client.closing.get() {
                         worker.close(backend.id);
                         return;
+                    }
+                    let mut user = None;
+                    if proxy_auth {
+                        use crate::authenticator::{log_in_session, LoginOutcome};
+                        match log_in_session(&worker, &client, &backend, &server, &shared.name)
+                            .await
+                        {
+                            LoginOutcome::LoggedIn(login) => user = Some(login),
+                            LoginOutcome::ServerFailed(error) => {
+                                worker.close(backend.id);
+                                tracing::warn!(service = %shared.name, server = %server.name, "server unusable ({error}); trying the next one");
+                                server.mark_down(&error);
+                                let what =
+                                    format!("{} at {} ({error})", server.name, server.address);
+                                tried.push((server, what));
+                                continue;
+                            }
+                            LoginOutcome::Ended => {
+                                worker.close(backend.id);
+                                worker.close(client.id);
+                                return;
+                            }
+                        }
+                        if client.closing.get() || backend.closing.get() {
+                            worker.close(backend.id);
+                            worker.close(client.id);
+                            return;
+                        }
                     }
                     server.mark_up();
                     if worker.link(client.id, backend.id).is_err() {
@@ -83,6 +114,11 @@ pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<
                         interest,
                         shared.router.interest(),
                     )));
+                    if let Some(login) = user {
+                        session.set_proxy_login(login);
+                        crate::forward::start_io(&worker, &client);
+                        crate::forward::start_io(&worker, &backend);
+                    }
                     tracing::debug!(client = client.id, service = %shared.name, server = %server.name, "session routed");
                     return;
                 }
@@ -116,17 +152,23 @@ pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<
     let message = refusal(&shared.name, &shared.servers, &tried);
     tracing::warn!(client = client.id, "{message}");
     send_error(&client, BACKEND_UNREACHABLE, *b"HY000", message);
+    if proxy_auth {
+        // Its writer was never started: the refusal leaves with it.
+        crate::forward::start_io(&worker, &client);
+    }
     worker.close(client.id);
 }
 
 /// How often a session waiting for a server (a router's delayed retry) looks again.
 const DELAYED_RETRY_STEP: Duration = Duration::from_millis(100);
 
-/// Opens a backend connection to `server`; on failure the connection is gone again.
-async fn connect(
+/// Opens a backend connection to `server` (reading at once with `start_reading`); on
+/// failure the connection is gone again.
+pub(crate) async fn connect(
     worker: &Worker,
     server: &Arc<Server>,
     timeout: Duration,
+    start_reading: bool,
 ) -> std::io::Result<Rc<Conn>> {
     let backend = worker.register(Role::Backend, server.address.to_string());
     if let Some(tls) = &server.tls {
@@ -137,7 +179,7 @@ async fn connect(
         let _ = backend.tls.set(role);
     }
     let target = Target::from(&server.address);
-    match establish(worker, &backend, &target, timeout).await {
+    match establish(worker, &backend, &target, timeout, start_reading).await {
         Ok(()) if !backend.closing.get() => Ok(backend),
         Ok(()) => Err(std::io::Error::other("closed while connecting")),
         Err(e) => {

@@ -31,6 +31,8 @@ pub struct Session {
     pub state: RefCell<SessionState>,
     /// The filters and router of a session that serves a service.
     pipeline: RefCell<Option<Rc<Pipeline>>>,
+    /// The login dpm ran itself (proxy-held users), until the session ends.
+    login: RefCell<Option<crate::authenticator::ProxyLogin>>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -50,7 +52,41 @@ impl Session {
             backend: Cell::new(None),
             state: RefCell::new(SessionState::default()),
             pipeline: RefCell::new(None),
+            login: RefCell::new(None),
         }
+    }
+
+    /// The proxy-held user the client logged in as, if dpm ran its login.
+    pub fn proxy_user(&self) -> Option<String> {
+        self.login
+            .borrow()
+            .as_ref()
+            .map(|l| l.slot.user().spec.user.clone())
+    }
+
+    /// True when dpm ran the client's login (and answers its COM_CHANGE_USER).
+    #[inline]
+    pub(crate) fn has_proxy_login(&self) -> bool {
+        self.login.borrow().is_some()
+    }
+
+    /// Records the login dpm ran (see [`Session::proxy_user`]); returns the one it
+    /// replaces.
+    pub(crate) fn set_proxy_login(
+        &self,
+        login: crate::authenticator::ProxyLogin,
+    ) -> Option<crate::authenticator::ProxyLogin> {
+        self.login.replace(Some(login))
+    }
+
+    /// The login dpm ran, taken out (for a COM_CHANGE_USER, which puts one back).
+    pub(crate) fn take_proxy_login(&self) -> Option<crate::authenticator::ProxyLogin> {
+        self.login.take()
+    }
+
+    /// Gives the user's connection back (the client closed).
+    pub(crate) fn release_proxy_user(&self) {
+        self.login.take();
     }
 
     /// The session's pipeline, if it serves a service.

@@ -111,6 +111,7 @@ impl Worker {
         };
         let partner = session.other_side(conn.id).and_then(|p| self.get(p));
         if conn.role == Role::Client {
+            session.release_proxy_user();
             if let Some(b) = &partner {
                 b.session.replace(None);
             }

@@ -44,6 +44,15 @@ pub struct SessionState {
 }
 
 impl SessionState {
+    /// The login a client sent (forwarded, or answered by dpm itself): its user and schema.
+    pub(crate) fn logged_in(
+        &mut self,
+        login: &dpm_protocol::handshake_response::HandshakeResponse41,
+    ) {
+        self.user = Some(login.username.clone());
+        self.schema = login.database.clone().filter(|d| !d.is_empty());
+    }
+
     /// True while a transaction is open.
     pub fn in_transaction(&self) -> bool {
         self.status & SERVER_STATUS_IN_TRANS != 0
@@ -64,8 +73,7 @@ impl SessionState {
                 if let Ok(login) =
                     dpm_protocol::handshake_response::HandshakeResponse41::decode(&login)
                 {
-                    self.user = Some(login.username);
-                    self.schema = login.database.filter(|d| !d.is_empty());
+                    self.logged_in(&login);
                 }
             }
             PacketKind::Command(command) => {

@@ -138,6 +138,16 @@ impl Grammar {
         self.phase = Phase::Tunnel;
     }
 
+    /// dpm ran the login itself (proxy-held users): the conversation starts ready for
+    /// commands with these capabilities.
+    pub(super) fn logged_in(&mut self, server_caps: u64, client_caps: u64) {
+        self.server_caps = server_caps;
+        self.client_caps = client_caps;
+        self.phase = Phase::Ready;
+        // A COM_CHANGE_USER dpm answered itself is not waiting for the server.
+        self.pending.clear();
+    }
+
     /// dpm itself answered an SSLRequest (TLS ends here, not end to end): the handshake
     /// response follows, now over TLS.
     pub(super) fn resume_login(&mut self) {

@@ -238,6 +238,12 @@ impl Tracker {
         self.grammar.resume_login();
     }
 
+    /// dpm ran the whole login itself (proxy-held users): the connection starts in the
+    /// command phase with the capabilities the server offered and the client asked for.
+    pub fn logged_in(&mut self, server_caps: u64, client_caps: u64) {
+        self.grammar.logged_in(server_caps, client_caps);
+    }
+
     /// Accounts for a frame received on this connection with sequence id `seq`.
     pub fn on_receive(&mut self, seq: u8, payload: &[u8]) -> Result<FrameInfo, TrackError> {
         let continued = payload.len() == MAX_PAYLOAD_LEN;

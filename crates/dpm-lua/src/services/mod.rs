@@ -11,6 +11,7 @@ mod monitor;
 mod server;
 mod service;
 mod session_object;
+mod users;
 
 use std::rc::Rc;
 
@@ -49,6 +50,11 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
             dpm_engine::service::reopen_logs();
             Ok(())
         })?,
+    )?;
+    dpm.set("users", lua.create_function(users::users)?)?;
+    dpm.set(
+        "login_throttle",
+        lua.create_function(users::login_throttle)?,
     )?;
     dpm.set(
         "reload_tls",

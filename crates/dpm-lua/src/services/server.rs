@@ -42,7 +42,14 @@ pub fn server(lua: &Lua, spec: Value) -> mlua::Result<ServerObject> {
         lua,
         "dpm.server",
         &spec,
-        &["name", "address", "role", "tls"],
+        &[
+            "name",
+            "address",
+            "role",
+            "tls",
+            "backend_user",
+            "backend_password",
+        ],
     )?;
     let name = req_string(lua, "dpm.server", &spec, "name")?;
     let address = req_string(lua, "dpm.server", &spec, "address")?;
@@ -62,7 +69,8 @@ pub fn server(lua: &Lua, spec: Value) -> mlua::Result<ServerObject> {
         Some(t) => Some(crate::tls_options::client_tls(lua, &what, &t)?),
         None => None,
     };
-    define_server(&name, address, role, tls)
+    let credentials = super::users::backend_credentials(lua, &what, &spec)?;
+    define_server(&name, address, role, tls, credentials)
         .map(ServerObject)
         .map_err(|e| raise(lua, format!("dpm.server: {e}")))
 }

@@ -1,0 +1,109 @@
+//! dpm logging in to a server on behalf of a client it authenticated itself: the
+//! server's greeting is read first (its version and capabilities become the client's
+//! greeting), then — once the client is in — dpm answers it with the client's
+//! capabilities, collation, schema and connection attributes but the account mapped for
+//! the server, over TLS when the server has TLS settings. The server's OK (status
+//! flags, session-tracking data) is what the client gets as its own.
+
+use bytes::{Bytes, BytesMut};
+use dpm_protocol::caps::{CLIENT_COMPRESS, CLIENT_SSL, CLIENT_ZSTD_COMPRESSION_ALGORITHM};
+use dpm_protocol::{is_err_packet, ErrPacket, HandshakeResponse41, HandshakeV10};
+
+use super::users::BackendCredentials;
+use crate::client::login::{follow_auth, plugin_token, speaks};
+use crate::client::wire::PacketStream;
+use crate::client::ClientError;
+use crate::tls::TlsRole;
+use crate::transport::Transport;
+
+/// Reads the server's greeting; a server that refuses at once (too many connections,
+/// host blocked) answers with an ERR instead, returned as the error's text.
+pub(crate) async fn read_greeting(
+    stream: &mut PacketStream<&Transport>,
+) -> Result<HandshakeV10, String> {
+    let packet = stream.read().await.map_err(|e| e.to_string())?;
+    if is_err_packet(&packet.payload) {
+        return Err(match ErrPacket::decode(&packet.payload) {
+            Ok(err) => format!(
+                "the server refused the connection: {}",
+                String::from_utf8_lossy(&err.message)
+            ),
+            Err(e) => format!("bad ERR packet: {e}"),
+        });
+    }
+    HandshakeV10::decode(&packet.payload).map_err(|e| format!("bad greeting: {e}"))
+}
+
+/// Logs in to the server that sent `greeting`, for a client that asked for `client`,
+/// with `credentials`. Returns the server's OK payload.
+pub(crate) async fn log_in(
+    stream: &mut PacketStream<&Transport>,
+    greeting: &HandshakeV10,
+    client: &HandshakeResponse41,
+    credentials: &BackendCredentials,
+    tls: Option<&TlsRole>,
+) -> Result<Bytes, ClientError> {
+    let capabilities = capabilities(greeting, client, tls);
+    if let Some(TlsRole::Connect { tls, host }) = tls {
+        if greeting.capabilities & CLIENT_SSL == 0 {
+            return Err(ClientError::Protocol(
+                "the server does not offer TLS, which dpm must use with it".into(),
+            ));
+        }
+        let request = HandshakeResponse41 {
+            capabilities,
+            max_packet_size: client.max_packet_size,
+            character_set: client.character_set,
+            ..Default::default()
+        };
+        let mut payload = BytesMut::new();
+        request.ssl_request().encode(&mut payload);
+        stream.write(&payload).await?;
+        let connection = tls
+            .connect(host)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        stream.transport().start_tls(connection, &[], Vec::new())?;
+    }
+    // Like libmysqlclient: start with the plugin the server announced when dpm speaks
+    // it (an account on another one gets an auth switch).
+    let plugin = greeting
+        .auth_plugin_name
+        .as_deref()
+        .filter(|p| speaks(p))
+        .unwrap_or(dpm_protocol::auth::MYSQL_NATIVE_PASSWORD)
+        .to_vec();
+    let password = credentials.password.expose();
+    let response = HandshakeResponse41 {
+        capabilities,
+        max_packet_size: client.max_packet_size,
+        character_set: client.character_set,
+        username: Bytes::copy_from_slice(credentials.user.as_bytes()),
+        auth_response: plugin_token(&plugin, password, greeting.nonce())?,
+        database: client.database.clone(),
+        auth_plugin_name: Some(Bytes::from(plugin.clone())),
+        connect_attrs: client.connect_attrs.clone(),
+        zstd_compression_level: None,
+    };
+    let mut payload = BytesMut::new();
+    response.encode(&mut payload);
+    stream.write(&payload).await?;
+    follow_auth(stream, password, &plugin).await
+}
+
+/// The capabilities dpm logs in to the server with: what the client asked for and the
+/// server offers, without compression (dpm does not terminate it), with `CLIENT_SSL`
+/// exactly when dpm uses TLS with the server.
+pub(crate) fn capabilities(
+    greeting: &HandshakeV10,
+    client: &HandshakeResponse41,
+    tls: Option<&TlsRole>,
+) -> u64 {
+    let caps = client.capabilities
+        & greeting.capabilities
+        & !(CLIENT_COMPRESS | CLIENT_ZSTD_COMPRESSION_ALGORITHM | CLIENT_SSL);
+    if matches!(tls, Some(TlsRole::Connect { .. })) {
+        caps | CLIENT_SSL
+    } else {
+        caps
+    }
+}

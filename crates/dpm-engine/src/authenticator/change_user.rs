@@ -1,0 +1,195 @@
+//! COM_CHANGE_USER in a session whose login dpm ran: dpm checks the new user itself
+//! (against the nonce of its greeting, switching the client to the user's plugin when
+//! needed) and gives the session a fresh server connection logged in with the account
+//! mapped for that user — exactly the clean session a change of user promises. The old
+//! server connection is closed. A refused change closes the client, as the server
+//! would leave it unauthenticated.
+//!
+//! It runs in the client's reader task, which owns the client's input: the exchange
+//! reads the client's packets directly, starting with what the reader had buffered.
+
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+use dpm_protocol::change_user::ComChangeUser;
+use dpm_protocol::HandshakeResponse41;
+
+use super::{backend_login, client_login, refuse, server_refusal, ProxyLogin};
+use crate::client::wire::PacketStream;
+use crate::conn::Conn;
+use crate::worker::Worker;
+
+/// Answers the COM_CHANGE_USER `payload` read from `client`; `unread` holds the bytes
+/// the reader read after it. False when the client must be closed.
+pub(crate) async fn change_user(
+    worker: &Worker,
+    client: &Rc<Conn>,
+    payload: Bytes,
+    unread: &mut BytesMut,
+) -> bool {
+    let Some(session) = client.session.borrow().clone() else {
+        return false;
+    };
+    let (Some(pipeline), Some(login), Some(transport)) = (
+        session.pipeline(),
+        session.take_proxy_login(),
+        client.transport.get(),
+    ) else {
+        return false;
+    };
+    let service = pipeline.service.shared.name.clone();
+    let mut stream = PacketStream::new(transport);
+    stream.resume(1, unread.split());
+    if client.unsent() > 0 || client.tracker.borrow().pending_commands() > 1 {
+        let refusal = client_login::Refusal::Error {
+            code: 2014,
+            state: *b"HY000",
+            message: "Commands out of sync: COM_CHANGE_USER sent while a result is pending".into(),
+        };
+        refuse(worker, client, &mut stream, refusal).await;
+        return false;
+    }
+    let caps = client.tracker.borrow().negotiated_caps();
+    let Ok(request) = ComChangeUser::decode(&payload, caps) else {
+        tracing::info!(
+            client = client.id,
+            "malformed COM_CHANGE_USER; closing the client"
+        );
+        return false;
+    };
+    let response = as_login(&login, request);
+    // The old user's place is free before the new one is counted (a user at its limit
+    // may change to itself).
+    let ProxyLogin {
+        slot,
+        nonce,
+        greeting_caps,
+        ..
+    } = login;
+    drop(slot);
+    let authenticated =
+        match client_login::check(&mut stream, client, &service, &nonce, response).await {
+            Ok(a) => a,
+            Err(refusal) => {
+                refuse(worker, client, &mut stream, refusal).await;
+                return false;
+            }
+        };
+    let server = pipeline.server.clone();
+    let timeout = worker.inner.config.connect_timeout;
+    let backend = match crate::service::start::connect(worker, &server, timeout, false).await {
+        Ok(b) => b,
+        Err(e) => {
+            let refusal = client_login::Refusal::Error {
+                code: crate::connector::BACKEND_UNREACHABLE,
+                state: *b"HY000",
+                message: format!("Can't connect to server '{}' ({e})", server.name),
+            };
+            refuse(worker, client, &mut stream, refusal).await;
+            return false;
+        }
+    };
+    let user = authenticated.slot.user().clone();
+    let credentials = user
+        .spec
+        .backend
+        .clone()
+        .or_else(|| server.credentials.clone());
+    let Some(backend_transport) = backend.transport.get() else {
+        worker.close(backend.id);
+        return false;
+    };
+    let mut server_stream = PacketStream::new(backend_transport);
+    let logged_in = async {
+        let greeting = backend_login::read_greeting(&mut server_stream)
+            .await
+            .map_err(crate::client::ClientError::Protocol)?;
+        let credentials = credentials
+            .ok_or_else(|| crate::client::ClientError::Protocol("no backend credentials".into()))?;
+        let ok = backend_login::log_in(
+            &mut server_stream,
+            &greeting,
+            &authenticated.response,
+            &credentials,
+            backend.tls.get(),
+        )
+        .await?;
+        Ok::<_, crate::client::ClientError>((greeting, ok))
+    }
+    .await;
+    let (greeting, ok) = match logged_in {
+        Ok(done) => done,
+        Err(e) => {
+            worker.close(backend.id);
+            let refusal = server_refusal(&server, "(mapped account)", e);
+            refuse(worker, client, &mut stream, refusal).await;
+            return false;
+        }
+    };
+    if stream.write(&ok).await.is_err() {
+        worker.close(backend.id);
+        return false;
+    }
+    // The session moves to the new server connection; the old one is closed outside it.
+    let old = session.backend();
+    if worker.link(client.id, backend.id).is_err() {
+        worker.close(backend.id);
+        return false;
+    }
+    if let Some(old) = old {
+        worker.close(old);
+    }
+    let response = authenticated.response;
+    let backend_caps = backend_login::capabilities(&greeting, &response, backend.tls.get());
+    backend
+        .tracker
+        .borrow_mut()
+        .logged_in(greeting.capabilities, backend_caps);
+    client
+        .tracker
+        .borrow_mut()
+        .logged_in(greeting_caps, response.capabilities);
+    session.state.borrow_mut().logged_in(&response);
+    tracing::debug!(client = client.id, user = %user.spec.user, service, "COM_CHANGE_USER done by dpm");
+    session.set_proxy_login(ProxyLogin {
+        slot: authenticated.slot,
+        response,
+        nonce,
+        greeting_caps,
+    });
+    *unread = stream.take_unread();
+    backend.pending_input.replace(server_stream.take_unread());
+    crate::forward::start_io(worker, &backend);
+    true
+}
+
+/// The COM_CHANGE_USER as a login: the new user, proof, schema, collation and
+/// attributes, with the capabilities of the session's login.
+fn as_login(login: &ProxyLogin, request: ComChangeUser) -> HandshakeResponse41 {
+    let first = &login.response;
+    let character_set = request
+        .character_set
+        .map_or(first.character_set, |c| c as u8);
+    let connect_attrs = if request.connect_attrs.is_empty() {
+        first.connect_attrs.clone()
+    } else {
+        request.connect_attrs
+    };
+    let database = Some(request.database).filter(|d| !d.is_empty());
+    let mut capabilities = first.capabilities;
+    if database.is_some() {
+        // The first login may have named no schema; this one does.
+        capabilities |= dpm_protocol::caps::CLIENT_CONNECT_WITH_DB;
+    }
+    HandshakeResponse41 {
+        capabilities,
+        max_packet_size: first.max_packet_size,
+        character_set,
+        username: request.username,
+        auth_response: request.auth_response,
+        database,
+        auth_plugin_name: request.auth_plugin_name,
+        connect_attrs,
+        zstd_compression_level: None,
+    }
+}

@@ -1,0 +1,233 @@
+//! Proxy-held users: the authenticator of services whose users dpm knows itself
+//! (`users`). For such a service dpm runs the whole login before any packet is
+//! forwarded: it reads the chosen server's greeting, greets the client with dpm's own
+//! nonce, checks the client's proof (`client_login`), logs in to the server with the
+//! account mapped for it (`backend_login`), gives the client the server's OK, and only
+//! then starts the two connections' readers in the command phase. Clients never learn
+//! the servers' passwords, and servers never see the clients'.
+//!
+//! A failed login gets the server's wording (ERR 1045 "Access denied for user …") and
+//! is slowed down when one address keeps failing (`throttle`).
+
+mod backend_login;
+mod change_user;
+pub(crate) mod client_login;
+mod throttle;
+pub mod users;
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::client::wire::PacketStream;
+use crate::conn::Conn;
+use crate::service::Server;
+use crate::worker::Worker;
+
+pub(crate) use change_user::change_user;
+pub use client_login::set_rsa_key_file;
+pub use throttle::{set_login_throttle, LoginThrottle};
+pub use users::{define_users, service_has_users, BackendCredentials, Secret, UserSpec};
+
+/// A login dpm ran for a session: kept for the session's life (it holds one of the
+/// user's connections, and a COM_CHANGE_USER is checked against its nonce).
+pub(crate) struct ProxyLogin {
+    pub slot: users::UserSlot,
+    /// What the client asked for at login (capabilities, collation, attributes).
+    pub response: dpm_protocol::HandshakeResponse41,
+    /// The nonce of the greeting dpm sent the client.
+    pub nonce: bytes::Bytes,
+    /// The capabilities of that greeting.
+    pub greeting_caps: u64,
+}
+
+impl std::fmt::Debug for ProxyLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the nonce or the client's proof.
+        f.debug_struct("ProxyLogin")
+            .field("user", &self.slot.user().spec.user)
+            .finish()
+    }
+}
+
+/// How a session's login ended.
+pub(crate) enum LoginOutcome {
+    /// Both sides are logged in; the trackers are in the command phase.
+    LoggedIn(ProxyLogin),
+    /// The server could not be used (no greeting): the client was not greeted yet and
+    /// another server may be tried.
+    ServerFailed(String),
+    /// The login failed; the client was told why (or is gone). Close both.
+    Ended,
+}
+
+/// Runs the login of `client` (a session of `service`) against `backend`, connected to
+/// `server` and not yet reading. See the module docs.
+pub(crate) async fn log_in_session(
+    worker: &Worker,
+    client: &Rc<Conn>,
+    backend: &Rc<Conn>,
+    server: &Arc<Server>,
+    service: &str,
+) -> LoginOutcome {
+    let (Some(client_transport), Some(backend_transport)) =
+        (client.transport.get(), backend.transport.get())
+    else {
+        return LoginOutcome::Ended;
+    };
+    let mut server_stream = PacketStream::new(backend_transport);
+    let server_greeting = match backend_login::read_greeting(&mut server_stream).await {
+        Ok(g) => g,
+        Err(e) => return LoginOutcome::ServerFailed(e),
+    };
+    let offer_tls = matches!(client.tls.get(), Some(crate::tls::TlsRole::Accept(_)));
+    let greeting = client_login::greeting_for(&server_greeting, offer_tls);
+    let mut client_stream = PacketStream::new(client_transport);
+    let peer = client_transport.peer().unwrap_or_default();
+    let throttle = throttle::current();
+    let authenticated = match client_login::authenticate(
+        &mut client_stream,
+        client,
+        service,
+        &greeting,
+    )
+    .await
+    {
+        Ok(a) => {
+            throttle.succeeded(&peer);
+            a
+        }
+        Err(refusal) => {
+            if let client_login::Refusal::Error { code, .. } = &refusal {
+                if *code == client_login::ACCESS_DENIED {
+                    // Slows down guessing from one address: the answer waits.
+                    if let Some(delay) = throttle.failed(&peer) {
+                        tracing::warn!(client = client.id, %peer, service, "repeated failed logins from {peer}: answering after {delay:?}");
+                        tokio::time::sleep(delay).await;
+                    }
+                }
+            }
+            refuse(worker, client, &mut client_stream, refusal).await;
+            return LoginOutcome::Ended;
+        }
+    };
+    let user = authenticated.slot.user().clone();
+    let Some(credentials) = user
+        .spec
+        .backend
+        .clone()
+        .or_else(|| server.credentials.clone())
+    else {
+        tracing::error!(service, server = %server.name, user = %user.spec.user, "no backend credentials: give the user backend_user/backend_password or the server backend_user/backend_password");
+        let refusal = client_login::Refusal::Error {
+            code: client_login::ACCESS_DENIED,
+            state: *b"28000",
+            message: format!(
+                "Access denied: dpm has no credentials for server '{}' (see dpm's log)",
+                server.name
+            ),
+        };
+        refuse(worker, client, &mut client_stream, refusal).await;
+        return LoginOutcome::Ended;
+    };
+    let ok = match backend_login::log_in(
+        &mut server_stream,
+        &server_greeting,
+        &authenticated.response,
+        &credentials,
+        backend.tls.get(),
+    )
+    .await
+    {
+        Ok(ok) => ok,
+        Err(e) => {
+            let refusal = server_refusal(server, &credentials.user, e);
+            refuse(worker, client, &mut client_stream, refusal).await;
+            return LoginOutcome::Ended;
+        }
+    };
+    if client_stream.write(&ok).await.is_err() {
+        return LoginOutcome::Ended;
+    }
+    let response = &authenticated.response;
+    let server_caps = server_greeting.capabilities;
+    let backend_caps = backend_login::capabilities(&server_greeting, response, backend.tls.get());
+    backend
+        .tracker
+        .borrow_mut()
+        .logged_in(server_caps, backend_caps);
+    client
+        .tracker
+        .borrow_mut()
+        .logged_in(greeting.capabilities, response.capabilities);
+    if let Some(session) = client.session.borrow().as_ref() {
+        session.state.borrow_mut().logged_in(response);
+    }
+    // Whatever either side sent after its login is the readers' to handle.
+    client.pending_input.replace(client_stream.take_unread());
+    backend.pending_input.replace(server_stream.take_unread());
+    tracing::debug!(client = client.id, user = %user.spec.user, service, server = %server.name, "logged in by dpm");
+    LoginOutcome::LoggedIn(ProxyLogin {
+        slot: authenticated.slot,
+        response: authenticated.response,
+        nonce: greeting.auth_plugin_data.clone(),
+        greeting_caps: greeting.capabilities,
+    })
+}
+
+/// What the client hears when the server refused dpm's login: the server's own error,
+/// except that a refused account (1045) does not name dpm's backend account to the
+/// client (the log does).
+fn server_refusal(
+    server: &Server,
+    backend_user: &str,
+    e: crate::client::ClientError,
+) -> client_login::Refusal {
+    use crate::client::ClientError;
+    match e {
+        ClientError::Auth { code, message } if code != 0 && code != client_login::ACCESS_DENIED => {
+            client_login::Refusal::Error {
+                code,
+                state: *b"HY000",
+                message,
+            }
+        }
+        other => {
+            tracing::error!(server = %server.name, backend_user, "dpm's login to the server failed: {other}");
+            client_login::Refusal::Error {
+                code: client_login::ACCESS_DENIED,
+                state: *b"28000",
+                message: format!(
+                    "Access denied: dpm could not log in to server '{}' (see dpm's log)",
+                    server.name
+                ),
+            }
+        }
+    }
+}
+
+/// Tells a refused client why (when it is still there to hear it).
+async fn refuse(
+    worker: &Worker,
+    client: &Conn,
+    stream: &mut PacketStream<&crate::transport::Transport>,
+    refusal: client_login::Refusal,
+) {
+    match refusal {
+        client_login::Refusal::Error {
+            code,
+            state,
+            message,
+        } => {
+            let mut payload = bytes::BytesMut::new();
+            dpm_protocol::err::ErrPacket::new(code, state, message).encode(&mut payload);
+            let _ = tokio::time::timeout(
+                worker.inner.config.close_flush_timeout,
+                stream.write(&payload),
+            )
+            .await;
+        }
+        client_login::Refusal::Gone(why) => {
+            tracing::debug!(client = client.id, "login ended: {why}");
+        }
+    }
+}
