@@ -146,16 +146,17 @@ pub fn find(service: &str, name: &[u8]) -> Option<Arc<ProxyUser>> {
     users.get(&key(service, name)).cloned()
 }
 
-/// Every user, for diagnostics (names, plugins, services, open sessions: no hashes).
-pub fn diagnostics() -> serde_json::Value {
+/// The users of `service`, for its diagnostics (names, plugins, open sessions, the
+/// mapped account's name: never a hash or password).
+pub fn diagnostics(service: &str) -> serde_json::Value {
     let users = USERS.read().unwrap_or_else(|e| e.into_inner());
     let mut list: Vec<_> = users
         .values()
+        .filter(|u| u.spec.service == service)
         .map(|u| {
             serde_json::json!({
                 "user": u.spec.user,
                 "plugin": u.spec.plugin.name(),
-                "service": u.spec.service,
                 "max_connections": u.spec.max_connections,
                 "connections": u.connections(),
                 "backend_user": u.spec.backend.as_ref().map(|b| b.user.clone()),

@@ -70,6 +70,13 @@ impl Service {
             "router_diagnostics": self.router.diagnostics(),
             "servers": self.servers.iter().map(|s| s.diagnostics()).collect::<Vec<_>>(),
             "filters": self.filter_names,
+            "authentication": if crate::authenticator::service_has_users(&self.name) {
+                "proxy-held users"
+            } else {
+                "pass-through"
+            },
+            "users": crate::authenticator::users::diagnostics(&self.name),
+            "tls": self.client_tls().map(|t| t.options.cert.display().to_string()),
         })
     }
 }

@@ -1,6 +1,7 @@
 //! `dpm.users{ { user = "app", password_hash = "*…", plugin = "mysql_native_password",
 //! service = app, max_connections = 100, backend_user = "…", backend_password = "…" },
-//! …, rsa_private_key = "key.pem" }`: the proxy-held users, checked by dpm itself
+//! …, file = "users.json", rsa_private_key = "key.pem" }`: the proxy-held users (in the
+//! startup file, or a JSON file of the same fields), checked by dpm itself
 //! (`dpm_engine::authenticator`), and `dpm.login_throttle{ failures, window, delay }`.
 //! Hashes only: a plain `password` field is refused.
 
@@ -44,11 +45,14 @@ pub fn users(lua: &Lua, spec: Value) -> mlua::Result<()> {
                 set_rsa_key_file(path.to_string_lossy().into())
                     .map_err(|e| raise(lua, format!("{what}: rsa_private_key: {e}")))?
             }
+            (Value::String(k), Value::String(path)) if k.to_string_lossy() == "file" => {
+                users.extend(user_file(lua, &path.to_string_lossy())?)
+            }
             (k, _) => {
                 return Err(raise(
                     lua,
                     format!(
-                        "{what}: expects user tables and rsa_private_key = \"file\", not {}",
+                        "{what}: expects user tables, file = \"users.json\" and rsa_private_key = \"key.pem\", not {}",
                         match k {
                             Value::String(s) => format!("field '{}'", s.to_string_lossy()),
                             other => format!("a {}", other.type_name()),
@@ -59,6 +63,31 @@ pub fn users(lua: &Lua, spec: Value) -> mlua::Result<()> {
         }
     }
     define_users(users).map_err(|e| raise(lua, format!("{what}: {e}")))
+}
+
+/// A user file: a JSON array of user objects with the fields of a user table
+/// (`service` by name). Errors name the file and the entry.
+fn user_file(lua: &Lua, path: &str) -> mlua::Result<Vec<UserSpec>> {
+    let what = format!("dpm.users: {path}");
+    let text = std::fs::read_to_string(path).map_err(|e| raise(lua, format!("{what}: {e}")))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        // serde_json names the line and column, never more of the file than that.
+        raise(lua, format!("{what}: not JSON: {e}"))
+    })?;
+    let serde_json::Value::Array(entries) = json else {
+        return Err(raise(lua, format!("{what}: expects a JSON array of users")));
+    };
+    let mut users = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let Value::Table(t) = super::json::to_lua(lua, entry)? else {
+            return Err(raise(
+                lua,
+                format!("{what}: entry {} is not an object", i + 1),
+            ));
+        };
+        users.push(user(lua, &format!("{what}: entry {}", i + 1), &t)?);
+    }
+    Ok(users)
 }
 
 fn user(lua: &Lua, what: &str, entry: &Table) -> mlua::Result<UserSpec> {
