@@ -106,3 +106,39 @@ async fn passthrough_on_two_worker_threads() {
         assert_eq!(task.await.unwrap(), Some(i as i64 * 2));
     }
 }
+
+/// examples/proxy-users.lua: the client logs in with a password the server never sees;
+/// dpm logs in with the test account, over TLS towards the client when asked.
+#[test]
+fn proxy_users_example_logs_clients_in_with_dpm_held_users() {
+    let db = MariaDb::get();
+    let tls = tls_files();
+    let port = free_port();
+    let dpm = Dpm::builder("examples/proxy-users.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", db.port))
+        .env("DPM_BACKEND_USER", USER)
+        .env("DPM_BACKEND_PASSWORD", PASSWORD)
+        .env("DPM_TLS_CERT", path_str(&tls.dpm_cert))
+        .env("DPM_TLS_KEY", path_str(&tls.dpm_key))
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let who = Cli::new(port)
+        .user("app")
+        .password(Some("apppass"))
+        .tls(&tls.ca)
+        .arg("-N")
+        .run("SELECT CURRENT_USER()");
+    who.assert_success("app over TLS");
+    assert_eq!(who.stdout.trim(), format!("{USER}@%"), "{who}");
+    let refused = Cli::new(port)
+        .user("app")
+        .password(Some("dpmpass"))
+        .run("SELECT 1");
+    assert!(
+        refused.stderr.contains(
+            "ERROR 1045 (28000): Access denied for user 'app'@'localhost' (using password: YES)"
+        ),
+        "{refused}"
+    );
+}
