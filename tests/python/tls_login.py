@@ -7,6 +7,10 @@ Prints on success (exit 0):
   ssl_version: <SHOW STATUS LIKE 'Ssl_version', empty without TLS>
   ssl_cipher: <Ssl_cipher, empty without TLS>
   driver: <pymysql|mariadb> <its version>
+  client_tls: <the TLS version of the client's own socket, empty without TLS>
+  server_public_key: <PyMySQL: the base64 body of the RSA public key it asked the
+                      server for (caching_sha2_password's full authentication without
+                      TLS), or "none"; Connector/Python: "n/a">
 and on a failed login (exit 3):
   error: <exception class> <errno> <message>
 """
@@ -56,12 +60,26 @@ for name in ("Ssl_version", "Ssl_cipher"):
     row = cur.fetchone()
     print(f"{name.lower()}: {row[1] if row else ''}")
 cur.close()
-conn.close()
 if args.driver == "mariadb":
     import mariadb
 
     print(f"driver: mariadb {mariadb.__version__}")
+    print(f"client_tls: {conn.tls_version or ''}")
+    print("server_public_key: n/a")
 else:
+    import ssl
+
     import pymysql
 
     print(f"driver: pymysql {'.'.join(str(n) for n in pymysql.VERSION[:3])}")
+    sock = conn._sock
+    print(f"client_tls: {sock.version() if isinstance(sock, ssl.SSLSocket) else ''}")
+    key = conn.server_public_key
+    if key:
+        body = "".join(
+            line for line in key.decode().splitlines() if line and not line.startswith("-----")
+        )
+        print(f"server_public_key: {body}")
+    else:
+        print("server_public_key: none")
+conn.close()

@@ -8,6 +8,7 @@
 mod support;
 
 mod auth;
+mod authmatrix;
 mod backend_client;
 mod builtin_filters;
 mod bulk;

@@ -12,12 +12,13 @@ local function on_closing(id)
 end
 
 -- Listens on `port` and links each client to its own backend; `setup(client, backend)`
--- may register more callbacks.
-function M.passthrough(port, setup)
-    local listener = assert(dpm.listener("127.0.0.1", port))
+-- may register more callbacks; `options` and `backend_options` are dpm.listener's and
+-- dpm.connect's (e.g. { tls = … }).
+function M.passthrough(port, setup, options, backend_options)
+    local listener = assert(dpm.listener("127.0.0.1", port, options))
     conns[listener:id()] = listener
     listener:register(dpm.MYC_CONNECT, function(client)
-        local backend = dpm.connect("127.0.0.1", tonumber(os.getenv("DPM_BACKEND_PORT")))
+        local backend = dpm.connect("127.0.0.1", tonumber(os.getenv("DPM_BACKEND_PORT")), backend_options)
         conns[client:id()], conns[backend:id()] = client, backend
         client:register(dpm.MY_CLOSING, on_closing)
         backend:register(dpm.MY_CLOSING, on_closing)
@@ -37,6 +38,21 @@ function M.stats_listener(port)
             s.lua_calls, s.packets_decoded, s.pipeline_runs))
         dpm.close(client)
     end)
+end
+
+-- A value as JSON-ish text (keys sorted; strings not escaped): for diagnostics in rows.
+function M.encode(v)
+    if type(v) == "table" then
+        local parts, is_list = {}, #v > 0
+        for k, x in pairs(v) do
+            parts[#parts + 1] = is_list and M.encode(x) or ('"' .. k .. '":' .. M.encode(x))
+        end
+        table.sort(parts)
+        return is_list and ("[" .. table.concat(parts, ",") .. "]") or ("{" .. table.concat(parts, ",") .. "}")
+    elseif type(v) == "string" then
+        return '"' .. v .. '"'
+    end
+    return tostring(v)
 end
 
 return M

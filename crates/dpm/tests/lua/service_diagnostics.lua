@@ -1,18 +1,6 @@
 -- A readconnroute service with a Lua filter that answers DIAGNOSTICS with the service's
 -- diagnostics as JSON-ish text (one row): the test reads counters from it.
-local function encode(v)
-    if type(v) == "table" then
-        local parts, is_list = {}, #v > 0
-        for k, x in pairs(v) do
-            parts[#parts + 1] = is_list and encode(x) or ('"' .. k .. '":' .. encode(x))
-        end
-        table.sort(parts)
-        return is_list and ("[" .. table.concat(parts, ",") .. "]") or ("{" .. table.concat(parts, ",") .. "}")
-    elseif type(v) == "string" then
-        return '"' .. v .. '"'
-    end
-    return tostring(v)
-end
+local encode = require("common").encode
 
 local last -- the last reply this session's filter saw
 local probe = dpm.filter{

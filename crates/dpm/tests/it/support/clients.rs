@@ -330,6 +330,7 @@ pub struct Greeting {
 pub const CLIENT_DEPRECATE_EOF: u32 = 1 << 24;
 pub const CLIENT_MULTI_STATEMENTS: u32 = 1 << 16;
 pub const CLIENT_PLUGIN_AUTH: u32 = 1 << 19;
+pub const CLIENT_SSL: u32 = 1 << 11;
 
 /// Opens a TCP connection, reads the first packet (the greeting) and
 /// closes the connection.

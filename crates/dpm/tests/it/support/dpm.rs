@@ -328,7 +328,7 @@ impl Dpm {
     }
 
     /// Output once both streams are closed (bounded), for post-mortems.
-    fn output_after_exit(&self) -> String {
+    pub fn output_after_exit(&self) -> String {
         self.wait_streams_closed();
         self.output()
     }
@@ -434,9 +434,19 @@ pub fn passthrough_with(customize: impl FnOnce(DpmBuilder) -> DpmBuilder) -> Tar
     Target::proxy(customize(builder).spawn(), port)
 }
 
-/// Starts dpm on a startup file of two lines — a server `s` on a closed port, then `line`
-/// — and asserts that it stops at once with `bad.lua:2: ` and `expected` on stderr.
+/// Starts dpm on a startup file of two lines — a server `s` on a closed port, then `line` —
+/// and asserts that it stops at once with `bad.lua:2: ` and `expected` on stderr.
 pub fn assert_start_fails_at_line_2(line: &str, expected: &str) {
+    let err = start_fails_at_line_2(line).stderr_after_exit();
+    assert!(
+        err.contains("bad.lua:2: ") && err.contains(expected),
+        "{line}\n{err}"
+    );
+}
+
+/// Starts dpm on a startup file of two lines — a server `s` on a closed port, then `line` —
+/// and returns the process once it has stopped, asserting that it failed.
+pub fn start_fails_at_line_2(line: &str) -> Dpm {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.lua");
     std::fs::write(
@@ -446,10 +456,6 @@ pub fn assert_start_fails_at_line_2(line: &str, expected: &str) {
     .unwrap();
     let dpm = Dpm::builder(&file).spawn();
     let status = dpm.wait_exit(Duration::from_secs(10));
-    assert!(!status.success());
-    let err = dpm.stderr_after_exit();
-    assert!(
-        err.contains("bad.lua:2: ") && err.contains(expected),
-        "{line}\n{err}"
-    );
+    assert!(!status.success(), "{line}: dpm did not fail");
+    dpm
 }
