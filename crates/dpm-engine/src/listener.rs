@@ -253,9 +253,11 @@ fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Transport) {
 /// in place of a greeting; the socket closes when `stream` is dropped.
 fn refuse_over_limit(stream: &Transport, lconn: &Conn, max: u32, peer: &str) {
     tracing::info!(listener = lconn.id, %peer, max, "client refused: the listener has max_connections clients");
+    // Before the handshake the client's capabilities are unknown: no sqlstate (as
+    // `send_pre_handshake_error`, and as the server itself does).
     let err = dpm_protocol::err::ErrPacket {
         code: TOO_MANY_CONNECTIONS,
-        sql_state: Some(*b"08004"),
+        sql_state: None,
         message: "Too many connections".into(),
     };
     let mut packet = bytes::BytesMut::new();

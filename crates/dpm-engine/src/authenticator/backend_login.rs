@@ -16,6 +16,9 @@ use crate::client::ClientError;
 use crate::tls::TlsRole;
 use crate::transport::Transport;
 
+/// Why a login stopped before it started: the server's greeting has no `CLIENT_SSL`.
+pub(crate) const NO_TLS_OFFERED: &str = "the server does not offer TLS, which dpm must use with it";
+
 /// Reads the server's greeting; a server that refuses at once (too many connections,
 /// host blocked) answers with an ERR instead, returned as the error's text.
 pub(crate) async fn read_greeting(
@@ -46,9 +49,7 @@ pub(crate) async fn log_in(
     let capabilities = capabilities(greeting, client, tls);
     if let Some(TlsRole::Connect { tls, host }) = tls {
         if greeting.capabilities & CLIENT_SSL == 0 {
-            return Err(ClientError::Protocol(
-                "the server does not offer TLS, which dpm must use with it".into(),
-            ));
+            return Err(ClientError::Protocol(NO_TLS_OFFERED.into()));
         }
         let request = HandshakeResponse41 {
             capabilities,

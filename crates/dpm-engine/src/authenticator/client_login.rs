@@ -235,7 +235,9 @@ async fn prove(
         stream.write(&payload).await?;
         (nonce, stream.read().await?.payload)
     };
-    let used_password = !token.is_empty();
+    // As the servers say it: ed25519 always reads a signature (MariaDB reports a
+    // password used whatever it holds); the others, when the proof is not empty.
+    let used_password = wanted == Plugin::ClientEd25519 || !token.is_empty();
     let proved = match &user.spec.credential {
         StoredCredential::Native(hash) => native::verify(hash, &nonce, &token),
         StoredCredential::Ed25519(key) => ed25519::verify(key, &nonce, &token),

@@ -174,23 +174,41 @@ pub(crate) async fn log_in_session(
     })
 }
 
-/// What the client hears when the server refused dpm's login: the server's own error,
-/// except that a refused account (1045) does not name dpm's backend account to the
-/// client (the log does).
+/// What the client hears when dpm's login to the server failed: the server's own error
+/// (code, SQLSTATE, message), except that a refused account (1045) does not name dpm's
+/// backend account to the client (the log does); TLS to the server that failed or is
+/// not offered is ERR 1429 with the reason, as in pass-through.
 fn server_refusal(
     server: &Server,
     backend_user: &str,
     e: crate::client::ClientError,
 ) -> client_login::Refusal {
     use crate::client::ClientError;
-    match e {
-        ClientError::Auth { code, message } if code != 0 && code != client_login::ACCESS_DENIED => {
-            client_login::Refusal::Error {
-                code,
-                state: *b"HY000",
-                message,
-            }
+    let unreachable = |message: String| {
+        tracing::warn!(server = %server.name, "{message}");
+        client_login::Refusal::Error {
+            code: crate::connector::BACKEND_UNREACHABLE,
+            state: *b"HY000",
+            message,
         }
+    };
+    match e {
+        ClientError::Auth {
+            code,
+            sql_state,
+            message,
+        } if code != 0 && code != client_login::ACCESS_DENIED => client_login::Refusal::Error {
+            code,
+            state: sql_state,
+            message,
+        },
+        ClientError::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            unreachable(format!("TLS to server {} failed: {e}", server.address))
+        }
+        ClientError::Protocol(m) if m == backend_login::NO_TLS_OFFERED => unreachable(format!(
+            "dpm must use TLS to server {}, which does not offer it",
+            server.address
+        )),
         other => {
             tracing::error!(server = %server.name, backend_user, "dpm's login to the server failed: {other}");
             client_login::Refusal::Error {

@@ -19,6 +19,8 @@ pub enum ClientError {
     Auth {
         /// The server's error code (1045 for a wrong password), or 0.
         code: u16,
+        /// The server's SQLSTATE (`HY000` when it sent none, or for code 0).
+        sql_state: [u8; 5],
         /// The server's message, or the client's explanation.
         message: String,
     },

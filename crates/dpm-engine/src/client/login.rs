@@ -179,6 +179,7 @@ pub(crate) async fn follow_auth<T: std::borrow::Borrow<crate::transport::Transpo
                 if !stream.transport().is_tls() {
                     return Err(ClientError::Auth {
                         code: 0,
+                        sql_state: *b"HY000",
                         message: "the server wants caching_sha2_password full authentication, which dpm does only over TLS: give the server tls settings, or log in once with another client to fill the server's cache".into(),
                     });
                 }
@@ -200,6 +201,7 @@ fn server_refusal(payload: &Bytes) -> ClientError {
     match ErrPacket::decode(payload) {
         Ok(err) => ClientError::Auth {
             code: err.code,
+            sql_state: err.sql_state.unwrap_or(*b"HY000"),
             message: String::from_utf8_lossy(&err.message).into_owned(),
         },
         Err(e) => ClientError::decode("ERR packet", e),
@@ -209,6 +211,7 @@ fn server_refusal(payload: &Bytes) -> ClientError {
 fn unsupported_plugin(name: &[u8]) -> ClientError {
     ClientError::Auth {
         code: 0,
+        sql_state: *b"HY000",
         message: format!(
             "the server asks for authentication plugin '{}'; dpm logs in with mysql_native_password, client_ed25519 or caching_sha2_password",
             String::from_utf8_lossy(name)

@@ -286,7 +286,7 @@ fn backend_client_login_failures_are_auth_errors() {
             .await
             .err()
             .unwrap();
-        let ClientError::Auth { code, message } = &e else {
+        let ClientError::Auth { code, message, .. } = &e else {
             panic!("Auth expected: {e:?}");
         };
         assert_eq!(*code, 1045, "{message}");
