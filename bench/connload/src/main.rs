@@ -92,7 +92,11 @@ fn err_packet(p: &[u8]) -> io::Error {
     }
     let code = u16::from_le_bytes([p[1], p[2]]);
     let msg = if p.len() >= 9 && p[3] == b'#' {
-        format!("ERROR {code} ({}): {}", String::from_utf8_lossy(&p[4..9]), String::from_utf8_lossy(&p[9..]))
+        format!(
+            "ERROR {code} ({}): {}",
+            String::from_utf8_lossy(&p[4..9]),
+            String::from_utf8_lossy(&p[9..])
+        )
     } else {
         format!("ERROR {code}: {}", String::from_utf8_lossy(&p[3..]))
     };
@@ -116,7 +120,10 @@ fn parse_greeting(p: &[u8]) -> io::Result<(u32, Vec<u8>, String)> {
     }
     let (_, mut i) = cstr(p, 1);
     i += 4; // connection id
-    let part1 = p.get(i..i + 8).ok_or_else(|| err("short greeting"))?.to_vec();
+    let part1 = p
+        .get(i..i + 8)
+        .ok_or_else(|| err("short greeting"))?
+        .to_vec();
     i += 9; // + filler
     let lo = u16::from_le_bytes([p[i], p[i + 1]]) as u32;
     i += 2;
@@ -260,13 +267,28 @@ async fn cycle(cfg: &Config, buf: &mut Vec<u8>) -> io::Result<()> {
         | CLIENT_PLUGIN_AUTH;
     let mut caps = want & server_caps;
     if caps & CLIENT_PROTOCOL_41 == 0 || caps & CLIENT_SECURE_CONNECTION == 0 {
-        return Err(err("server lacks CLIENT_PROTOCOL_41/CLIENT_SECURE_CONNECTION"));
+        return Err(err(
+            "server lacks CLIENT_PROTOCOL_41/CLIENT_SECURE_CONNECTION",
+        ));
     }
     match &cfg.tls {
-        None => session(&mut tcp, cfg, caps, seq.wrapping_add(1), &scramble, &plugin, buf).await,
+        None => {
+            session(
+                &mut tcp,
+                cfg,
+                caps,
+                seq.wrapping_add(1),
+                &scramble,
+                &plugin,
+                buf,
+            )
+            .await
+        }
         Some((connector, name)) => {
             if server_caps & CLIENT_SSL == 0 {
-                return Err(err("the server does not offer TLS (no CLIENT_SSL in its greeting)"));
+                return Err(err(
+                    "the server does not offer TLS (no CLIENT_SSL in its greeting)",
+                ));
             }
             caps |= CLIENT_SSL;
             write_packet(&mut tcp, seq.wrapping_add(1), &response_head(caps)).await?;
@@ -274,7 +296,16 @@ async fn cycle(cfg: &Config, buf: &mut Vec<u8>) -> io::Result<()> {
                 return Err(err("data after the greeting before TLS"));
             }
             let mut tls = connector.connect(name.clone(), tcp.into_inner()).await?;
-            session(&mut tls, cfg, caps, seq.wrapping_add(2), &scramble, &plugin, buf).await
+            session(
+                &mut tls,
+                cfg,
+                caps,
+                seq.wrapping_add(2),
+                &scramble,
+                &plugin,
+                buf,
+            )
+            .await
         }
     }
 }
@@ -287,7 +318,8 @@ async fn worker(cfg: Arc<Config>, deadline: Instant) -> Stats {
         match tokio::time::timeout(cfg.cycle_timeout, cycle(&cfg, &mut buf)).await {
             Ok(Ok(())) => {
                 st.cycles += 1;
-                st.lat_us.push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                st.lat_us
+                    .push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
             }
             Ok(Err(e)) => {
                 st.errors += 1;
@@ -299,7 +331,8 @@ async fn worker(cfg: Arc<Config>, deadline: Instant) -> Stats {
             Err(_) => {
                 st.timeouts += 1;
                 if st.first_errors.len() < 3 {
-                    st.first_errors.push(format!("cycle timed out after {:?}", cfg.cycle_timeout));
+                    st.first_errors
+                        .push(format!("cycle timed out after {:?}", cfg.cycle_timeout));
                 }
             }
         }
@@ -372,7 +405,13 @@ fn parse_args() -> Result<Args, String> {
             _ => return Err(format!("unknown option {k}\n{USAGE}")),
         }
     }
-    if a.port == 0 || a.workers == 0 || a.threads == 0 || !(a.seconds > 0.0) || !(a.cycle_timeout > 0.0) {
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    if a.port == 0
+        || a.workers == 0
+        || a.threads == 0
+        || !positive(a.seconds)
+        || !positive(a.cycle_timeout)
+    {
         return Err(USAGE.into());
     }
     if a.tls && a.ca.is_none() {
@@ -385,7 +424,9 @@ fn tls_connector(a: &Args) -> Result<(tokio_rustls::TlsConnector, ServerName<'st
     let ca = a.ca.as_deref().unwrap_or_default();
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(ca).map_err(|e| format!("{ca}: {e}"))? {
-        roots.add(c.map_err(|e| format!("{ca}: {e}"))?).map_err(|e| format!("{ca}: {e}"))?;
+        roots
+            .add(c.map_err(|e| format!("{ca}: {e}"))?)
+            .map_err(|e| format!("{ca}: {e}"))?;
     }
     if roots.is_empty() {
         return Err(format!("{ca}: no certificate"));
@@ -475,11 +516,18 @@ fn main() -> ExitCode {
         if all.lat_us.is_empty() {
             return f64::NAN;
         }
-        let i = ((all.lat_us.len() as f64 * p / 100.0).ceil() as usize).clamp(1, all.lat_us.len()) - 1;
+        let i =
+            ((all.lat_us.len() as f64 * p / 100.0).ceil() as usize).clamp(1, all.lat_us.len()) - 1;
         all.lat_us[i] as f64 / 1000.0
     };
     let (u, s) = (c1u - c0u, c1s - c0s);
-    let per = |x: f64| if all.cycles > 0 { x / all.cycles as f64 * 1e6 } else { f64::NAN };
+    let per = |x: f64| {
+        if all.cycles > 0 {
+            x / all.cycles as f64 * 1e6
+        } else {
+            f64::NAN
+        }
+    };
     println!(
         "cycles={} errors={} timeouts={} wall_s={:.3} rate={:.1} p50_ms={:.3} p99_ms={:.3} max_ms={:.3} \
 gen_user_s={:.3} gen_sys_s={:.3} gen_cores={:.3} gen_us_per_cycle={:.1} workers={} threads={} tls={} resume={}",
