@@ -40,7 +40,7 @@ pub fn client_tls(lua: &Lua, what: &str, spec: &Table) -> mlua::Result<Arc<Clien
         server_name: opt_string(lua, &what, spec, "server_name")?,
         min_version: min_version(lua, &what, spec)?,
     };
-    ClientTls::new(options).map_err(|e| raise(lua, format!("{what}: {e}")))
+    ClientTls::define(options).map_err(|e| raise(lua, format!("{what}: {e}")))
 }
 
 fn min_version(lua: &Lua, what: &str, spec: &Table) -> mlua::Result<MinVersion> {

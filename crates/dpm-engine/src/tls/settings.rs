@@ -216,9 +216,27 @@ impl std::fmt::Debug for ClientTls {
     }
 }
 
+/// Client-side settings by what they are made of: one rustls configuration per set of
+/// options, whatever the number of connections, so that its session cache lets dpm
+/// resume TLS sessions with a server instead of a full handshake per connection (and
+/// the CA file is read once).
+static CLIENT_TLS: LazyLock<Mutex<HashMap<ClientTlsOptions, Arc<ClientTls>>>> =
+    LazyLock::new(Default::default);
+
 impl ClientTls {
+    /// The settings for `options`: made (CA file read) the first time, shared after.
+    pub fn define(options: ClientTlsOptions) -> Result<Arc<ClientTls>, TlsError> {
+        let mut defined = CLIENT_TLS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tls) = defined.get(&options) {
+            return Ok(tls.clone());
+        }
+        let tls = ClientTls::new(options.clone())?;
+        defined.insert(options, tls.clone());
+        Ok(tls)
+    }
+
     /// Builds the settings (reads the CA file).
-    pub fn new(options: ClientTlsOptions) -> Result<Arc<ClientTls>, TlsError> {
+    fn new(options: ClientTlsOptions) -> Result<Arc<ClientTls>, TlsError> {
         let builder = rustls::ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(options.min_version.versions())
             .map_err(|e| TlsError::Config(e.to_string()))?;

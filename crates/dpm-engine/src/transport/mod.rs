@@ -203,11 +203,12 @@ impl Socket {
         }
     }
 
-    /// Reads raw bytes (the TLS records); clears readiness on `WouldBlock`.
+    /// Reads raw bytes (the TLS records); a short read clears the readiness, as on the
+    /// plain path (no extra `read` that fails with EAGAIN per record).
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Socket::Tcp(s) => s.try_read(buf),
-            Socket::Unix(s) => s.try_read(buf),
+            Socket::Tcp(s) => read_draining(s, socket2::SockRef::from(s), buf),
+            Socket::Unix(s) => read_draining(s, socket2::SockRef::from(s), buf),
         }
     }
 
