@@ -502,6 +502,12 @@ async fn handle_stop(
                 }
                 return Ok(());
             }
+            if login
+                && kind == PacketKind::HandshakeResponse
+                && crate::tls::refuse_if_insecure(worker, conn)
+            {
+                return Ok(());
+            }
             let packet = if continued || assembly.is_some() {
                 let asm = assembly.get_or_insert_with(|| Assembly {
                     event,

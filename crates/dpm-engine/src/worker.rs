@@ -333,7 +333,14 @@ impl Worker {
     /// packet. A callback registered for the event it raises runs soon after, with `(id)`.
     pub fn wire(&self, id: ConnId, payload: &[u8]) -> Result<(), EngineError> {
         let conn = self.get(id).ok_or(EngineError::DeadConnection(id))?;
-        let event = crate::forward::write_packet(&conn, payload);
+        let event = if conn.tls.get().is_some() && payload.first() == Some(&10) {
+            // Perhaps a greeting the script made, to a client of a listener with TLS.
+            let mut greeting = payload.to_vec();
+            crate::tls::offer_in_script_greeting(&conn, &mut greeting);
+            crate::forward::write_packet(&conn, &greeting)
+        } else {
+            crate::forward::write_packet(&conn, payload)
+        };
         if let (Some(event), Some(sink)) = (event.filter(|&e| conn.mask.get().has(e)), self.sink())
         {
             tokio::task::spawn_local(sink.packet(id, event, None));

@@ -100,7 +100,7 @@ pub(crate) async fn change_user(
         return false;
     };
     let mut server_stream = PacketStream::new(backend_transport);
-    let logged_in = async {
+    let logged_in = tokio::time::timeout(timeout, async {
         let greeting = backend_login::read_greeting(&mut server_stream)
             .await
             .map_err(crate::client::ClientError::Protocol)?;
@@ -115,8 +115,9 @@ pub(crate) async fn change_user(
         )
         .await?;
         Ok::<_, crate::client::ClientError>((greeting, ok))
-    }
-    .await;
+    })
+    .await
+    .unwrap_or(Err(crate::client::ClientError::Timeout));
     let (greeting, ok) = match logged_in {
         Ok(done) => done,
         Err(e) => {
@@ -149,7 +150,10 @@ pub(crate) async fn change_user(
         .tracker
         .borrow_mut()
         .logged_in(greeting_caps, response.capabilities);
-    session.state.borrow_mut().logged_in(&response);
+    session
+        .state
+        .borrow_mut()
+        .logged_in_by_dpm(&response, &ok, backend_caps);
     tracing::debug!(client = client.id, user = %user.spec.user, service, "COM_CHANGE_USER done by dpm");
     session.set_proxy_login(ProxyLogin {
         slot: authenticated.slot,

@@ -209,22 +209,32 @@ async fn prove(
     response: &HandshakeResponse41,
 ) -> Result<(bool, bool), Refusal> {
     let wanted = user.spec.plugin;
-    let client_plugin = response
-        .auth_plugin_name
-        .as_deref()
-        .and_then(Plugin::from_wire_name)
-        .unwrap_or(Plugin::MysqlNativePassword);
-    let (nonce, token) = if client_plugin == wanted {
+    // No plugin name: a pre-plugin client, native. An unknown name: none of ours.
+    let client_plugin = match response.auth_plugin_name.as_deref() {
+        None => Some(Plugin::MysqlNativePassword),
+        Some(name) => Plugin::from_wire_name(name),
+    };
+    // The client's first proof counts only when it was made with the user's plugin over
+    // the greeting's nonce: a client whose default plugin is not the greeting's sends
+    // an empty answer and waits for a switch; ed25519 needs a 32-byte nonce.
+    let first_counts = client_plugin == Some(wanted)
+        && match wanted {
+            Plugin::MysqlNativePassword => true,
+            Plugin::CachingSha2Password => !response.auth_response.is_empty(),
+            Plugin::ClientEd25519 => false,
+        };
+    let (nonce, token) = if first_counts {
         (greeting_nonce.to_vec(), response.auth_response.clone())
     } else {
-        let len = match wanted {
-            Plugin::ClientEd25519 => ED25519_NONCE_LEN,
-            _ => NONCE_LEN,
+        // As the servers do: the password plugins get the greeting's nonce again (a
+        // client keeps it for COM_CHANGE_USER), ed25519 a fresh 32-byte one.
+        let nonce = match wanted {
+            Plugin::ClientEd25519 => nonce(ED25519_NONCE_LEN),
+            _ => greeting_nonce.to_vec(),
         };
-        let nonce = nonce(len);
         let mut data = BytesMut::from(&nonce[..]);
         if wanted != Plugin::ClientEd25519 {
-            data.extend_from_slice(&[0]); // as the servers send it
+            data.extend_from_slice(&[0]);
         }
         let switch = AuthSwitchRequest {
             plugin_name: Bytes::from_static(wanted.wire_name()),

@@ -84,29 +84,25 @@ pub(crate) async fn log_in_session(
     let mut client_stream = PacketStream::new(client_transport);
     let peer = client_transport.peer().unwrap_or_default();
     let throttle = throttle::current();
-    let authenticated = match client_login::authenticate(
-        &mut client_stream,
-        client,
-        service,
-        &greeting,
-    )
-    .await
-    {
+    let outcome = client_login::authenticate(&mut client_stream, client, service, &greeting).await;
+    // Slows down guessing from one address: once it failed too often, every answer to
+    // it waits — a success too, so that the delay tells nothing.
+    if let Some(delay) = throttle.delay_for(&peer) {
+        tracing::warn!(client = client.id, %peer, service, "repeated failed logins from {peer}: answering after {delay:?}");
+        tokio::time::sleep(delay).await;
+    }
+    let authenticated = match outcome {
         Ok(a) => {
             throttle.succeeded(&peer);
             a
         }
         Err(refusal) => {
-            if let client_login::Refusal::Error { code, .. } = &refusal {
-                if *code == client_login::ACCESS_DENIED {
-                    // Slows down guessing from one address: the answer waits.
-                    if let Some(delay) = throttle.failed(&peer) {
-                        tracing::warn!(client = client.id, %peer, service, "repeated failed logins from {peer}: answering after {delay:?}");
-                        tokio::time::sleep(delay).await;
-                    }
-                }
+            if matches!(&refusal, client_login::Refusal::Error { code, .. } if *code == client_login::ACCESS_DENIED)
+            {
+                throttle.failed(&peer);
             }
             refuse(worker, client, &mut client_stream, refusal).await;
+            quit_cleanly(&mut server_stream, &server_greeting, server, backend).await;
             return LoginOutcome::Ended;
         }
     };
@@ -160,7 +156,10 @@ pub(crate) async fn log_in_session(
         .borrow_mut()
         .logged_in(greeting.capabilities, response.capabilities);
     if let Some(session) = client.session.borrow().as_ref() {
-        session.state.borrow_mut().logged_in(response);
+        session
+            .state
+            .borrow_mut()
+            .logged_in_by_dpm(response, &ok, backend_caps);
     }
     // Whatever either side sent after its login is the readers' to handle.
     client.pending_input.replace(client_stream.take_unread());
@@ -221,6 +220,39 @@ fn server_refusal(
             }
         }
     }
+}
+
+/// After a refused client, the server connection opened for it ends with a login and
+/// COM_QUIT instead of a dropped handshake: servers count dropped handshakes against
+/// the host (MariaDB blocks it after `max_connect_errors`), and all of dpm's sessions
+/// come from one host. Needs the server's own `backend_user`; bounded to one second.
+async fn quit_cleanly(
+    stream: &mut PacketStream<&crate::transport::Transport>,
+    greeting: &dpm_protocol::HandshakeV10,
+    server: &Server,
+    backend: &Conn,
+) {
+    use dpm_protocol::caps::{
+        CLIENT_LONG_PASSWORD, CLIENT_PLUGIN_AUTH, CLIENT_PROTOCOL_41, CLIENT_SECURE_CONNECTION,
+    };
+    let Some(credentials) = &server.credentials else {
+        return;
+    };
+    let minimal = dpm_protocol::HandshakeResponse41 {
+        capabilities: CLIENT_LONG_PASSWORD
+            | CLIENT_PROTOCOL_41
+            | CLIENT_SECURE_CONNECTION
+            | CLIENT_PLUGIN_AUTH,
+        max_packet_size: 1 << 24,
+        character_set: 45, // utf8mb4_general_ci
+        ..Default::default()
+    };
+    let quit = async {
+        backend_login::log_in(stream, greeting, &minimal, credentials, backend.tls.get()).await?;
+        stream.reset_seq();
+        stream.write(&[dpm_protocol::command::com::QUIT]).await
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), quit).await;
 }
 
 /// Tells a refused client why (when it is still there to hear it).

@@ -1,6 +1,7 @@
 //! Slowing down password guessing: an address whose logins to proxy-held users failed
-//! `failures` times within `window` gets each further refusal only after `delay` (and
-//! a log line), until a login from it succeeds or the window passes. Process-wide.
+//! `failures` times within `window` gets every further answer — refusal or success, so
+//! that the delay itself tells nothing — only after `delay` (and a log line), until a
+//! login from it succeeds or the window passes. Process-wide.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
@@ -65,10 +66,22 @@ impl Throttle {
         }
     }
 
-    /// A login from `peer` failed: how long to wait before saying so, if at all.
-    pub(crate) fn failed(&self, peer: &str) -> Option<Duration> {
+    /// How long an answer to `peer` must wait: `delay` once it failed `failures` times
+    /// within the window.
+    pub(crate) fn delay_for(&self, peer: &str) -> Option<Duration> {
         if self.settings.failures == 0 {
             return None;
+        }
+        let failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        let (count, since) = failed.get(address(peer))?;
+        (*count >= self.settings.failures && since.elapsed() < self.settings.window)
+            .then_some(self.settings.delay)
+    }
+
+    /// A login from `peer` failed.
+    pub(crate) fn failed(&self, peer: &str) {
+        if self.settings.failures == 0 {
+            return;
         }
         let now = Instant::now();
         let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
@@ -84,7 +97,6 @@ impl Throttle {
             *entry = (0, now);
         }
         entry.0 += 1;
-        (entry.0 > self.settings.failures).then_some(self.settings.delay)
     }
 
     /// A login from `peer` succeeded: its failures are forgotten.
@@ -107,13 +119,17 @@ mod tests {
             window: Duration::from_secs(60),
             delay: Duration::from_millis(500),
         });
-        assert_eq!(t.failed("10.0.0.1:1000"), None);
-        assert_eq!(t.failed("10.0.0.1:1001"), None);
-        assert_eq!(t.failed("10.0.0.1:1002"), Some(Duration::from_millis(500)));
+        t.failed("10.0.0.1:1000");
+        assert_eq!(t.delay_for("10.0.0.1:1001"), None);
+        t.failed("10.0.0.1:1001");
+        assert_eq!(
+            t.delay_for("10.0.0.1:1002"),
+            Some(Duration::from_millis(500))
+        );
         // Another address is not affected.
-        assert_eq!(t.failed("10.0.0.2:1000"), None);
+        assert_eq!(t.delay_for("10.0.0.2:1000"), None);
         t.succeeded("10.0.0.1:2000");
-        assert_eq!(t.failed("10.0.0.1:1003"), None);
+        assert_eq!(t.delay_for("10.0.0.1:1003"), None);
     }
 
     #[test]
@@ -123,7 +139,8 @@ mod tests {
             ..LoginThrottle::default()
         });
         for _ in 0..10 {
-            assert_eq!(t.failed("10.0.0.1:1"), None);
+            t.failed("10.0.0.1:1");
+            assert_eq!(t.delay_for("10.0.0.1:1"), None);
         }
     }
 }

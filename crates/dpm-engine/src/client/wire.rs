@@ -72,6 +72,9 @@ impl<T: Borrow<Transport>> PacketStream<T> {
             self.read_buf.reserve(READ_CHUNK);
         }
         loop {
+            // TLS: records still waiting for the socket (a handshake message) must leave
+            // before an answer can come.
+            self.flush_pending().await?;
             self.transport.borrow().readable().await?;
             match self.transport.borrow().try_read_buf(&mut self.read_buf) {
                 Ok(0) => return Err(ClientError::Closed),
@@ -98,15 +101,7 @@ impl<T: Borrow<Transport>> PacketStream<T> {
             }
         }
         // TLS: records made from what was taken leave before the packet counts as sent.
-        let transport = self.transport.borrow();
-        while transport.has_pending_output() {
-            transport.writable().await?;
-            match transport.flush() {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        self.flush_pending().await?;
         // A one-off huge command should not pin its buffer for the connection's life.
         if self.write_buf.capacity() > 1 << 20 {
             self.write_buf = BytesMut::new();
@@ -119,6 +114,20 @@ impl<T: Borrow<Transport>> PacketStream<T> {
     pub(crate) fn resume(&mut self, seq: u8, unread: BytesMut) {
         self.seq = seq;
         self.read_buf = unread;
+    }
+
+    /// Waits until TLS records made but not yet written have left.
+    async fn flush_pending(&self) -> Result<(), ClientError> {
+        let transport = self.transport.borrow();
+        while transport.has_pending_output() {
+            transport.writable().await?;
+            match transport.flush() {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// The transport, e.g. to switch it to TLS.

@@ -56,9 +56,16 @@ pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<
                     let mut user = None;
                     if proxy_auth {
                         use crate::authenticator::{log_in_session, LoginOutcome};
-                        match log_in_session(&worker, &client, &backend, &server, &shared.name)
-                            .await
-                        {
+                        // Bounded: a server (or client) that stalls mid-login must
+                        // not hold the backend, the task or a user's slot forever.
+                        let login =
+                            log_in_session(&worker, &client, &backend, &server, &shared.name);
+                        let limit = worker.inner.config.connect_timeout;
+                        let outcome = tokio::time::timeout(limit, login).await.unwrap_or_else(|_| {
+                            tracing::info!(client = client.id, server = %server.name, "login did not finish within the connect timeout; closing");
+                            LoginOutcome::Ended
+                        });
+                        match outcome {
                             LoginOutcome::LoggedIn(login) => user = Some(login),
                             LoginOutcome::ServerFailed(error) => {
                                 worker.close(backend.id);

@@ -53,6 +53,20 @@ impl SessionState {
         self.schema = login.database.clone().filter(|d| !d.is_empty());
     }
 
+    /// A login (or COM_CHANGE_USER) dpm ran itself, ended by the server's `ok`: the
+    /// user and schema asked for, the OK's status flags, and nothing awaited any more
+    /// (the COM_CHANGE_USER dpm answered gets no response from the server).
+    pub(crate) fn logged_in_by_dpm(
+        &mut self,
+        login: &dpm_protocol::handshake_response::HandshakeResponse41,
+        ok: &[u8],
+        caps: u64,
+    ) {
+        self.awaiting.clear();
+        self.logged_in(login);
+        self.server_packet(PacketKind::Ok, ok, caps, false);
+    }
+
     /// True while a transaction is open.
     pub fn in_transaction(&self) -> bool {
         self.status & SERVER_STATUS_IN_TRANS != 0

@@ -58,6 +58,11 @@ pub(crate) fn switch_client_to_tls(conn: &Conn, rest: &mut BytesMut) -> bool {
     match started {
         Ok(()) => {
             tracing::debug!(client = conn.id, "client switched to TLS");
+            if conn.transport.get().is_some_and(|t| t.has_pending_output()) {
+                // The handshake's first flight did not fit the socket: the writer sends
+                // the rest.
+                conn.out_ready.notify_one();
+            }
             true
         }
         Err(e) => {
@@ -66,6 +71,44 @@ pub(crate) fn switch_client_to_tls(conn: &Conn, rest: &mut BytesMut) -> bool {
                 "TLS with the client failed: {e}; closing it"
             );
             false
+        }
+    }
+}
+
+/// A client's handshake response on a listener that requires TLS, sent in plain: the
+/// client gets ERR 3159, as from MySQL, and is closed (whether its login was to be
+/// relayed or answered by a script). True when refused.
+pub(crate) fn refuse_if_insecure(worker: &Worker, client: &Conn) -> bool {
+    let Some(TlsRole::Accept(tls)) = client.tls.get() else {
+        return false;
+    };
+    let secure = client.transport.get().is_some_and(|t| t.is_tls());
+    if !tls.options.require || secure {
+        return false;
+    }
+    tracing::info!(
+        client = client.id,
+        "plain client refused: the listener requires TLS"
+    );
+    crate::connector::send_error(
+        client,
+        SECURE_TRANSPORT_REQUIRED,
+        *b"HY000",
+        "Connections using insecure transport are prohibited while --require_secure_transport=ON."
+            .into(),
+    );
+    worker.close(client.id);
+    true
+}
+
+/// A greeting a script writes to a client of a listener with TLS offers it, as a
+/// relayed one does.
+pub(crate) fn offer_in_script_greeting(client: &Conn, payload: &mut [u8]) {
+    if matches!(client.tls.get(), Some(TlsRole::Accept(_)))
+        && client.tracker.borrow().awaiting_handshake()
+    {
+        if let Some(at) = greeting_caps_offset(payload) {
+            set_bit(&mut payload[at + 1], SSL_BIT_HIGH, true);
         }
     }
 }
@@ -155,23 +198,6 @@ fn prepare_response(
 ) -> bool {
     if response.len() < SSL_REQUEST_LEN {
         return true; // the tracker already refused short responses; nothing to change
-    }
-    if let Some(TlsRole::Accept(tls)) = client.tls.get() {
-        let secure = client.transport.get().is_some_and(|t| t.is_tls());
-        if tls.options.require && !secure {
-            tracing::info!(
-                client = client.id,
-                "plain client refused: the listener requires TLS"
-            );
-            crate::connector::send_error(
-                client,
-                SECURE_TRANSPORT_REQUIRED,
-                *b"HY000",
-                "Connections using insecure transport are prohibited while --require_secure_transport=ON.".into(),
-            );
-            worker.close(client.id);
-            return false;
-        }
     }
     let Some(TlsRole::Connect { tls, host }) = backend.tls.get() else {
         set_bit(&mut response[1], SSL_BIT_HIGH, false);

@@ -13,7 +13,10 @@ pub mod settings;
 
 use std::sync::Arc;
 
-pub(crate) use login::{deliver_login_packet, intercepts, report_failure, switch_client_to_tls};
+pub(crate) use login::{
+    deliver_login_packet, intercepts, offer_in_script_greeting, refuse_if_insecure, report_failure,
+    switch_client_to_tls,
+};
 pub use settings::{
     reload_all, ClientTls, ClientTlsOptions, MinVersion, ServerTls, ServerTlsOptions, TlsError,
 };

@@ -18,6 +18,8 @@ use super::Socket;
 
 /// Most plaintext accepted per write: bounds the records queued when the socket is slow.
 const MAX_PLAINTEXT_PER_WRITE: usize = 256 * 1024;
+/// Most plaintext taken per read into a connection's own buffer.
+const READ_WINDOW: usize = 64 * 1024;
 
 /// The TLS side of a transport (see the module docs).
 pub(crate) struct TlsLink {
@@ -119,7 +121,10 @@ impl TlsLink {
         if buf.capacity() - start < 4096 {
             buf.reserve(16 * 1024);
         }
-        buf.resize(buf.capacity(), 0);
+        // A read returns about one TLS record: zero only what it can fill, not all the
+        // room a large frame reserved (that would be quadratic in the frame's size).
+        let room = (buf.capacity() - start).min(READ_WINDOW);
+        buf.resize(start + room, 0);
         let result = self.read(socket, &mut buf[start..]);
         buf.truncate(start + *result.as_ref().unwrap_or(&0));
         result

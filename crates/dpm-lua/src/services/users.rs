@@ -185,7 +185,12 @@ pub fn login_throttle(lua: &Lua, spec: Table) -> mlua::Result<()> {
         match spec.get::<Value>(field)? {
             Value::Nil => Ok(default),
             Value::Integer(n) if n >= 0 => Ok(Duration::from_secs(n as u64)),
-            Value::Number(n) if n >= 0.0 && n.is_finite() => Ok(Duration::from_secs_f64(n)),
+            Value::Number(n) if n >= 0.0 => Duration::try_from_secs_f64(n).map_err(|_| {
+                raise(
+                    lua,
+                    format!("{what}: {field} = {n} seconds is out of range"),
+                )
+            }),
             _ => Err(raise(
                 lua,
                 format!("{what}: {field} must be a number of seconds, 0 or more"),
