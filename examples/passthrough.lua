@@ -14,7 +14,9 @@
 --
 -- Another startfile can build on it: define a global function
 -- `passthrough_setup(client, backend)` (it may register more callbacks on each new pair),
--- then `dofile` this file (bench/lua/*.lua do so).
+-- and/or the globals `passthrough_listener_options` and `passthrough_backend_options`
+-- (the options tables of `dpm.listener` and `dpm.connect`, e.g. `{ tls = {...} }`), then
+-- `dofile` this file (bench/lua/*.lua do so).
 
 local listen_host = os.getenv("DPM_LISTEN_HOST") or "127.0.0.1"
 local listen_port = tonumber(os.getenv("DPM_LISTEN_PORT") or "5500")
@@ -38,7 +40,7 @@ local function on_closing(id)
 end
 
 local function on_client_connect(client, listener_id)
-    local backend, err = dpm.connect(backend_host, backend_port)
+    local backend, err = dpm.connect(backend_host, backend_port, passthrough_backend_options)
     if not backend then
         print("cannot connect to the backend: " .. err)
         dpm.close(client)
@@ -54,7 +56,7 @@ local function on_client_connect(client, listener_id)
     dpm.proxy_connect(client, backend)
 end
 
-local listener, err = dpm.listener(listen_host, listen_port)
+local listener, err = dpm.listener(listen_host, listen_port, passthrough_listener_options)
 if not listener then
     error(err)
 end

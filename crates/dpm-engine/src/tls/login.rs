@@ -149,15 +149,7 @@ fn adjust_greeting(
             "dpm must use TLS to server {}, which does not offer it",
             backend.target
         );
-        tracing::warn!(backend = backend.id, "{message}");
-        crate::connector::send_error(
-            client,
-            crate::connector::BACKEND_UNREACHABLE,
-            *b"HY000",
-            message,
-        );
-        worker.close(client.id);
-        worker.close(backend.id);
+        refuse_both(worker, client, backend, message);
         return false;
     }
     let offer = matches!(client.tls.get(), Some(TlsRole::Accept(_)));
@@ -216,15 +208,7 @@ fn prepare_response(
     });
     if let Err(e) = started {
         let message = format!("TLS to server {} failed: {e}", backend.target);
-        tracing::warn!(backend = backend.id, "{message}");
-        crate::connector::send_error(
-            client,
-            crate::connector::BACKEND_UNREACHABLE,
-            *b"HY000",
-            message,
-        );
-        worker.close(client.id);
-        worker.close(backend.id);
+        refuse_both(worker, client, backend, message);
         return false;
     }
     backend.out_ready.notify_one();
@@ -256,4 +240,18 @@ pub(crate) fn report_failure(worker: &Worker, conn: &Conn, error: &std::io::Erro
             tracing::info!(client = conn.id, peer = %conn.target, "TLS with the client failed: {error}")
         }
     }
+}
+
+/// The login cannot go on because of TLS towards the server: said in the log and to the
+/// client (ERR 1429, as for an unreachable server), and both sides closed.
+fn refuse_both(worker: &Worker, client: &Conn, backend: &Conn, message: String) {
+    tracing::warn!(backend = backend.id, "{message}");
+    crate::connector::send_error(
+        client,
+        crate::connector::BACKEND_UNREACHABLE,
+        *b"HY000",
+        message,
+    );
+    worker.close(client.id);
+    worker.close(backend.id);
 }
