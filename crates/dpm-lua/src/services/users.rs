@@ -108,7 +108,17 @@ fn user(lua: &Lua, what: &str, entry: &Table) -> mlua::Result<UserSpec> {
     let credential =
         StoredCredential::parse(plugin, &hash).map_err(|e| raise(lua, format!("{what}: {e}")))?;
     let service = match entry.get::<Value>("service")? {
-        Value::String(s) => s.to_string_lossy(),
+        Value::String(s) => {
+            let name = s.to_string_lossy();
+            // A misspelled name would leave the real service silently pass-through.
+            if dpm_engine::service::find_service(&name).is_none() {
+                return Err(raise(
+                    lua,
+                    format!("{what}: no service '{name}' is defined (define a service before its users)"),
+                ));
+            }
+            name
+        }
         Value::UserData(ud) => match ud.borrow::<super::ServiceObject>() {
             Ok(s) => s.0.shared.name.clone(),
             Err(_) => {

@@ -1121,6 +1121,16 @@ fn a_malformed_password_hash_is_a_startup_error_that_does_not_echo_it() {
     }
 }
 
+/// A user naming a service that does not exist (a typo) stops the start: otherwise the
+/// real service would silently stay pass-through.
+#[test]
+fn a_user_of_an_unknown_service_is_a_startup_error() {
+    assert_start_fails_at_line_2(
+        "dpm.users{ { user = 'u', password_hash = '*0123456789ABCDEF0123456789ABCDEF01234567', service = 'aap' } }",
+        "dpm.users: user 'u': no service 'aap' is defined (define a service before its users)",
+    );
+}
+
 // ---- 3. TLS ----
 
 /// `require = true` (here on the services, so every listener of theirs offers TLS): a
