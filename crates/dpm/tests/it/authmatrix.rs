@@ -1131,6 +1131,29 @@ fn a_user_of_an_unknown_service_is_a_startup_error() {
     );
 }
 
+/// Compression negotiated by the client and the server stays end to end when dpm
+/// terminates TLS on either side or both (pass-through): the compressed stream passes
+/// inside dpm's TLS.
+#[test]
+fn compression_passes_through_when_dpm_terminates_tls() {
+    let mut failures = Vec::new();
+    for server_link in [ServerLink::Plain, ServerLink::Tls] {
+        let proxy = start_proxy(server_link, |b| b);
+        for link in [Link::Plain, Link::Tls] {
+            let port = proxy.port(Auth::PassThrough, link);
+            let out = cli(port, link, DEMO_USER, Some(DEMO_PASSWORD))
+                .arg("--compress")
+                .arg("--skip-column-names")
+                .run("SHOW STATUS LIKE 'Compression'; SELECT LENGTH(REPEAT('x', 200000))");
+            let lines: Vec<&str> = out.stdout.lines().collect();
+            if !out.success() || lines != ["Compression\tON", "200000"] {
+                failures.push(format!("{server_link:?} server, {link:?} client: {out}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 // ---- 3. TLS ----
 
 /// `require = true` (here on the services, so every listener of theirs offers TLS): a
