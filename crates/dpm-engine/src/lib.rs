@@ -42,6 +42,7 @@ pub use event::{Event, EventMask, Verdict};
 pub use lifecycle::{LifecycleConfig, ListenerTimeouts};
 pub use runtime::{start_workers, Workers};
 pub use sink::{EventSink, LocalBoxFuture, Packet};
+pub use transport::peer_ip;
 pub use worker::{ConnInfo, Worker, WorkerConfig};
 
 /// A connection id: unique across the process, starting at 1.

@@ -173,7 +173,14 @@ fn send_pre_handshake_error(client: &Socket, cause: &std::io::Error) {
         "Too many connections: dpm is out of file descriptors ({})",
         crate::error::describe_os_error(cause)
     );
-    // Before the handshake the client's capabilities are unknown: no sqlstate.
+    // A fresh socket's send buffer is empty: one small non-blocking send is enough.
+    let _ = client.set_nonblocking(true);
+    let _ = client.send(&too_many_connections(message));
+}
+
+/// ERR 1040 in place of a greeting. Before the handshake the client's capabilities are
+/// unknown: no sqlstate (as the server itself does).
+fn too_many_connections(message: String) -> bytes::BytesMut {
     let err = dpm_protocol::err::ErrPacket {
         code: TOO_MANY_CONNECTIONS,
         sql_state: None,
@@ -181,9 +188,7 @@ fn send_pre_handshake_error(client: &Socket, cause: &std::io::Error) {
     };
     let mut packet = bytes::BytesMut::new();
     encode_packet_with(&mut packet, 0, |dst| err.encode(dst));
-    // A fresh socket's send buffer is empty: one small non-blocking send is enough.
-    let _ = client.set_nonblocking(true);
-    let _ = client.send(&packet);
+    packet
 }
 
 fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Transport) {
@@ -244,7 +249,7 @@ fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Transport) {
             crate::forward::start_io(&worker, &client);
         }
         if let Some(service) = service {
-            crate::service::start_session(worker, client, service).await;
+            crate::service::start_session(worker, client, service, proxy_auth).await;
         }
     });
 }
@@ -253,15 +258,6 @@ fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Transport) {
 /// in place of a greeting; the socket closes when `stream` is dropped.
 fn refuse_over_limit(stream: &Transport, lconn: &Conn, max: u32, peer: &str) {
     tracing::info!(listener = lconn.id, %peer, max, "client refused: the listener has max_connections clients");
-    // Before the handshake the client's capabilities are unknown: no sqlstate (as
-    // `send_pre_handshake_error`, and as the server itself does).
-    let err = dpm_protocol::err::ErrPacket {
-        code: TOO_MANY_CONNECTIONS,
-        sql_state: None,
-        message: "Too many connections".into(),
-    };
-    let mut packet = bytes::BytesMut::new();
-    encode_packet_with(&mut packet, 0, |dst| err.encode(dst));
     // A fresh socket's send buffer is empty: one non-blocking write is enough.
-    let _ = stream.try_write(&packet);
+    let _ = stream.try_write(&too_many_connections("Too many connections".into()));
 }

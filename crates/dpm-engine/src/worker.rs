@@ -221,11 +221,10 @@ impl Worker {
     /// Makes `listener` serve `service`: each client it accepts becomes a session of the
     /// service (after the listener's own [`Event::ClientAccepted`] callback, if any, ran).
     pub fn serve(&self, listener: ConnId, service: Rc<WorkerService>) -> Result<(), EngineError> {
-        let conn = self.listener(listener)?;
+        self.listener(listener)?;
         if let Some(tls) = service.shared.client_tls() {
             self.set_listener_tls(listener, tls)?;
         }
-        drop(conn);
         self.inner.services.borrow_mut().insert(listener, service);
         Ok(())
     }

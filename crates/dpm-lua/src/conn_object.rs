@@ -71,10 +71,7 @@ impl UserData for ConnObject {
         });
         methods.add_method("socket_address", |_, this, ()| {
             let peer = this.host.worker.info(this.id).and_then(|i| i.peer);
-            Ok(peer.map(|p| match p.rsplit_once(':') {
-                Some((ip, _)) if !ip.is_empty() => ip.trim_matches(['[', ']']).to_string(),
-                _ => p,
-            }))
+            Ok(peer.map(|p| dpm_engine::peer_ip(&p).to_string()))
         });
         methods.add_method("tls", |_, this, ()| {
             // The TLS dpm terminates on this connection: version and cipher, or nil.

@@ -54,8 +54,6 @@ impl From<ClientError> for Refusal {
 pub(crate) const ACCESS_DENIED: u16 = 1045;
 /// MySQL's ER_TOO_MANY_USER_CONNECTIONS.
 const TOO_MANY_USER_CONNECTIONS: u16 = 1203;
-/// MySQL's ER_SECURE_TRANSPORT_REQUIRED.
-const SECURE_TRANSPORT_REQUIRED: u16 = 3159;
 
 /// Nonce length of `mysql_native_password` and `caching_sha2_password`.
 const NONCE_LEN: usize = 20;
@@ -118,14 +116,13 @@ pub(crate) async fn authenticate(
             .map_err(|e| Refusal::Gone(format!("TLS failed: {e}")))?;
         packet = stream.read().await?;
     }
-    if let Some(TlsRole::Accept(tls)) = client.tls.get() {
-        if tls.options.require && !stream.transport().is_tls() {
-            return Err(Refusal::Error {
-                code: SECURE_TRANSPORT_REQUIRED,
-                state: *b"HY000",
-                message: "Connections using insecure transport are prohibited while --require_secure_transport=ON.".into(),
-            });
-        }
+    if crate::tls::plain_but_required(client) {
+        let (code, message) = crate::tls::INSECURE_TRANSPORT;
+        return Err(Refusal::Error {
+            code,
+            state: *b"HY000",
+            message: message.into(),
+        });
     }
     let response = HandshakeResponse41::decode(&packet.payload)
         .map_err(|e| Refusal::Gone(format!("bad handshake response: {e}")))?;
@@ -177,13 +174,9 @@ fn client_host(client: &Conn) -> String {
         .get()
         .and_then(|t| t.peer())
         .unwrap_or_default();
-    let ip = match peer.rsplit_once(':') {
-        Some((ip, _)) => ip.trim_matches(['[', ']']).to_string(),
-        None => peer,
-    };
-    match ip.as_str() {
+    match crate::transport::peer_ip(&peer) {
         "127.0.0.1" | "::1" | "localhost" | "" => "localhost".into(),
-        _ => ip,
+        ip => ip.to_string(),
     }
 }
 

@@ -61,8 +61,31 @@ pub(crate) enum LoginOutcome {
 }
 
 /// Runs the login of `client` (a session of `service`) against `backend`, connected to
-/// `server` and not yet reading. See the module docs.
+/// `server` and not yet reading. See the module docs. Bounded by the connect timeout: a
+/// server (or client) that stalls mid-login must not hold the backend, the task or a
+/// user's slot forever. `LoggedIn` only if both connections are still open.
 pub(crate) async fn log_in_session(
+    worker: &Worker,
+    client: &Rc<Conn>,
+    backend: &Rc<Conn>,
+    server: &Arc<Server>,
+    service: &str,
+) -> LoginOutcome {
+    let limit = worker.inner.config.connect_timeout;
+    let login = run_login(worker, client, backend, server, service);
+    match tokio::time::timeout(limit, login).await {
+        Ok(LoginOutcome::LoggedIn(_)) if client.closing.get() || backend.closing.get() => {
+            LoginOutcome::Ended
+        }
+        Ok(outcome) => outcome,
+        Err(_) => {
+            tracing::info!(client = client.id, server = %server.name, "login did not finish within the connect timeout; closing");
+            LoginOutcome::Ended
+        }
+    }
+}
+
+async fn run_login(
     worker: &Worker,
     client: &Rc<Conn>,
     backend: &Rc<Conn>,

@@ -52,10 +52,7 @@ pub(crate) fn current() -> Arc<Throttle> {
 
 /// The address without its port.
 fn address(peer: &str) -> &str {
-    match peer.rsplit_once(':') {
-        Some((ip, _)) if !ip.is_empty() => ip,
-        _ => peer,
-    }
+    crate::transport::peer_ip(peer)
 }
 
 impl Throttle {

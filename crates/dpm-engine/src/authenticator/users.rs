@@ -96,33 +96,30 @@ impl ProxyUser {
     }
 }
 
-/// (service, user name).
-type UserKey = (String, String);
+/// Users by service, then by name: a service has proxy-held users exactly when it has
+/// an entry (looked up at every accept).
+type UsersByService = HashMap<String, HashMap<String, Arc<ProxyUser>>>;
 
-/// Users by (service, user name).
-static USERS: LazyLock<RwLock<HashMap<UserKey, Arc<ProxyUser>>>> = LazyLock::new(Default::default);
-
-fn key(service: &str, user: &str) -> UserKey {
-    (service.to_string(), user.to_string())
-}
+static USERS: LazyLock<RwLock<UsersByService>> = LazyLock::new(Default::default);
 
 /// Defines users (a second definition of the same user must be identical: it is
 /// another worker's).
 pub fn define_users(specs: Vec<UserSpec>) -> Result<(), String> {
     let mut users = USERS.write().unwrap_or_else(|e| e.into_inner());
     for spec in &specs {
-        if let Some(existing) = users.get(&key(&spec.service, &spec.user)) {
-            if existing.spec != *spec {
-                return Err(format!(
-                    "user '{}' of service '{}' is already defined differently",
-                    spec.user, spec.service
-                ));
-            }
+        let existing = users.get(&spec.service).and_then(|s| s.get(&spec.user));
+        if existing.is_some_and(|u| u.spec != *spec) {
+            return Err(format!(
+                "user '{}' of service '{}' is already defined differently",
+                spec.user, spec.service
+            ));
         }
     }
     for spec in specs {
         users
-            .entry(key(&spec.service, &spec.user))
+            .entry(spec.service.clone())
+            .or_default()
+            .entry(spec.user.clone())
             .or_insert_with(|| {
                 Arc::new(ProxyUser {
                     spec,
@@ -136,14 +133,14 @@ pub fn define_users(specs: Vec<UserSpec>) -> Result<(), String> {
 /// True when `service` authenticates its clients itself (a user names it).
 pub fn service_has_users(service: &str) -> bool {
     let users = USERS.read().unwrap_or_else(|e| e.into_inner());
-    users.keys().any(|(s, _)| s == service)
+    users.contains_key(service)
 }
 
 /// The user `name` of `service`.
 pub fn find(service: &str, name: &[u8]) -> Option<Arc<ProxyUser>> {
     let name = std::str::from_utf8(name).ok()?;
     let users = USERS.read().unwrap_or_else(|e| e.into_inner());
-    users.get(&key(service, name)).cloned()
+    users.get(service)?.get(name).cloned()
 }
 
 /// The users of `service`, for its diagnostics (names, plugins, open sessions, the
@@ -151,8 +148,9 @@ pub fn find(service: &str, name: &[u8]) -> Option<Arc<ProxyUser>> {
 pub fn diagnostics(service: &str) -> serde_json::Value {
     let users = USERS.read().unwrap_or_else(|e| e.into_inner());
     let mut list: Vec<_> = users
-        .values()
-        .filter(|u| u.spec.service == service)
+        .get(service)
+        .into_iter()
+        .flat_map(|s| s.values())
         .map(|u| {
             serde_json::json!({
                 "user": u.spec.user,

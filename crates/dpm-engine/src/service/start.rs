@@ -17,15 +17,19 @@ use crate::pipeline::{Pipeline, SessionRef};
 use crate::worker::Worker;
 
 /// Starts the service session of a freshly accepted `client` (the listener's
-/// `ClientAccepted` callback, if any, already ran and left it unlinked).
-pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<WorkerService>) {
+/// `ClientAccepted` callback, if any, already ran and left it unlinked). With
+/// `proxy_auth` (the service has proxy-held users) dpm runs the login itself before
+/// either side is read (`crate::authenticator`); the client's reader starts after it.
+pub(crate) async fn start_session(
+    worker: Worker,
+    client: Rc<Conn>,
+    service: Rc<WorkerService>,
+    proxy_auth: bool,
+) {
     let Some(session) = client.session.borrow().clone() else {
         return;
     };
     let shared = &service.shared;
-    // Proxy-held users: dpm runs the login itself before either side is read
-    // (`crate::authenticator`); the client's reader starts after it.
-    let proxy_auth = crate::authenticator::service_has_users(&shared.name);
     let mut router = shared.router.clone().new_session();
     let mut tried = Vec::new();
     // All attempts share one deadline, inside the backend connect timeout: servers that
@@ -56,16 +60,9 @@ pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<
                     let mut user = None;
                     if proxy_auth {
                         use crate::authenticator::{log_in_session, LoginOutcome};
-                        // Bounded: a server (or client) that stalls mid-login must
-                        // not hold the backend, the task or a user's slot forever.
-                        let login =
-                            log_in_session(&worker, &client, &backend, &server, &shared.name);
-                        let limit = worker.inner.config.connect_timeout;
-                        let outcome = tokio::time::timeout(limit, login).await.unwrap_or_else(|_| {
-                            tracing::info!(client = client.id, server = %server.name, "login did not finish within the connect timeout; closing");
-                            LoginOutcome::Ended
-                        });
-                        match outcome {
+                        match log_in_session(&worker, &client, &backend, &server, &shared.name)
+                            .await
+                        {
                             LoginOutcome::LoggedIn(login) => user = Some(login),
                             LoginOutcome::ServerFailed(error) => {
                                 worker.close(backend.id);
@@ -81,11 +78,6 @@ pub(crate) async fn start_session(worker: Worker, client: Rc<Conn>, service: Rc<
                                 worker.close(client.id);
                                 return;
                             }
-                        }
-                        if client.closing.get() || backend.closing.get() {
-                            worker.close(backend.id);
-                            worker.close(client.id);
-                            return;
                         }
                     }
                     server.mark_up();

@@ -23,9 +23,6 @@ use crate::conn::{Conn, Role};
 use crate::tracker::PacketKind;
 use crate::worker::Worker;
 
-/// MySQL's ER_SECURE_TRANSPORT_REQUIRED.
-const SECURE_TRANSPORT_REQUIRED: u16 = 3159;
-
 /// True when a login packet read on `conn` (going to `target`) needs dpm's TLS handling.
 /// Only login packet kinds are looked at, so the data path pays one comparison.
 #[inline]
@@ -79,26 +76,29 @@ pub(crate) fn switch_client_to_tls(conn: &Conn, rest: &mut BytesMut) -> bool {
 /// client gets ERR 3159, as from MySQL, and is closed (whether its login was to be
 /// relayed or answered by a script). True when refused.
 pub(crate) fn refuse_if_insecure(worker: &Worker, client: &Conn) -> bool {
-    let Some(TlsRole::Accept(tls)) = client.tls.get() else {
-        return false;
-    };
-    let secure = client.transport.get().is_some_and(|t| t.is_tls());
-    if !tls.options.require || secure {
+    if !plain_but_required(client) {
         return false;
     }
     tracing::info!(
         client = client.id,
         "plain client refused: the listener requires TLS"
     );
-    crate::connector::send_error(
-        client,
-        SECURE_TRANSPORT_REQUIRED,
-        *b"HY000",
-        "Connections using insecure transport are prohibited while --require_secure_transport=ON."
-            .into(),
-    );
+    let (code, message) = INSECURE_TRANSPORT;
+    crate::connector::send_error(client, code, *b"HY000", message.into());
     worker.close(client.id);
     true
+}
+
+/// MySQL's ER_SECURE_TRANSPORT_REQUIRED and its message.
+pub(crate) const INSECURE_TRANSPORT: (u16, &str) = (
+    3159,
+    "Connections using insecure transport are prohibited while --require_secure_transport=ON.",
+);
+
+/// True when `client`'s listener requires TLS and the client logs in without it.
+pub(crate) fn plain_but_required(client: &Conn) -> bool {
+    let required = matches!(client.tls.get(), Some(TlsRole::Accept(tls)) if tls.options.require);
+    required && !client.transport.get().is_some_and(|t| t.is_tls())
 }
 
 /// A greeting a script writes to a client of a listener with TLS offers it, as a

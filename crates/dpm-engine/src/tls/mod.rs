@@ -14,8 +14,8 @@ pub mod settings;
 use std::sync::Arc;
 
 pub(crate) use login::{
-    deliver_login_packet, intercepts, offer_in_script_greeting, refuse_if_insecure, report_failure,
-    switch_client_to_tls,
+    deliver_login_packet, intercepts, offer_in_script_greeting, plain_but_required,
+    refuse_if_insecure, report_failure, switch_client_to_tls, INSECURE_TRANSPORT,
 };
 pub use settings::{
     reload_all, ClientTls, ClientTlsOptions, MinVersion, ServerTls, ServerTlsOptions, TlsError,

@@ -195,6 +195,15 @@ impl Transport {
     }
 }
 
+/// The address part of a peer as [`Transport::peer`] writes it (`ip:port`, `[v6]:port`):
+/// the IP without port or brackets; anything else unchanged (`localhost`).
+pub fn peer_ip(peer: &str) -> &str {
+    match peer.rsplit_once(':') {
+        Some((ip, _)) if !ip.is_empty() => ip.trim_matches(['[', ']']),
+        _ => peer,
+    }
+}
+
 impl Socket {
     fn sock_ref(&self) -> socket2::SockRef<'_> {
         match self {
