@@ -325,6 +325,9 @@ fn walk(
     let target = worker.partner_of(conn);
     let session = conn.session.borrow().clone();
     let pipeline = session.as_ref().and_then(|s| s.pipeline());
+    // A backend of a service session that is not linked (a readwritesplit spare): it
+    // answers session commands only, and its answers go nowhere (`session::backends`).
+    let spare = target.is_none() && pipeline.is_some() && conn.role == Role::Backend;
     let mut run = 0; // start of the run of frames not yet sent
     let mut at = 0;
     loop {
@@ -345,6 +348,14 @@ fn walk(
         }
         let payload = &buf[at + HEADER_LEN..at + len];
         let info = conn.tracker.borrow_mut().on_receive(header.seq, payload)?;
+        if spare {
+            if let (PacketKind::Err, Some(session)) = (info.kind, &session) {
+                crate::session::backends::spare_failed(session, conn.id);
+            }
+            at += len;
+            run = at;
+            continue;
+        }
         if let (Some(session), Some(_)) = (&session, &pipeline) {
             // Only service sessions keep their state: a plain DPM link pays nothing.
             observe(session, conn, &info, payload);

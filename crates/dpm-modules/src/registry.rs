@@ -13,7 +13,10 @@ use crate::{classifier, filters, monitors, routers};
 
 /// Every built-in module's declaration: routers, filters, the classifier.
 pub fn builtin_modules() -> Vec<&'static ModuleInfo> {
-    let mut all = vec![&routers::readconnroute::INFO];
+    let mut all = vec![
+        &routers::readconnroute::INFO,
+        &routers::readwritesplit::INFO,
+    ];
     all.extend(filters::modules());
     all.push(&monitors::mariadbmon::INFO);
     all.push(&classifier::INFO);
@@ -44,6 +47,7 @@ pub fn create_router(
     let options = Options::validate(info, options)?;
     match name {
         "readconnroute" => routers::readconnroute::ReadConnRoute::create(&options),
+        "readwritesplit" => routers::readwritesplit::ReadWriteSplit::create(&options),
         _ => Err(format!("router '{name}' has no factory")),
     }
 }
@@ -102,8 +106,8 @@ mod tests {
         .unwrap();
         assert_eq!(r.info().name, "readconnroute");
         assert_eq!(
-            create_router("readwritesplit", vec![]).err().unwrap(),
-            "unknown router module 'readwritesplit' (known: readconnroute)"
+            create_router("schemarouter", vec![]).err().unwrap(),
+            "unknown router module 'schemarouter' (known: readconnroute, readwritesplit)"
         );
         assert!(
             create_router("readconnroute", vec![("x".into(), OptionValue::Int(1))])

@@ -5,6 +5,9 @@
 //! the server, over TLS when the server has TLS settings. The server's OK (status
 //! flags, session-tracking data) is what the client gets as its own.
 
+use std::rc::Rc;
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 use dpm_protocol::caps::{CLIENT_COMPRESS, CLIENT_SSL, CLIENT_ZSTD_COMPRESSION_ALGORITHM};
 use dpm_protocol::{is_err_packet, ErrPacket, HandshakeResponse41, HandshakeV10};
@@ -13,8 +16,11 @@ use super::users::BackendCredentials;
 use crate::client::login::{follow_auth, plugin_token, speaks};
 use crate::client::wire::PacketStream;
 use crate::client::ClientError;
+use crate::conn::Conn;
+use crate::service::Server;
 use crate::tls::TlsRole;
 use crate::transport::Transport;
+use crate::worker::Worker;
 
 /// Why a login stopped before it started: the server's greeting has no `CLIENT_SSL`.
 pub(crate) const NO_TLS_OFFERED: &str = "the server does not offer TLS, which dpm must use with it";
@@ -106,5 +112,90 @@ pub(crate) fn capabilities(
         caps | CLIENT_SSL
     } else {
         caps
+    }
+}
+
+/// Why a fresh backend for a session could not be had.
+pub(crate) enum OpenError {
+    /// The server could not be reached.
+    Connect(std::io::Error),
+    /// It was reached but the login failed (or timed out).
+    Login(ClientError),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Connect(e) => write!(f, "{}", crate::error::describe_os_error(e)),
+            OpenError::Login(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// A server connection logged in on a client's behalf, its reader not started.
+pub(crate) struct LoggedIn {
+    /// The connection; its tracker is in the command phase.
+    pub backend: Rc<Conn>,
+    /// The server's greeting.
+    pub greeting: HandshakeV10,
+    /// The server's OK to the login.
+    pub ok: Bytes,
+    /// What the server sent after its OK (for the reader, or whoever reads next).
+    pub unread: BytesMut,
+}
+
+/// Opens a connection to `server` and logs in with `credentials` for the client whose
+/// login was `client` (its capabilities, collation, schema and attributes), all within
+/// the connect timeout. On failure the connection is closed again.
+pub(crate) async fn open_logged_in(
+    worker: &Worker,
+    server: &Arc<Server>,
+    client: &HandshakeResponse41,
+    credentials: &BackendCredentials,
+) -> Result<LoggedIn, OpenError> {
+    let timeout = worker.inner.config.connect_timeout;
+    let backend = crate::service::start::connect(worker, server, timeout, false)
+        .await
+        .map_err(OpenError::Connect)?;
+    let Some(transport) = backend.transport.get() else {
+        worker.close(backend.id);
+        return Err(OpenError::Login(ClientError::Protocol("closed".into())));
+    };
+    let mut stream = PacketStream::new(transport);
+    let logged_in = tokio::time::timeout(timeout, async {
+        let greeting = read_greeting(&mut stream)
+            .await
+            .map_err(ClientError::Protocol)?;
+        let ok = log_in(
+            &mut stream,
+            &greeting,
+            client,
+            credentials,
+            backend.tls.get(),
+        )
+        .await?;
+        Ok::<_, ClientError>((greeting, ok))
+    })
+    .await
+    .unwrap_or(Err(ClientError::Timeout));
+    match logged_in {
+        Ok((greeting, ok)) => {
+            let caps = capabilities(&greeting, client, backend.tls.get());
+            backend
+                .tracker
+                .borrow_mut()
+                .logged_in(greeting.capabilities, caps);
+            let unread = stream.take_unread();
+            Ok(LoggedIn {
+                backend,
+                greeting,
+                ok,
+                unread,
+            })
+        }
+        Err(e) => {
+            worker.close(backend.id);
+            Err(OpenError::Login(e))
+        }
     }
 }

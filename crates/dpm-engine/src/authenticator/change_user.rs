@@ -75,11 +75,29 @@ pub(crate) async fn change_user(
                 return false;
             }
         };
-    let server = pipeline.server.clone();
-    let timeout = worker.inner.config.connect_timeout;
-    let backend = match crate::service::start::connect(worker, &server, timeout, false).await {
-        Ok(b) => b,
-        Err(e) => {
+    let server = pipeline.server();
+    let user = authenticated.slot.user().clone();
+    let credentials = user
+        .spec
+        .backend
+        .clone()
+        .or_else(|| server.credentials.clone());
+    let opened = match credentials {
+        None => Err(backend_login::OpenError::Login(
+            crate::client::ClientError::Protocol("no backend credentials".into()),
+        )),
+        Some(c) => {
+            backend_login::open_logged_in(worker, &server, &authenticated.response, &c).await
+        }
+    };
+    let backend_login::LoggedIn {
+        backend,
+        greeting,
+        ok,
+        unread: server_unread,
+    } = match opened {
+        Ok(done) => done,
+        Err(backend_login::OpenError::Connect(e)) => {
             let refusal = client_login::Refusal::Error {
                 code: crate::connector::BACKEND_UNREACHABLE,
                 state: *b"HY000",
@@ -88,40 +106,7 @@ pub(crate) async fn change_user(
             refuse(worker, client, &mut stream, refusal).await;
             return false;
         }
-    };
-    let user = authenticated.slot.user().clone();
-    let credentials = user
-        .spec
-        .backend
-        .clone()
-        .or_else(|| server.credentials.clone());
-    let Some(backend_transport) = backend.transport.get() else {
-        worker.close(backend.id);
-        return false;
-    };
-    let mut server_stream = PacketStream::new(backend_transport);
-    let logged_in = tokio::time::timeout(timeout, async {
-        let greeting = backend_login::read_greeting(&mut server_stream)
-            .await
-            .map_err(crate::client::ClientError::Protocol)?;
-        let credentials = credentials
-            .ok_or_else(|| crate::client::ClientError::Protocol("no backend credentials".into()))?;
-        let ok = backend_login::log_in(
-            &mut server_stream,
-            &greeting,
-            &authenticated.response,
-            &credentials,
-            backend.tls.get(),
-        )
-        .await?;
-        Ok::<_, crate::client::ClientError>((greeting, ok))
-    })
-    .await
-    .unwrap_or(Err(crate::client::ClientError::Timeout));
-    let (greeting, ok) = match logged_in {
-        Ok(done) => done,
-        Err(e) => {
-            worker.close(backend.id);
+        Err(backend_login::OpenError::Login(e)) => {
             let refusal = server_refusal(&server, "(mapped account)", e);
             refuse(worker, client, &mut stream, refusal).await;
             return false;
@@ -140,12 +125,11 @@ pub(crate) async fn change_user(
     if let Some(old) = old {
         worker.close(old);
     }
+    // Other backends (readwritesplit) hold the old user's session: they go too, and so
+    // does the history of session commands (the new user's session starts clean).
+    crate::session::backends::forget_all(worker, &session);
     let response = authenticated.response;
     let backend_caps = backend_login::capabilities(&greeting, &response, backend.tls.get());
-    backend
-        .tracker
-        .borrow_mut()
-        .logged_in(greeting.capabilities, backend_caps);
     client
         .tracker
         .borrow_mut()
@@ -162,7 +146,7 @@ pub(crate) async fn change_user(
         greeting_caps,
     });
     *unread = stream.take_unread();
-    backend.pending_input.replace(server_stream.take_unread());
+    backend.pending_input.replace(server_unread);
     crate::forward::start_io(worker, &backend);
     true
 }

@@ -9,7 +9,7 @@
 //! A failed login gets the server's wording (ERR 1045 "Access denied for user …") and
 //! is slowed down when one address keeps failing (`throttle`).
 
-mod backend_login;
+pub(crate) mod backend_login;
 mod change_user;
 pub(crate) mod client_login;
 mod throttle;

@@ -29,7 +29,7 @@
 
 mod error;
 pub(crate) mod login;
-mod response;
+pub(crate) mod response;
 pub(crate) mod wire;
 
 use std::time::Duration;

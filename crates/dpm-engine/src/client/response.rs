@@ -292,8 +292,8 @@ fn unexpected(wanted: &str, payload: &[u8]) -> ClientError {
 }
 
 /// Reads the complete response of the command just written to `stream` into `reader`.
-pub(crate) async fn read_response(
-    stream: &mut PacketStream,
+pub(crate) async fn read_response<T: std::borrow::Borrow<crate::transport::Transport>>(
+    stream: &mut PacketStream<T>,
     reader: &mut ResponseReader,
 ) -> Result<(), ClientError> {
     loop {

@@ -17,8 +17,8 @@ use dpm_protocol::lenenc::get_lenenc_int;
 use dpm_protocol::response::OkPacket;
 
 use super::types::{
-    Action, FilterSession, Interest, Reply, ReplyKind, ReplyPacket, Request, RouterSession,
-    SessionRef,
+    Action, Decision, FilterSession, Interest, Reply, ReplyKind, ReplyPacket, Request, Route,
+    RouteContext, RouterSession, SessionRef,
 };
 use crate::conn::Conn;
 use crate::service::{Server, WorkerService};
@@ -30,8 +30,8 @@ use crate::worker::Worker;
 pub struct Pipeline {
     /// The service, as this worker sees it.
     pub service: Rc<WorkerService>,
-    /// The server the session's backend is connected to.
-    pub server: Arc<Server>,
+    /// The server the session's linked backend is connected to.
+    server: RefCell<Arc<Server>>,
     /// Filter sessions, in chain order.
     pub filters: Vec<Rc<dyn FilterSession>>,
     /// The router session.
@@ -43,6 +43,9 @@ pub struct Pipeline {
     replies_of_all: bool,
     /// The router routes each request: every request stops, whatever the filters want.
     router_wants_requests: bool,
+    /// Session commands kept for backends opened later (the router's limit; 0: the
+    /// router never uses more than one backend).
+    history_limit: usize,
     /// Commands sent to the backend whose replies the filters still await, oldest first.
     awaiting: RefCell<VecDeque<Awaited>>,
     /// The reply in flight: rows so far, and whether it is a result set.
@@ -59,17 +62,20 @@ impl Pipeline {
         router: Box<dyn RouterSession>,
         interest: Interest,
         router_interest: Interest,
+        history_limit: usize,
     ) -> Pipeline {
-        let replies_of_all = router_interest.replies
-            || filters.iter().any(|f| {
-                let i = f.interest();
-                i.replies && !i.requests
-            });
+        // A router that asks for replies says per request which it sees (`Decision`);
+        // only a filter can watch them all.
+        let replies_of_all = filters.iter().any(|f| {
+            let i = f.interest();
+            i.replies && !i.requests
+        });
         Pipeline {
             replies_of_all,
             router_wants_requests: router_interest.requests,
+            history_limit,
             service,
-            server,
+            server: RefCell::new(server),
             filters,
             router: RefCell::new(router),
             interest,
@@ -79,9 +85,29 @@ impl Pipeline {
         }
     }
 
+    /// The server the session's linked backend is connected to.
+    #[inline]
+    pub fn server(&self) -> Arc<Server> {
+        self.server.borrow().clone()
+    }
+
+    /// The router may move the session between backends (it keeps a session-command
+    /// history to replay on them).
+    pub(crate) fn uses_several_backends(&self) -> bool {
+        self.history_limit > 0
+    }
+
+    /// The session's link moved to a backend on `server`.
+    pub(crate) fn set_server(&self, server: Arc<Server>) {
+        self.server.replace(server);
+    }
+
     /// The session ends: counters go down, filters close their sessions.
     pub(crate) fn close(&self) {
-        self.server.sessions.fetch_sub(1, Ordering::Relaxed);
+        self.server
+            .borrow()
+            .sessions
+            .fetch_sub(1, Ordering::Relaxed);
         self.service.shared.sessions.fetch_sub(1, Ordering::Relaxed);
         for f in &self.filters {
             f.close_session();
@@ -90,12 +116,16 @@ impl Pipeline {
     }
 }
 
-/// A command sent to the backend whose reply the filters await.
+/// A command sent to the backend whose reply the filters (or the router) await.
 struct Awaited {
     command: u8,
     /// False when no filter is to see the reply (no filter wanted the request, and none
-    /// watches every reply): the loop forwards it without stopping.
+    /// watches every reply).
     watched: bool,
+    /// The router asked to see the reply, or it ends a session command (whose success
+    /// decides whether it joins the session's history): the loop stops at its end.
+    router: bool,
+    session_command: bool,
     /// The request as the chain passed it on (none when the loop forwarded the command
     /// without stopping: no filter asked for requests).
     request: Option<Rc<Request>>,
@@ -127,17 +157,43 @@ pub(crate) fn reply_dropped(pipeline: &Pipeline) {
 /// await its reply.
 #[inline]
 pub(crate) fn note_request_sent(pipeline: &Pipeline, command: u8, request: Option<Rc<Request>>) {
+    let shown = request.is_some();
+    note_routed_request(pipeline, command, request, shown, None)
+}
+
+/// [`note_request_sent`] for a request the router decided about.
+fn note_routed_request(
+    pipeline: &Pipeline,
+    command: u8,
+    request: Option<Rc<Request>>,
+    shown: bool,
+    decision: Option<&Decision>,
+) {
     // One relaxed atomic add per statement: the per-server "routed" counter is shared by
     // the workers, and a statement costs tens of microseconds of system calls anyway.
-    pipeline.server.routed.fetch_add(1, Ordering::Relaxed);
+    pipeline
+        .server
+        .borrow()
+        .routed
+        .fetch_add(1, Ordering::Relaxed);
     if pipeline.interest.replies && response_shape(command) != ResponseShape::None {
-        let watched = request.is_some() || pipeline.replies_of_all;
+        let session_command = decision.is_some_and(|d| matches!(d.route, Route::SessionCommand));
+        let router = decision.is_some_and(|d| d.see_reply) || session_command;
+        // Filters see the replies of requests some filter was shown (a router asking for
+        // every request shows none to the filters), and every reply when one watches all.
+        let watched = shown || pipeline.replies_of_all;
         pipeline.awaiting.borrow_mut().push_back(Awaited {
             command,
             watched,
+            router,
+            session_command,
             request,
             // Only a reply someone sees needs its duration (a clock read per statement).
-            sent: if watched { Some(Instant::now()) } else { None },
+            sent: if watched || router {
+                Some(Instant::now())
+            } else {
+                None
+            },
         });
     }
 }
@@ -157,7 +213,7 @@ pub(crate) fn note_reply_packet(
         let mut awaiting = pipeline.awaiting.borrow_mut();
         match awaiting.front() {
             None => return false,
-            Some(a) if !a.watched => {
+            Some(a) if !a.watched && !a.router => {
                 // Nobody is to see this reply: it passes, and is forgotten at its end.
                 if ends_response {
                     awaiting.pop_front();
@@ -198,10 +254,12 @@ pub(crate) async fn run_request(
     let mut answer: Option<Answer> = None;
     // How many filters saw the request: those get the pipeline's own answer upstream.
     let mut seen = pipeline.filters.len();
+    let mut shown = false;
     for (at, filter) in pipeline.filters.iter().enumerate() {
         if !filter.interest().requests || !filter.wants(&request.payload) {
             continue;
         }
+        shown = true;
         let action = filter
             .clone()
             .route_query(sref.clone(), request.clone())
@@ -233,24 +291,46 @@ pub(crate) async fn run_request(
             break;
         }
     }
+    let mut decision = None;
     if answer.is_none() {
-        let routed =
-            pipeline
-                .router
-                .borrow_mut()
-                .route_query(&request, target.as_deref(), &pipeline.server);
-        answer = routed.err().map(Answer::Error);
+        match route(
+            worker,
+            client,
+            session,
+            &pipeline,
+            &request,
+            target.as_deref(),
+        )
+        .await
+        {
+            Ok(d) => decision = Some(d),
+            Err(err) => answer = Some(Answer::Error(err)),
+        }
+        if client.closing.get() {
+            return;
+        }
     }
     match answer {
         None => {
             let Some(backend) = session.backend().and_then(|id| worker.get(id)) else {
                 let message = format!(
                     "Lost connection to server '{}' of service '{}'",
-                    pipeline.server.name, pipeline.service.shared.name
+                    pipeline.server().name,
+                    pipeline.service.shared.name
                 );
                 return write_error(client, &ErrPacket::new(LOST_BACKEND, *b"08S01", message));
             };
-            note_request_sent(&pipeline, request.command, Some(request.clone()));
+            let decision = decision.as_ref();
+            note_routed_request(
+                &pipeline,
+                request.command,
+                Some(request.clone()),
+                shown,
+                decision,
+            );
+            if decision.is_some_and(|d| matches!(d.route, Route::SessionCommand)) {
+                crate::session::backends::send_to_spares(worker, session, &request.payload);
+            }
             crate::forward::deliver(worker, client, &backend, &request.payload).await;
         }
         Some(answer) => {
@@ -265,6 +345,68 @@ pub(crate) async fn run_request(
         }
     }
 }
+
+/// Asks the router where `request` goes and moves the session's link there. A server
+/// the session cannot use (its backend could not be opened or given the session's
+/// state) is reported to the router, which is asked again.
+async fn route(
+    worker: &Worker,
+    client: &Rc<Conn>,
+    session: &Rc<Session>,
+    pipeline: &Pipeline,
+    request: &Request,
+    target: Option<&str>,
+) -> Result<Decision, ErrPacket> {
+    let mut failures = Vec::new();
+    for _ in 0..MAX_ROUTE_ATTEMPTS {
+        let current = pipeline.server();
+        let decision = {
+            let backends = session.backends.borrow();
+            let state = session.state.borrow();
+            let context = RouteContext {
+                current: &current,
+                open: backends.open(),
+                can_open: pipeline.history_limit > 0
+                    && backends.history_complete()
+                    && session.has_proxy_login(),
+                state: &state,
+            };
+            pipeline
+                .router
+                .borrow_mut()
+                .route_query(request, target, &context)?
+        };
+        let Route::To(server) = &decision.route else {
+            return Ok(decision);
+        };
+        if Arc::ptr_eq(server, &current) {
+            return Ok(decision);
+        }
+        match crate::session::backends::switch_to(worker, client, session, pipeline, server).await {
+            Ok(()) => return Ok(decision),
+            Err(why) => {
+                tracing::warn!(client = client.id, server = %server.name, "cannot use server for this session: {why}");
+                failures.push(format!("{}: {why}", server.name));
+                pipeline.router.borrow_mut().open_failed(server, &why);
+            }
+        }
+        if client.closing.get() {
+            break;
+        }
+    }
+    Err(ErrPacket::new(
+        1105,
+        *b"HY000",
+        format!(
+            "service '{}' could not route the statement: {}",
+            pipeline.service.shared.name,
+            failures.join("; ")
+        ),
+    ))
+}
+
+/// How many servers a request may be routed to before the client gets an error.
+const MAX_ROUTE_ATTEMPTS: usize = 4;
 
 /// How the pipeline answers a command itself instead of sending it to a backend.
 enum Answer {
@@ -389,7 +531,7 @@ pub(crate) const LOST_BACKEND: u16 = 1158; // ER_NET_READ_ERROR
 /// pipelining clients ever wait here, and only while a backend is still answering: every
 /// earlier command was sent to the backend (the pipeline answers or refuses the others
 /// at once), and if the backend goes the session and its client close.
-async fn await_earlier_responses(client: &Conn) {
+pub(crate) async fn await_earlier_responses(client: &Conn) {
     while client.tracker.borrow().pending_commands() > 1 && !client.closing.get() {
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
@@ -519,7 +661,7 @@ pub(crate) async fn run_reply(
         status: session.state.borrow().status,
         error_code: end.error_code,
         error_message: end.error_message,
-        server: Some(pipeline.server.clone()),
+        server: Some(pipeline.server()),
         request: awaited.request,
         duration: awaited.sent.map(|t| t.elapsed()).unwrap_or_default(),
     });
@@ -528,8 +670,23 @@ pub(crate) async fn run_reply(
         session: session.clone(),
         service: pipeline.service.clone(),
     };
-    pass_upstream(&sref, &pipeline.filters, reply.clone()).await;
-    pipeline.router.borrow_mut().client_reply(&reply);
+    if awaited.watched {
+        pass_upstream(&sref, &pipeline.filters, reply.clone()).await;
+    }
+    if awaited.session_command {
+        if let Some(request) = &reply.request {
+            crate::session::backends::session_command_done(
+                worker,
+                session,
+                request.payload.clone(),
+                reply.kind != ReplyKind::Err,
+                pipeline.history_limit,
+            );
+        }
+    }
+    if awaited.watched || awaited.router {
+        pipeline.router.borrow_mut().client_reply(&reply);
+    }
 }
 
 /// Hands a complete reply to `filters` that watch replies, last first (upstream).

@@ -20,11 +20,11 @@ mod chain;
 mod types;
 
 pub(crate) use chain::{
-    note_reply_packet, note_request_sent, reply_dropped, run_reply, run_request, wanted,
-    LOST_BACKEND,
+    await_earlier_responses, note_reply_packet, note_request_sent, reply_dropped, run_reply,
+    run_request, wanted, LOST_BACKEND,
 };
 pub use chain::{Pipeline, ReplyEnd};
 pub use types::{
-    sql_of, Action, Filter, FilterSession, Interest, Reply, ReplyKind, ReplyPacket, Request,
-    Router, RouterSession, SessionRef, Step,
+    sql_of, Action, Decision, Filter, FilterSession, Interest, Reply, ReplyKind, ReplyPacket,
+    Request, Route, RouteContext, Router, RouterSession, SessionRef, Step,
 };

@@ -261,6 +261,63 @@ pub trait Router: Send + Sync {
     fn delayed_retry(&self) -> std::time::Duration {
         std::time::Duration::ZERO
     }
+    /// How many session commands a session keeps to replay on backends it opens later
+    /// (0: the router never routes to more than one backend). Past it, the session
+    /// opens no new backend.
+    fn session_command_history(&self) -> usize {
+        0
+    }
+}
+
+/// Where the router sends a request.
+#[derive(Clone, Debug)]
+pub enum Route {
+    /// To the backend the session is using now.
+    Current,
+    /// To this server: the session switches its link to it (once the responses to the
+    /// client's earlier commands are out), opening a backend to it if it has none —
+    /// logged in like the first and brought to the session's state by replaying the
+    /// session commands (see [`Route::SessionCommand`]).
+    To(Arc<Server>),
+    /// A command that changes session state (SET, USE, PREPARE, COM_INIT_DB …): the
+    /// current backend answers the client, every other backend of the session runs it
+    /// too (their answers are discarded; one that fails there is closed), and once it
+    /// succeeded it joins the session's history, which a backend opened later replays.
+    SessionCommand,
+}
+
+/// What a router decided about one request.
+#[derive(Clone, Debug)]
+pub struct Decision {
+    /// Where it goes.
+    pub route: Route,
+    /// The router wants to see its reply ([`RouterSession::client_reply`]).
+    pub see_reply: bool,
+}
+
+impl Decision {
+    /// To the current backend, reply unseen.
+    pub fn current() -> Decision {
+        Decision {
+            route: Route::Current,
+            see_reply: false,
+        }
+    }
+}
+
+/// What a router is told about the session when it routes a request.
+pub struct RouteContext<'a> {
+    /// The server the session's linked backend is connected to.
+    pub current: &'a Arc<Server>,
+    /// The servers the session has a backend to (the current one first).
+    pub open: &'a [Arc<Server>],
+    /// The session may open a backend to a server it has none to: dpm can log in on
+    /// the client's behalf (proxy-held users) and the session-command history is
+    /// complete. When false, [`Route::To`] must name a server in `open`.
+    pub can_open: bool,
+    /// The session's state as the servers reported it (status flags: in transaction,
+    /// autocommit).
+    pub state: &'a crate::session::SessionState,
 }
 
 /// One session's router.
@@ -272,20 +329,29 @@ pub trait RouterSession {
     fn connected(&mut self, _server: &Arc<Server>) {}
     /// No candidate could be reached: the client was refused.
     fn refused(&mut self) {}
-    /// Where a request goes. `target` is a server a filter asked for; `current` is the
-    /// server the session is connected to. `Err` answers the client with that error.
+    /// Where a request goes. `target` is a server a filter asked for. `Err` answers the
+    /// client with that error.
     fn route_query(
         &mut self,
         request: &Request,
         target: Option<&str>,
-        current: &Arc<Server>,
-    ) -> Result<(), ErrPacket>;
-    /// A complete reply passed by (`clientReply`).
+        context: &RouteContext<'_>,
+    ) -> Result<Decision, ErrPacket>;
+    /// A backend to `server` could not be opened or brought to the session's state for
+    /// the request just routed there (`why`): the router is asked again, and must now
+    /// route elsewhere or refuse.
+    fn open_failed(&mut self, _server: &Arc<Server>, _why: &str) {}
+    /// A complete reply the router asked to see ([`Decision::see_reply`]), or every
+    /// reply when its interest includes replies and it routes per session.
     fn client_reply(&mut self, _reply: &Reply) {}
     /// The session's backend failed (`handleError`); true if the router recovered and
     /// the session goes on.
     fn handle_error(&mut self, _server: &Arc<Server>, _error: &str) -> bool {
         false
+    }
+    /// Where the session's last statements went and why, oldest first (readwritesplit).
+    fn route_log(&self) -> Vec<String> {
+        Vec::new()
     }
     /// The session ends (`closeSession`).
     fn close_session(&mut self) {}

@@ -7,6 +7,7 @@
 //! the session it is linked into, or to none (a pooled or fresh backend). A session
 //! serving a service also carries its pipeline (filters and router, `crate::pipeline`).
 
+pub mod backends;
 mod pairing;
 pub mod state;
 
@@ -33,13 +34,15 @@ pub struct Session {
     pipeline: RefCell<Option<Rc<Pipeline>>>,
     /// The login dpm ran itself (proxy-held users), until the session ends.
     login: RefCell<Option<crate::authenticator::ProxyLogin>>,
+    /// Backends beyond the linked one and the session-command history (readwritesplit).
+    pub backends: RefCell<backends::Backends>,
 }
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline")
             .field("service", &self.service.shared.name)
-            .field("server", &self.server.name)
+            .field("server", &self.server().name)
             .finish()
     }
 }
@@ -53,6 +56,7 @@ impl Session {
             state: RefCell::new(SessionState::default()),
             pipeline: RefCell::new(None),
             login: RefCell::new(None),
+            backends: RefCell::default(),
         }
     }
 
@@ -107,7 +111,7 @@ impl Session {
 
     /// The server a service session's backend is connected to.
     pub fn server(&self) -> Option<Arc<Server>> {
-        self.pipeline.borrow().as_ref().map(|p| p.server.clone())
+        self.pipeline.borrow().as_ref().map(|p| p.server())
     }
 
     /// The linked backend, if any.

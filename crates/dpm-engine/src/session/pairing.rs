@@ -116,9 +116,19 @@ impl Worker {
                 b.session.replace(None);
             }
             session.backend.set(None);
+            super::backends::forget_all(self, &session);
         } else if session.backend.get() == Some(conn.id) {
             session.backend.set(None);
+            if let Some(pipeline) = session.pipeline() {
+                if super::backends::carry_on_without(self, &session, &pipeline, conn) {
+                    return;
+                }
+            }
+            super::backends::forget_all(self, &session);
         } else {
+            // A spare backend (readwritesplit): the session goes on without it.
+            let current = session.pipeline().map(|p| p.server());
+            super::backends::spare_closed(&session, conn.id, current.as_ref());
             return;
         }
         if let Some(pipeline) = session.take_pipeline() {
@@ -148,7 +158,7 @@ impl Worker {
             if pipeline
                 .router
                 .borrow_mut()
-                .handle_error(&pipeline.server, error)
+                .handle_error(&pipeline.server(), error)
             {
                 return;
             }
@@ -163,12 +173,13 @@ impl Worker {
                 tracing::info!(
                     client = other.id,
                     service = %pipeline.service.shared.name,
-                    server = %pipeline.server.name,
+                    server = %pipeline.server().name,
                     "{error}; closing the client"
                 );
                 let message = format!(
                     "Lost connection to server '{}' of service '{}': {error}",
-                    pipeline.server.name, pipeline.service.shared.name
+                    pipeline.server().name,
+                    pipeline.service.shared.name
                 );
                 crate::connector::send_error(
                     other,

@@ -1,5 +1,6 @@
 //! The objects a Lua filter is handed: the session (`session:get_priv()`,
-//! `session:set_priv(v)`, its server, user, schema and transaction state), the query
+//! `session:set_priv(v)`, its server, user, schema and transaction state, its route log
+//! and backends), the query
 //! (`query:sql()`, `query:set_sql(s)`, `query:command()`, `query:classify()`) and the
 //! reply (`reply.rows`, `reply.type`, …). Each filter session makes one of each, on first
 //! use, and reuses them: a statement costs no Lua allocation for them.
@@ -71,6 +72,23 @@ impl UserData for SessionObject {
         });
         methods.add_method("prepared_statements", |_, this, ()| {
             Ok(this.session.session.state.borrow().prepared.clone())
+        });
+        // Where the router sent the session's last statements and why (readwritesplit;
+        // other routers keep none), oldest first.
+        methods.add_method("route_log", |_, this, ()| {
+            let log = this.session.session.pipeline().map(|p| {
+                p.router
+                    .try_borrow()
+                    .map(|r| r.route_log())
+                    .unwrap_or_default()
+            });
+            Ok(log.unwrap_or_default())
+        });
+        // The servers the session has a backend to, the one in use first.
+        methods.add_method("backends", |_, this, ()| {
+            let backends = this.session.session.backends.borrow();
+            let open = backends.open();
+            Ok(open.iter().map(|s| s.name.clone()).collect::<Vec<_>>())
         });
     }
 }

@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use dpm_engine::pipeline::{Request, Router, RouterSession};
+use dpm_engine::pipeline::{Decision, Request, RouteContext, Router, RouterSession};
 use dpm_engine::service::{
     Maturity, ModuleInfo, ModuleType, OptionKind, OptionSpec, Options, Server, ServerRole,
 };
@@ -139,11 +139,12 @@ impl RouterSession for ReadConnSession {
         &mut self,
         _request: &Request,
         target: Option<&str>,
-        current: &Arc<Server>,
-    ) -> Result<(), ErrPacket> {
+        context: &RouteContext<'_>,
+    ) -> Result<Decision, ErrPacket> {
+        let current = context.current;
         match target {
-            None => Ok(()),
-            Some(name) if name == current.name => Ok(()),
+            None => Ok(Decision::current()),
+            Some(name) if name == current.name => Ok(Decision::current()),
             Some(name) => {
                 self.router.misrouted.fetch_add(1, Ordering::Relaxed);
                 Err(ErrPacket::new(
@@ -217,9 +218,16 @@ mod tests {
         let r = router("running");
         let mut s = r.clone().new_session();
         let q = Request::new(bytes::Bytes::from_static(b"\x03SELECT 1"));
-        assert!(s.route_query(&q, None, &servers[0]).is_ok());
-        assert!(s.route_query(&q, Some("p1"), &servers[0]).is_ok());
-        let err = s.route_query(&q, Some("r1"), &servers[0]).unwrap_err();
+        let state = dpm_engine::session::SessionState::default();
+        let context = RouteContext {
+            current: &servers[0],
+            open: &servers[..1],
+            can_open: false,
+            state: &state,
+        };
+        assert!(s.route_query(&q, None, &context).is_ok());
+        assert!(s.route_query(&q, Some("p1"), &context).is_ok());
+        let err = s.route_query(&q, Some("r1"), &context).unwrap_err();
         assert!(String::from_utf8_lossy(&err.message).contains("cannot route to server 'r1'"));
         assert_eq!(r.diagnostics()["route_requests_refused"], 1);
     }

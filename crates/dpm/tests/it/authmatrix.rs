@@ -46,19 +46,6 @@ fn hashes() -> &'static Hashes {
     })
 }
 
-fn hash_password(plugin: &str, password: &str) -> String {
-    let out = run_bounded(
-        Command::new(env!("CARGO_BIN_EXE_dpm"))
-            .arg("hash-password")
-            .arg("--plugin")
-            .arg(plugin),
-        Some(format!("{password}\n").as_bytes()),
-        Duration::from_secs(30),
-    );
-    out.assert_success("dpm hash-password");
-    out.stdout.trim_end().to_string()
-}
-
 /// An RSA key pair made with `openssl genrsa` for `rsa_private_key`, and the base64 body
 /// of its public key (what a client that asks for it must receive).
 struct RsaKey {

@@ -124,7 +124,7 @@ fn qla_logs_every_statement_as_the_server_saw_it_and_top_reports_the_session() {
 #[test]
 fn tee_mirrors_writes_to_the_second_service_and_the_client_sees_only_the_main_result() {
     let main = MariaDb::get();
-    let spare = &ReplicaPair::get().primary;
+    let spare = &SharedReplication::get().primary;
     for (db, v) in [(main, "main"), (spare, "mirror")] {
         db.direct_exec(&format!(
             "CREATE TABLE IF NOT EXISTS {DB}.teed (id INT PRIMARY KEY, v VARCHAR(10));
@@ -492,7 +492,7 @@ fn an_allow_list_lets_through_only_what_its_rules_match() {
 #[test]
 fn a_tee_mirror_whose_connection_dies_reconnects_by_itself() {
     let main = MariaDb::get();
-    let spare = &ReplicaPair::get().primary;
+    let spare = &SharedReplication::get().primary;
     for db in [main, spare] {
         db.direct_exec(&format!(
             "CREATE TABLE IF NOT EXISTS {DB}.reteed (id INT PRIMARY KEY); DELETE FROM {DB}.reteed;"

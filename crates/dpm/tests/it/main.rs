@@ -24,6 +24,7 @@ mod monitor;
 mod prepared;
 mod python;
 mod robustness;
+mod rwsplit;
 mod services;
 mod sysbench;
 mod tls;

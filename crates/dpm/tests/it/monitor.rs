@@ -32,7 +32,7 @@ fn topology_dpm(set: &ReplicaSet, flags: &[(&str, &str)]) -> (Dpm, u16) {
 
 #[test]
 fn the_monitor_finds_roles_raises_events_and_readconnroute_follows_it() {
-    let pair = ReplicaPair::get();
+    let pair = SharedReplication::get();
     let port = free_port();
     let dpm = Dpm::builder("crates/dpm/tests/lua/monitor_admin.lua")
         .env("DPM_LISTEN_PORT", port)
@@ -91,7 +91,7 @@ fn a_monitor_without_credentials_or_with_unknown_options_stops_the_start() {
 
 #[test]
 fn the_monitor_example_routes_writes_to_the_primary_it_found() {
-    let pair = ReplicaPair::get();
+    let pair = SharedReplication::get();
     let port = free_port();
     // The example declares no roles: only the monitor can tell which is the primary.
     // Listed replica first, so that a router ignoring the monitor would pick it.

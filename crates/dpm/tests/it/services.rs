@@ -148,7 +148,7 @@ fn server_id(port: u16) -> String {
 
 #[test]
 fn readconnroute_sends_each_session_to_a_server_of_the_role() {
-    let pair = ReplicaPair::get();
+    let pair = SharedReplication::get();
     let (_dpm, to_replica) = readconnroute("replica", pair.primary.port, pair.replica.port);
     let (_dpm2, to_primary) = readconnroute("primary", pair.primary.port, pair.replica.port);
     for _ in 0..3 {
@@ -179,7 +179,7 @@ fn readconnroute_sends_each_session_to_a_server_of_the_role() {
 
 #[test]
 fn readconnroute_balances_by_least_connections_and_skips_a_dead_server() {
-    let pair = ReplicaPair::get();
+    let pair = SharedReplication::get();
     let dead = 1; // nothing listens on 127.0.0.1:1
     let (dpm, port) = readconnroute("running", dead, pair.replica.port);
     // Every session lands on the live server; the dead one is skipped with a log line.

@@ -1,6 +1,6 @@
 //! The dpm process under test, and the [`Target`] a test talks to.
 
-use super::{free_port, workspace_root, MariaDb};
+use super::{free_port, run_bounded, workspace_root, MariaDb};
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -458,4 +458,18 @@ pub fn start_fails_at_line_2(line: &str) -> Dpm {
     let status = dpm.wait_exit(Duration::from_secs(10));
     assert!(!status.success(), "{line}: dpm did not fail");
     dpm
+}
+
+/// The hash `dpm hash-password --plugin <plugin>` prints for `password` (for `dpm.users`).
+pub fn hash_password(plugin: &str, password: &str) -> String {
+    let out = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_dpm"))
+            .arg("hash-password")
+            .arg("--plugin")
+            .arg(plugin),
+        Some(format!("{password}\n").as_bytes()),
+        Duration::from_secs(30),
+    );
+    out.assert_success("dpm hash-password");
+    out.stdout.trim_end().to_string()
 }

@@ -74,38 +74,49 @@ impl Role {
     }
 }
 
-/// A GTID primary and one replica, started together on first use (for routing tests).
-pub struct ReplicaPair {
+/// A GTID primary and two replicas, started together on first use and shared by the
+/// routing tests that do not stop or reconfigure servers (those start a [`ReplicaSet`]).
+pub struct SharedReplication {
     pub primary: MariaDb,
     pub replica: MariaDb,
+    pub replica2: MariaDb,
 }
 
-impl ReplicaPair {
+impl SharedReplication {
     /// The pair, started on first use; the replica has caught up with the primary's
     /// accounts and test database.
-    pub fn get() -> &'static ReplicaPair {
-        static PAIR: OnceLock<Result<ReplicaPair, String>> = OnceLock::new();
+    pub fn get() -> &'static SharedReplication {
+        static PAIR: OnceLock<Result<SharedReplication, String>> = OnceLock::new();
         let pair = PAIR.get_or_init(|| {
             let primary = MariaDb::start_with(&Role::Primary { server_id: 1 })?;
             let replica = MariaDb::start_with(&Role::Replica {
                 server_id: 2,
                 primary_port: primary.port,
             })?;
-            let caught_up = super::try_wait_until(Duration::from_secs(60), || {
-                replica
-                    .try_direct_exec(&format!(
+            let replica2 = MariaDb::start_with(&Role::Replica {
+                server_id: 3,
+                primary_port: primary.port,
+            })?;
+            for r in [&replica, &replica2] {
+                let caught_up = super::try_wait_until(Duration::from_secs(60), || {
+                    r.try_direct_exec(&format!(
                         "SELECT COUNT(*) FROM mysql.user WHERE user = '{USER}'"
                     ))
                     .ok()
                     .filter(|n| n.trim() == "1")
-            });
-            if caught_up.is_none() {
-                return Err(format!(
-                    "the replica did not catch up: {}",
-                    replica.direct_exec("SHOW SLAVE STATUS\\G")
-                ));
+                });
+                if caught_up.is_none() {
+                    return Err(format!(
+                        "a replica did not catch up: {}",
+                        r.direct_exec("SHOW SLAVE STATUS\\G")
+                    ));
+                }
             }
-            Ok(ReplicaPair { primary, replica })
+            Ok(SharedReplication {
+                primary,
+                replica,
+                replica2,
+            })
         });
         match pair {
             Ok(p) => p,
@@ -115,7 +126,7 @@ impl ReplicaPair {
 }
 
 /// A GTID primary and `n` replicas of its own, for a test that kills or reconfigures
-/// servers (the shared [`ReplicaPair`] must stay as it is). Its servers stop when it is
+/// servers (the shared [`SharedReplication`] must stay as it is). Its servers stop when it is
 /// dropped.
 pub struct ReplicaSet {
     pub primary: MariaDb,

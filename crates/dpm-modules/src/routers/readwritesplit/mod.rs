@@ -1,0 +1,143 @@
+//! `readwritesplit`: MaxScale's statement router. Each statement goes where it can run
+//! correctly and cheaply — writes, transactions and what pins a session on the primary,
+//! reads on the session's least-loaded replica within `max_replication_lag`, session
+//! commands (SET, USE, PREPARE …) on every backend of the session — and each decision is
+//! logged with its reason (`session:route_log()`, counters in diagnostics).
+//!
+//! The engine does the moving (`dpm_engine::session::backends`): switching the link,
+//! opening a backend logged in on the client's behalf (proxy-held users) and replaying
+//! the session's history of session commands on it. Files: `rules.rs` (what a
+//! statement wants), `session.rs` (the session's state and decisions), `reason.rs`
+//! (reasons, counters, the route log).
+
+mod reason;
+mod rules;
+mod session;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use dpm_engine::pipeline::{Interest, Router, RouterSession};
+use dpm_engine::service::{Maturity, ModuleInfo, ModuleType, OptionKind, OptionSpec, Options};
+
+use reason::ReasonCounters;
+
+/// The module's declaration.
+pub static INFO: ModuleInfo = ModuleInfo {
+    kind: ModuleType::Router,
+    name: "readwritesplit",
+    maturity: Maturity::Alpha,
+    version: "0.1.0",
+    description: "Routes each statement: writes and transactions to the primary, reads to a replica, session state replayed on every backend",
+    options: &[
+        OptionSpec {
+            name: "max_replication_lag",
+            kind: OptionKind::Int,
+            default: Some("-1"),
+            description: "seconds a replica may lag (as the monitor measured) and still take reads; -1: no limit",
+        },
+        OptionSpec {
+            name: "max_sescmd_history",
+            kind: OptionKind::Int,
+            default: Some("50"),
+            description: "session commands a session keeps to replay on backends it opens later; past it the session opens no new backend",
+        },
+        OptionSpec {
+            name: "delayed_retry_timeout",
+            kind: OptionKind::Millis,
+            default: Some("10000"),
+            description: "how long a new session waits for a server when none is up (a failover in progress) before it is refused",
+        },
+    ],
+};
+
+/// A readwritesplit instance (one per service, shared by every worker).
+pub struct ReadWriteSplit {
+    /// Seconds of lag a replica may have; None: any.
+    max_lag: Option<u64>,
+    history: usize,
+    delayed_retry: std::time::Duration,
+    sessions: AtomicU64,
+    refused: AtomicU64,
+    pinned_sessions: AtomicU64,
+    open_failures: AtomicU64,
+    backends_lost: AtomicU64,
+    reasons: ReasonCounters,
+}
+
+impl ReadWriteSplit {
+    /// Creates an instance from checked options.
+    pub fn create(options: &Options) -> Result<Arc<dyn Router>, String> {
+        let lag = options.int("max_replication_lag").unwrap_or(-1);
+        let history = options.int("max_sescmd_history").unwrap_or(50);
+        if history < 0 {
+            return Err(format!(
+                "max_sescmd_history must be 0 or more, not {history}"
+            ));
+        }
+        Ok(Arc::new(ReadWriteSplit {
+            max_lag: u64::try_from(lag).ok(),
+            history: history as usize,
+            delayed_retry: std::time::Duration::from_millis(
+                options
+                    .int("delayed_retry_timeout")
+                    .unwrap_or(10_000)
+                    .max(0) as u64,
+            ),
+            sessions: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            pinned_sessions: AtomicU64::new(0),
+            open_failures: AtomicU64::new(0),
+            backends_lost: AtomicU64::new(0),
+            reasons: ReasonCounters::default(),
+        }))
+    }
+
+    /// A replica lagging `lag` seconds may take reads.
+    fn lag_ok(&self, lag: Option<u64>) -> bool {
+        match (self.max_lag, lag) {
+            (Some(max), Some(lag)) => lag <= max,
+            _ => true,
+        }
+    }
+}
+
+impl Router for ReadWriteSplit {
+    fn info(&self) -> &'static ModuleInfo {
+        &INFO
+    }
+
+    fn new_session(self: Arc<Self>) -> Box<dyn RouterSession> {
+        Box::new(session::RwSession::new(self))
+    }
+
+    fn diagnostics(&self) -> serde_json::Value {
+        let relaxed = Ordering::Relaxed;
+        serde_json::json!({
+            "max_replication_lag_s": self.max_lag.map_or(-1, |l| l as i64),
+            "max_sescmd_history": self.history,
+            "sessions_routed": self.sessions.load(relaxed),
+            "sessions_refused": self.refused.load(relaxed),
+            "sessions_pinned_now": self.pinned_sessions.load(relaxed),
+            "backends_not_opened": self.open_failures.load(relaxed),
+            "backends_lost_between_statements": self.backends_lost.load(relaxed),
+            "statements_by_reason": self.reasons.to_json(),
+            "delayed_retry_timeout_ms": self.delayed_retry.as_millis() as u64,
+        })
+    }
+
+    fn interest(&self) -> Interest {
+        Interest {
+            requests: true,
+            replies: true,
+        }
+    }
+
+    fn delayed_retry(&self) -> std::time::Duration {
+        self.delayed_retry
+    }
+
+    fn session_command_history(&self) -> usize {
+        self.history
+    }
+}

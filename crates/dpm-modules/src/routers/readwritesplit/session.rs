@@ -1,0 +1,399 @@
+//! One readwritesplit session: applies what a statement wants (`rules.rs`) to the
+//! session's state — the open transaction and where it runs, a pin to the primary, the
+//! replica it reads from — and records each decision in the route log.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use dpm_engine::pipeline::{Decision, Request, Route, RouteContext, RouterSession};
+use dpm_engine::service::{Server, ServerRole, RETRY_AFTER};
+use dpm_protocol::err::ErrPacket;
+
+use super::reason::{Reason, RouteLog, Routed};
+use super::rules::{want, Hint, Want};
+use super::ReadWriteSplit;
+use crate::classifier::cached_classification;
+
+/// A readwritesplit session.
+pub struct RwSession {
+    router: Arc<ReadWriteSplit>,
+    /// The service's servers (from the session's start).
+    servers: Vec<Arc<Server>>,
+    /// The replica this session reads from while it stays usable.
+    replica: Option<Arc<Server>>,
+    /// Where the open transaction runs (set when it begins).
+    transaction: Option<Arc<Server>>,
+    /// The last statement began a transaction (its OK may not be in yet).
+    just_began: bool,
+    /// Why the session is pinned to the primary, if it is.
+    pinned: Option<Rc<str>>,
+    /// Servers this session could not use lately (a backend could not be opened there,
+    /// or it was lost), and when: skipped for `RETRY_AFTER`.
+    unusable: Vec<(Arc<Server>, Instant)>,
+    log: RouteLog,
+}
+
+impl RwSession {
+    pub fn new(router: Arc<ReadWriteSplit>) -> RwSession {
+        RwSession {
+            router,
+            servers: Vec::new(),
+            replica: None,
+            transaction: None,
+            just_began: false,
+            pinned: None,
+            unusable: Vec::new(),
+            log: RouteLog::default(),
+        }
+    }
+
+    fn usable(&self, server: &Arc<Server>, context: &RouteContext<'_>) -> bool {
+        server.is_up()
+            && !self
+                .unusable
+                .iter()
+                .any(|(u, at)| Arc::ptr_eq(u, server) && at.elapsed() < RETRY_AFTER)
+            && (context.can_open || context.open.iter().any(|o| Arc::ptr_eq(o, server)))
+    }
+
+    fn primary(&self, context: &RouteContext<'_>) -> Option<Arc<Server>> {
+        if context.current.role() == ServerRole::Primary && context.current.is_up() {
+            return Some(context.current.clone());
+        }
+        self.servers
+            .iter()
+            .find(|s| s.role() == ServerRole::Primary && self.usable(s, context))
+            .cloned()
+    }
+
+    fn replica_ok(&self, server: &Arc<Server>, context: &RouteContext<'_>) -> bool {
+        server.role() == ServerRole::Replica
+            && self.usable(server, context)
+            && self.router.lag_ok(server.lag())
+    }
+
+    /// The replica to read from: the session's own while it stays usable, else the
+    /// least-loaded usable one.
+    fn pick_replica(&mut self, context: &RouteContext<'_>) -> Option<Arc<Server>> {
+        if let Some(r) = &self.replica {
+            if self.replica_ok(r, context) {
+                return Some(r.clone());
+            }
+        }
+        let best = self
+            .servers
+            .iter()
+            .filter(|s| self.replica_ok(s, context))
+            .min_by_key(|s| {
+                // A replica the session already has a backend to costs no new connection.
+                let open = context.open.iter().any(|o| Arc::ptr_eq(o, s));
+                (!open, s.sessions.load(Ordering::Relaxed))
+            })
+            .cloned();
+        self.replica = best.clone();
+        best
+    }
+
+    /// Stops using `server` for a while.
+    fn avoid(&mut self, server: &Arc<Server>) {
+        if self
+            .replica
+            .as_ref()
+            .is_some_and(|r| Arc::ptr_eq(r, server))
+        {
+            self.replica = None;
+        }
+        self.unusable.retain(|(u, _)| !Arc::ptr_eq(u, server));
+        self.unusable.push((server.clone(), Instant::now()));
+    }
+
+    fn no_primary(&self) -> ErrPacket {
+        let states: Vec<String> = self
+            .servers
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} is {} ({})",
+                    s.name,
+                    s.role().as_str(),
+                    if s.is_up() { "up" } else { "down" }
+                )
+            })
+            .collect();
+        ErrPacket::new(
+            1105,
+            *b"HY000",
+            format!(
+                "readwritesplit has no primary to run this statement on: {}",
+                states.join(", ")
+            ),
+        )
+    }
+
+    fn decide(
+        &mut self,
+        request: &Request,
+        target: Option<&str>,
+        context: &RouteContext<'_>,
+    ) -> Result<(Route, Routed), ErrPacket> {
+        let routed = |server: &Arc<Server>, reason| Routed {
+            server: Some(server.clone()),
+            reason,
+            lag: None,
+            detail: None,
+        };
+        let classification = cached_classification(request);
+        let mut wanted = want(request.command, request.sql(), classification.as_deref());
+        if let Some(name) = target {
+            wanted = Want::Hint(Hint::Server(name.to_string()));
+        }
+        let began = std::mem::take(&mut self.just_began);
+        let in_trx = context.state.in_transaction() || began;
+        if !in_trx && context.state.autocommit() {
+            // The transaction ended (COMMIT, or implicitly): reads may move again.
+            self.transaction = None;
+        }
+        let to_primary = |this: &Self, reason| -> Result<(Route, Routed), ErrPacket> {
+            let p = this.primary(context).ok_or_else(|| this.no_primary())?;
+            Ok((Route::To(p.clone()), routed(&p, reason)))
+        };
+        match wanted {
+            Want::SessionCommand => {
+                let r = Routed {
+                    server: None,
+                    reason: Reason::SessionCommand,
+                    lag: None,
+                    detail: None,
+                };
+                return Ok((Route::SessionCommand, r));
+            }
+            Want::Hint(hint) => return self.hinted(hint, context),
+            Want::Current(reason) => {
+                return Ok((Route::Current, routed(context.current, reason)));
+            }
+            _ => {}
+        }
+        if let Some(trx) = &self.transaction {
+            let reason = if trx.role() == ServerRole::Replica {
+                Reason::ReadOnlyTransaction
+            } else {
+                Reason::InTransaction
+            };
+            let trx = trx.clone();
+            if wanted == Want::End {
+                self.transaction = None;
+            }
+            return Ok((Route::To(trx.clone()), routed(&trx, reason)));
+        }
+        if let Some(why) = &self.pinned {
+            let p = self.primary(context).ok_or_else(|| self.no_primary())?;
+            let mut r = routed(&p, Reason::Pinned);
+            r.detail = Some(why.clone());
+            return Ok((Route::To(p), r));
+        }
+        if in_trx || !context.state.autocommit() {
+            return to_primary(self, Reason::InTransaction);
+        }
+        match wanted {
+            Want::Begin { read_only: true } => match self.pick_replica(context) {
+                Some(r) => {
+                    self.transaction = Some(r.clone());
+                    self.just_began = true;
+                    Ok((
+                        Route::To(r.clone()),
+                        routed(&r, Reason::ReadOnlyTransaction),
+                    ))
+                }
+                None => self.begin_on_primary(context),
+            },
+            Want::Begin { .. } => self.begin_on_primary(context),
+            Want::Pin(why) => {
+                let sql = request
+                    .sql()
+                    .map(|s| String::from_utf8_lossy(&s[..s.len().min(80)]).into_owned())
+                    .unwrap_or_default();
+                let detail: Rc<str> = format!("`{}` ({why})", sql.trim()).into();
+                self.router.pinned_sessions.fetch_add(1, Ordering::Relaxed);
+                self.pinned = Some(detail.clone());
+                let p = self.primary(context).ok_or_else(|| self.no_primary())?;
+                let mut r = routed(&p, Reason::Pinned);
+                r.detail = Some(detail);
+                Ok((Route::To(p), r))
+            }
+            Want::Read => self.read(context),
+            Want::End => Ok((Route::Current, routed(context.current, Reason::Command))),
+            Want::Primary(reason) => to_primary(self, reason),
+            Want::SessionCommand | Want::Hint(_) | Want::Current(_) => unreachable!(),
+        }
+    }
+
+    fn begin_on_primary(
+        &mut self,
+        context: &RouteContext<'_>,
+    ) -> Result<(Route, Routed), ErrPacket> {
+        let p = self.primary(context).ok_or_else(|| self.no_primary())?;
+        self.transaction = Some(p.clone());
+        self.just_began = true;
+        let r = Routed {
+            server: Some(p.clone()),
+            reason: Reason::InTransaction,
+            lag: None,
+            detail: None,
+        };
+        Ok((Route::To(p), r))
+    }
+
+    fn read(&mut self, context: &RouteContext<'_>) -> Result<(Route, Routed), ErrPacket> {
+        if let Some(r) = self.pick_replica(context) {
+            let lag = r.lag();
+            let routed = Routed {
+                server: Some(r.clone()),
+                reason: Reason::Read,
+                lag,
+                detail: None,
+            };
+            return Ok((Route::To(r), routed));
+        }
+        let (server, reason) = match self.primary(context) {
+            Some(p) => (p, Reason::ReadOnPrimary),
+            // No primary either: the server the session is on answers, whatever it is.
+            None if !context.can_open => (context.current.clone(), Reason::ReadNoSpareBackend),
+            None => (context.current.clone(), Reason::ReadOnPrimary),
+        };
+        let reason = if !context.can_open && reason == Reason::ReadOnPrimary {
+            Reason::ReadNoSpareBackend
+        } else {
+            reason
+        };
+        let routed = Routed {
+            server: Some(server.clone()),
+            reason,
+            lag: None,
+            detail: None,
+        };
+        Ok((Route::To(server), routed))
+    }
+
+    fn hinted(
+        &mut self,
+        hint: Hint,
+        context: &RouteContext<'_>,
+    ) -> Result<(Route, Routed), ErrPacket> {
+        let (server, text) = match hint {
+            Hint::Primary => (
+                self.primary(context).ok_or_else(|| self.no_primary())?,
+                "route to primary".to_string(),
+            ),
+            Hint::Replica => match self.pick_replica(context) {
+                Some(r) => (r, "route to replica".to_string()),
+                None => return self.read(context),
+            },
+            Hint::Server(name) => {
+                let found = self.servers.iter().find(|s| s.name == name).cloned();
+                match found {
+                    Some(s) if self.usable(&s, context) => (s, format!("route to server {name}")),
+                    Some(_) => {
+                        return Err(ErrPacket::new(
+                            1105,
+                            *b"HY000",
+                            format!("readwritesplit cannot route to server '{name}': it is down or this session cannot open a backend to it"),
+                        ))
+                    }
+                    None => {
+                        return Err(ErrPacket::new(
+                            1105,
+                            *b"HY000",
+                            format!("readwritesplit cannot route to server '{name}': the service has no such server"),
+                        ))
+                    }
+                }
+            }
+        };
+        let routed = Routed {
+            server: Some(server.clone()),
+            reason: Reason::Hint,
+            lag: None,
+            detail: Some(text.into()),
+        };
+        Ok((Route::To(server), routed))
+    }
+}
+
+impl RouterSession for RwSession {
+    fn candidates(&mut self, servers: &[Arc<Server>]) -> Vec<Arc<Server>> {
+        self.servers = servers.to_vec();
+        // The primary first (writes need it, and its greeting is the client's), then the
+        // replicas, least loaded first: reads still work while no primary is up.
+        let mut usable: Vec<&Arc<Server>> = servers.iter().filter(|s| s.is_up()).collect();
+        usable.sort_by_key(|s| {
+            (
+                s.role() != ServerRole::Primary,
+                s.sessions.load(Ordering::Relaxed),
+            )
+        });
+        usable.into_iter().cloned().collect()
+    }
+
+    fn connected(&mut self, _server: &Arc<Server>) {
+        self.router.sessions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn refused(&mut self) {
+        self.router.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn route_query(
+        &mut self,
+        request: &Request,
+        target: Option<&str>,
+        context: &RouteContext<'_>,
+    ) -> Result<Decision, ErrPacket> {
+        let (route, routed) = self.decide(request, target, context)?;
+        self.router.reasons.count(routed.reason);
+        self.log.push(routed);
+        Ok(Decision {
+            route,
+            see_reply: false,
+        })
+    }
+
+    fn open_failed(&mut self, server: &Arc<Server>, _why: &str) {
+        self.router.open_failures.fetch_add(1, Ordering::Relaxed);
+        self.avoid(server);
+        if self
+            .transaction
+            .as_ref()
+            .is_some_and(|t| Arc::ptr_eq(t, server))
+        {
+            self.transaction = None;
+        }
+    }
+
+    fn handle_error(&mut self, server: &Arc<Server>, _error: &str) -> bool {
+        // A transaction open there is lost with it: the client must hear it (the
+        // engine then ends the session with an error). Otherwise the next statement is
+        // routed elsewhere.
+        if self
+            .transaction
+            .as_ref()
+            .is_some_and(|t| Arc::ptr_eq(t, server))
+        {
+            return false;
+        }
+        self.router.backends_lost.fetch_add(1, Ordering::Relaxed);
+        self.avoid(server);
+        true
+    }
+
+    fn route_log(&self) -> Vec<String> {
+        self.log.describe()
+    }
+
+    fn close_session(&mut self) {
+        if self.pinned.is_some() {
+            self.router.pinned_sessions.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
