@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 /// How long a server that refused a connection is skipped before it is tried again.
 pub const RETRY_AFTER: Duration = Duration::from_secs(2);
 
+/// `lag` of a server no monitor has looked at (-1: a monitor found no lag figure).
+const NOT_MONITORED: i64 = -2;
+
 /// Where a server listens.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum ServerAddress {
@@ -152,7 +155,7 @@ impl Server {
             down_until: AtomicU64::new(0),
             last_error: Mutex::new(None),
             monitored_down: AtomicBool::new(false),
-            lag: AtomicI64::new(-1),
+            lag: AtomicI64::new(NOT_MONITORED),
             monitored: Mutex::new(None),
             tls: None,
             credentials: None,
@@ -205,6 +208,13 @@ impl Server {
     /// Replication lag in seconds as a monitor last saw it (None: not known).
     pub fn lag(&self) -> Option<u64> {
         u64::try_from(self.lag.load(Ordering::Relaxed)).ok()
+    }
+
+    /// True when a monitor watches the server and found no lag to report: a replica
+    /// whose SQL thread is stopped (`Seconds_Behind_Master` is NULL), which falls further
+    /// behind with every write. One relaxed load.
+    pub fn lag_unknown_to_monitor(&self) -> bool {
+        self.lag.load(Ordering::Relaxed) == -1
     }
 
     /// A monitor's findings: up or down, role, lag, and the details (JSON) behind them.

@@ -86,6 +86,10 @@ pub struct Classification {
     /// not run the statement), not statements inside stored-program or compound bodies,
     /// and not unlexable text.
     pub missing_where: bool,
+    /// Some statement assigns a user variable (`SET @x = …`, `SELECT @x := …`,
+    /// `SELECT … INTO @x`); such statements also count as `may_write` and
+    /// `session_change`.
+    pub assigns_user_var: bool,
 }
 
 impl Classification {
@@ -105,6 +109,7 @@ impl Classification {
             kinds: 1u64 << (kind as u32),
             lex_error: false,
             missing_where: false,
+            assigns_user_var: false,
         }
     }
 }
@@ -159,6 +164,7 @@ fn classify_with(sql: &[u8], toks: &mut Vec<Token>) -> Classification {
         c.may_write |= s.may_write;
         c.session_change |= s.session_change;
         c.missing_where |= s.missing_where;
+        c.assigns_user_var |= s.user_var;
         if s.trx.is_some() {
             c.trx = s.trx;
         }

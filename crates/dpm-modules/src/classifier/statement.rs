@@ -145,6 +145,8 @@ pub struct Stmt {
     /// An UPDATE or DELETE without a top-level WHERE clause (also `WITH … UPDATE|DELETE`,
     /// `SET STATEMENT … FOR` and `ANALYZE` of one, which run it).
     pub missing_where: bool,
+    /// Assigns a user variable (`SET @x =`, `@x :=`, `INTO @x`).
+    pub user_var: bool,
 }
 
 impl Stmt {
@@ -157,6 +159,7 @@ impl Stmt {
             autocommit: None,
             session_change: false,
             missing_where: false,
+            user_var: false,
         }
     }
 }
@@ -607,6 +610,7 @@ pub fn classify_stmt(sql: &[u8], toks: &[Token], tables: &mut Vec<String>, nesti
         }
         if sig.user_var {
             st.session_change = true;
+            st.user_var = true;
         }
     }
     st
@@ -732,6 +736,7 @@ fn classify_set(
         if user_var {
             s.may_write = true;
             s.session_change = true;
+            s.user_var = true;
         } else if scope == Scope::Global {
             s.may_write = true;
         } else {

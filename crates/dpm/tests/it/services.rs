@@ -304,7 +304,7 @@ fn filter_errors_and_invalid_actions_answer_the_client_with_an_error() {
 #[test]
 fn bad_service_definitions_stop_the_start_with_file_and_line() {
     let cases = [
-        ("dpm.service{ name = 'x', router = 'nosuchrouter', servers = { s } }", "unknown router module 'nosuchrouter' (known: readconnroute)"),
+        ("dpm.service{ name = 'x', router = 'nosuchrouter', servers = { s } }", "unknown router module 'nosuchrouter' (known: readconnroute, readwritesplit)"),
         ("dpm.service{ name = 'x', router = 'readconnroute', servers = { s }, options = { router_options = 'leader' } }", "option 'router_options' must be one of primary, replica, running, master, slave, not 'leader'"),
         ("dpm.service{ name = 'x', router = 'readconnroute', servers = { s }, options = { max_lag = 5 } }", "has no option 'max_lag'"),
         ("dpm.service{ name = 'x', router = 'readconnroute', servers = { s }, options = { router_options = 5 } }", "must be one of primary, replica, running, master, slave, not integer"),

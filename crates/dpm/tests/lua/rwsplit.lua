@@ -35,8 +35,8 @@ local function rows_of(list)
     for i, v in ipairs(list) do rows[i] = { v } end
     return rows
 end
-local admin = dpm.filter{
-    name = "admin",
+local function admin(name) return dpm.filter{
+    name = name,
     route_query = function(session, query)
         local sql = query:sql()
         if sql == "SHOW ROUTE LOG" then
@@ -48,17 +48,17 @@ local admin = dpm.filter{
             return { columns = { "diagnostics" }, rows = { { encode(service:diagnostics()) } } }
         end
     end,
-}
+} end
 local options = { max_replication_lag = tonumber(env("DPM_MAX_LAG") or "-1"),
                   max_sescmd_history = tonumber(env("DPM_HISTORY") or "50") }
 app = dpm.service{ name = "app", router = "readwritesplit", servers = { db1, db2, db3 },
-                   filters = { admin }, options = options }
+                   filters = { admin("admin") }, options = options }
 dpm.users{ { user = env("DPM_APP_USER"), password_hash = env("DPM_APP_HASH"), service = "app" } }
 listener = assert(dpm.listener("127.0.0.1", tonumber(env("DPM_LISTEN_PORT"))))
 listener:serve(app)
 if env("DPM_PASS_PORT") then
     pass = dpm.service{ name = "pass", router = "readwritesplit", servers = { db1, db2, db3 },
-                        filters = { admin }, options = options }
+                        filters = { admin("pass_admin") }, options = options }
     pass_listener = assert(dpm.listener("127.0.0.1", tonumber(env("DPM_PASS_PORT"))))
     pass_listener:serve(pass)
 end

@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use dpm_engine::pipeline::{Interest, Router, RouterSession};
-use dpm_engine::service::{Maturity, ModuleInfo, ModuleType, OptionKind, OptionSpec, Options};
+use dpm_engine::service::{
+    Maturity, ModuleInfo, ModuleType, OptionKind, OptionSpec, Options, Server,
+};
 
 use reason::ReasonCounters;
 
@@ -93,11 +95,14 @@ impl ReadWriteSplit {
         }))
     }
 
-    /// A replica lagging `lag` seconds may take reads.
-    fn lag_ok(&self, lag: Option<u64>) -> bool {
-        match (self.max_lag, lag) {
+    /// The replica may take reads as far as lag goes: with a limit, its monitored lag is
+    /// within it — a replica whose monitor sees no lag figure (its SQL thread stopped)
+    /// is out; one no monitor watches is in.
+    fn lag_ok(&self, server: &Server) -> bool {
+        match (self.max_lag, server.lag()) {
+            (None, _) => true,
             (Some(max), Some(lag)) => lag <= max,
-            _ => true,
+            (Some(_), None) => !server.lag_unknown_to_monitor(),
         }
     }
 }

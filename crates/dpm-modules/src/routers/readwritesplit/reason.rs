@@ -122,7 +122,7 @@ impl Routed {
         let why = match self.reason {
             Reason::Read => match self.lag {
                 Some(lag) => format!("read, lag {lag} s"),
-                None => "read, lag unknown (no monitor)".to_string(),
+                None => "read, lag unknown".to_string(),
             },
             Reason::ReadOnPrimary => "read, no replica usable".into(),
             Reason::ReadNoSpareBackend => {

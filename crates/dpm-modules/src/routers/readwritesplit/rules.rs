@@ -87,6 +87,26 @@ pub fn want(command: u8, sql: Option<&[u8]>, c: Option<&Classification>) -> Want
     if contains_ci(digest, b"GET_LOCK(") {
         return Want::Pin("GET_LOCK()");
     }
+    if c.assigns_user_var {
+        // A constant (or an expression of the session's own state) can be set on every
+        // backend alike; a value read from tables, a sequence or the last insert could
+        // differ from server to server, so the session stays where it was computed.
+        let computed_elsewhere = !c.tables.is_empty()
+            || c.kind != StatementType::Set
+            || [
+                &b"NEXTVAL("[..],
+                b"SETVAL(",
+                b"NEXT VALUE",
+                b"LAST_INSERT_ID(",
+                b"@@",
+            ]
+            .iter()
+            .any(|f| contains_ci(digest, f));
+        return match computed_elsewhere {
+            false => Want::SessionCommand,
+            true => Want::Pin("user variable set from a query"),
+        };
+    }
     if c.session_change && !c.may_write {
         return Want::SessionCommand;
     }
@@ -164,6 +184,19 @@ mod tests {
         );
         assert_eq!(q("SET NAMES utf8mb4"), Want::SessionCommand);
         assert_eq!(q("SET @a = 1"), Want::SessionCommand);
+        assert_eq!(q("SET @a = 1, @b = CONCAT('x', @a)"), Want::SessionCommand);
+        assert_eq!(
+            q("SET @a = (SELECT MAX(id) FROM t)"),
+            Want::Pin("user variable set from a query")
+        );
+        assert_eq!(
+            q("SELECT a INTO @a FROM t LIMIT 1"),
+            Want::Pin("user variable set from a query")
+        );
+        assert_eq!(
+            q("SET @a = @@server_id"),
+            Want::Pin("user variable set from a query")
+        );
         assert_eq!(q("USE test"), Want::SessionCommand);
         assert_eq!(q("PREPARE s FROM 'SELECT 1'"), Want::SessionCommand);
         assert_eq!(q("EXECUTE s"), Want::Primary(Reason::Write));

@@ -71,7 +71,7 @@ impl RwSession {
     fn replica_ok(&self, server: &Arc<Server>, context: &RouteContext<'_>) -> bool {
         server.role() == ServerRole::Replica
             && self.usable(server, context)
-            && self.router.lag_ok(server.lag())
+            && self.router.lag_ok(server)
     }
 
     /// The replica to read from: the session's own while it stays usable, else the
