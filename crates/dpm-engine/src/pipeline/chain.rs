@@ -46,6 +46,9 @@ pub struct Pipeline {
     /// Session commands kept for backends opened later (the router's limit; 0: the
     /// router never uses more than one backend).
     history_limit: usize,
+    /// The linked backend counts in its server's `sessions` (false while a session that
+    /// lost its backend has none).
+    pub(crate) counted: std::cell::Cell<bool>,
     /// Commands sent to the backend whose replies the filters still await, oldest first.
     awaiting: RefCell<VecDeque<Awaited>>,
     /// The reply in flight: rows so far, and whether it is a result set.
@@ -74,6 +77,7 @@ impl Pipeline {
             replies_of_all,
             router_wants_requests: router_interest.requests,
             history_limit,
+            counted: std::cell::Cell::new(true),
             service,
             server: RefCell::new(server),
             filters,
@@ -97,6 +101,14 @@ impl Pipeline {
         self.history_limit > 0
     }
 
+    /// The request whose reply is awaited first, if the chain kept it.
+    pub(crate) fn in_flight_request(&self) -> Option<Rc<Request>> {
+        self.awaiting
+            .borrow()
+            .front()
+            .and_then(|a| a.request.clone())
+    }
+
     /// The session's link moved to a backend on `server`.
     pub(crate) fn set_server(&self, server: Arc<Server>) {
         self.server.replace(server);
@@ -104,10 +116,12 @@ impl Pipeline {
 
     /// The session ends: counters go down, filters close their sessions.
     pub(crate) fn close(&self) {
-        self.server
-            .borrow()
-            .sessions
-            .fetch_sub(1, Ordering::Relaxed);
+        if self.counted.get() {
+            self.server
+                .borrow()
+                .sessions
+                .fetch_sub(1, Ordering::Relaxed);
+        }
         self.service.shared.sessions.fetch_sub(1, Ordering::Relaxed);
         for f in &self.filters {
             f.close_session();
@@ -358,8 +372,11 @@ async fn route(
     target: Option<&str>,
 ) -> Result<Decision, ErrPacket> {
     let mut failures = Vec::new();
-    for _ in 0..MAX_ROUTE_ATTEMPTS {
+    let started = Instant::now();
+    let mut attempts = 0;
+    while attempts < MAX_ROUTE_ATTEMPTS {
         let current = pipeline.server();
+        let backend_lost = session.backend().is_none();
         let decision = {
             let backends = session.backends.borrow();
             let state = session.state.borrow();
@@ -370,18 +387,47 @@ async fn route(
                     && backends.history_complete()
                     && session.has_proxy_login(),
                 state: &state,
+                waited: started.elapsed(),
+                backend_lost,
             };
             pipeline
                 .router
                 .borrow_mut()
                 .route_query(request, target, &context)?
         };
-        let Route::To(server) = &decision.route else {
-            return Ok(decision);
+        let server = match &decision.route {
+            Route::Wait if started.elapsed() < MAX_ROUTE_WAIT => {
+                tokio::time::sleep(ROUTE_WAIT_STEP).await;
+                if client.closing.get() {
+                    break;
+                }
+                continue;
+            }
+            Route::Wait => {
+                failures.push(format!("no server took it within {MAX_ROUTE_WAIT:?}"));
+                break;
+            }
+            // A session that lost its backend (and had no other) opens a new one where
+            // the router would start a session.
+            Route::Current | Route::SessionCommand if backend_lost => {
+                let servers = &pipeline.service.shared.servers;
+                let first = pipeline.router.borrow_mut().candidates(servers);
+                match first.into_iter().next() {
+                    Some(server) => server,
+                    None => {
+                        failures.push("no server is usable".to_string());
+                        break;
+                    }
+                }
+            }
+            Route::Current | Route::SessionCommand => return Ok(decision),
+            Route::To(server) if Arc::ptr_eq(server, &current) && !backend_lost => {
+                return Ok(decision)
+            }
+            Route::To(server) => server.clone(),
         };
-        if Arc::ptr_eq(server, &current) {
-            return Ok(decision);
-        }
+        let server = &server;
+        attempts += 1;
         match crate::session::backends::switch_to(worker, client, session, pipeline, server).await {
             Ok(()) => return Ok(decision),
             Err(why) => {
@@ -405,8 +451,41 @@ async fn route(
     ))
 }
 
+/// Routes `request` again after the backend that was to answer it was lost before its
+/// reply started (`session::backends::carry_on_without`): its reply is still awaited,
+/// so it is only delivered — or answered with the error that stopped it.
+pub(crate) async fn route_again(
+    worker: &Worker,
+    client: &Rc<Conn>,
+    session: &Rc<Session>,
+    pipeline: &Rc<Pipeline>,
+    request: Rc<Request>,
+) {
+    let routed = route(worker, client, session, pipeline, &request, None).await;
+    if client.closing.get() {
+        return;
+    }
+    let backend = session.backend().and_then(|id| worker.get(id));
+    match (routed, backend) {
+        (Ok(_), Some(backend)) => {
+            crate::forward::deliver(worker, client, &backend, &request.payload).await;
+        }
+        (routed, _) => {
+            reply_dropped(pipeline);
+            let err = routed.err().unwrap_or_else(|| {
+                ErrPacket::new(LOST_BACKEND, *b"08S01", "Lost connection to the server")
+            });
+            write_error(client, &err);
+        }
+    }
+}
+
 /// How many servers a request may be routed to before the client gets an error.
 const MAX_ROUTE_ATTEMPTS: usize = 4;
+/// How often a request no server can take now is routed again ([`Route::Wait`]), and
+/// the most it waits whatever the router says.
+const ROUTE_WAIT_STEP: Duration = Duration::from_millis(100);
+const MAX_ROUTE_WAIT: Duration = Duration::from_secs(60);
 
 /// How the pipeline answers a command itself instead of sending it to a backend.
 enum Answer {

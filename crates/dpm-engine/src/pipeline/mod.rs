@@ -20,8 +20,8 @@ mod chain;
 mod types;
 
 pub(crate) use chain::{
-    await_earlier_responses, note_reply_packet, note_request_sent, reply_dropped, run_reply,
-    run_request, wanted, LOST_BACKEND,
+    await_earlier_responses, note_reply_packet, note_request_sent, reply_dropped, route_again,
+    run_reply, run_request, wanted, LOST_BACKEND,
 };
 pub use chain::{Pipeline, ReplyEnd};
 pub use types::{

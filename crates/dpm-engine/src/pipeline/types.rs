@@ -284,6 +284,9 @@ pub enum Route {
     /// too (their answers are discarded; one that fails there is closed), and once it
     /// succeeded it joins the session's history, which a backend opened later replays.
     SessionCommand,
+    /// No server can take it now (a failover is promoting one): the engine asks again
+    /// in a moment ([`RouteContext::waited`] tells the router how long it has waited).
+    Wait,
 }
 
 /// What a router decided about one request.
@@ -318,6 +321,11 @@ pub struct RouteContext<'a> {
     /// The session's state as the servers reported it (status flags: in transaction,
     /// autocommit).
     pub state: &'a crate::session::SessionState,
+    /// How long this request has waited for a server so far ([`Route::Wait`]).
+    pub waited: std::time::Duration,
+    /// The session has no linked backend now (it lost it between statements): the
+    /// current server is the one it had.
+    pub backend_lost: bool,
 }
 
 /// One session's router.
@@ -344,9 +352,16 @@ pub trait RouterSession {
     /// A complete reply the router asked to see ([`Decision::see_reply`]), or every
     /// reply when its interest includes replies and it routes per session.
     fn client_reply(&mut self, _reply: &Reply) {}
-    /// The session's backend failed (`handleError`); true if the router recovered and
-    /// the session goes on.
-    fn handle_error(&mut self, _server: &Arc<Server>, _error: &str) -> bool {
+    /// The session's linked backend on `server` failed (`handleError`): true if the
+    /// session goes on without it. `in_flight` is the request it had not started to
+    /// answer, if any: going on then means routing that request again (a read that can
+    /// safely run twice); a router that cannot must answer false.
+    fn handle_error(
+        &mut self,
+        _server: &Arc<Server>,
+        _error: &str,
+        _in_flight: Option<&Request>,
+    ) -> bool {
         false
     }
     /// Where the session's last statements went and why, oldest first (readwritesplit).

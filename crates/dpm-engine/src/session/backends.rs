@@ -241,6 +241,7 @@ pub(crate) async fn switch_to(
     }
     session.backend.set(Some(backend.id));
     pipeline.set_server(server.clone());
+    pipeline.counted.set(true);
     client.remote_id.set(backend.id);
     backend.remote_id.set(client.id);
     client.drained.notify_waiters();
@@ -344,55 +345,93 @@ async fn replay(
     Ok(())
 }
 
-/// The linked backend `lost` closed. A session of a router that uses several backends,
-/// whose client awaits no answer, goes on: the router is told (`handle_error`) and, if
-/// it agrees, one of the session's other backends (the primary's first) is linked
-/// instead; the next statement is routed as usual. False when the session must end.
+/// The linked backend `lost` closed. A session of a router that uses several backends
+/// may go on: when its client awaits no answer, or awaits one that has not started (the
+/// request is then routed again, if the router says it can safely run twice). The router
+/// is told (`handle_error`) and decides; one of the session's other backends (the
+/// primary's first) is linked instead, or none (the next request opens one). False when
+/// the session must end.
 pub(crate) fn carry_on_without(
     worker: &Worker,
     session: &Rc<Session>,
-    pipeline: &Pipeline,
+    pipeline: &Rc<Pipeline>,
     lost: &Conn,
 ) -> bool {
     let Some(client) = worker.get(session.client) else {
         return false;
     };
-    if !pipeline.uses_several_backends()
-        || client.closing.get()
-        || !client.tracker.borrow().is_idle()
-    {
+    if !pipeline.uses_several_backends() || client.closing.get() {
         return false;
     }
+    let in_flight = {
+        let tracker = client.tracker.borrow();
+        match (
+            tracker.is_idle(),
+            tracker.pending_commands(),
+            tracker.response_started(),
+        ) {
+            (true, _, _) => None,
+            (false, 1, false) => match pipeline.in_flight_request() {
+                Some(request) => Some(request),
+                None => return false,
+            },
+            _ => return false,
+        }
+    };
     let server = pipeline.server();
     let error = "the server closed the connection";
-    if !pipeline.router.borrow_mut().handle_error(&server, error) {
+    let goes_on = pipeline
+        .router
+        .borrow_mut()
+        .handle_error(&server, error, in_flight.as_deref());
+    if !goes_on {
         return false;
     }
-    let mut backends = session.backends.borrow_mut();
-    let usable = |s: &Spare| {
-        !s.diverged
-            && worker
-                .get(s.conn)
-                .is_some_and(|c| !c.closing.get() && c.tracker.borrow().is_idle())
-    };
-    let pick = backends
-        .spares
-        .iter()
-        .position(|s| usable(s) && s.server.role() == crate::service::ServerRole::Primary)
-        .or_else(|| backends.spares.iter().position(usable));
-    let Some(at) = pick else {
-        return false;
-    };
-    let spare = backends.spares.swap_remove(at);
-    tracing::info!(client = client.id, lost = %server.name, now = %spare.server.name, backend = lost.id, "{error}; the session goes on with another of its backends");
     server.sessions.fetch_sub(1, Ordering::Relaxed);
-    session.backend.set(Some(spare.conn));
-    client.remote_id.set(spare.conn);
-    if let Some(conn) = worker.get(spare.conn) {
-        conn.remote_id.set(client.id);
+    pipeline.counted.set(false);
+    let next = {
+        let mut backends = session.backends.borrow_mut();
+        let usable = |s: &Spare| {
+            !s.diverged
+                && worker
+                    .get(s.conn)
+                    .is_some_and(|c| !c.closing.get() && c.tracker.borrow().is_idle())
+        };
+        let pick = backends
+            .spares
+            .iter()
+            .position(|s| usable(s) && s.server.role() == crate::service::ServerRole::Primary)
+            .or_else(|| backends.spares.iter().position(usable));
+        let next = pick.map(|at| backends.spares.swap_remove(at));
+        if let Some(spare) = &next {
+            backends.refresh_open(&spare.server);
+        } else {
+            backends.open.clear();
+        }
+        next
+    };
+    match &next {
+        Some(spare) => {
+            tracing::info!(client = client.id, lost = %server.name, now = %spare.server.name, backend = lost.id, "{error}; the session goes on with another of its backends");
+            session.backend.set(Some(spare.conn));
+            client.remote_id.set(spare.conn);
+            if let Some(conn) = worker.get(spare.conn) {
+                conn.remote_id.set(client.id);
+            }
+            pipeline.set_server(spare.server.clone());
+            pipeline.counted.set(true);
+            client.drained.notify_waiters();
+        }
+        None => {
+            tracing::info!(client = client.id, lost = %server.name, backend = lost.id, "{error}; the session goes on and opens a backend for its next statement")
+        }
     }
-    backends.refresh_open(&spare.server);
-    pipeline.set_server(spare.server);
-    client.drained.notify_waiters();
+    if let Some(request) = in_flight {
+        tracing::info!(client = client.id, lost = %server.name, "the statement it was running is routed again");
+        let (worker, session, pipeline) = (worker.clone(), session.clone(), pipeline.clone());
+        tokio::task::spawn_local(async move {
+            crate::pipeline::route_again(&worker, &client, &session, &pipeline, request).await;
+        });
+    }
     true
 }

@@ -158,7 +158,7 @@ impl Worker {
             if pipeline
                 .router
                 .borrow_mut()
-                .handle_error(&pipeline.server(), error)
+                .handle_error(&pipeline.server(), error, None)
             {
                 return;
             }

@@ -224,6 +224,8 @@ mod tests {
             open: &servers[..1],
             can_open: false,
             state: &state,
+            waited: std::time::Duration::ZERO,
+            backend_lost: false,
         };
         assert!(s.route_query(&q, None, &context).is_ok());
         assert!(s.route_query(&q, Some("p1"), &context).is_ok());

@@ -9,6 +9,8 @@
 --   DPM_APP_USER, DPM_APP_HASH      the proxy-held user (mysql_native_password hash)
 --   DPM_MAX_LAG                     max_replication_lag (seconds, default -1)
 --   DPM_HISTORY                     max_sescmd_history (default 50)
+--   DPM_AUTO_FAILOVER=1             the monitor fails over (failcount 3), with
+--   DPM_REPL_USER/_PASSWORD         this replication account
 --
 -- Statements answered by dpm (a Lua filter, so they are not routed themselves):
 --   SHOW ROUTE LOG      one row per entry of session:route_log()
@@ -26,7 +28,9 @@ local db3 = server("db3", env("DPM_DB3"))
 mon = dpm.monitor{
     name = "mon", module = "mariadbmon", servers = { db1, db2, db3 },
     options = { monitor_user = env("DPM_MONITOR_USER"), monitor_password = env("DPM_MONITOR_PASSWORD"),
-                interval = 200, connect_timeout = 500, query_timeout = 1000 },
+                interval = 200, connect_timeout = 500, query_timeout = 1000, failcount = 3,
+                auto_failover = env("DPM_AUTO_FAILOVER") == "1",
+                replication_user = env("DPM_REPL_USER"), replication_password = env("DPM_REPL_PASSWORD") },
 }
 dpm.on_server_event(function(event, s) print(string.format("server event %s %s role=%s", event, s.name, s.role)) end)
 

@@ -64,6 +64,7 @@ pub struct ReadWriteSplit {
     pinned_sessions: AtomicU64,
     open_failures: AtomicU64,
     backends_lost: AtomicU64,
+    reads_retried: AtomicU64,
     reasons: ReasonCounters,
 }
 
@@ -91,6 +92,7 @@ impl ReadWriteSplit {
             pinned_sessions: AtomicU64::new(0),
             open_failures: AtomicU64::new(0),
             backends_lost: AtomicU64::new(0),
+            reads_retried: AtomicU64::new(0),
             reasons: ReasonCounters::default(),
         }))
     }
@@ -125,7 +127,8 @@ impl Router for ReadWriteSplit {
             "sessions_refused": self.refused.load(relaxed),
             "sessions_pinned_now": self.pinned_sessions.load(relaxed),
             "backends_not_opened": self.open_failures.load(relaxed),
-            "backends_lost_between_statements": self.backends_lost.load(relaxed),
+            "backends_lost": self.backends_lost.load(relaxed),
+            "reads_retried_elsewhere": self.reads_retried.load(relaxed),
             "statements_by_reason": self.reasons.to_json(),
             "delayed_retry_timeout_ms": self.delayed_retry.as_millis() as u64,
         })

@@ -16,6 +16,20 @@ use super::rules::{want, Hint, Want};
 use super::ReadWriteSplit;
 use crate::classifier::cached_classification;
 
+/// Why no server was found for a request now.
+enum Miss {
+    /// No primary yet, but one may come (a failover): ask again shortly.
+    Wait,
+    /// The client gets this error.
+    Refuse(ErrPacket),
+}
+
+impl From<ErrPacket> for Miss {
+    fn from(e: ErrPacket) -> Miss {
+        Miss::Refuse(e)
+    }
+}
+
 /// A readwritesplit session.
 pub struct RwSession {
     router: Arc<ReadWriteSplit>,
@@ -109,6 +123,16 @@ impl RwSession {
         self.unusable.push((server.clone(), Instant::now()));
     }
 
+    /// The primary, or — while none is up and the request has waited less than
+    /// `delayed_retry_timeout` — a wait for one.
+    fn primary_or_wait(&self, context: &RouteContext<'_>) -> Result<Arc<Server>, Miss> {
+        match self.primary(context) {
+            Some(p) => Ok(p),
+            None if context.waited < self.router.delayed_retry => Err(Miss::Wait),
+            None => Err(Miss::Refuse(self.no_primary())),
+        }
+    }
+
     fn no_primary(&self) -> ErrPacket {
         let states: Vec<String> = self
             .servers
@@ -137,7 +161,7 @@ impl RwSession {
         request: &Request,
         target: Option<&str>,
         context: &RouteContext<'_>,
-    ) -> Result<(Route, Routed), ErrPacket> {
+    ) -> Result<(Route, Routed), Miss> {
         let routed = |server: &Arc<Server>, reason| Routed {
             server: Some(server.clone()),
             reason,
@@ -155,8 +179,8 @@ impl RwSession {
             // The transaction ended (COMMIT, or implicitly): reads may move again.
             self.transaction = None;
         }
-        let to_primary = |this: &Self, reason| -> Result<(Route, Routed), ErrPacket> {
-            let p = this.primary(context).ok_or_else(|| this.no_primary())?;
+        let to_primary = |this: &Self, reason| -> Result<(Route, Routed), Miss> {
+            let p = this.primary_or_wait(context)?;
             Ok((Route::To(p.clone()), routed(&p, reason)))
         };
         match wanted {
@@ -170,6 +194,7 @@ impl RwSession {
                 return Ok((Route::SessionCommand, r));
             }
             Want::Hint(hint) => return self.hinted(hint, context),
+            Want::Current(_) if context.backend_lost => return self.read(context),
             Want::Current(reason) => {
                 return Ok((Route::Current, routed(context.current, reason)));
             }
@@ -188,7 +213,7 @@ impl RwSession {
             return Ok((Route::To(trx.clone()), routed(&trx, reason)));
         }
         if let Some(why) = &self.pinned {
-            let p = self.primary(context).ok_or_else(|| self.no_primary())?;
+            let p = self.primary_or_wait(context)?;
             let mut r = routed(&p, Reason::Pinned);
             r.detail = Some(why.clone());
             return Ok((Route::To(p), r));
@@ -215,9 +240,9 @@ impl RwSession {
                     .map(|s| String::from_utf8_lossy(&s[..s.len().min(80)]).into_owned())
                     .unwrap_or_default();
                 let detail: Rc<str> = format!("`{}` ({why})", sql.trim()).into();
+                let p = self.primary_or_wait(context)?;
                 self.router.pinned_sessions.fetch_add(1, Ordering::Relaxed);
                 self.pinned = Some(detail.clone());
-                let p = self.primary(context).ok_or_else(|| self.no_primary())?;
                 let mut r = routed(&p, Reason::Pinned);
                 r.detail = Some(detail);
                 Ok((Route::To(p), r))
@@ -229,11 +254,8 @@ impl RwSession {
         }
     }
 
-    fn begin_on_primary(
-        &mut self,
-        context: &RouteContext<'_>,
-    ) -> Result<(Route, Routed), ErrPacket> {
-        let p = self.primary(context).ok_or_else(|| self.no_primary())?;
+    fn begin_on_primary(&mut self, context: &RouteContext<'_>) -> Result<(Route, Routed), Miss> {
+        let p = self.primary_or_wait(context)?;
         self.transaction = Some(p.clone());
         self.just_began = true;
         let r = Routed {
@@ -245,7 +267,7 @@ impl RwSession {
         Ok((Route::To(p), r))
     }
 
-    fn read(&mut self, context: &RouteContext<'_>) -> Result<(Route, Routed), ErrPacket> {
+    fn read(&mut self, context: &RouteContext<'_>) -> Result<(Route, Routed), Miss> {
         if let Some(r) = self.pick_replica(context) {
             let lag = r.lag();
             let routed = Routed {
@@ -276,14 +298,10 @@ impl RwSession {
         Ok((Route::To(server), routed))
     }
 
-    fn hinted(
-        &mut self,
-        hint: Hint,
-        context: &RouteContext<'_>,
-    ) -> Result<(Route, Routed), ErrPacket> {
+    fn hinted(&mut self, hint: Hint, context: &RouteContext<'_>) -> Result<(Route, Routed), Miss> {
         let (server, text) = match hint {
             Hint::Primary => (
-                self.primary(context).ok_or_else(|| self.no_primary())?,
+                self.primary_or_wait(context)?,
                 "route to primary".to_string(),
             ),
             Hint::Replica => match self.pick_replica(context) {
@@ -295,18 +313,18 @@ impl RwSession {
                 match found {
                     Some(s) if self.usable(&s, context) => (s, format!("route to server {name}")),
                     Some(_) => {
-                        return Err(ErrPacket::new(
+                        return Err(Miss::Refuse(ErrPacket::new(
                             1105,
                             *b"HY000",
                             format!("readwritesplit cannot route to server '{name}': it is down or this session cannot open a backend to it"),
-                        ))
+                        )))
                     }
                     None => {
-                        return Err(ErrPacket::new(
+                        return Err(Miss::Refuse(ErrPacket::new(
                             1105,
                             *b"HY000",
                             format!("readwritesplit cannot route to server '{name}': the service has no such server"),
-                        ))
+                        )))
                     }
                 }
             }
@@ -323,10 +341,20 @@ impl RwSession {
 
 impl RouterSession for RwSession {
     fn candidates(&mut self, servers: &[Arc<Server>]) -> Vec<Arc<Server>> {
-        self.servers = servers.to_vec();
+        if self.servers.is_empty() {
+            self.servers = servers.to_vec();
+        }
         // The primary first (writes need it, and its greeting is the client's), then the
         // replicas, least loaded first: reads still work while no primary is up.
-        let mut usable: Vec<&Arc<Server>> = servers.iter().filter(|s| s.is_up()).collect();
+        let recently_failed = |s: &Arc<Server>| {
+            self.unusable
+                .iter()
+                .any(|(u, at)| Arc::ptr_eq(u, s) && at.elapsed() < RETRY_AFTER)
+        };
+        let mut usable: Vec<&Arc<Server>> = servers
+            .iter()
+            .filter(|s| s.is_up() && !recently_failed(s))
+            .collect();
         usable.sort_by_key(|s| {
             (
                 s.role() != ServerRole::Primary,
@@ -350,7 +378,16 @@ impl RouterSession for RwSession {
         target: Option<&str>,
         context: &RouteContext<'_>,
     ) -> Result<Decision, ErrPacket> {
-        let (route, routed) = self.decide(request, target, context)?;
+        let (route, routed) = match self.decide(request, target, context) {
+            Ok(decided) => decided,
+            Err(Miss::Wait) => {
+                return Ok(Decision {
+                    route: Route::Wait,
+                    see_reply: false,
+                })
+            }
+            Err(Miss::Refuse(e)) => return Err(e),
+        };
         self.router.reasons.count(routed.reason);
         self.log.push(routed);
         Ok(Decision {
@@ -371,16 +408,29 @@ impl RouterSession for RwSession {
         }
     }
 
-    fn handle_error(&mut self, server: &Arc<Server>, _error: &str) -> bool {
+    fn handle_error(
+        &mut self,
+        server: &Arc<Server>,
+        _error: &str,
+        in_flight: Option<&Request>,
+    ) -> bool {
         // A transaction open there is lost with it: the client must hear it (the
         // engine then ends the session with an error). Otherwise the next statement is
-        // routed elsewhere.
+        // routed elsewhere; one in flight only if it is a read (a write may have been
+        // applied before the server went).
         if self
             .transaction
             .as_ref()
             .is_some_and(|t| Arc::ptr_eq(t, server))
         {
             return false;
+        }
+        if let Some(request) = in_flight {
+            let c = cached_classification(request);
+            if want(request.command, request.sql(), c.as_deref()) != Want::Read {
+                return false;
+            }
+            self.router.reads_retried.fetch_add(1, Ordering::Relaxed);
         }
         self.router.backends_lost.fetch_add(1, Ordering::Relaxed);
         self.avoid(server);
