@@ -349,8 +349,10 @@ fn walk(
         let payload = &buf[at + HEADER_LEN..at + len];
         let info = conn.tracker.borrow_mut().on_receive(header.seq, payload)?;
         if spare {
-            if let (PacketKind::Err, Some(session)) = (info.kind, &session) {
-                crate::session::backends::spare_failed(session, conn.id);
+            if let Some(session) = &session {
+                let is_err = info.kind == PacketKind::Err;
+                let ends = ends_response(&info);
+                crate::session::backends::spare_packet(session, conn.id, is_err, payload, ends);
             }
             at += len;
             run = at;

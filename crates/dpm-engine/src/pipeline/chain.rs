@@ -428,12 +428,18 @@ async fn route(
         };
         let server = &server;
         attempts += 1;
-        match crate::session::backends::switch_to(worker, client, session, pipeline, server).await {
+        use crate::session::backends::{switch_to, SwitchError};
+        match switch_to(worker, client, session, pipeline, server, decision.causal).await {
             Ok(()) => return Ok(decision),
-            Err(why) => {
+            Err(SwitchError::Unusable(why)) => {
                 tracing::warn!(client = client.id, server = %server.name, "cannot use server for this session: {why}");
                 failures.push(format!("{}: {why}", server.name));
                 pipeline.router.borrow_mut().open_failed(server, &why);
+            }
+            Err(SwitchError::NotCaughtUp(why)) => {
+                tracing::info!(client = client.id, server = %server.name, "causal read not run there: {why}");
+                failures.push(format!("{}: {why}", server.name));
+                pipeline.router.borrow_mut().causal_read_missed(server);
             }
         }
         if client.closing.get() {

@@ -296,6 +296,11 @@ pub struct Decision {
     pub route: Route,
     /// The router wants to see its reply ([`RouterSession::client_reply`]).
     pub see_reply: bool,
+    /// A causal read: before the server it goes to answers, it must have applied the
+    /// session's last write on the primary (`@@last_gtid` there, `MASTER_GTID_WAIT` on
+    /// it, within this time). When it does not, the router hears it
+    /// ([`RouterSession::causal_read_missed`]) and is asked again.
+    pub causal: Option<std::time::Duration>,
 }
 
 impl Decision {
@@ -304,6 +309,7 @@ impl Decision {
         Decision {
             route: Route::Current,
             see_reply: false,
+            causal: None,
         }
     }
 }
@@ -349,6 +355,9 @@ pub trait RouterSession {
     /// the request just routed there (`why`): the router is asked again, and must now
     /// route elsewhere or refuse.
     fn open_failed(&mut self, _server: &Arc<Server>, _why: &str) {}
+    /// A causal read routed to `server` could not run there: it had not applied the
+    /// session's last write in time. The router is asked again.
+    fn causal_read_missed(&mut self, _server: &Arc<Server>) {}
     /// A complete reply the router asked to see ([`Decision::see_reply`]), or every
     /// reply when its interest includes replies and it routes per session.
     fn client_reply(&mut self, _reply: &Reply) {}

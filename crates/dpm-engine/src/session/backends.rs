@@ -13,6 +13,7 @@
 //!
 //! [`Route::SessionCommand`]: crate::pipeline::Route::SessionCommand
 
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -38,6 +39,28 @@ struct Spare {
     conn: ConnId,
     /// A session command failed on it: its state is not the session's.
     diverged: bool,
+    /// What becomes of each answer it owes, oldest first: discarded (a session
+    /// command's) or captured (dpm's own query, [`query_spare`]).
+    owed: VecDeque<Option<Rc<Capture>>>,
+}
+
+impl Spare {
+    fn new(server: Arc<Server>, conn: ConnId) -> Spare {
+        Spare {
+            server,
+            conn,
+            diverged: false,
+            owed: VecDeque::new(),
+        }
+    }
+}
+
+/// The answer to a query dpm ran itself on a spare, as its packets arrive.
+#[derive(Debug, Default)]
+struct Capture {
+    payloads: std::cell::RefCell<Vec<Bytes>>,
+    done: std::cell::Cell<bool>,
+    notify: tokio::sync::Notify,
 }
 
 /// The backends of a session beyond the linked one, and its session-command history.
@@ -85,12 +108,123 @@ impl Backends {
 /// Sends a session command to every spare of the session (their answers are discarded
 /// by their readers).
 pub(crate) fn send_to_spares(worker: &Worker, session: &Session, payload: &[u8]) {
-    let backends = session.backends.borrow();
-    for spare in backends.spares.iter().filter(|s| !s.diverged) {
+    let mut backends = session.backends.borrow_mut();
+    for spare in backends.spares.iter_mut().filter(|s| !s.diverged) {
         if let Some(conn) = worker.get(spare.conn) {
+            spare.owed.push_back(None);
             crate::forward::write_packet(&conn, payload);
         }
     }
+}
+
+/// A packet from a spare (its reader passes every one here, in order): part of an
+/// answer to discard — an error there means the spare no longer has the session's
+/// state — or to capture. `ends`: the packet ends the answer.
+pub(crate) fn spare_packet(
+    session: &Session,
+    conn: ConnId,
+    is_err: bool,
+    payload: &[u8],
+    ends: bool,
+) {
+    let mut backends = session.backends.borrow_mut();
+    let Some(spare) = backends.spares.iter_mut().find(|s| s.conn == conn) else {
+        return;
+    };
+    match spare.owed.front() {
+        Some(Some(capture)) => {
+            capture
+                .payloads
+                .borrow_mut()
+                .push(Bytes::copy_from_slice(payload));
+            if ends {
+                capture.done.set(true);
+                capture.notify.notify_one();
+            }
+        }
+        _ if is_err && !spare.diverged => {
+            tracing::warn!(client = session.client, server = %spare.server.name, "a session command failed on a spare backend: it is retired");
+            spare.diverged = true;
+        }
+        _ => {}
+    }
+    if ends {
+        spare.owed.pop_front();
+    }
+}
+
+/// Runs `sql` on the session's spare `conn` (its answer is captured, not sent to the
+/// client) and returns the first column of the first row (None: NULL, or no row).
+async fn query_spare(
+    worker: &Worker,
+    session: &Session,
+    conn: ConnId,
+    sql: &str,
+    limit: Duration,
+) -> Result<Option<Bytes>, String> {
+    let backend = worker.get(conn).ok_or("the backend is gone")?;
+    let capture = Rc::new(Capture::default());
+    {
+        let mut backends = session.backends.borrow_mut();
+        let spare = backends
+            .spares
+            .iter_mut()
+            .find(|s| s.conn == conn)
+            .ok_or("not a spare backend")?;
+        spare.owed.push_back(Some(capture.clone()));
+    }
+    let mut payload = Vec::with_capacity(sql.len() + 1);
+    payload.push(dpm_protocol::command::com::QUERY);
+    payload.extend_from_slice(sql.as_bytes());
+    crate::forward::write_packet(&backend, &payload);
+    let wait = async {
+        while !capture.done.get() {
+            capture.notify.notified().await;
+        }
+    };
+    tokio::time::timeout(limit, wait)
+        .await
+        .map_err(|_| format!("`{sql}` got no answer within {limit:?}"))?;
+    let caps = backend.tracker.borrow().negotiated_caps();
+    let deprecate_eof = caps & dpm_protocol::caps::CLIENT_DEPRECATE_EOF != 0;
+    let packets = capture.payloads.take();
+    first_value(&packets, deprecate_eof).map_err(|e| format!("`{sql}`: {e}"))
+}
+
+/// The first column of the first row of a text response (`packets`: its payloads), in
+/// either EOF style; None for NULL, no row, or an OK.
+fn first_value(packets: &[Bytes], deprecate_eof: bool) -> Result<Option<Bytes>, String> {
+    use dpm_protocol::lenenc::{get_lenenc_int, get_lenenc_str};
+    let Some(head) = packets.first() else {
+        return Err("no answer".into());
+    };
+    match head.first() {
+        Some(0xFF) => {
+            let err = dpm_protocol::err::ErrPacket::decode(head).map_err(|e| e.to_string())?;
+            return Err(format!(
+                "failed: {} {}",
+                err.code,
+                String::from_utf8_lossy(&err.message)
+            ));
+        }
+        Some(0x00) => return Ok(None),
+        _ => {}
+    }
+    let columns = get_lenenc_int(&mut &head[..])
+        .ok()
+        .flatten()
+        .ok_or("a bad column count")? as usize;
+    let row_at = 1 + columns + usize::from(!deprecate_eof);
+    let Some(row) = packets.get(row_at) else {
+        return Ok(None);
+    };
+    let terminator = row.first() == Some(&0xFE) && row.len() < 0xFF_FFFF;
+    if terminator || row.first() == Some(&0xFF) {
+        return Ok(None);
+    }
+    get_lenenc_str(&mut &row[..])
+        .map(|v| v.map(Bytes::copy_from_slice))
+        .map_err(|e| format!("a bad row: {e}"))
 }
 
 /// The linked backend answered a session command: on success it joins the history
@@ -124,15 +258,6 @@ pub(crate) fn session_command_done(
         backends.history.clear();
     } else if !backends.history_lost {
         backends.history.push(payload);
-    }
-}
-
-/// A spare answered a session command with an error (seen by its reader).
-pub(crate) fn spare_failed(session: &Session, conn: ConnId) {
-    let mut backends = session.backends.borrow_mut();
-    if let Some(spare) = backends.spares.iter_mut().find(|s| s.conn == conn) {
-        tracing::warn!(client = session.client, server = %spare.server.name, "a session command failed on a spare backend: it is retired");
-        spare.diverged = true;
     }
 }
 
@@ -193,7 +318,8 @@ pub(crate) async fn switch_to(
     session: &Rc<Session>,
     pipeline: &Pipeline,
     server: &Arc<Server>,
-) -> Result<(), String> {
+    causal: Option<Duration>,
+) -> Result<(), SwitchError> {
     crate::pipeline::await_earlier_responses(client).await;
     close_diverged(worker, session);
     let deadline = Instant::now() + worker.inner.config.connect_timeout;
@@ -207,14 +333,22 @@ pub(crate) async fn switch_to(
     };
     let backend = match spare {
         Some(conn) => conn,
-        None => open(worker, session, server).await?,
+        None => open(worker, session, server)
+            .await
+            .map_err(SwitchError::Unusable)?,
     };
     // Session commands it is still running must be answered (and checked) first.
     while !backend.tracker.borrow().is_idle() && !backend.closing.get() {
         if Instant::now() >= deadline {
-            return Err("the backend did not finish the session's commands in time".into());
+            return Err(SwitchError::Unusable(
+                "the backend did not finish the session's commands in time".into(),
+            ));
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    if let Some(limit) = causal {
+        unlink(worker, session, pipeline);
+        catch_up(worker, session, backend.id, limit).await?;
     }
     let diverged = session
         .backends
@@ -223,7 +357,9 @@ pub(crate) async fn switch_to(
         .iter()
         .any(|s| s.conn == backend.id && s.diverged);
     if backend.closing.get() || client.closing.get() || diverged {
-        return Err("the backend failed a session command".into());
+        return Err(SwitchError::Unusable(
+            "the backend failed a session command".into(),
+        ));
     }
     let old = session.backend.get();
     let old_server = pipeline.server();
@@ -231,11 +367,7 @@ pub(crate) async fn switch_to(
         let mut backends = session.backends.borrow_mut();
         backends.spares.retain(|s| s.conn != backend.id);
         if let Some(old) = old.filter(|&id| worker.get(id).is_some()) {
-            backends.spares.push(Spare {
-                server: old_server,
-                conn: old,
-                diverged: false,
-            });
+            backends.spares.push(Spare::new(old_server, old));
         }
         backends.refresh_open(server);
     }
@@ -246,6 +378,89 @@ pub(crate) async fn switch_to(
     backend.remote_id.set(client.id);
     client.drained.notify_waiters();
     Ok(())
+}
+
+/// Why the session could not move to a server.
+pub(crate) enum SwitchError {
+    /// No backend there could be opened or given the session's state.
+    Unusable(String),
+    /// A causal read: the server had not applied the session's last write in time.
+    NotCaughtUp(String),
+}
+
+/// Makes the linked backend a spare: the session has none linked until the next
+/// switch, so that dpm's own queries can go to any of its backends.
+fn unlink(worker: &Worker, session: &Session, pipeline: &Pipeline) {
+    let Some(old) = session.backend.take() else {
+        return;
+    };
+    pipeline.counted.set(false);
+    if worker.get(old).is_some() {
+        let server = pipeline.server();
+        session
+            .backends
+            .borrow_mut()
+            .spares
+            .push(Spare::new(server, old));
+    }
+}
+
+/// Waits until the spare `target` has applied the session's last write on the primary:
+/// `@@last_gtid` of the session's backend on the primary, then `MASTER_GTID_WAIT` on
+/// `target`, within `limit`. Nothing to wait for when the session has no backend on
+/// the primary or wrote nothing there.
+async fn catch_up(
+    worker: &Worker,
+    session: &Session,
+    target: ConnId,
+    limit: Duration,
+) -> Result<(), SwitchError> {
+    let primary = {
+        let backends = session.backends.borrow();
+        backends
+            .spares
+            .iter()
+            .find(|s| {
+                s.conn != target
+                    && !s.diverged
+                    && s.server.role() == crate::service::ServerRole::Primary
+            })
+            .map(|s| s.conn)
+    };
+    let Some(primary) = primary else {
+        return Ok(());
+    };
+    let ask = worker.inner.config.connect_timeout;
+    let gtid = query_spare(worker, session, primary, "SELECT @@last_gtid", ask)
+        .await
+        .map_err(SwitchError::NotCaughtUp)?;
+    let Some(gtid) = gtid.filter(|g| !g.is_empty()) else {
+        return Ok(());
+    };
+    // A GTID list is digits, '-' and ','; anything else is not put in a statement.
+    if !gtid
+        .iter()
+        .all(|b| b.is_ascii_digit() || *b == b'-' || *b == b',')
+    {
+        return Err(SwitchError::NotCaughtUp(format!(
+            "unexpected @@last_gtid {:?}",
+            String::from_utf8_lossy(&gtid)
+        )));
+    }
+    let gtid = String::from_utf8_lossy(&gtid);
+    let sql = format!(
+        "SELECT MASTER_GTID_WAIT('{gtid}', {:.3})",
+        limit.as_secs_f64()
+    );
+    let waited = query_spare(worker, session, target, &sql, limit + ask)
+        .await
+        .map_err(SwitchError::NotCaughtUp)?;
+    match waited.as_deref() {
+        Some(b"0") => Ok(()),
+        _ => Err(SwitchError::NotCaughtUp(format!(
+            "it had not applied GTID {gtid} within {limit:?}"
+        ))),
+    }
 }
 
 /// Opens a backend to `server` for the session: logged in like the session's first
@@ -314,11 +529,11 @@ async fn open(
     backend.pending_input.replace(unread);
     server.sessions.fetch_add(1, Ordering::Relaxed);
     server.total_sessions.fetch_add(1, Ordering::Relaxed);
-    session.backends.borrow_mut().spares.push(Spare {
-        server: server.clone(),
-        conn: backend.id,
-        diverged: false,
-    });
+    session
+        .backends
+        .borrow_mut()
+        .spares
+        .push(Spare::new(server.clone(), backend.id));
     crate::forward::start_io(worker, &backend);
     tracing::debug!(client = session.client, server = %server.name, replayed = history.len(), "session opened a backend");
     Ok(backend)
@@ -434,4 +649,45 @@ pub(crate) fn carry_on_without(
         });
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_value;
+    use bytes::Bytes;
+
+    fn b(p: &[u8]) -> Bytes {
+        Bytes::copy_from_slice(p)
+    }
+
+    #[test]
+    fn the_first_value_of_a_text_answer_in_either_eof_style() {
+        let column =
+            b(b"\x03def\x00\x00\x00\x01a\x00\x0c\x21\x00\x00\x00\x00\xfd\x00\x00\x00\x00\x00");
+        let eof = b(b"\xfe\x00\x00\x02\x00");
+        let row = b(b"\x070-90-12");
+        let classic = [
+            b(b"\x01"),
+            column.clone(),
+            eof.clone(),
+            row.clone(),
+            eof.clone(),
+        ];
+        assert_eq!(first_value(&classic, false).unwrap(), Some(b(b"0-90-12")));
+        let ok_eof = b(b"\xfe\x00\x00\x02\x00\x00\x00");
+        let deprecated = [b(b"\x01"), column.clone(), row, ok_eof.clone()];
+        assert_eq!(first_value(&deprecated, true).unwrap(), Some(b(b"0-90-12")));
+        let null = [b(b"\x01"), column.clone(), b(b"\xfb"), ok_eof.clone()];
+        assert_eq!(first_value(&null, true).unwrap(), None);
+        let empty = [b(b"\x01"), column, ok_eof];
+        assert_eq!(first_value(&empty, true).unwrap(), None);
+        let err = [b(b"\xff\x15\x04#28000Access denied")];
+        assert!(first_value(&err, true)
+            .unwrap_err()
+            .contains("1045 Access denied"));
+        assert_eq!(
+            first_value(&[b(b"\x00\x00\x00\x02\x00\x00\x00")], true).unwrap(),
+            None
+        );
+    }
 }

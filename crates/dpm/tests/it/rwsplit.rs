@@ -422,3 +422,61 @@ async fn a_write_while_the_primary_is_failing_over_waits_for_the_new_one() {
     assert!(waited < Duration::from_secs(10), "waited {waited:?}");
     c.disconnect().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn causal_reads_see_the_sessions_own_write_or_run_on_the_primary() {
+    use mysql_async::prelude::*;
+    let set = ReplicaSet::start(2, 90);
+    let ports = [set.primary.port, set.replicas[0].port, set.replicas[1].port];
+    let (_causal, port) = rwsplit_dpm(ports, &[("DPM_CAUSAL_TIMEOUT", "500".to_string())]);
+    let (_plain, plain_port) = rwsplit_dpm(ports, &[]);
+    let mut c = connect_with(opts_as(port, APP_USER, APP_PASSWORD)).await;
+    let mut plain = connect_with(opts_as(plain_port, APP_USER, APP_PASSWORD)).await;
+    c.query_drop("CREATE TABLE IF NOT EXISTS rw_causal (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    let count = |id: i32| format!("SELECT COUNT(*), @@server_id FROM rw_causal WHERE id = {id}");
+    // Replicas applying: the read waits for its replica to apply the write, then runs there.
+    c.query_drop("INSERT INTO rw_causal VALUES (1)")
+        .await
+        .unwrap();
+    let (seen, by): (i64, u32) = c.query_first(count(1)).await.unwrap().unwrap();
+    assert_eq!(seen, 1, "read your own write");
+    assert_ne!(by, 90, "on a replica");
+    let log: Vec<String> = c.query("SHOW ROUTE LOG").await.unwrap();
+    assert!(log.last().unwrap().ends_with(", causal"), "{log:#?}");
+    // Replicas not applying: without causal reads the write is not seen on a replica;
+    // with them, the read gives up on the replica after causal_reads_timeout and runs on
+    // the primary.
+    for r in &set.replicas {
+        r.direct_exec("STOP SLAVE SQL_THREAD");
+    }
+    plain
+        .query_drop("INSERT INTO rw_causal VALUES (2)")
+        .await
+        .unwrap();
+    let (seen, by): (i64, u32) = plain.query_first(count(2)).await.unwrap().unwrap();
+    assert_eq!(
+        (seen, by == 90),
+        (0, false),
+        "a plain read on a stale replica"
+    );
+    c.query_drop("INSERT INTO rw_causal VALUES (3)")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (seen, by): (i64, u32) = c.query_first(count(3)).await.unwrap().unwrap();
+    assert_eq!((seen, by), (1, 90), "the causal read ran on the primary");
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    let log: Vec<String> = c.query("SHOW ROUTE LOG").await.unwrap();
+    let last = log.last().unwrap();
+    assert!(
+        last.starts_with("db1: read, causal: the replica had not applied"),
+        "{log:#?}"
+    );
+    for r in &set.replicas {
+        r.direct_exec("START SLAVE SQL_THREAD");
+    }
+    c.disconnect().await.unwrap();
+    plain.disconnect().await.unwrap();
+}

@@ -9,6 +9,7 @@
 --   DPM_APP_USER, DPM_APP_HASH      the proxy-held user (mysql_native_password hash)
 --   DPM_MAX_LAG                     max_replication_lag (seconds, default -1)
 --   DPM_HISTORY                     max_sescmd_history (default 50)
+--   DPM_CAUSAL_TIMEOUT              set: causal_reads = "local" with this causal_reads_timeout (ms)
 --   DPM_AUTO_FAILOVER=1             the monitor fails over (failcount 3), with
 --   DPM_REPL_USER/_PASSWORD         this replication account
 --
@@ -54,7 +55,9 @@ local function admin(name) return dpm.filter{
     end,
 } end
 local options = { max_replication_lag = tonumber(env("DPM_MAX_LAG") or "-1"),
-                  max_sescmd_history = tonumber(env("DPM_HISTORY") or "50") }
+                  max_sescmd_history = tonumber(env("DPM_HISTORY") or "50"),
+                  causal_reads = env("DPM_CAUSAL_TIMEOUT") and "local" or "none",
+                  causal_reads_timeout = tonumber(env("DPM_CAUSAL_TIMEOUT") or "10000") }
 app = dpm.service{ name = "app", router = "readwritesplit", servers = { db1, db2, db3 },
                    filters = { admin("admin") }, options = options }
 dpm.users{ { user = env("DPM_APP_USER"), password_hash = env("DPM_APP_HASH"), service = "app" } }

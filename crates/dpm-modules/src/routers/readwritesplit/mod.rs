@@ -45,6 +45,18 @@ pub static INFO: ModuleInfo = ModuleInfo {
             description: "session commands a session keeps to replay on backends it opens later; past it the session opens no new backend",
         },
         OptionSpec {
+            name: "causal_reads",
+            kind: OptionKind::Enum(&["none", "local"]),
+            default: Some("none"),
+            description: "local: after a session's write, its next read on a replica first waits for that replica to apply it (MASTER_GTID_WAIT), else runs on the primary",
+        },
+        OptionSpec {
+            name: "causal_reads_timeout",
+            kind: OptionKind::Millis,
+            default: Some("10000"),
+            description: "how long a causal read waits for its replica before it runs on the primary",
+        },
+        OptionSpec {
             name: "delayed_retry_timeout",
             kind: OptionKind::Millis,
             default: Some("10000"),
@@ -59,12 +71,15 @@ pub struct ReadWriteSplit {
     max_lag: Option<u64>,
     history: usize,
     delayed_retry: std::time::Duration,
+    /// `causal_reads = "local"`: how long a read waits for its replica.
+    causal_reads: Option<std::time::Duration>,
     sessions: AtomicU64,
     refused: AtomicU64,
     pinned_sessions: AtomicU64,
     open_failures: AtomicU64,
     backends_lost: AtomicU64,
     reads_retried: AtomicU64,
+    causal_misses: AtomicU64,
     reasons: ReasonCounters,
 }
 
@@ -93,6 +108,12 @@ impl ReadWriteSplit {
             open_failures: AtomicU64::new(0),
             backends_lost: AtomicU64::new(0),
             reads_retried: AtomicU64::new(0),
+            causal_misses: AtomicU64::new(0),
+            causal_reads: (options.str("causal_reads") == Some("local")).then(|| {
+                std::time::Duration::from_millis(
+                    options.int("causal_reads_timeout").unwrap_or(10_000).max(0) as u64,
+                )
+            }),
             reasons: ReasonCounters::default(),
         }))
     }
@@ -129,6 +150,9 @@ impl Router for ReadWriteSplit {
             "backends_not_opened": self.open_failures.load(relaxed),
             "backends_lost": self.backends_lost.load(relaxed),
             "reads_retried_elsewhere": self.reads_retried.load(relaxed),
+            "causal_reads": if self.causal_reads.is_some() { "local" } else { "none" },
+            "causal_reads_timeout_ms": self.causal_reads.map_or(0, |t| t.as_millis() as u64),
+            "causal_reads_on_primary": self.causal_misses.load(relaxed),
             "statements_by_reason": self.reasons.to_json(),
             "delayed_retry_timeout_ms": self.delayed_retry.as_millis() as u64,
         })

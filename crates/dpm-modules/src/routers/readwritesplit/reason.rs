@@ -16,6 +16,9 @@ pub enum Reason {
     Read,
     /// A read on the primary: no replica is usable (down, lagging, or none).
     ReadOnPrimary,
+    /// A causal read on the primary: its replica had not applied the session's write in
+    /// time.
+    CausalReadOnPrimary,
     /// A read on the primary: dpm cannot open another backend for this session.
     ReadNoSpareBackend,
     /// A statement that may write.
@@ -41,9 +44,10 @@ pub enum Reason {
 }
 
 /// Every reason, in counter order.
-pub const ALL: [Reason; 13] = [
+pub const ALL: [Reason; 14] = [
     Reason::Read,
     Reason::ReadOnPrimary,
+    Reason::CausalReadOnPrimary,
     Reason::ReadNoSpareBackend,
     Reason::Write,
     Reason::InTransaction,
@@ -63,6 +67,7 @@ impl Reason {
         match self {
             Reason::Read => "read",
             Reason::ReadOnPrimary => "read_on_primary_no_replica",
+            Reason::CausalReadOnPrimary => "causal_read_on_primary",
             Reason::ReadNoSpareBackend => "read_on_current_cannot_open_backend",
             Reason::Write => "write",
             Reason::InTransaction => "in_transaction",
@@ -120,11 +125,20 @@ impl Routed {
             .as_ref()
             .map_or("all backends", |s| s.name.as_str());
         let why = match self.reason {
-            Reason::Read => match self.lag {
-                Some(lag) => format!("read, lag {lag} s"),
-                None => "read, lag unknown".to_string(),
-            },
+            Reason::Read => {
+                let lag = match self.lag {
+                    Some(lag) => format!("read, lag {lag} s"),
+                    None => "read, lag unknown".to_string(),
+                };
+                match self.detail.as_deref() {
+                    Some(causal) => format!("{lag}, {causal}"),
+                    None => lag,
+                }
+            }
             Reason::ReadOnPrimary => "read, no replica usable".into(),
+            Reason::CausalReadOnPrimary => {
+                "read, causal: the replica had not applied the session's write within causal_reads_timeout".into()
+            }
             Reason::ReadNoSpareBackend => {
                 "read, stays on the current server (dpm cannot log in to another server for this session: no proxy-held user, or its session-command history overflowed)".into()
             }

@@ -43,6 +43,10 @@ pub struct RwSession {
     just_began: bool,
     /// Why the session is pinned to the primary, if it is.
     pinned: Option<Rc<str>>,
+    /// The session may have written on the primary since its last causal read.
+    wrote: bool,
+    /// A causal read did not find its replica caught up: it runs on the primary.
+    causal_fallback: bool,
     /// Servers this session could not use lately (a backend could not be opened there,
     /// or it was lost), and when: skipped for `RETRY_AFTER`.
     unusable: Vec<(Arc<Server>, Instant)>,
@@ -58,6 +62,8 @@ impl RwSession {
             transaction: None,
             just_began: false,
             pinned: None,
+            wrote: false,
+            causal_fallback: false,
             unusable: Vec::new(),
             log: RouteLog::default(),
         }
@@ -268,6 +274,17 @@ impl RwSession {
     }
 
     fn read(&mut self, context: &RouteContext<'_>) -> Result<(Route, Routed), Miss> {
+        if std::mem::take(&mut self.causal_fallback) {
+            if let Some(p) = self.primary(context) {
+                let routed = Routed {
+                    server: Some(p.clone()),
+                    reason: Reason::CausalReadOnPrimary,
+                    lag: None,
+                    detail: None,
+                };
+                return Ok((Route::To(p), routed));
+            }
+        }
         if let Some(r) = self.pick_replica(context) {
             let lag = r.lag();
             let routed = Routed {
@@ -384,16 +401,42 @@ impl RouterSession for RwSession {
                 return Ok(Decision {
                     route: Route::Wait,
                     see_reply: false,
+                    causal: None,
                 })
             }
             Err(Miss::Refuse(e)) => return Err(e),
         };
+        // Read-your-writes: a statement that may have written on the primary makes the
+        // session's next read on a replica wait for that replica to apply it.
+        if matches!(
+            routed.reason,
+            Reason::Write | Reason::InTransaction | Reason::Pinned
+        ) {
+            self.wrote = true;
+        }
+        let causal = match (&route, routed.reason) {
+            (Route::To(_), Reason::Read) if self.wrote => self.router.causal_reads,
+            _ => None,
+        };
+        if causal.is_some() {
+            self.wrote = false;
+        }
         self.router.reasons.count(routed.reason);
+        let mut routed = routed;
+        if causal.is_some() {
+            routed.detail = Some("causal".into());
+        }
         self.log.push(routed);
         Ok(Decision {
             route,
             see_reply: false,
+            causal,
         })
+    }
+
+    fn causal_read_missed(&mut self, _server: &Arc<Server>) {
+        self.router.causal_misses.fetch_add(1, Ordering::Relaxed);
+        self.causal_fallback = true;
     }
 
     fn open_failed(&mut self, server: &Arc<Server>, _why: &str) {
