@@ -142,3 +142,34 @@ fn proxy_users_example_logs_clients_in_with_dpm_held_users() {
         "{refused}"
     );
 }
+
+/// examples/readwritesplit.lua over the shared primary and two replicas: reads on a
+/// replica, a transaction on the primary, and the route log that says so.
+#[test]
+fn readwritesplit_example_splits_reads_and_explains_them() {
+    let r = SharedReplication::get();
+    let port = free_port();
+    let dpm = Dpm::builder("examples/readwritesplit.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_PRIMARY", format!("127.0.0.1:{}", r.primary.port))
+        .env("DPM_REPLICA1", format!("127.0.0.1:{}", r.replica.port))
+        .env("DPM_REPLICA2", format!("127.0.0.1:{}", r.replica2.port))
+        .env("DPM_BACKEND_USER", USER)
+        .env("DPM_BACKEND_PASSWORD", PASSWORD)
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let out = Cli::new(port)
+        .user("app")
+        .password(Some("apppass"))
+        .arg("-N")
+        .run_stdin("SELECT @@server_id;\nBEGIN;\nSELECT @@server_id;\nCOMMIT;\nSHOW ROUTE LOG;\n");
+    out.assert_success("a session through the example");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0] == "2" || lines[0] == "3", "a replica: {out}");
+    assert_eq!(lines[1], "1", "the primary: {out}");
+    assert!(
+        lines[2].starts_with(&format!("db{}: read, lag", lines[0])),
+        "{out}"
+    );
+    assert_eq!(lines[3..], ["db1: in transaction"; 3], "{out}");
+}
