@@ -480,3 +480,93 @@ async fn causal_reads_see_the_sessions_own_write_or_run_on_the_primary() {
     c.disconnect().await.unwrap();
     plain.disconnect().await.unwrap();
 }
+
+/// The Python client transcripts (PyMySQL, MariaDB Connector/Python with the binary
+/// protocol, a raw protocol client with DEPRECATE_EOF on and off) through readwritesplit
+/// with causal reads are those of a direct connection to the primary. Scripts that read
+/// per-connection server state differ unless told where to ask: mariadb_connector.py
+/// checks the session's `Com_stmt_*` counters with `/* dpm: route to primary */`
+/// (binary prepared statements run there; directly the hint is a comment).
+#[test]
+fn python_clients_through_readwritesplit_behave_as_on_the_primary() {
+    let r = SharedReplication::get();
+    let ports = [r.primary.port, r.replica.port, r.replica2.port];
+    let (_dpm, port) = rwsplit_dpm(ports, &[("DPM_CAUSAL_TIMEOUT", "10000".to_string())]);
+    for (script, extra) in [
+        ("pymysql_basic.py", &[][..]),
+        ("pymysql_multi.py", &[]),
+        ("pymysql_sql_prepare.py", &[]),
+        ("mariadb_connector.py", &[]),
+        ("raw_protocol.py", &["--deprecate-eof", "off"]),
+        ("raw_protocol.py", &["--deprecate-eof", "on"]),
+    ] {
+        let run = |port, user, password| {
+            let mut args = python_conn_args(port, user, password);
+            args.extend(extra.iter().map(|s| s.to_string()));
+            python(script, &args, Duration::from_secs(120))
+        };
+        let via = run(port, APP_USER, APP_PASSWORD);
+        via.assert_success(&format!("{script} through readwritesplit"));
+        let direct = run(r.primary.port, USER, PASSWORD);
+        direct.assert_success(&format!("{script} on the primary"));
+        assert_eq!(
+            via.stdout, direct.stdout,
+            "{script} {extra:?}: transcripts differ"
+        );
+    }
+}
+
+/// sysbench through readwritesplit: oltp_read_write (its transactions on the primary)
+/// and oltp_read_only without transactions (its reads on the replicas), 4 threads, text
+/// protocol: no errors, and afterwards the table is the same on every server.
+#[test]
+fn sysbench_through_readwritesplit_has_no_errors_and_leaves_the_servers_consistent() {
+    use crate::sysbench::{stat, sysbench_as};
+    let r = SharedReplication::get();
+    let ports = [r.primary.port, r.replica.port, r.replica2.port];
+    let (_dpm, port) = rwsplit_dpm(ports, &[]);
+    r.primary
+        .direct_exec("DROP DATABASE IF EXISTS sbtest_rw; CREATE DATABASE sbtest_rw;");
+    let app = (APP_USER, APP_PASSWORD);
+    let bench = |args: &[&str]| sysbench_as(port, app, "sbtest_rw", args, Duration::from_secs(120));
+    bench(&["oltp_read_write", "prepare"]).assert_success("sysbench prepare");
+    let selects = |db: &MariaDb| -> u64 {
+        let out = db.direct_exec("SHOW GLOBAL STATUS LIKE 'Com_select'");
+        out.split_whitespace().last().unwrap().parse().unwrap()
+    };
+    let replica_selects = selects(&r.replica) + selects(&r.replica2);
+    for (test, extra) in [
+        ("oltp_read_write", "--index_updates=0"),
+        ("oltp_read_only", "--skip_trx=on"),
+    ] {
+        let run = bench(&[
+            "--threads=4",
+            "--time=5",
+            "--db-ps-mode=disable",
+            "--non_index_updates=0",
+            extra,
+            test,
+            "run",
+        ]);
+        run.assert_success(&format!("sysbench {test}"));
+        let transactions = stat(&run.stdout, "transactions");
+        let errors = stat(&run.stdout, "ignored errors");
+        let reconnects = stat(&run.stdout, "reconnects");
+        assert!(transactions > 0, "{run}");
+        assert_eq!((errors, reconnects), (0, 0), "{test}: {run}");
+    }
+    let replica_reads = selects(&r.replica) + selects(&r.replica2) - replica_selects;
+    assert!(replica_reads > 1000, "the replicas took the reads: {replica_reads}");
+    // Every server ends with the same table once the replicas applied everything.
+    let position = r.primary.direct_exec("SELECT @@gtid_binlog_pos");
+    let checksum = "CHECKSUM TABLE sbtest_rw.sbtest1";
+    let on_primary = r.primary.direct_exec(checksum);
+    for replica in [&r.replica, &r.replica2] {
+        let waited = replica.direct_exec(&format!(
+            "SELECT MASTER_GTID_WAIT('{}', 30)",
+            position.trim()
+        ));
+        assert_eq!(waited.trim(), "0", "the replica caught up");
+        assert_eq!(replica.direct_exec(checksum), on_primary);
+    }
+}

@@ -5,14 +5,26 @@ use std::process::Command;
 use std::time::Duration;
 
 fn sysbench(port: u16, args: &[&str], timeout: Duration) -> ProcOutput {
+    sysbench_as(port, (USER, PASSWORD), "sbtest", args, timeout)
+}
+
+/// sysbench against `port` as `user` (name, password) in database `db`: one table of
+/// 1000 rows, no TLS, then `args`.
+pub(crate) fn sysbench_as(
+    port: u16,
+    user: (&str, &str),
+    db: &str,
+    args: &[&str],
+    timeout: Duration,
+) -> ProcOutput {
     run_bounded(
         Command::new("sysbench")
             .arg("--db-driver=mysql")
             .arg("--mysql-host=127.0.0.1")
             .arg(format!("--mysql-port={port}"))
-            .arg(format!("--mysql-user={USER}"))
-            .arg(format!("--mysql-password={PASSWORD}"))
-            .arg("--mysql-db=sbtest")
+            .arg(format!("--mysql-user={}", user.0))
+            .arg(format!("--mysql-password={}", user.1))
+            .arg(format!("--mysql-db={db}"))
             .arg("--mysql-ssl=off")
             .arg("--tables=1")
             .arg("--table-size=1000")
@@ -24,7 +36,7 @@ fn sysbench(port: u16, args: &[&str], timeout: Duration) -> ProcOutput {
 
 /// The number in a sysbench summary line such as
 /// `    reconnects:                          0      (0.00 per sec.)`.
-fn stat(out: &str, name: &str) -> u64 {
+pub(crate) fn stat(out: &str, name: &str) -> u64 {
     out.lines()
         .find_map(|l| l.trim_start().strip_prefix(&format!("{name}:")))
         .and_then(|rest| rest.split_whitespace().next())
