@@ -556,7 +556,10 @@ fn sysbench_through_readwritesplit_has_no_errors_and_leaves_the_servers_consiste
         assert_eq!((errors, reconnects), (0, 0), "{test}: {run}");
     }
     let replica_reads = selects(&r.replica) + selects(&r.replica2) - replica_selects;
-    assert!(replica_reads > 1000, "the replicas took the reads: {replica_reads}");
+    assert!(
+        replica_reads > 1000,
+        "the replicas took the reads: {replica_reads}"
+    );
     // Every server ends with the same table once the replicas applied everything.
     let position = r.primary.direct_exec("SELECT @@gtid_binlog_pos");
     let checksum = "CHECKSUM TABLE sbtest_rw.sbtest1";

@@ -80,12 +80,18 @@ pub struct ReadWriteSplit {
     backends_lost: AtomicU64,
     reads_retried: AtomicU64,
     causal_misses: AtomicU64,
+    /// Rotates the choice among equally loaded replicas.
+    replica_turn: AtomicU64,
     reasons: ReasonCounters,
 }
 
 impl ReadWriteSplit {
     /// Creates an instance from checked options.
     pub fn create(options: &Options) -> Result<Arc<dyn Router>, String> {
+        Ok(Arc::new(ReadWriteSplit::new(options)?))
+    }
+
+    fn new(options: &Options) -> Result<ReadWriteSplit, String> {
         let lag = options.int("max_replication_lag").unwrap_or(-1);
         let history = options.int("max_sescmd_history").unwrap_or(50);
         if history < 0 {
@@ -93,7 +99,7 @@ impl ReadWriteSplit {
                 "max_sescmd_history must be 0 or more, not {history}"
             ));
         }
-        Ok(Arc::new(ReadWriteSplit {
+        Ok(ReadWriteSplit {
             max_lag: u64::try_from(lag).ok(),
             history: history as usize,
             delayed_retry: std::time::Duration::from_millis(
@@ -109,13 +115,14 @@ impl ReadWriteSplit {
             backends_lost: AtomicU64::new(0),
             reads_retried: AtomicU64::new(0),
             causal_misses: AtomicU64::new(0),
+            replica_turn: AtomicU64::new(0),
             causal_reads: (options.str("causal_reads") == Some("local")).then(|| {
                 std::time::Duration::from_millis(
                     options.int("causal_reads_timeout").unwrap_or(10_000).max(0) as u64,
                 )
             }),
             reasons: ReasonCounters::default(),
-        }))
+        })
     }
 
     /// The replica may take reads as far as lag goes: with a limit, its monitored lag is

@@ -102,16 +102,24 @@ impl RwSession {
                 return Some(r.clone());
             }
         }
-        let best = self
+        // A replica the session already has a backend to costs no new connection; then
+        // the fewest connections. Sessions that start together all see the same counts (a
+        // backend counts once it is open): equally good replicas are taken in turn.
+        let rank = |s: &Arc<Server>| {
+            let open = context.open.iter().any(|o| Arc::ptr_eq(o, s));
+            (!open, s.sessions.load(Ordering::Relaxed))
+        };
+        let usable: Vec<&Arc<Server>> = self
             .servers
             .iter()
             .filter(|s| self.replica_ok(s, context))
-            .min_by_key(|s| {
-                // A replica the session already has a backend to costs no new connection.
-                let open = context.open.iter().any(|o| Arc::ptr_eq(o, s));
-                (!open, s.sessions.load(Ordering::Relaxed))
-            })
-            .cloned();
+            .collect();
+        let best_rank = usable.iter().map(|s| rank(s)).min();
+        let best = best_rank.and_then(|top| {
+            let tied: Vec<&&Arc<Server>> = usable.iter().filter(|s| rank(s) == top).collect();
+            let turn = self.router.replica_turn.fetch_add(1, Ordering::Relaxed) as usize;
+            tied.get(turn % tied.len()).map(|s| (**s).clone())
+        });
         self.replica = best.clone();
         best
     }
@@ -488,5 +496,97 @@ impl RouterSession for RwSession {
         if self.pinned.is_some() {
             self.router.pinned_sessions.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dpm_engine::service::{OptionValue, Options, ServerAddress};
+    use dpm_engine::session::SessionState;
+
+    fn server(name: &str, role: ServerRole) -> Arc<Server> {
+        Arc::new(Server::new(
+            name.into(),
+            ServerAddress::Unix(format!("/{name}")),
+            role,
+        ))
+    }
+
+    fn router(options: Vec<(String, OptionValue)>) -> Arc<ReadWriteSplit> {
+        let options = Options::validate(&super::super::INFO, options).unwrap();
+        Arc::new(ReadWriteSplit::new(&options).unwrap())
+    }
+
+    fn route(s: &mut RwSession, sql: &str, current: &Arc<Server>, state: &SessionState) -> String {
+        let request = Request::new(bytes::Bytes::from(format!("\x03{sql}")));
+        let open = [current.clone()];
+        let context = RouteContext {
+            current,
+            open: &open,
+            can_open: true,
+            state,
+            waited: std::time::Duration::ZERO,
+            backend_lost: false,
+        };
+        match s.route_query(&request, None, &context).unwrap().route {
+            Route::To(server) => server.name.clone(),
+            Route::Current => "current".into(),
+            Route::SessionCommand => "all".into(),
+            Route::Wait => "wait".into(),
+        }
+    }
+
+    #[test]
+    fn sessions_starting_together_spread_over_equally_loaded_replicas() {
+        let servers = vec![
+            server("p1", ServerRole::Primary),
+            server("r1", ServerRole::Replica),
+            server("r2", ServerRole::Replica),
+        ];
+        let rw = router(vec![]);
+        let mut state = SessionState::default();
+        state.status = dpm_engine::session::state::SERVER_STATUS_AUTOCOMMIT;
+        let mut picked = Vec::new();
+        for _ in 0..4 {
+            let mut s = RwSession::new(rw.clone());
+            s.candidates(&servers);
+            picked.push(route(&mut s, "SELECT 1", &servers[0], &state));
+        }
+        picked.sort();
+        assert_eq!(picked, ["r1", "r1", "r2", "r2"]);
+    }
+
+    #[test]
+    fn writes_wait_for_a_primary_until_delayed_retry_timeout() {
+        let servers = vec![
+            server("p1", ServerRole::Replica),
+            server("r1", ServerRole::Replica),
+        ];
+        let rw = router(vec![(
+            "delayed_retry_timeout".into(),
+            OptionValue::Int(1000),
+        )]);
+        let mut state = SessionState::default();
+        state.status = dpm_engine::session::state::SERVER_STATUS_AUTOCOMMIT;
+        let mut s = RwSession::new(rw);
+        s.candidates(&servers);
+        assert_eq!(
+            route(&mut s, "INSERT INTO t VALUES (1)", &servers[1], &state),
+            "wait"
+        );
+        let request = Request::new(bytes::Bytes::from_static(b"\x03DELETE FROM t"));
+        let open = [servers[1].clone()];
+        let context = RouteContext {
+            current: &servers[1],
+            open: &open,
+            can_open: true,
+            state: &state,
+            waited: std::time::Duration::from_millis(1500),
+            backend_lost: false,
+        };
+        let err = s.route_query(&request, None, &context).unwrap_err();
+        let message = String::from_utf8_lossy(&err.message).into_owned();
+        assert!(message.contains("no primary"), "{message}");
     }
 }
