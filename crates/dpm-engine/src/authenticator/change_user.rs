@@ -128,6 +128,15 @@ pub(crate) async fn change_user(
     // Other backends (readwritesplit) hold the old user's session: they go too, and so
     // does the history of session commands (the new user's session starts clean).
     crate::session::backends::forget_all(worker, &session);
+    if !pipeline.counted.replace(true) {
+        // The session had lost its backend (readwritesplit): the new one counts now.
+        server
+            .sessions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    if pipeline.uses_several_backends() {
+        session.backends.borrow_mut().started_on(&server);
+    }
     let response = authenticated.response;
     let backend_caps = backend_login::capabilities(&greeting, &response, backend.tls.get());
     client

@@ -307,6 +307,12 @@ pub(crate) async fn run_request(
     }
     let mut decision = None;
     if answer.is_none() {
+        if pipeline.uses_several_backends() {
+            // The answers to the client's earlier (pipelined) commands come first: they
+            // may still be on their way from another backend, or be routed again after
+            // losing theirs; this one must not overtake them.
+            await_earlier_responses(client).await;
+        }
         match route(
             worker,
             client,
@@ -372,12 +378,16 @@ async fn route(
     target: Option<&str>,
 ) -> Result<Decision, ErrPacket> {
     let mut failures = Vec::new();
-    let started = Instant::now();
+    // Read only when the router waits: a clock read per statement is not free.
+    let mut started: Option<Instant> = None;
+    let waited = |started: &Option<Instant>| started.map_or(Duration::ZERO, |t| t.elapsed());
     let mut attempts = 0;
     while attempts < MAX_ROUTE_ATTEMPTS {
-        let current = pipeline.server();
         let backend_lost = session.backend().is_none();
-        let decision = {
+        let (decision, same_server) = {
+            // Borrowed, not cloned: an Arc clone per statement would bounce its count's
+            // cache line between the workers.
+            let current = pipeline.server.borrow();
             let backends = session.backends.borrow();
             let state = session.state.borrow();
             let context = RouteContext {
@@ -387,16 +397,19 @@ async fn route(
                     && backends.history_complete()
                     && session.has_proxy_login(),
                 state: &state,
-                waited: started.elapsed(),
+                waited: waited(&started),
                 backend_lost,
             };
-            pipeline
+            let decision = pipeline
                 .router
                 .borrow_mut()
-                .route_query(request, target, &context)?
+                .route_query(request, target, &context)?;
+            let same = matches!(&decision.route, Route::To(s) if Arc::ptr_eq(s, &current));
+            (decision, same)
         };
         let server = match &decision.route {
-            Route::Wait if started.elapsed() < MAX_ROUTE_WAIT => {
+            Route::Wait if waited(&started) < MAX_ROUTE_WAIT => {
+                started.get_or_insert_with(Instant::now);
                 tokio::time::sleep(ROUTE_WAIT_STEP).await;
                 if client.closing.get() {
                     break;
@@ -421,9 +434,7 @@ async fn route(
                 }
             }
             Route::Current | Route::SessionCommand => return Ok(decision),
-            Route::To(server) if Arc::ptr_eq(server, &current) && !backend_lost => {
-                return Ok(decision)
-            }
+            Route::To(_) if same_server && !backend_lost => return Ok(decision),
             Route::To(server) => server.clone(),
         };
         let server = &server;
@@ -755,10 +766,9 @@ pub(crate) async fn run_reply(
         session: session.clone(),
         service: pipeline.service.clone(),
     };
-    if awaited.watched {
-        pass_upstream(&sref, &pipeline.filters, reply.clone()).await;
-    }
     if awaited.session_command {
+        // Before anything that may suspend: a backend opened meanwhile must find the
+        // command in the history.
         if let Some(request) = &reply.request {
             crate::session::backends::session_command_done(
                 worker,
@@ -768,6 +778,9 @@ pub(crate) async fn run_reply(
                 pipeline.history_limit,
             );
         }
+    }
+    if awaited.watched {
+        pass_upstream(&sref, &pipeline.filters, reply.clone()).await;
     }
     if awaited.watched || awaited.router {
         pipeline.router.borrow_mut().client_reply(&reply);

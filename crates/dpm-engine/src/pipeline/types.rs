@@ -318,7 +318,8 @@ impl Decision {
 pub struct RouteContext<'a> {
     /// The server the session's linked backend is connected to.
     pub current: &'a Arc<Server>,
-    /// The servers the session has a backend to (the current one first).
+    /// The servers the session has a backend to, the current one first (kept only for
+    /// routers that use several backends: empty for the others).
     pub open: &'a [Arc<Server>],
     /// The session may open a backend to a server it has none to: dpm can log in on
     /// the client's behalf (proxy-held users) and the session-command history is

@@ -114,7 +114,9 @@ pub(crate) async fn start_session(
                         shared.router.interest(),
                         shared.router.session_command_history(),
                     )));
-                    session.backends.borrow_mut().started_on(&server);
+                    if shared.router.session_command_history() > 0 {
+                        session.backends.borrow_mut().started_on(&server);
+                    }
                     if let Some(login) = user {
                         session.set_proxy_login(login);
                         crate::forward::start_io(&worker, &client);

@@ -60,6 +60,8 @@ impl Spare {
 struct Capture {
     payloads: std::cell::RefCell<Vec<Bytes>>,
     done: std::cell::Cell<bool>,
+    /// The spare closed before the answer was complete.
+    lost: std::cell::Cell<bool>,
     notify: tokio::sync::Notify,
 }
 
@@ -92,6 +94,12 @@ impl Backends {
     pub(crate) fn started_on(&mut self, server: &Arc<Server>) {
         self.open.clear();
         self.open.push(server.clone());
+    }
+
+    /// The one server of a session whose router keeps one backend: `open` is only kept
+    /// (and allocated) for routers that use several.
+    pub fn single(&self) -> bool {
+        self.open.is_empty()
     }
 
     fn refresh_open(&mut self, current: &Arc<Server>) {
@@ -185,6 +193,11 @@ async fn query_spare(
     tokio::time::timeout(limit, wait)
         .await
         .map_err(|_| format!("`{sql}` got no answer within {limit:?}"))?;
+    if capture.lost.get() {
+        return Err(format!(
+            "the server closed the connection before answering `{sql}`"
+        ));
+    }
     let caps = backend.tracker.borrow().negotiated_caps();
     let deprecate_eof = caps & dpm_protocol::caps::CLIENT_DEPRECATE_EOF != 0;
     let packets = capture.payloads.take();
@@ -269,6 +282,12 @@ pub(crate) fn spare_closed(session: &Session, conn: ConnId, current: Option<&Arc
     };
     let spare = backends.spares.swap_remove(at);
     spare.server.sessions.fetch_sub(1, Ordering::Relaxed);
+    // A query of dpm's waiting for its answer hears at once that none comes.
+    for capture in spare.owed.iter().flatten() {
+        capture.lost.set(true);
+        capture.done.set(true);
+        capture.notify.notify_one();
+    }
     if let Some(current) = current {
         backends.refresh_open(current);
     }
@@ -578,6 +597,15 @@ pub(crate) fn carry_on_without(
     if !pipeline.uses_several_backends() || client.closing.get() {
         return false;
     }
+    {
+        // What lived only on that backend is gone with it: an open transaction (also an
+        // implicit one, autocommit off) and binary prepared statements. The client must
+        // hear it, so the session ends with an error.
+        let state = session.state.borrow();
+        if state.in_transaction() || !state.autocommit() || !state.prepared.is_empty() {
+            return false;
+        }
+    }
     let in_flight = {
         let tracker = client.tracker.borrow();
         match (
@@ -602,8 +630,9 @@ pub(crate) fn carry_on_without(
     if !goes_on {
         return false;
     }
-    server.sessions.fetch_sub(1, Ordering::Relaxed);
-    pipeline.counted.set(false);
+    if pipeline.counted.replace(false) {
+        server.sessions.fetch_sub(1, Ordering::Relaxed);
+    }
     let next = {
         let mut backends = session.backends.borrow_mut();
         let usable = |s: &Spare| {

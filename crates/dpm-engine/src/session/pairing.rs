@@ -146,7 +146,8 @@ impl Worker {
 
     /// The other side of a service session whose `closed` side went away: a client's
     /// backend is closed; a backend's client is told (when a command awaits an answer)
-    /// and closed, unless the router recovers.
+    /// and closed. (Whether the session could go on without that backend was decided
+    /// before, by `backends::carry_on_without`, with the router.)
     fn end_service_session(
         &self,
         closed: &Conn,
@@ -155,13 +156,6 @@ impl Worker {
     ) {
         if closed.role == Role::Backend {
             let error = "the server closed the connection";
-            if pipeline
-                .router
-                .borrow_mut()
-                .handle_error(&pipeline.server(), error, None)
-            {
-                return;
-            }
             // A client awaiting an answer (or its greeting) is told why none comes, unless
             // the answer has started (an ERR inside a result set would be misread); an
             // idle one (after COM_QUIT, say) is simply closed.

@@ -87,8 +87,19 @@ impl UserData for SessionObject {
         // The servers the session has a backend to, the one in use first.
         methods.add_method("backends", |_, this, ()| {
             let backends = this.session.session.backends.borrow();
-            let open = backends.open();
-            Ok(open.iter().map(|s| s.name.clone()).collect::<Vec<_>>())
+            if backends.single() {
+                return Ok(this
+                    .session
+                    .server()
+                    .map(|s| s.name.clone())
+                    .into_iter()
+                    .collect());
+            }
+            Ok(backends
+                .open()
+                .iter()
+                .map(|s| s.name.clone())
+                .collect::<Vec<_>>())
         });
     }
 }

@@ -58,12 +58,21 @@ pub fn want(command: u8, sql: Option<&[u8]>, c: Option<&Classification>) -> Want
         | com::PROCESS_INFO => return Want::Current(Reason::Command),
         _ => return Want::Primary(Reason::Command),
     }
-    if let Some(hint) = sql.and_then(hint) {
-        return Want::Hint(hint);
-    }
-    let Some(c) = c else {
-        return Want::Primary(Reason::Write);
+    let statement = match c {
+        Some(c) => of_statement(c),
+        None => Want::Primary(Reason::Write),
     };
+    match (statement, sql.and_then(hint)) {
+        // State every backend must share, or that pins the session, goes where it must
+        // whatever a hint says.
+        (statement @ (Want::SessionCommand | Want::Pin(_)), _) => statement,
+        (_, Some(hint)) => Want::Hint(hint),
+        (statement, None) => statement,
+    }
+}
+
+/// What a classified SQL statement wants.
+fn of_statement(c: &Classification) -> Want {
     match c.trx {
         Some(TrxBoundary::Begin) if c.kind == StatementType::Begin => {
             return Want::Begin {
@@ -102,13 +111,17 @@ pub fn want(command: u8, sql: Option<&[u8]>, c: Option<&Classification>) -> Want
             ]
             .iter()
             .any(|f| contains_ci(digest, f));
-        return match computed_elsewhere {
+        return match computed_elsewhere || !deterministic(digest) {
             false => Want::SessionCommand,
             true => Want::Pin("user variable set from a query"),
         };
     }
     if c.session_change && !c.may_write {
         return Want::SessionCommand;
+    }
+    if c.session_change {
+        // `SET NAMES x; INSERT …`: the session change runs only where the write does.
+        return Want::Pin("a statement that changes session state and writes");
     }
     if c.may_write || c.kind == StatementType::Unknown {
         return Want::Primary(Reason::Write);
@@ -127,10 +140,97 @@ pub fn want(command: u8, sql: Option<&[u8]>, c: Option<&Classification>) -> Want
     {
         return Want::Primary(Reason::LastInsertId);
     }
-    if contains_ci(digest, b"FOUND_ROWS(") || contains_ci(digest, b"ROW_COUNT(") {
+    let about_previous = [
+        &b"FOUND_ROWS("[..],
+        b"ROW_COUNT(",
+        b"@@WARNING_COUNT",
+        b"@@ERROR_COUNT",
+    ];
+    if about_previous.iter().any(|f| contains_ci(digest, f))
+        || [
+            &b"SHOW WARNINGS"[..],
+            b"SHOW ERRORS",
+            b"SHOW COUNT",
+            b"GET ",
+        ]
+        .iter()
+        .any(|p| digest.len() >= p.len() && digest[..p.len()].eq_ignore_ascii_case(p))
+    {
+        // The previous statement's counts, warnings and diagnostics live where it ran.
         return Want::Current(Reason::PreviousStatement);
     }
     Want::Read
+}
+
+/// Functions whose value is the same on every server for the same arguments: a user
+/// variable set from them (and from constants and other variables) can be set on every
+/// backend. Any other call (`UUID()`, `NOW()`, `RAND()`, `CONNECTION_ID()` …) could
+/// differ from server to server.
+const DETERMINISTIC: &[&str] = &[
+    "ABS",
+    "CAST",
+    "CEIL",
+    "CEILING",
+    "CHAR_LENGTH",
+    "COALESCE",
+    "CONCAT",
+    "CONCAT_WS",
+    "CONVERT",
+    "FLOOR",
+    "GREATEST",
+    "HEX",
+    "IF",
+    "IFNULL",
+    "JSON_ARRAY",
+    "JSON_OBJECT",
+    "LCASE",
+    "LEAST",
+    "LEFT",
+    "LENGTH",
+    "LOWER",
+    "LPAD",
+    "LTRIM",
+    "MD5",
+    "NULLIF",
+    "REPEAT",
+    "REPLACE",
+    "REVERSE",
+    "RIGHT",
+    "ROUND",
+    "RPAD",
+    "RTRIM",
+    "SHA1",
+    "SHA2",
+    "SUBSTR",
+    "SUBSTRING",
+    "TRIM",
+    "UCASE",
+    "UNHEX",
+    "UPPER",
+];
+
+/// Every function called in `digest` (a word right before `(`) is in [`DETERMINISTIC`].
+fn deterministic(digest: &[u8]) -> bool {
+    let mut word_start = None;
+    for (i, &b) in digest.iter().enumerate() {
+        if b.is_ascii_alphanumeric() || b == b'_' {
+            word_start.get_or_insert(i);
+            continue;
+        }
+        if b == b'(' {
+            if let Some(start) = word_start {
+                let name = &digest[start..i];
+                if !DETERMINISTIC
+                    .iter()
+                    .any(|d| d.as_bytes().eq_ignore_ascii_case(name))
+                {
+                    return false;
+                }
+            }
+        }
+        word_start = None;
+    }
+    true
 }
 
 /// A `dpm: route to …` hint in the statement's comments.
@@ -185,6 +285,26 @@ mod tests {
         assert_eq!(q("SET NAMES utf8mb4"), Want::SessionCommand);
         assert_eq!(q("SET @a = 1"), Want::SessionCommand);
         assert_eq!(q("SET @a = 1, @b = CONCAT('x', @a)"), Want::SessionCommand);
+        for nondeterministic in ["UUID()", "NOW()", "RAND()", "CONNECTION_ID()"] {
+            assert_eq!(
+                q(&format!("SET @a = {nondeterministic}")),
+                Want::Pin("user variable set from a query"),
+                "{nondeterministic}"
+            );
+        }
+        assert_eq!(
+            q("SET NAMES utf8mb4; INSERT INTO t VALUES (1)"),
+            Want::Pin("a statement that changes session state and writes")
+        );
+        assert_eq!(q("SHOW WARNINGS"), Want::Current(Reason::PreviousStatement));
+        assert_eq!(
+            q("SELECT @@warning_count"),
+            Want::Current(Reason::PreviousStatement)
+        );
+        assert_eq!(
+            q("GET DIAGNOSTICS @n = NUMBER"),
+            Want::Current(Reason::PreviousStatement)
+        );
         assert_eq!(
             q("SET @a = (SELECT MAX(id) FROM t)"),
             Want::Pin("user variable set from a query")
@@ -243,6 +363,11 @@ mod tests {
             Want::Hint(Hint::Replica)
         );
         assert_eq!(q("SELECT 1 /* dpm: hello */"), Want::Read);
+        assert_eq!(
+            q("SET NAMES latin1 /* dpm: route to server db2 */"),
+            Want::SessionCommand,
+            "session state goes everywhere whatever the hint"
+        );
     }
 
     #[test]

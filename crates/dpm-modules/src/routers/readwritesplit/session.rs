@@ -41,12 +41,15 @@ pub struct RwSession {
     transaction: Option<Arc<Server>>,
     /// The last statement began a transaction (its OK may not be in yet).
     just_began: bool,
-    /// Why the session is pinned to the primary, if it is.
-    pinned: Option<Rc<str>>,
+    /// Why the session is pinned, and to which server (the primary, or the replica of
+    /// the read-only transaction the pinning statement ran in).
+    pinned: Option<(Rc<str>, Arc<Server>)>,
     /// The session may have written on the primary since its last causal read.
     wrote: bool,
     /// A causal read did not find its replica caught up: it runs on the primary.
     causal_fallback: bool,
+    /// The last decision was a causal read (until it is known to have run).
+    causal_pending: bool,
     /// Servers this session could not use lately (a backend could not be opened there,
     /// or it was lost), and when: skipped for `RETRY_AFTER`.
     unusable: Vec<(Arc<Server>, Instant)>,
@@ -64,6 +67,7 @@ impl RwSession {
             pinned: None,
             wrote: false,
             causal_fallback: false,
+            causal_pending: false,
             unusable: Vec::new(),
             log: RouteLog::default(),
         }
@@ -185,13 +189,30 @@ impl RwSession {
         let classification = cached_classification(request);
         let mut wanted = want(request.command, request.sql(), classification.as_deref());
         if let Some(name) = target {
-            wanted = Want::Hint(Hint::Server(name.to_string()));
+            // A filter's route request, like a hint, does not move what every backend
+            // must share or what pins the session.
+            if !matches!(wanted, Want::SessionCommand | Want::Pin(_)) {
+                wanted = Want::Hint(Hint::Server(name.to_string()));
+            }
         }
         let began = std::mem::take(&mut self.just_began);
-        let in_trx = context.state.in_transaction() || began;
+        let mut in_trx = context.state.in_transaction() || began;
         if !in_trx && context.state.autocommit() {
             // The transaction ended (COMMIT, or implicitly): reads may move again.
             self.transaction = None;
+        }
+        let read_only_trx = self
+            .transaction
+            .as_ref()
+            .is_some_and(|t| t.role() != ServerRole::Primary);
+        let ddl = classification
+            .as_deref()
+            .is_some_and(|c| c.kind == crate::classifier::StatementType::Ddl);
+        if read_only_trx && (matches!(wanted, Want::Begin { .. }) || ddl) {
+            // BEGIN and DDL commit the read-only transaction implicitly: what they start
+            // or do is routed afresh.
+            self.transaction = None;
+            in_trx = false;
         }
         let to_primary = |this: &Self, reason| -> Result<(Route, Routed), Miss> {
             let p = this.primary_or_wait(context)?;
@@ -207,6 +228,7 @@ impl RwSession {
                 };
                 return Ok((Route::SessionCommand, r));
             }
+            Want::Pin(why) => return self.pin(request, why, context),
             Want::Hint(hint) => return self.hinted(hint, context),
             Want::Current(_) if context.backend_lost => return self.read(context),
             Want::Current(reason) => {
@@ -215,10 +237,10 @@ impl RwSession {
             _ => {}
         }
         if let Some(trx) = &self.transaction {
-            let reason = if trx.role() == ServerRole::Replica {
-                Reason::ReadOnlyTransaction
-            } else {
+            let reason = if trx.role() == ServerRole::Primary {
                 Reason::InTransaction
+            } else {
+                Reason::ReadOnlyTransaction
             };
             let trx = trx.clone();
             if wanted == Want::End {
@@ -226,11 +248,15 @@ impl RwSession {
             }
             return Ok((Route::To(trx.clone()), routed(&trx, reason)));
         }
-        if let Some(why) = &self.pinned {
-            let p = self.primary_or_wait(context)?;
-            let mut r = routed(&p, Reason::Pinned);
+        if let Some((why, server)) = &self.pinned {
+            let server = server.clone();
+            let mut r = routed(&server, Reason::Pinned);
             r.detail = Some(why.clone());
-            return Ok((Route::To(p), r));
+            if matches!(wanted, Want::Begin { .. }) {
+                self.transaction = Some(server.clone());
+                self.just_began = true;
+            }
+            return Ok((Route::To(server), r));
         }
         if in_trx || !context.state.autocommit() {
             return to_primary(self, Reason::InTransaction);
@@ -248,24 +274,48 @@ impl RwSession {
                 None => self.begin_on_primary(context),
             },
             Want::Begin { .. } => self.begin_on_primary(context),
-            Want::Pin(why) => {
+            Want::Read => self.read(context),
+            Want::End => Ok((Route::Current, routed(context.current, Reason::Command))),
+            Want::Primary(reason) => to_primary(self, reason),
+            Want::SessionCommand | Want::Pin(_) | Want::Hint(_) | Want::Current(_) => {
+                unreachable!()
+            }
+        }
+    }
+
+    /// A statement whose effect cannot be replayed elsewhere: it runs where the session's
+    /// transaction runs, or on the primary, and the session stays on that server.
+    fn pin(
+        &mut self,
+        request: &Request,
+        why: &'static str,
+        context: &RouteContext<'_>,
+    ) -> Result<(Route, Routed), Miss> {
+        let server = match (&self.pinned, &self.transaction) {
+            (Some((_, server)), _) => server.clone(),
+            (None, Some(trx)) => trx.clone(),
+            (None, None) => self.primary_or_wait(context)?,
+        };
+        let detail = match &self.pinned {
+            Some((detail, _)) => detail.clone(),
+            None => {
                 let sql = request
                     .sql()
                     .map(|s| String::from_utf8_lossy(&s[..s.len().min(80)]).into_owned())
                     .unwrap_or_default();
                 let detail: Rc<str> = format!("`{}` ({why})", sql.trim()).into();
-                let p = self.primary_or_wait(context)?;
                 self.router.pinned_sessions.fetch_add(1, Ordering::Relaxed);
-                self.pinned = Some(detail.clone());
-                let mut r = routed(&p, Reason::Pinned);
-                r.detail = Some(detail);
-                Ok((Route::To(p), r))
+                self.pinned = Some((detail.clone(), server.clone()));
+                detail
             }
-            Want::Read => self.read(context),
-            Want::End => Ok((Route::Current, routed(context.current, Reason::Command))),
-            Want::Primary(reason) => to_primary(self, reason),
-            Want::SessionCommand | Want::Hint(_) | Want::Current(_) => unreachable!(),
-        }
+        };
+        let r = Routed {
+            server: Some(server.clone()),
+            reason: Reason::Pinned,
+            lag: None,
+            detail: Some(detail),
+        };
+        Ok((Route::To(server), r))
     }
 
     fn begin_on_primary(&mut self, context: &RouteContext<'_>) -> Result<(Route, Routed), Miss> {
@@ -414,18 +464,30 @@ impl RouterSession for RwSession {
             }
             Err(Miss::Refuse(e)) => return Err(e),
         };
-        // Read-your-writes: a statement that may have written on the primary makes the
-        // session's next read on a replica wait for that replica to apply it.
-        if matches!(
+        // Read-your-writes: anything on the primary that is not known to be a read may
+        // have written there, and makes the session's next read on a replica wait for
+        // that replica to apply it.
+        let on_primary = routed
+            .server
+            .as_ref()
+            .is_some_and(|s| s.role() == ServerRole::Primary);
+        let known_read = matches!(
             routed.reason,
-            Reason::Write | Reason::InTransaction | Reason::Pinned
-        ) {
+            Reason::ReadOnPrimary
+                | Reason::CausalReadOnPrimary
+                | Reason::LastInsertId
+                | Reason::PreviousStatement
+        );
+        if on_primary && !known_read {
             self.wrote = true;
         }
         let causal = match (&route, routed.reason) {
             (Route::To(_), Reason::Read) if self.wrote => self.router.causal_reads,
             _ => None,
         };
+        // The write is forgotten once a causal read ran; until then (the read may be
+        // routed again) it is remembered in `causal_pending`.
+        self.causal_pending = causal.is_some();
         if causal.is_some() {
             self.wrote = false;
         }
@@ -444,11 +506,14 @@ impl RouterSession for RwSession {
 
     fn causal_read_missed(&mut self, _server: &Arc<Server>) {
         self.router.causal_misses.fetch_add(1, Ordering::Relaxed);
+        self.causal_pending = false;
         self.causal_fallback = true;
     }
 
     fn open_failed(&mut self, server: &Arc<Server>, _why: &str) {
         self.router.open_failures.fetch_add(1, Ordering::Relaxed);
+        // The causal read did not run: the next try must wait for the write again.
+        self.wrote |= std::mem::take(&mut self.causal_pending);
         self.avoid(server);
         if self
             .transaction
@@ -476,7 +541,13 @@ impl RouterSession for RwSession {
         {
             return false;
         }
+        // What pinned the session (a temporary table, a lock) lived on that server.
+        if self.pinned.is_some() {
+            return false;
+        }
         if let Some(request) = in_flight {
+            // A causal read routed again must wait for the write again.
+            self.wrote |= std::mem::take(&mut self.causal_pending);
             let c = cached_classification(request);
             if want(request.command, request.sql(), c.as_deref()) != Want::Read {
                 return false;
@@ -588,5 +659,60 @@ mod tests {
         let err = s.route_query(&request, None, &context).unwrap_err();
         let message = String::from_utf8_lossy(&err.message).into_owned();
         assert!(message.contains("no primary"), "{message}");
+    }
+
+    fn with_status(status: u16) -> SessionState {
+        let mut state = SessionState::default();
+        state.status = status;
+        state
+    }
+
+    #[test]
+    fn a_pin_inside_a_transaction_holds_after_it() {
+        use dpm_engine::session::state::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS};
+        let servers = vec![
+            server("p1", ServerRole::Primary),
+            server("r1", ServerRole::Replica),
+        ];
+        let mut s = RwSession::new(router(vec![]));
+        s.candidates(&servers);
+        let idle = with_status(SERVER_STATUS_AUTOCOMMIT);
+        let in_trx = with_status(SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_IN_TRANS);
+        assert_eq!(route(&mut s, "BEGIN", &servers[0], &idle), "p1");
+        let pin = "SET @a = (SELECT id FROM t WHERE id = 1)";
+        assert_eq!(route(&mut s, pin, &servers[0], &in_trx), "p1");
+        assert_eq!(route(&mut s, "COMMIT", &servers[0], &in_trx), "p1");
+        assert_eq!(
+            route(&mut s, "SELECT @a", &servers[0], &idle),
+            "p1",
+            "pinned"
+        );
+        assert!(s
+            .route_log()
+            .last()
+            .unwrap()
+            .starts_with("p1: pinned since `SET @a"));
+    }
+
+    #[test]
+    fn begin_or_ddl_inside_a_read_only_transaction_is_routed_afresh() {
+        use dpm_engine::session::state::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS};
+        let servers = vec![
+            server("p1", ServerRole::Primary),
+            server("r1", ServerRole::Replica),
+        ];
+        let idle = with_status(SERVER_STATUS_AUTOCOMMIT);
+        let in_trx = with_status(SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_IN_TRANS);
+        for next in ["BEGIN", "CREATE TABLE t2 (a INT)"] {
+            let mut s = RwSession::new(router(vec![]));
+            s.candidates(&servers);
+            let ro = "START TRANSACTION READ ONLY";
+            assert_eq!(route(&mut s, ro, &servers[0], &idle), "r1");
+            assert_eq!(route(&mut s, "SELECT 1", &servers[1], &in_trx), "r1");
+            assert_eq!(route(&mut s, next, &servers[1], &in_trx), "p1", "{next}");
+            let after = if next == "BEGIN" { &in_trx } else { &idle };
+            let write = route(&mut s, "INSERT INTO t VALUES (1)", &servers[0], after);
+            assert_eq!(write, "p1", "after {next}");
+        }
     }
 }
