@@ -533,15 +533,16 @@ fn python_clients_through_readwritesplit_behave_as_on_the_primary() {
     }
 }
 
-/// sysbench through readwritesplit: oltp_read_write (its transactions on the primary)
-/// and oltp_read_only without transactions (its reads on the replicas), 4 threads, text
+/// sysbench through readwritesplit with no filter in the chain (replies pass unseen, as
+/// in production): oltp_read_write (its transactions on the primary) and
+/// oltp_read_only without transactions (its reads on the replicas), 4 threads, text
 /// protocol: no errors, and afterwards the table is the same on every server.
 #[test]
 fn sysbench_through_readwritesplit_has_no_errors_and_leaves_the_servers_consistent() {
     use crate::sysbench::{stat, sysbench_as};
     let r = SharedReplication::get();
     let ports = [r.primary.port, r.replica.port, r.replica2.port];
-    let (_dpm, port) = rwsplit_dpm(ports, &[]);
+    let (_dpm, port) = rwsplit_dpm(ports, &[("DPM_NO_FILTER", "1".to_string())]);
     r.primary
         .direct_exec("DROP DATABASE IF EXISTS sbtest_rw; CREATE DATABASE sbtest_rw;");
     let app = (APP_USER, APP_PASSWORD);
@@ -639,4 +640,38 @@ fn a_session_whose_history_overflowed_stays_where_it_is_and_counts_come_back_to_
         ],
         "{diagnostics}"
     );
+}
+
+#[tokio::test]
+async fn change_user_gives_a_clean_session_on_every_server_it_uses_next() {
+    use mysql_async::prelude::*;
+    use mysql_async::ChangeUserOpts;
+    let (_dpm, port) = shared_dpm();
+    let mut c = connect_with(opts_as(port, APP_USER, APP_PASSWORD)).await;
+    c.query_drop("SET @marker = 42").await.unwrap();
+    let (marker, read): (Option<i64>, u32) = c
+        .query_first("SELECT @marker, @@server_id")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(marker, Some(42), "replayed on the replica");
+    assert_ne!(read, 1);
+    let opts = ChangeUserOpts::default()
+        .with_user(Some(APP_USER.to_string()))
+        .with_pass(Some(APP_PASSWORD.to_string()))
+        .with_db_name(Some(DB.to_string()));
+    c.change_user(opts).await.expect("COM_CHANGE_USER");
+    for sql in [
+        "SELECT @marker, @@server_id",
+        "SELECT @marker, @@server_id -- dpm: route to primary",
+    ] {
+        let (marker, _): (Option<i64>, u32) = c.query_first(sql).await.unwrap().unwrap();
+        assert_eq!(marker, None, "{sql}: the old session's state is gone");
+    }
+    let backends: Vec<String> = c.query("SHOW BACKENDS").await.unwrap();
+    assert!(
+        backends.len() <= 2,
+        "the old backends were closed: {backends:?}"
+    );
+    c.disconnect().await.unwrap();
 }

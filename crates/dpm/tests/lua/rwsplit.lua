@@ -9,6 +9,9 @@
 --   DPM_APP_USER, DPM_APP_HASH      the proxy-held user (mysql_native_password hash)
 --   DPM_MAX_LAG                     max_replication_lag (seconds, default -1)
 --   DPM_HISTORY                     max_sescmd_history (default 50)
+--   DPM_NO_FILTER=1                 no Lua filter in the chain (the router alone sees the
+--                                   statements, as in production; the SHOW statements
+--                                   below are then not answered)
 --   DPM_CAUSAL_TIMEOUT              set: causal_reads = "local" with this causal_reads_timeout (ms)
 --   DPM_AUTO_FAILOVER=1             the monitor fails over (failcount 3), with
 --   DPM_REPL_USER/_PASSWORD         this replication account
@@ -58,8 +61,10 @@ local options = { max_replication_lag = tonumber(env("DPM_MAX_LAG") or "-1"),
                   max_sescmd_history = tonumber(env("DPM_HISTORY") or "50"),
                   causal_reads = env("DPM_CAUSAL_TIMEOUT") and "local" or "none",
                   causal_reads_timeout = tonumber(env("DPM_CAUSAL_TIMEOUT") or "10000") }
+local filters = { admin("admin") }
+if env("DPM_NO_FILTER") == "1" then filters = {} end
 app = dpm.service{ name = "app", router = "readwritesplit", servers = { db1, db2, db3 },
-                   filters = { admin("admin") }, options = options }
+                   filters = filters, options = options }
 dpm.users{ { user = env("DPM_APP_USER"), password_hash = env("DPM_APP_HASH"), service = "app" } }
 listener = assert(dpm.listener("127.0.0.1", tonumber(env("DPM_LISTEN_PORT"))))
 listener:serve(app)
