@@ -675,3 +675,23 @@ async fn change_user_gives_a_clean_session_on_every_server_it_uses_next() {
     );
     c.disconnect().await.unwrap();
 }
+
+/// Pipelined commands that the session runs on different servers are answered whole
+/// and in order (tests/python/pipelined_rwsplit.py).
+#[test]
+fn pipelined_commands_across_servers_are_answered_in_order() {
+    let (_dpm, port) = shared_dpm();
+    let out = python(
+        "pipelined_rwsplit.py",
+        &python_conn_args(port, APP_USER, APP_PASSWORD),
+        Duration::from_secs(60),
+    );
+    out.assert_success("pipelined_rwsplit.py");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let replica = lines[0].rsplit(' ').next().unwrap();
+    assert!(lines[0].starts_with("1: 0 on "), "{out}");
+    assert!(replica == "2" || replica == "3", "{out}");
+    assert_eq!(lines[1], "2: hinted on 1", "{out}");
+    assert_eq!(lines[2], "3: OK", "{out}");
+    assert_eq!(lines[3], format!("4: 7 on {replica}"), "{out}");
+}
