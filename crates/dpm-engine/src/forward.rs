@@ -361,6 +361,11 @@ fn walk(
         if let (Some(session), Some(_)) = (&session, &pipeline) {
             // Only service sessions keep their state: a plain DPM link pays nothing.
             observe(session, conn, &info, payload);
+            if conn.role == Role::Backend && crate::session::replay::recording(session) {
+                // A transaction kept for a replay: its answers are checksummed.
+                let ends = ends_response(&info);
+                crate::session::replay::answer_packet(session, info.kind, payload, ends);
+            }
         }
         let callback = info.event.filter(|&e| conn.mask.get().has(e));
         let stage = pipeline

@@ -46,6 +46,8 @@ pub struct Pipeline {
     /// Session commands kept for backends opened later (the router's limit; 0: the
     /// router never uses more than one backend).
     history_limit: usize,
+    /// Bytes of statements a transaction keeps for a replay (0: none kept).
+    pub(crate) replay_limit: usize,
     /// The linked backend counts in its server's `sessions` (false while a session that
     /// lost its backend has none).
     pub(crate) counted: std::cell::Cell<bool>,
@@ -57,16 +59,20 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// A pipeline for a session connected to `server`.
+    /// A pipeline for a session of `service` connected to `server`, with its filter
+    /// sessions and its router session (`router`, made by the service's router, whose
+    /// interest and limits it takes); `interest` is the union of everyone's.
     pub fn new(
         service: Rc<WorkerService>,
         server: Arc<Server>,
         filters: Vec<Rc<dyn FilterSession>>,
         router: Box<dyn RouterSession>,
         interest: Interest,
-        router_interest: Interest,
-        history_limit: usize,
     ) -> Pipeline {
+        let instance = &service.shared.router;
+        let router_interest = instance.interest();
+        let history_limit = instance.session_command_history();
+        let replay_limit = instance.transaction_replay();
         // A router that asks for replies says per request which it sees (`Decision`);
         // only a filter can watch them all.
         let replies_of_all = filters.iter().any(|f| {
@@ -77,6 +83,7 @@ impl Pipeline {
             replies_of_all,
             router_wants_requests: router_interest.requests,
             history_limit,
+            replay_limit,
             counted: std::cell::Cell::new(true),
             service,
             server: RefCell::new(server),
@@ -310,8 +317,22 @@ pub(crate) async fn run_request(
         if pipeline.uses_several_backends() {
             // The answers to the client's earlier (pipelined) commands come first: they
             // may still be on their way from another backend, or be routed again after
-            // losing theirs; this one must not overtake them.
+            // losing theirs; this one must not overtake them. Nor a transaction being
+            // replayed (`session::replay`), which it may belong to.
             await_earlier_responses(client).await;
+            while session.replaying.get() && !client.closing.get() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            if client.closing.get() {
+                return;
+            }
+            // A transaction that could not be replayed ended the session.
+            let doomed = session.doomed.borrow_mut().take();
+            if let Some(err) = doomed {
+                write_error(client, &err);
+                worker.close(client.id);
+                return;
+            }
         }
         match route(
             worker,
@@ -350,6 +371,10 @@ pub(crate) async fn run_request(
             );
             if decision.is_some_and(|d| matches!(d.route, Route::SessionCommand)) {
                 crate::session::backends::send_to_spares(worker, session, &request.payload);
+            }
+            if let Some(d) = decision {
+                let limit = pipeline.replay_limit;
+                crate::session::replay::record(session, d.transaction, &request.payload, limit);
             }
             crate::forward::deliver(worker, client, &backend, &request.payload).await;
         }
@@ -609,10 +634,20 @@ async fn answer_client(client: &Conn, session: &Session, command: u8, answer: &A
     }
 }
 
-fn write_error(client: &Conn, err: &ErrPacket) {
+pub(crate) fn write_error(client: &Conn, err: &ErrPacket) {
     let mut p = bytes::BytesMut::new();
     err.encode(&mut p);
     crate::forward::write_packet(client, &p);
+}
+
+/// Answers the client's pending command with a plain OK (the session's status flags).
+pub(crate) fn write_ok(client: &Conn, session: &Session) {
+    let ok = ReplyPacket::Ok {
+        affected_rows: 0,
+        last_insert_id: 0,
+        info: Bytes::new(),
+    };
+    answer_with(client, session, &[ok]);
 }
 
 /// Server status flag: an OK carries session-state-tracking data.

@@ -21,10 +21,10 @@ mod types;
 
 pub(crate) use chain::{
     await_earlier_responses, note_reply_packet, note_request_sent, reply_dropped, route_again,
-    run_reply, run_request, wanted, LOST_BACKEND,
+    run_reply, run_request, wanted, write_error, write_ok, LOST_BACKEND,
 };
 pub use chain::{Pipeline, ReplyEnd};
 pub use types::{
     sql_of, Action, Decision, Filter, FilterSession, Interest, Reply, ReplyKind, ReplyPacket,
-    Request, Route, RouteContext, Router, RouterSession, SessionRef, Step,
+    Request, Route, RouteContext, Router, RouterSession, SessionRef, Step, TrxStep,
 };

@@ -267,6 +267,11 @@ pub trait Router: Send + Sync {
     fn session_command_history(&self) -> usize {
         0
     }
+    /// How many bytes of statements a transaction may keep for a replay
+    /// (`transaction_replay`); 0: transactions are not kept.
+    fn transaction_replay(&self) -> usize {
+        0
+    }
 }
 
 /// Where the router sends a request.
@@ -289,6 +294,22 @@ pub enum Route {
     Wait,
 }
 
+/// Where a request stands in a transaction the router wants kept for a replay
+/// (`transaction_replay`): the engine keeps the statements of a transaction from `Begin`
+/// to `End`, with checksums of their answers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TrxStep {
+    /// Not part of a kept transaction.
+    #[default]
+    None,
+    /// Starts one (BEGIN, or the first statement with autocommit off).
+    Begin,
+    /// Inside it.
+    Statement,
+    /// Ends it (COMMIT, ROLLBACK).
+    End,
+}
+
 /// What a router decided about one request.
 #[derive(Clone, Debug)]
 pub struct Decision {
@@ -301,6 +322,8 @@ pub struct Decision {
     /// it, within this time). When it does not, the router hears it
     /// ([`RouterSession::causal_read_missed`]) and is asked again.
     pub causal: Option<std::time::Duration>,
+    /// Its place in a transaction kept for a replay.
+    pub transaction: TrxStep,
 }
 
 impl Decision {
@@ -310,6 +333,7 @@ impl Decision {
             route: Route::Current,
             see_reply: false,
             causal: None,
+            transaction: TrxStep::None,
         }
     }
 }
@@ -373,6 +397,24 @@ pub trait RouterSession {
         _in_flight: Option<&Request>,
     ) -> bool {
         false
+    }
+    /// The session's linked backend on `lost` died inside a transaction the engine kept
+    /// whole: true to replay it on another server (the router then forgets where the
+    /// transaction ran; [`RouterSession::route_transaction_replay`] names the server).
+    fn replay_transaction(&mut self, _lost: &Arc<Server>) -> bool {
+        false
+    }
+    /// Where a lost transaction is replayed: `Route::To(server)`, or `Route::Wait` while
+    /// no server can take it (a failover in progress). Err gives up.
+    fn route_transaction_replay(
+        &mut self,
+        _context: &RouteContext<'_>,
+    ) -> Result<Route, ErrPacket> {
+        Err(ErrPacket::new(
+            1105,
+            *b"HY000",
+            "this router does not replay transactions",
+        ))
     }
     /// Where the session's last statements went and why, oldest first (readwritesplit).
     fn route_log(&self) -> Vec<String> {

@@ -111,8 +111,6 @@ pub(crate) async fn start_session(
                         filters,
                         router,
                         interest,
-                        shared.router.interest(),
-                        shared.router.session_command_history(),
                     )));
                     if shared.router.session_command_history() > 0 {
                         session.backends.borrow_mut().started_on(&server);

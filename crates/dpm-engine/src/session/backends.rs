@@ -170,6 +170,31 @@ async fn query_spare(
     sql: &str,
     limit: Duration,
 ) -> Result<Option<Bytes>, String> {
+    let mut payload = Vec::with_capacity(sql.len() + 1);
+    payload.push(dpm_protocol::command::com::QUERY);
+    payload.extend_from_slice(sql.as_bytes());
+    let packets = run_on_spare(worker, session, conn, &payload, limit).await?;
+    let caps = worker
+        .get(conn)
+        .map(|b| b.tracker.borrow().negotiated_caps())
+        .unwrap_or(0);
+    let deprecate_eof = caps & dpm_protocol::caps::CLIENT_DEPRECATE_EOF != 0;
+    first_value(&packets, deprecate_eof).map_err(|e| format!("`{sql}`: {e}"))
+}
+
+/// Sends the command `payload` to the session's spare `conn` and returns its answer's
+/// packets (one payload per frame), captured instead of sent to the client.
+pub(crate) async fn run_on_spare(
+    worker: &Worker,
+    session: &Session,
+    conn: ConnId,
+    payload: &[u8],
+    limit: Duration,
+) -> Result<Vec<Bytes>, String> {
+    let what = || {
+        let text = payload.get(1..payload.len().min(80)).unwrap_or_default();
+        String::from_utf8_lossy(text).into_owned()
+    };
     let backend = worker.get(conn).ok_or("the backend is gone")?;
     let capture = Rc::new(Capture::default());
     {
@@ -181,10 +206,7 @@ async fn query_spare(
             .ok_or("not a spare backend")?;
         spare.owed.push_back(Some(capture.clone()));
     }
-    let mut payload = Vec::with_capacity(sql.len() + 1);
-    payload.push(dpm_protocol::command::com::QUERY);
-    payload.extend_from_slice(sql.as_bytes());
-    crate::forward::write_packet(&backend, &payload);
+    crate::forward::write_packet(&backend, payload);
     let wait = async {
         while !capture.done.get() {
             capture.notify.notified().await;
@@ -192,16 +214,14 @@ async fn query_spare(
     };
     tokio::time::timeout(limit, wait)
         .await
-        .map_err(|_| format!("`{sql}` got no answer within {limit:?}"))?;
+        .map_err(|_| format!("`{}` got no answer within {limit:?}", what()))?;
     if capture.lost.get() {
         return Err(format!(
-            "the server closed the connection before answering `{sql}`"
+            "the server closed the connection before answering `{}`",
+            what()
         ));
     }
-    let caps = backend.tracker.borrow().negotiated_caps();
-    let deprecate_eof = caps & dpm_protocol::caps::CLIENT_DEPRECATE_EOF != 0;
-    let packets = capture.payloads.take();
-    first_value(&packets, deprecate_eof).map_err(|e| format!("`{sql}`: {e}"))
+    Ok(capture.payloads.take())
 }
 
 /// The first column of the first row of a text response (`packets`: its payloads), in
@@ -297,6 +317,7 @@ pub(crate) fn spare_closed(session: &Session, conn: ConnId, current: Option<&Arc
 /// Closes every spare (the session ends, or starts over after COM_CHANGE_USER) and
 /// forgets the history.
 pub(crate) fn forget_all(worker: &Worker, session: &Session) {
+    super::replay::forget(session);
     let spares = {
         let mut backends = session.backends.borrow_mut();
         backends.history.clear();
@@ -409,7 +430,7 @@ pub(crate) enum SwitchError {
 
 /// Makes the linked backend a spare: the session has none linked until the next
 /// switch, so that dpm's own queries can go to any of its backends.
-fn unlink(worker: &Worker, session: &Session, pipeline: &Pipeline) {
+pub(crate) fn unlink(worker: &Worker, session: &Session, pipeline: &Pipeline) {
     let Some(old) = session.backend.take() else {
         return;
     };
@@ -597,15 +618,17 @@ pub(crate) fn carry_on_without(
     if !pipeline.uses_several_backends() || client.closing.get() {
         return false;
     }
-    {
-        // What lived only on that backend is gone with it: an open transaction (also an
-        // implicit one, autocommit off) and binary prepared statements. The client must
-        // hear it, so the session ends with an error.
+    let in_transaction = {
+        // What lived only on that backend is gone with it: binary prepared statements,
+        // and an open transaction (also an implicit one, autocommit off) unless it can
+        // be replayed. The client must hear it, so the session ends with an error.
         let state = session.state.borrow();
-        if state.in_transaction() || !state.autocommit() || !state.prepared.is_empty() {
+        if !state.prepared.is_empty() {
             return false;
         }
-    }
+        // A kept transaction counts from its BEGIN on, before the server's OK says so.
+        state.in_transaction() || !state.autocommit() || super::replay::recording(session)
+    };
     let in_flight = {
         let tracker = client.tracker.borrow();
         match (
@@ -623,6 +646,37 @@ pub(crate) fn carry_on_without(
     };
     let server = pipeline.server();
     let error = "the server closed the connection";
+    if in_transaction {
+        if let Some(request) = in_flight
+            .as_ref()
+            .filter(|_| super::replay::ending(session))
+        {
+            // Its COMMIT or ROLLBACK was in flight: nothing to replay, the session goes
+            // on (the answer says what is known).
+            if !super::replay::end_cut(&client, session, pipeline, &server, request) {
+                return false;
+            }
+            if pipeline.counted.replace(false) {
+                server.sessions.fetch_sub(1, Ordering::Relaxed);
+            }
+            session.backends.borrow_mut().open.clear();
+            return true;
+        }
+        if !super::replay::can_replay(session, pipeline, &server) {
+            return false;
+        }
+        if pipeline.counted.replace(false) {
+            server.sessions.fetch_sub(1, Ordering::Relaxed);
+        }
+        session.backends.borrow_mut().open.clear();
+        tracing::info!(client = client.id, lost = %server.name, backend = lost.id, "{error} inside a transaction; replaying it");
+        session.replaying.set(true);
+        let (worker, session, pipeline) = (worker.clone(), session.clone(), pipeline.clone());
+        tokio::task::spawn_local(super::replay::replay(
+            worker, client, session, pipeline, in_flight,
+        ));
+        return true;
+    }
     let goes_on = pipeline
         .router
         .borrow_mut()

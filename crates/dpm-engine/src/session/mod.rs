@@ -9,6 +9,7 @@
 
 pub mod backends;
 mod pairing;
+pub mod replay;
 pub mod state;
 
 use std::cell::{Cell, RefCell};
@@ -36,6 +37,15 @@ pub struct Session {
     login: RefCell<Option<crate::authenticator::ProxyLogin>>,
     /// Backends beyond the linked one and the session-command history (readwritesplit).
     pub backends: RefCell<backends::Backends>,
+    /// The open transaction's statements, kept for a replay (`transaction_replay`).
+    pub(crate) trx: RefCell<replay::TrxLog>,
+    /// A transaction is being kept: the forwarding loop checksums the answers.
+    pub(crate) recording: Cell<bool>,
+    /// A lost transaction is being replayed: the client's next statement waits.
+    pub(crate) replaying: Cell<bool>,
+    /// The session is over (its transaction could not be replayed): the client's next
+    /// statement gets this error and the client is closed.
+    pub(crate) doomed: RefCell<Option<dpm_protocol::err::ErrPacket>>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -57,6 +67,10 @@ impl Session {
             pipeline: RefCell::new(None),
             login: RefCell::new(None),
             backends: RefCell::default(),
+            trx: RefCell::default(),
+            recording: Cell::new(false),
+            replaying: Cell::new(false),
+            doomed: RefCell::new(None),
         }
     }
 

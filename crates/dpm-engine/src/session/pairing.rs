@@ -124,7 +124,16 @@ impl Worker {
                     return;
                 }
             }
+            // Why a transaction kept for a replay is not replayed, for the client.
+            let why = super::replay::why_not_replayed(&session);
             super::backends::forget_all(self, &session);
+            if let Some(pipeline) = session.take_pipeline() {
+                pipeline.close();
+                if let Some(other) = partner {
+                    self.end_service_session(conn, &other, &pipeline, why);
+                }
+            }
+            return;
         } else {
             // A spare backend (readwritesplit): the session goes on without it.
             let current = session.pipeline().map(|p| p.server());
@@ -135,7 +144,7 @@ impl Worker {
             // A service session owns its backend: the two close together.
             pipeline.close();
             if let Some(other) = partner {
-                self.end_service_session(conn, &other, &pipeline);
+                self.end_service_session(conn, &other, &pipeline, None);
             }
             return;
         }
@@ -153,6 +162,7 @@ impl Worker {
         closed: &Conn,
         other: &Rc<Conn>,
         pipeline: &crate::pipeline::Pipeline,
+        detail: Option<&str>,
     ) {
         if closed.role == Role::Backend {
             let error = "the server closed the connection";
@@ -168,12 +178,14 @@ impl Worker {
                     client = other.id,
                     service = %pipeline.service.shared.name,
                     server = %pipeline.server().name,
+                    detail = detail.unwrap_or(""),
                     "{error}; closing the client"
                 );
                 let message = format!(
-                    "Lost connection to server '{}' of service '{}': {error}",
+                    "Lost connection to server '{}' of service '{}': {error}{}",
                     pipeline.server().name,
-                    pipeline.service.shared.name
+                    pipeline.service.shared.name,
+                    detail.map(|d| format!("; {d}")).unwrap_or_default()
                 );
                 crate::connector::send_error(
                     other,

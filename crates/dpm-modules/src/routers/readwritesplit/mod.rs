@@ -57,6 +57,18 @@ pub static INFO: ModuleInfo = ModuleInfo {
             description: "how long a causal read waits for its replica before it runs on the primary",
         },
         OptionSpec {
+            name: "transaction_replay",
+            kind: OptionKind::Bool,
+            default: Some("false"),
+            description: "a transaction whose primary dies is replayed on the new one, answers compared by checksum (a COMMIT in flight is not replayed)",
+        },
+        OptionSpec {
+            name: "transaction_replay_max_size",
+            kind: OptionKind::Int,
+            default: Some("1048576"),
+            description: "bytes of statements a transaction may keep for a replay; a bigger one is not replayed",
+        },
+        OptionSpec {
             name: "delayed_retry_timeout",
             kind: OptionKind::Millis,
             default: Some("10000"),
@@ -73,6 +85,9 @@ pub struct ReadWriteSplit {
     delayed_retry: std::time::Duration,
     /// `causal_reads = "local"`: how long a read waits for its replica.
     causal_reads: Option<std::time::Duration>,
+    /// `transaction_replay`: the most bytes of statements a transaction keeps (0: off).
+    replay_max: usize,
+    replays: AtomicU64,
     sessions: AtomicU64,
     refused: AtomicU64,
     pinned_sessions: AtomicU64,
@@ -116,6 +131,14 @@ impl ReadWriteSplit {
             reads_retried: AtomicU64::new(0),
             causal_misses: AtomicU64::new(0),
             replica_turn: AtomicU64::new(0),
+            replay_max: match options.bool("transaction_replay") {
+                Some(true) => options
+                    .int("transaction_replay_max_size")
+                    .unwrap_or(1 << 20)
+                    .max(1) as usize,
+                _ => 0,
+            },
+            replays: AtomicU64::new(0),
             causal_reads: (options.str("causal_reads") == Some("local")).then(|| {
                 std::time::Duration::from_millis(
                     options.int("causal_reads_timeout").unwrap_or(10_000).max(0) as u64,
@@ -160,6 +183,9 @@ impl Router for ReadWriteSplit {
             "causal_reads": if self.causal_reads.is_some() { "local" } else { "none" },
             "causal_reads_timeout_ms": self.causal_reads.map_or(0, |t| t.as_millis() as u64),
             "causal_reads_on_primary": self.causal_misses.load(relaxed),
+            "transaction_replay": self.replay_max > 0,
+            "transaction_replay_max_size": self.replay_max,
+            "transaction_replays_started": self.replays.load(relaxed),
             "statements_by_reason": self.reasons.to_json(),
             "delayed_retry_timeout_ms": self.delayed_retry.as_millis() as u64,
         })
@@ -178,5 +204,9 @@ impl Router for ReadWriteSplit {
 
     fn session_command_history(&self) -> usize {
         self.history
+    }
+
+    fn transaction_replay(&self) -> usize {
+        self.replay_max
     }
 }

@@ -41,10 +41,12 @@ pub enum Reason {
     PreparedStatement,
     /// A command that is not a statement (COM_PING, COM_STATISTICS …): current backend.
     Command,
+    /// The session's transaction, lost with its server, replayed on this one.
+    TransactionReplayed,
 }
 
 /// Every reason, in counter order.
-pub const ALL: [Reason; 14] = [
+pub const ALL: [Reason; 15] = [
     Reason::Read,
     Reason::ReadOnPrimary,
     Reason::CausalReadOnPrimary,
@@ -59,6 +61,7 @@ pub const ALL: [Reason; 14] = [
     Reason::LastInsertId,
     Reason::PreparedStatement,
     Reason::Command,
+    Reason::TransactionReplayed,
 ];
 
 impl Reason {
@@ -79,6 +82,7 @@ impl Reason {
             Reason::LastInsertId => "last_insert_id",
             Reason::PreparedStatement => "prepared_statement",
             Reason::Command => "command",
+            Reason::TransactionReplayed => "transaction_replayed",
         }
     }
 }
@@ -152,6 +156,9 @@ impl Routed {
             Reason::LastInsertId => "LAST_INSERT_ID() (where the writes run)".into(),
             Reason::PreparedStatement => "binary prepared statement (run on the primary)".into(),
             Reason::Command => "command".into(),
+            Reason::TransactionReplayed => {
+                "the transaction, lost with its server, replayed here".into()
+            }
         };
         format!("{server}: {why}")
     }

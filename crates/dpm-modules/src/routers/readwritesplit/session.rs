@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use dpm_engine::pipeline::{Decision, Request, Route, RouteContext, RouterSession};
+use dpm_engine::pipeline::{Decision, Request, Route, RouteContext, RouterSession, TrxStep};
 use dpm_engine::service::{Server, ServerRole, RETRY_AFTER};
 use dpm_protocol::err::ErrPacket;
 
@@ -50,6 +50,12 @@ pub struct RwSession {
     causal_fallback: bool,
     /// The last decision was a causal read (until it is known to have run).
     causal_pending: bool,
+    /// `transaction_replay`: where the statement being decided stands in a transaction
+    /// on the primary; whether one is being kept; whether a statement of it went
+    /// elsewhere (then it cannot be replayed).
+    step: TrxStep,
+    recording: bool,
+    unreplayable: bool,
     /// Servers this session could not use lately (a backend could not be opened there,
     /// or it was lost), and when: skipped for `RETRY_AFTER`.
     unusable: Vec<(Arc<Server>, Instant)>,
@@ -68,6 +74,9 @@ impl RwSession {
             wrote: false,
             causal_fallback: false,
             causal_pending: false,
+            step: TrxStep::None,
+            recording: false,
+            unreplayable: false,
             unusable: Vec::new(),
             log: RouteLog::default(),
         }
@@ -83,8 +92,12 @@ impl RwSession {
     }
 
     fn primary(&self, context: &RouteContext<'_>) -> Option<Arc<Server>> {
-        if context.current.role() == ServerRole::Primary && context.current.is_up() {
-            return Some(context.current.clone());
+        let current = context.current;
+        if current.role() == ServerRole::Primary
+            && !context.backend_lost
+            && self.usable(current, context)
+        {
+            return Some(current.clone());
         }
         self.servers
             .iter()
@@ -126,6 +139,38 @@ impl RwSession {
         });
         self.replica = best.clone();
         best
+    }
+
+    /// The decision's place in a transaction kept for a replay (`transaction_replay`),
+    /// from the step `decide` found; a statement of a kept transaction that goes
+    /// elsewhere (a hint) makes it unreplayable.
+    fn transaction_step(&mut self, route: &Route, context: &RouteContext<'_>) -> TrxStep {
+        if self.router.replay_max == 0 {
+            return TrxStep::None;
+        }
+        let mut step = std::mem::take(&mut self.step);
+        if step == TrxStep::None && self.recording {
+            let there = match (route, &self.transaction) {
+                (Route::Current, Some(t)) => Arc::ptr_eq(context.current, t),
+                (Route::To(s), Some(t)) => Arc::ptr_eq(s, t),
+                (Route::SessionCommand, _) => return TrxStep::None,
+                _ => false,
+            };
+            if there {
+                step = TrxStep::Statement;
+            } else {
+                self.unreplayable = true;
+            }
+        }
+        match step {
+            TrxStep::Begin => {
+                self.recording = true;
+                self.unreplayable = false;
+            }
+            TrxStep::End => self.recording = false,
+            _ => {}
+        }
+        step
     }
 
     /// Stops using `server` for a while.
@@ -197,9 +242,11 @@ impl RwSession {
         }
         let began = std::mem::take(&mut self.just_began);
         let mut in_trx = context.state.in_transaction() || began;
+        self.step = TrxStep::None;
         if !in_trx && context.state.autocommit() {
             // The transaction ended (COMMIT, or implicitly): reads may move again.
             self.transaction = None;
+            self.recording = false;
         }
         let read_only_trx = self
             .transaction
@@ -243,6 +290,12 @@ impl RwSession {
                 Reason::ReadOnlyTransaction
             };
             let trx = trx.clone();
+            if reason == Reason::InTransaction {
+                self.step = match wanted {
+                    Want::End => TrxStep::End,
+                    _ => TrxStep::Statement,
+                };
+            }
             if wanted == Want::End {
                 self.transaction = None;
             }
@@ -259,6 +312,11 @@ impl RwSession {
             return Ok((Route::To(server), r));
         }
         if in_trx || !context.state.autocommit() {
+            self.step = match wanted {
+                Want::End => TrxStep::End,
+                _ if self.recording => TrxStep::Statement,
+                _ => TrxStep::Begin,
+            };
             return to_primary(self, Reason::InTransaction);
         }
         match wanted {
@@ -322,6 +380,7 @@ impl RwSession {
         let p = self.primary_or_wait(context)?;
         self.transaction = Some(p.clone());
         self.just_began = true;
+        self.step = TrxStep::Begin;
         let r = Routed {
             server: Some(p.clone()),
             reason: Reason::InTransaction,
@@ -460,6 +519,7 @@ impl RouterSession for RwSession {
                     route: Route::Wait,
                     see_reply: false,
                     causal: None,
+                    transaction: TrxStep::None,
                 })
             }
             Err(Miss::Refuse(e)) => return Err(e),
@@ -491,6 +551,7 @@ impl RouterSession for RwSession {
         if causal.is_some() {
             self.wrote = false;
         }
+        let transaction = self.transaction_step(&route, context);
         self.router.reasons.count(routed.reason);
         let mut routed = routed;
         if causal.is_some() {
@@ -501,7 +562,42 @@ impl RouterSession for RwSession {
             route,
             see_reply: false,
             causal,
+            transaction,
         })
+    }
+
+    fn replay_transaction(&mut self, lost: &Arc<Server>) -> bool {
+        if self.router.replay_max == 0 || self.unreplayable || self.pinned.is_some() {
+            return false;
+        }
+        let ran_there = self
+            .transaction
+            .as_ref()
+            .is_none_or(|t| Arc::ptr_eq(t, lost));
+        if !ran_there {
+            return false;
+        }
+        self.avoid(lost);
+        self.transaction = None;
+        true
+    }
+
+    fn route_transaction_replay(&mut self, context: &RouteContext<'_>) -> Result<Route, ErrPacket> {
+        match self.primary_or_wait(context) {
+            Ok(p) => {
+                self.router.replays.fetch_add(1, Ordering::Relaxed);
+                self.transaction = Some(p.clone());
+                self.log.push(Routed {
+                    server: Some(p.clone()),
+                    reason: Reason::TransactionReplayed,
+                    lag: None,
+                    detail: None,
+                });
+                Ok(Route::To(p))
+            }
+            Err(Miss::Wait) => Ok(Route::Wait),
+            Err(Miss::Refuse(e)) => Err(e),
+        }
     }
 
     fn causal_read_missed(&mut self, _server: &Arc<Server>) {
