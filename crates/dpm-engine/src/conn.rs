@@ -61,6 +61,10 @@ pub(crate) struct Conn {
     /// Wakes readers paused by backpressure on this connection.
     pub drained: Notify,
     pub closing: Cell<bool>,
+    /// The peer reset the connection (a read failed with ECONNRESET). Linux resets a
+    /// connection its owner closes with unread data in it — a server that died before
+    /// reading the last command sent to it never ran that command.
+    pub reset_by_peer: Cell<bool>,
     /// Wakes this connection's reader (and accept loop) to stop.
     pub close_signal: Notify,
     /// For backends: the address being connected to (for error messages).
@@ -97,6 +101,7 @@ impl Conn {
             out_ready: Notify::new(),
             drained: Notify::new(),
             closing: Cell::new(false),
+            reset_by_peer: Cell::new(false),
             close_signal: Notify::new(),
             target,
             tls: OnceCell::new(),

@@ -227,6 +227,9 @@ fn read_failed(worker: &Worker, conn: &Conn, e: &std::io::Error) {
     if e.kind() == std::io::ErrorKind::InvalidData {
         crate::tls::report_failure(worker, conn, e);
     } else {
+        if e.kind() == std::io::ErrorKind::ConnectionReset {
+            conn.reset_by_peer.set(true);
+        }
         tracing::debug!(conn = conn.id, error = %e, "read failed");
     }
 }

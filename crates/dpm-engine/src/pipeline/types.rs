@@ -388,13 +388,16 @@ pub trait RouterSession {
     fn client_reply(&mut self, _reply: &Reply) {}
     /// The session's linked backend on `server` failed (`handleError`): true if the
     /// session goes on without it. `in_flight` is the request it had not started to
-    /// answer, if any: going on then means routing that request again (a read that can
-    /// safely run twice); a router that cannot must answer false.
+    /// answer, if any: going on then means routing that request again — a read, which
+    /// can safely run twice, or any request the server is known never to have read
+    /// (`never_read`: it reset the connection with the request unread); a router that
+    /// cannot must answer false.
     fn handle_error(
         &mut self,
         _server: &Arc<Server>,
         _error: &str,
         _in_flight: Option<&Request>,
+        _never_read: bool,
     ) -> bool {
         false
     }

@@ -646,13 +646,15 @@ pub(crate) fn carry_on_without(
     };
     let server = pipeline.server();
     let error = "the server closed the connection";
+    // The server reset the connection with the request unread: it never ran it.
+    let never_read = lost.reset_by_peer.get() && in_flight.is_some();
     if in_transaction {
-        if let Some(request) = in_flight
+        let cut = in_flight
             .as_ref()
-            .filter(|_| super::replay::ending(session))
-        {
-            // Its COMMIT or ROLLBACK was in flight: nothing to replay, the session goes
-            // on (the answer says what is known).
+            .filter(|_| super::replay::ending(session) && !never_read);
+        if let Some(request) = cut {
+            // Its COMMIT or ROLLBACK was in flight, maybe read: nothing to replay, the
+            // session goes on (the answer says what is known).
             if !super::replay::end_cut(&client, session, pipeline, &server, request) {
                 return false;
             }
@@ -662,7 +664,7 @@ pub(crate) fn carry_on_without(
             session.backends.borrow_mut().open.clear();
             return true;
         }
-        if !super::replay::can_replay(session, pipeline, &server) {
+        if !super::replay::can_replay(session, pipeline, &server, never_read) {
             return false;
         }
         if pipeline.counted.replace(false) {
@@ -677,10 +679,12 @@ pub(crate) fn carry_on_without(
         ));
         return true;
     }
-    let goes_on = pipeline
-        .router
-        .borrow_mut()
-        .handle_error(&server, error, in_flight.as_deref());
+    let never_read = lost.reset_by_peer.get() && in_flight.is_some();
+    let goes_on =
+        pipeline
+            .router
+            .borrow_mut()
+            .handle_error(&server, error, in_flight.as_deref(), never_read);
     if !goes_on {
         return false;
     }

@@ -258,8 +258,19 @@ const ERROR_DURING_COMMIT: u16 = 1180;
 /// The session's linked backend on `lost` died mid-transaction: `true` when the
 /// transaction can be replayed (it is kept whole, no COMMIT is in flight, the router
 /// agrees). The replay then runs as its own task ([`replay`]).
-pub(crate) fn can_replay(session: &Session, pipeline: &Pipeline, lost: &Arc<Server>) -> bool {
-    session.trx.borrow().replayable() && pipeline.router.borrow_mut().replay_transaction(lost)
+pub(crate) fn can_replay(
+    session: &Session,
+    pipeline: &Pipeline,
+    lost: &Arc<Server>,
+    never_read: bool,
+) -> bool {
+    let replayable = {
+        let log = session.trx.borrow();
+        // A COMMIT in flight that the server never read did not commit: the transaction
+        // is replayed and the COMMIT sent again.
+        log.replayable() || (never_read && log.recording && log.ending && !log.overflowed)
+    };
+    replayable && pipeline.router.borrow_mut().replay_transaction(lost)
 }
 
 /// Replays the session's transaction on the primary the router names, then sends the

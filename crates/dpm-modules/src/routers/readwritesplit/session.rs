@@ -625,6 +625,7 @@ impl RouterSession for RwSession {
         server: &Arc<Server>,
         _error: &str,
         in_flight: Option<&Request>,
+        never_read: bool,
     ) -> bool {
         // A transaction open there is lost with it: the client must hear it (the
         // engine then ends the session with an error). Otherwise the next statement is
@@ -645,7 +646,8 @@ impl RouterSession for RwSession {
             // A causal read routed again must wait for the write again.
             self.wrote |= std::mem::take(&mut self.causal_pending);
             let c = cached_classification(request);
-            if want(request.command, request.sql(), c.as_deref()) != Want::Read {
+            let read = want(request.command, request.sql(), c.as_deref()) == Want::Read;
+            if !read && !never_read {
                 return false;
             }
             self.router.reads_retried.fetch_add(1, Ordering::Relaxed);

@@ -88,12 +88,12 @@ impl SharedReplication {
     pub fn get() -> &'static SharedReplication {
         static PAIR: OnceLock<Result<SharedReplication, String>> = OnceLock::new();
         let pair = PAIR.get_or_init(|| {
-            let primary = MariaDb::start_with(&Role::Primary { server_id: 1 })?;
-            let replica = MariaDb::start_with(&Role::Replica {
+            let primary = MariaDb::start_retrying(&Role::Primary { server_id: 1 })?;
+            let replica = MariaDb::start_retrying(&Role::Replica {
                 server_id: 2,
                 primary_port: primary.port,
             })?;
-            let replica2 = MariaDb::start_with(&Role::Replica {
+            let replica2 = MariaDb::start_retrying(&Role::Replica {
                 server_id: 3,
                 primary_port: primary.port,
             })?;
@@ -137,13 +137,13 @@ impl ReplicaSet {
     /// Starts the set; the replicas have caught up with the primary's accounts and test
     /// database. Server ids start at `first_id` (unique per test, for readable logs).
     pub fn start(replicas: usize, first_id: u32) -> ReplicaSet {
-        let primary = MariaDb::start_with(&Role::Primary {
+        let primary = MariaDb::start_retrying(&Role::Primary {
             server_id: first_id,
         })
         .unwrap_or_else(|e| panic!("primary: {e}"));
         let replicas: Vec<MariaDb> = (1..=replicas as u32)
             .map(|i| {
-                MariaDb::start_with(&Role::Replica {
+                MariaDb::start_retrying(&Role::Replica {
                     server_id: first_id + i,
                     primary_port: primary.port,
                 })
@@ -224,17 +224,22 @@ impl MariaDb {
         }
     }
 
-    /// [`MariaDb::start_with`], tried three times (a port can be taken between choosing
-    /// and binding it).
-    fn start_retrying(role: &Role) -> Result<MariaDb, String> {
-        let mut last_err = String::new();
-        for _ in 0..3 {
-            match Self::start_with(role) {
-                Ok(s) => return Ok(s),
-                Err(e) => last_err = e,
+    /// [`MariaDb::start_with`], tried up to three times: with a dozen servers starting at
+    /// once on a small machine, a start can fail for reasons of the moment (the port
+    /// chosen taken by an outgoing connection before the server bound it, a bootstrap
+    /// that ran out of something). Each failure is printed.
+    pub(crate) fn start_retrying(role: &Role) -> Result<MariaDb, String> {
+        let mut last = String::new();
+        for attempt in 1..=3 {
+            match MariaDb::start_with(role) {
+                Ok(server) => return Ok(server),
+                Err(e) => {
+                    eprintln!("starting a MariaDB failed (attempt {attempt} of 3): {e}");
+                    last = e;
+                }
             }
         }
-        Err(last_err)
+        Err(last)
     }
 
     /// Starts a server: standalone (no binary log), a GTID primary (binary log,
