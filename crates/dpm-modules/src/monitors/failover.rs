@@ -94,6 +94,36 @@ pub async fn wait_for(
     }
 }
 
+/// Waits (up to `timeout_s`, looking every 100 ms) until the server behind `client` has
+/// everything in `position` in its `@@gtid_current_pos`. Not `MASTER_GTID_WAIT`, which
+/// follows `gtid_slave_pos`: a former primary that rejoined as a replica fetches its own
+/// old transactions back from its new primary and skips them (same server id), so its
+/// slave position never reaches them although it has them (bench/failover saw a
+/// failover retry such a candidate for 14 minutes).
+async fn applied(client: &mut BackendClient, position: &str, timeout_s: u64) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout_s);
+    loop {
+        let current = match run(client, "SELECT @@gtid_current_pos").await? {
+            Response::Rows(sets) => sets
+                .first()
+                .and_then(|s| s.rows.first())
+                .and_then(|r| r.first().cloned().flatten())
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        if not_ahead(position, &current) {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(format!(
+                "not at {position} after {timeout_s} s (gtid_current_pos {current})"
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// The longest any one statement of a failover, switchover or rejoin may take: a server
 /// that stops answering must not hold the monitor's thread (its checks) for ever.
 /// (`MASTER_GTID_WAIT` has its own, shorter, bound.)
@@ -130,7 +160,7 @@ pub async fn promote(client: &mut BackendClient, apply_timeout_s: u64) -> Result
     };
     if let Some(pos) = fetched.filter(|p| !p.is_empty() && valid_gtid(p)) {
         // Not applied in time: no promotion (RESET SLAVE ALL would throw the rest away).
-        wait_for(client, &pos, apply_timeout_s).await?;
+        applied(client, &pos, apply_timeout_s).await?;
     }
     run(client, "STOP SLAVE").await?;
     run(client, "RESET SLAVE ALL").await?;
