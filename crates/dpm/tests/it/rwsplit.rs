@@ -509,14 +509,7 @@ fn python_clients_through_readwritesplit_behave_as_on_the_primary() {
     let r = SharedReplication::get();
     let ports = [r.primary.port, r.replica.port, r.replica2.port];
     let (_dpm, port) = rwsplit_dpm(ports, &[("DPM_CAUSAL_TIMEOUT", "10000".to_string())]);
-    for (script, extra) in [
-        ("pymysql_basic.py", &[][..]),
-        ("pymysql_multi.py", &[]),
-        ("pymysql_sql_prepare.py", &[]),
-        ("mariadb_connector.py", &[]),
-        ("raw_protocol.py", &["--deprecate-eof", "off"]),
-        ("raw_protocol.py", &["--deprecate-eof", "on"]),
-    ] {
+    for (script, extra) in TRANSCRIPT_SCRIPTS {
         let run = |port, user, password| {
             let mut args = python_conn_args(port, user, password);
             args.extend(extra.iter().map(|s| s.to_string()));

@@ -443,14 +443,7 @@ fn filters_classify_statements_from_lua() {
 fn python_clients_through_a_watching_service_behave_as_directly() {
     let (builder, port) = Dpm::in_front_of_mariadb("crates/dpm/tests/lua/service_passthrough.lua");
     let service = Target::proxy(builder.spawn(), port);
-    for (script, extra) in [
-        ("pymysql_basic.py", &[][..]),
-        ("pymysql_multi.py", &[]),
-        ("pymysql_sql_prepare.py", &[]),
-        ("mariadb_connector.py", &[]),
-        ("raw_protocol.py", &["--deprecate-eof", "off"]),
-        ("raw_protocol.py", &["--deprecate-eof", "on"]),
-    ] {
+    for (script, extra) in TRANSCRIPT_SCRIPTS {
         let via = service.python(script, extra);
         via.assert_success(&format!("{script} through the service"));
         let direct = Target::direct().python(script, extra);

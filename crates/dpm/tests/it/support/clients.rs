@@ -254,6 +254,18 @@ pub fn python(script: &str, args: &[String], timeout: Duration) -> ProcOutput {
     )
 }
 
+/// The Python client scripts whose transcripts must be the same through dpm as directly
+/// (PyMySQL, MariaDB Connector/Python with the binary protocol, a raw protocol client
+/// with DEPRECATE_EOF off and on), with their extra arguments.
+pub const TRANSCRIPT_SCRIPTS: [(&str, &[&str]); 6] = [
+    ("pymysql_basic.py", &[]),
+    ("pymysql_multi.py", &[]),
+    ("pymysql_sql_prepare.py", &[]),
+    ("mariadb_connector.py", &[]),
+    ("raw_protocol.py", &["--deprecate-eof", "off"]),
+    ("raw_protocol.py", &["--deprecate-eof", "on"]),
+];
+
 /// Standard connection arguments for the Python scripts.
 pub fn python_conn_args(port: u16, user: &str, password: &str) -> Vec<String> {
     vec![
