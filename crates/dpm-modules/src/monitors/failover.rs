@@ -37,12 +37,19 @@ pub fn not_ahead(a: &str, b: &str) -> bool {
 }
 
 /// The replica to promote: among those up, the one furthest along (its
-/// `gtid_current_pos`); the first declared breaks ties.
-pub fn pick_candidate(found: &[Observation], failed: usize) -> Option<usize> {
+/// `gtid_current_pos`); the first declared breaks ties. `avoid`: a candidate whose
+/// promotion just failed, passed over while another can take the place.
+pub fn pick_candidate(found: &[Observation], failed: usize, avoid: Option<usize>) -> Option<usize> {
+    let eligible =
+        |i: usize, o: &Observation| i != failed && o.up && o.role == Some(ServerRole::Replica);
+    let others = found
+        .iter()
+        .enumerate()
+        .any(|(i, o)| eligible(i, o) && Some(i) != avoid);
     found
         .iter()
         .enumerate()
-        .filter(|(i, o)| *i != failed && o.up && o.role == Some(ServerRole::Replica))
+        .filter(|(i, o)| eligible(*i, o) && !(others && Some(*i) == avoid))
         .max_by_key(|(i, o)| {
             let progress = o.gtid_current_pos.as_deref().map_or(0, gtid_progress);
             (progress, std::cmp::Reverse(*i))
@@ -258,18 +265,26 @@ mod tests {
             replica(true, "0-1-42"),
             replica(false, "0-1-99"),
         ];
-        assert_eq!(pick_candidate(&found, 0), Some(2));
+        assert_eq!(pick_candidate(&found, 0, None), Some(2));
+        assert_eq!(
+            pick_candidate(&found, 0, Some(2)),
+            Some(1),
+            "a candidate that failed is passed over while another can take the place"
+        );
         let tie = vec![
             Observation::down("gone".into()),
             replica(true, "0-1-5"),
             replica(true, "0-1-5"),
         ];
         assert_eq!(
-            pick_candidate(&tie, 0),
+            pick_candidate(&tie, 0, None),
             Some(1),
             "declaration order breaks ties"
         );
-        assert_eq!(pick_candidate(&[Observation::down("x".into())], 0), None);
+        assert_eq!(
+            pick_candidate(&[Observation::down("x".into())], 0, None),
+            None
+        );
         assert_eq!(quote("it's"), "it''s");
         assert!(not_ahead("0-1-5", "0-1-7"));
         assert!(

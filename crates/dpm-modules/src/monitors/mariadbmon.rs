@@ -126,7 +126,12 @@ pub struct MariaDbMonitor {
     rejoins: AtomicU64,
     /// Requests to the monitor's thread (a switchover asked from Lua).
     commands: tokio::sync::mpsc::UnboundedSender<Command>,
+    /// The last candidate whose promotion failed, and when: passed over for a while.
+    failed_candidate: Mutex<Option<(usize, std::time::Instant)>>,
 }
+
+/// How long a replica whose promotion failed is passed over when another can be promoted.
+const FAILED_CANDIDATE_PASSED_OVER: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A request to the monitor's thread.
 enum Command {
@@ -298,6 +303,7 @@ impl MariaDbMonitor {
             switchovers: AtomicU64::new(0),
             rejoins: AtomicU64::new(0),
             commands,
+            failed_candidate: Mutex::new(None),
         });
         let running = monitor.clone();
         std::thread::Builder::new()
@@ -594,7 +600,13 @@ impl MariaDbMonitor {
         settings: &FailoverSettings,
     ) -> Option<usize> {
         let old = &self.servers[failed];
-        let Some(new) = failover::pick_candidate(found, failed) else {
+        let avoid = self
+            .failed_candidate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .filter(|(_, at)| at.elapsed() < FAILED_CANDIDATE_PASSED_OVER)
+            .map(|(i, _)| i);
+        let Some(new) = failover::pick_candidate(found, failed, avoid) else {
             tracing::error!(
                 "monitor '{}': primary {} is down and no replica is up to take its place: no failover",
                 self.name,
@@ -615,10 +627,16 @@ impl MariaDbMonitor {
         let apply_timeout = self.settings.query_timeout.as_secs().max(10);
         if let Err(e) = failover::promote(client, apply_timeout).await {
             tracing::error!(
-                "monitor '{}': failover: promoting {} failed: {e}",
+                "monitor '{}': failover: promoting {} failed: {e}; another replica is tried first next time",
                 self.name,
                 chosen.name
             );
+            // It stays a replica, fetching again.
+            let _ = failover::run_sql(client, "START SLAVE IO_THREAD").await;
+            *self
+                .failed_candidate
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some((new, std::time::Instant::now()));
             return None;
         }
         self.failovers.fetch_add(1, Ordering::Relaxed);
