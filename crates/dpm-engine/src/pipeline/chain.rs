@@ -409,29 +409,13 @@ async fn route(
     let mut attempts = 0;
     while attempts < MAX_ROUTE_ATTEMPTS {
         let backend_lost = session.backend().is_none();
-        let (decision, same_server) = {
-            // Borrowed, not cloned: an Arc clone per statement would bounce its count's
-            // cache line between the workers.
-            let current = pipeline.server.borrow();
-            let backends = session.backends.borrow();
-            let state = session.state.borrow();
-            let context = RouteContext {
-                current: &current,
-                open: backends.open(),
-                can_open: pipeline.history_limit > 0
-                    && backends.history_complete()
-                    && session.has_proxy_login(),
-                state: &state,
-                waited: waited(&started),
-                backend_lost,
-            };
-            let decision = pipeline
-                .router
-                .borrow_mut()
-                .route_query(request, target, &context)?;
-            let same = matches!(&decision.route, Route::To(s) if Arc::ptr_eq(s, &current));
-            (decision, same)
-        };
+        let (decision, same_server) =
+            ask_router(session, pipeline, waited(&started), |router, context| {
+                let decision = router.route_query(request, target, context)?;
+                let same =
+                    matches!(&decision.route, Route::To(s) if Arc::ptr_eq(s, context.current));
+                Ok::<_, ErrPacket>((decision, same))
+            })?;
         let server = match &decision.route {
             Route::Wait if waited(&started) < MAX_ROUTE_WAIT => {
                 started.get_or_insert_with(Instant::now);
@@ -522,12 +506,39 @@ pub(crate) async fn route_again(
     }
 }
 
+/// Calls `f` with the session's router and what it is told about the session now
+/// (`waited`: how long the request has waited for a server).
+pub(crate) fn ask_router<R>(
+    session: &Session,
+    pipeline: &Pipeline,
+    waited: Duration,
+    f: impl FnOnce(&mut dyn RouterSession, &RouteContext<'_>) -> R,
+) -> R {
+    // Borrowed, not cloned: an Arc clone per statement would bounce its count's cache
+    // line between the workers.
+    let current = pipeline.server.borrow();
+    let backends = session.backends.borrow();
+    let state = session.state.borrow();
+    let context = RouteContext {
+        current: &current,
+        open: backends.open(),
+        can_open: pipeline.uses_several_backends()
+            && backends.history_complete()
+            && session.has_proxy_login(),
+        state: &state,
+        waited,
+        backend_lost: session.backend().is_none(),
+    };
+    let mut router = pipeline.router.borrow_mut();
+    f(router.as_mut(), &context)
+}
+
 /// How many servers a request may be routed to before the client gets an error.
 const MAX_ROUTE_ATTEMPTS: usize = 4;
 /// How often a request no server can take now is routed again ([`Route::Wait`]), and
 /// the most it waits whatever the router says.
-const ROUTE_WAIT_STEP: Duration = Duration::from_millis(100);
-const MAX_ROUTE_WAIT: Duration = Duration::from_secs(60);
+pub(crate) const ROUTE_WAIT_STEP: Duration = Duration::from_millis(100);
+pub(crate) const MAX_ROUTE_WAIT: Duration = Duration::from_secs(60);
 
 /// How the pipeline answers a command itself instead of sending it to a backend.
 enum Answer {

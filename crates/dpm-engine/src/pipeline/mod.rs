@@ -20,8 +20,9 @@ mod chain;
 mod types;
 
 pub(crate) use chain::{
-    await_earlier_responses, note_reply_packet, note_request_sent, reply_dropped, route_again,
-    run_reply, run_request, wanted, write_error, write_ok, LOST_BACKEND,
+    ask_router, await_earlier_responses, note_reply_packet, note_request_sent, reply_dropped,
+    route_again, run_reply, run_request, wanted, write_error, write_ok, LOST_BACKEND,
+    MAX_ROUTE_WAIT, ROUTE_WAIT_STEP,
 };
 pub use chain::{Pipeline, ReplyEnd};
 pub use types::{

@@ -39,7 +39,8 @@ pub struct Session {
     pub backends: RefCell<backends::Backends>,
     /// The open transaction's statements, kept for a replay (`transaction_replay`).
     pub(crate) trx: RefCell<replay::TrxLog>,
-    /// A transaction is being kept: the forwarding loop checksums the answers.
+    /// A transaction is being kept: the forwarding loop checksums the answers. (The
+    /// transaction log knows it too; this copy is read per packet without a borrow.)
     pub(crate) recording: Cell<bool>,
     /// A lost transaction is being replayed: the client's next statement waits.
     pub(crate) replaying: Cell<bool>,

@@ -16,7 +16,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use dpm_protocol::err::ErrPacket;
@@ -24,7 +24,9 @@ use dpm_protocol::lenenc::get_lenenc_int;
 
 use super::Session;
 use crate::conn::Conn;
-use crate::pipeline::{Pipeline, Request, Route, RouteContext, TrxStep};
+use crate::pipeline::{
+    ask_router, Pipeline, Request, Route, TrxStep, MAX_ROUTE_WAIT, ROUTE_WAIT_STEP,
+};
 use crate::service::Server;
 use crate::tracker::{PacketKind, Side, Tracker};
 use crate::worker::Worker;
@@ -338,27 +340,13 @@ async fn replay_on_new_primary(
     let started = Instant::now();
     let mut tried = 0;
     let server = loop {
-        let route = {
-            let current = pipeline.server();
-            let backends = session.backends.borrow();
-            let state = session.state.borrow();
-            let context = RouteContext {
-                current: &current,
-                open: backends.open(),
-                can_open: true,
-                state: &state,
-                waited: started.elapsed(),
-                backend_lost: true,
-            };
-            pipeline
-                .router
-                .borrow_mut()
-                .route_transaction_replay(&context)
-        };
+        let route = ask_router(session, pipeline, started.elapsed(), |router, context| {
+            router.route_transaction_replay(context)
+        });
         let server = match route {
             Ok(Route::To(server)) => server,
-            Ok(Route::Wait) if started.elapsed() < MAX_WAIT => {
-                tokio::time::sleep(WAIT_STEP).await;
+            Ok(Route::Wait) if started.elapsed() < MAX_ROUTE_WAIT => {
+                tokio::time::sleep(ROUTE_WAIT_STEP).await;
                 if client.closing.get() {
                     return Err("the client left".into());
                 }
@@ -416,10 +404,6 @@ async fn replay_on_new_primary(
     Ok((server, entries.len()))
 }
 
-/// How often, and how long at most, a replay looks for a new primary (the router's
-/// `delayed_retry_timeout` decides within this).
-const WAIT_STEP: Duration = Duration::from_millis(100);
-const MAX_WAIT: Duration = Duration::from_secs(60);
 /// How many servers a replay tries to open a backend on before it gives up.
 const MAX_SERVERS_TRIED: usize = 8;
 
