@@ -13,7 +13,12 @@ import mariadb
 
 from common import parse_args
 
-args = parse_args()
+args = parse_args(lambda p: p.add_argument(
+    "--status-servers", default="",
+    help="comma-separated server names: the session's Com_stmt_* counters are summed "
+         "over its backend on each (asked with a dpm routing hint), for a proxy that "
+         "spreads one session over several servers",
+))
 conn = mariadb.connect(
     host=args.host, port=args.port, user=args.user, password=args.password,
     database=args.db, autocommit=True, connect_timeout=10, read_timeout=60, write_timeout=60,
@@ -78,11 +83,15 @@ out.append("after error: ok")
 after.close()
 
 # The statements above really went through the binary protocol. (Session status is
-# per server connection: through dpm's readwritesplit, whose binary prepared statements
-# run on the primary, the hint sends the question there; elsewhere it is a comment.)
+# per server connection: through dpm's readwritesplit, which prepares every statement on
+# each backend and executes it on one, the counters are summed over the servers named.)
 st = conn.cursor()
-st.execute("SHOW SESSION STATUS LIKE 'Com_stmt_%' /* dpm: route to primary */")
-status = {k: int(v) for k, v in st.fetchall()}
+status = {}
+hints = [f" /* dpm: route to server {s} */" for s in args.status_servers.split(",") if s]
+for hint in hints or [""]:
+    st.execute("SHOW SESSION STATUS LIKE 'Com_stmt_%'" + hint)
+    for k, v in st.fetchall():
+        status[k] = status.get(k, 0) + int(v)
 out.append(f"session status: {sorted(status.items())}")
 assert status["Com_stmt_prepare"] >= 6 and status["Com_stmt_execute"] >= 8, status
 conn.close()

@@ -349,13 +349,23 @@ fn walk(
         if buf.len() - at < len {
             break;
         }
+        let info = conn
+            .tracker
+            .borrow_mut()
+            .on_receive(header.seq, &buf[at + HEADER_LEN..at + len])?;
+        if info.kind == PacketKind::PrepareOk && !spare {
+            // A session with several backends shows the client its own statement ids.
+            prepared_on_link(
+                session.as_deref(),
+                conn,
+                &mut buf[at + HEADER_LEN..at + len],
+            );
+        }
         let payload = &buf[at + HEADER_LEN..at + len];
-        let info = conn.tracker.borrow_mut().on_receive(header.seq, payload)?;
         if spare {
             if let Some(session) = &session {
-                let is_err = info.kind == PacketKind::Err;
                 let ends = ends_response(&info);
-                crate::session::backends::spare_packet(session, conn.id, is_err, payload, ends);
+                crate::session::backends::spare_packet(session, conn.id, info.kind, payload, ends);
             }
             at += len;
             run = at;
@@ -664,6 +674,21 @@ fn observe(session: &Session, conn: &Conn, info: &FrameInfo, payload: &[u8]) {
             .state
             .borrow_mut()
             .server_packet(info.kind, payload, caps, ends);
+    }
+}
+
+/// The linked backend answered a COM_STMT_PREPARE: in a session with several backends
+/// the answer is rewritten, in place, to carry the id the client knows the statement by
+/// (`session::statements`).
+fn prepared_on_link(session: Option<&Session>, conn: &Conn, payload: &mut [u8]) {
+    let Some(session) = session else {
+        return;
+    };
+    let id = session
+        .pipeline()
+        .and_then(|p| p.statement_being_prepared());
+    if let Some(id) = id {
+        crate::session::backends::prepared_on_link(session, id, conn.id, payload);
     }
 }
 

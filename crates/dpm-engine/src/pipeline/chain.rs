@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use dpm_protocol::command::{response_shape, ResponseShape};
+use dpm_protocol::command::{com, response_shape, ResponseShape};
 use dpm_protocol::err::ErrPacket;
 use dpm_protocol::lenenc::get_lenenc_int;
 use dpm_protocol::response::OkPacket;
@@ -108,6 +108,11 @@ impl Pipeline {
         self.history_limit > 0
     }
 
+    /// The client's id for the statement whose COM_STMT_PREPARE is answered now.
+    pub(crate) fn statement_being_prepared(&self) -> Option<u32> {
+        self.awaiting.borrow().front().and_then(|a| a.statement)
+    }
+
     /// The request whose reply is awaited first, if the chain kept it.
     pub(crate) fn in_flight_request(&self) -> Option<Rc<Request>> {
         self.awaiting
@@ -152,6 +157,9 @@ struct Awaited {
     request: Option<Rc<Request>>,
     /// When it was sent, for the reply's duration (when watched).
     sent: Option<Instant>,
+    /// A COM_STMT_PREPARE of a session with several backends: the id the client is to
+    /// know the statement by (its PREPARE OK is rewritten to carry it).
+    statement: Option<u32>,
 }
 
 /// True when some filter that asks for requests wants this one (`payload`: the whole
@@ -179,7 +187,7 @@ pub(crate) fn reply_dropped(pipeline: &Pipeline) {
 #[inline]
 pub(crate) fn note_request_sent(pipeline: &Pipeline, command: u8, request: Option<Rc<Request>>) {
     let shown = request.is_some();
-    note_routed_request(pipeline, command, request, shown, None)
+    note_routed_request(pipeline, command, request, shown, None, None)
 }
 
 /// [`note_request_sent`] for a request the router decided about.
@@ -189,6 +197,7 @@ fn note_routed_request(
     request: Option<Rc<Request>>,
     shown: bool,
     decision: Option<&Decision>,
+    statement: Option<u32>,
 ) {
     // One relaxed atomic add per statement: the per-server "routed" counter is shared by
     // the workers, and a statement costs tens of microseconds of system calls anyway.
@@ -215,6 +224,7 @@ fn note_routed_request(
             } else {
                 None
             },
+            statement,
         });
     }
 }
@@ -351,6 +361,21 @@ pub(crate) async fn run_request(
             return;
         }
     }
+    let mut outgoing = request.payload.clone();
+    if let (None, true) = (&answer, pipeline.uses_several_backends()) {
+        // A command naming a prepared statement carries the linked backend's id for it.
+        if let Some(backend) = session.backend() {
+            match crate::session::backends::for_backend(session, backend, &request.payload) {
+                Ok(payload) => outgoing = payload,
+                // A command without an answer (CLOSE, SEND_LONG_DATA) is dropped, as a
+                // server ignores one naming a statement it does not have.
+                Err(_) if response_shape(request.command) == ResponseShape::None => {
+                    answer = Some(Answer::Nothing(String::new()))
+                }
+                Err(missing) => answer = Some(Answer::Error(missing.error(request.command))),
+            }
+        }
+    }
     match answer {
         None => {
             let Some(backend) = session.backend().and_then(|id| worker.get(id)) else {
@@ -362,21 +387,35 @@ pub(crate) async fn run_request(
                 return write_error(client, &ErrPacket::new(LOST_BACKEND, *b"08S01", message));
             };
             let decision = decision.as_ref();
+            let session_command =
+                decision.is_some_and(|d| matches!(d.route, Route::SessionCommand));
+            let statement = (session_command && request.command == com::STMT_PREPARE).then(|| {
+                let mut backends = session.backends.borrow_mut();
+                backends.statements_mut().preparing(&request.payload)
+            });
             note_routed_request(
                 &pipeline,
                 request.command,
                 Some(request.clone()),
                 shown,
                 decision,
+                statement,
             );
-            if decision.is_some_and(|d| matches!(d.route, Route::SessionCommand)) {
-                crate::session::backends::send_to_spares(worker, session, &request.payload);
+            if session_command {
+                use crate::session::backends;
+                backends::send_to_spares(worker, session, &request.payload, statement);
             }
             if let Some(d) = decision {
                 let limit = pipeline.replay_limit;
                 crate::session::replay::record(session, d.transaction, &request.payload, limit);
             }
-            crate::forward::deliver(worker, client, &backend, &request.payload).await;
+            crate::forward::deliver(worker, client, &backend, &outgoing).await;
+            if request.command == com::STMT_CLOSE && pipeline.uses_several_backends() {
+                let id = crate::session::statements::statement_id(&request.payload);
+                if let Some(id) = id {
+                    crate::session::backends::statement_closed(session, id);
+                }
+            }
         }
         Some(answer) => {
             let reply = answer.reply(&request, started.elapsed());
@@ -442,7 +481,21 @@ async fn route(
                     }
                 }
             }
-            Route::Current | Route::SessionCommand => return Ok(decision),
+            Route::SessionCommand => {
+                // Answered by the session's backend on the primary when it has one: the
+                // primary's answer is the one that counts (a statement a replica cannot
+                // prepare still succeeds; the replica leaves the session).
+                let primary = crate::session::backends::primary_elsewhere(session, pipeline);
+                if let Some(primary) = primary {
+                    use crate::session::backends::{switch_to, SwitchError};
+                    let moved = switch_to(worker, client, session, pipeline, &primary, None).await;
+                    if let Err(SwitchError::Unusable(why) | SwitchError::NotCaughtUp(why)) = moved {
+                        tracing::debug!(client = client.id, server = %primary.name, "a session command stays where the session is: {why}");
+                    }
+                }
+                return Ok(decision);
+            }
+            Route::Current => return Ok(decision),
             Route::To(_) if same_server && !backend_lost => return Ok(decision),
             Route::To(server) => server.clone(),
         };
@@ -492,9 +545,18 @@ pub(crate) async fn route_again(
         return;
     }
     let backend = session.backend().and_then(|id| worker.get(id));
+    let routed = routed.and_then(|_| match &backend {
+        Some(b) => crate::session::backends::for_backend(session, b.id, &request.payload)
+            .map_err(|missing| missing.error(request.command)),
+        None => Err(ErrPacket::new(
+            LOST_BACKEND,
+            *b"08S01",
+            "Lost connection to the server",
+        )),
+    });
     match (routed, backend) {
-        (Ok(_), Some(backend)) => {
-            crate::forward::deliver(worker, client, &backend, &request.payload).await;
+        (Ok(payload), Some(backend)) => {
+            crate::forward::deliver(worker, client, &backend, &payload).await;
         }
         (routed, _) => {
             reply_dropped(pipeline);
@@ -522,6 +584,7 @@ pub(crate) fn ask_router<R>(
     let context = RouteContext {
         current: &current,
         open: backends.open(),
+        statements: backends.statements(),
         can_open: pipeline.uses_several_backends()
             && backends.history_complete()
             && session.has_proxy_login(),
@@ -822,6 +885,7 @@ pub(crate) async fn run_reply(
                 request.payload.clone(),
                 reply.kind != ReplyKind::Err,
                 pipeline.history_limit,
+                awaited.statement,
             );
         }
     }

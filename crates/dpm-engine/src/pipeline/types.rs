@@ -345,6 +345,9 @@ pub struct RouteContext<'a> {
     /// The servers the session has a backend to, the current one first (kept only for
     /// routers that use several backends: empty for the others).
     pub open: &'a [Arc<Server>],
+    /// The session's binary prepared statements by the client's ids (sessions with
+    /// several backends): what an execute runs.
+    pub statements: &'a crate::session::statements::Statements,
     /// The session may open a backend to a server it has none to: dpm can log in on
     /// the client's behalf (proxy-held users) and the session-command history is
     /// complete. When false, [`Route::To`] must name a server in `open`.

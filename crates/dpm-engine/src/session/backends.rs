@@ -9,7 +9,8 @@
 //! session has the same session state; one whose answer is an error is marked diverged
 //! and never linked again. A backend opened later replays the history of session
 //! commands that succeeded before it is used; a session whose history overflowed opens
-//! no new backend.
+//! no new backend. Binary prepared statements are prepared on every backend too, each
+//! under its own id (`statements.rs` maps them).
 //!
 //! [`Route::SessionCommand`]: crate::pipeline::Route::SessionCommand
 
@@ -29,8 +30,10 @@ use crate::client::ResponseSummary;
 use crate::conn::Conn;
 use crate::pipeline::Pipeline;
 use crate::service::Server;
+use crate::tracker::PacketKind;
 use crate::worker::Worker;
 use crate::ConnId;
+use dpm_protocol::command::{response_shape, ResponseShape};
 
 /// A backend of the session that is not linked.
 #[derive(Debug)]
@@ -39,9 +42,20 @@ struct Spare {
     conn: ConnId,
     /// A session command failed on it: its state is not the session's.
     diverged: bool,
-    /// What becomes of each answer it owes, oldest first: discarded (a session
-    /// command's) or captured (dpm's own query, [`query_spare`]).
-    owed: VecDeque<Option<Rc<Capture>>>,
+    /// What becomes of each answer it owes, oldest first.
+    owed: VecDeque<Owed>,
+}
+
+/// What becomes of an answer a spare owes.
+#[derive(Debug)]
+enum Owed {
+    /// A session command's: discarded (an error retires the spare).
+    SessionCommand,
+    /// A COM_STMT_PREPARE's, of the client's statement with this id: the spare's own
+    /// id for it is noted.
+    Prepare(u32),
+    /// dpm's own query's: captured ([`query_spare`]).
+    Capture(Rc<Capture>),
 }
 
 impl Spare {
@@ -73,16 +87,36 @@ pub struct Backends {
     /// router, which is handed it with every request).
     open: Vec<Arc<Server>>,
     /// Session commands that succeeded, in order: replayed on every backend opened later.
-    history: Vec<Bytes>,
+    history: Vec<Kept>,
     /// The history overflowed its limit: a new backend could not be given the session's
     /// state, so none is opened.
     history_lost: bool,
+    /// The binary prepared statements and each backend's id for them.
+    statements: super::statements::Statements,
+}
+
+/// A session command of the history.
+#[derive(Debug, Clone)]
+struct Kept {
+    payload: Bytes,
+    /// A COM_STMT_PREPARE: the client's id for the statement (its COM_STMT_CLOSE takes
+    /// it out of the history).
+    statement: Option<u32>,
 }
 
 impl Backends {
     /// The servers the session has a backend to, the linked one first.
     pub fn open(&self) -> &[Arc<Server>] {
         &self.open
+    }
+
+    /// The session's binary prepared statements (sessions with several backends).
+    pub fn statements(&self) -> &super::statements::Statements {
+        &self.statements
+    }
+
+    pub(crate) fn statements_mut(&mut self) -> &mut super::statements::Statements {
+        &mut self.statements
     }
 
     /// True when a backend opened now could be brought to the session's state.
@@ -114,15 +148,60 @@ impl Backends {
 }
 
 /// Sends a session command to every spare of the session (their answers are discarded
-/// by their readers).
-pub(crate) fn send_to_spares(worker: &Worker, session: &Session, payload: &[u8]) {
-    let mut backends = session.backends.borrow_mut();
+/// by their readers). `statement`: it prepares the client's statement with this id. A
+/// command naming a statement goes with each spare's id for it, to the spares that
+/// have it.
+pub(crate) fn send_to_spares(
+    worker: &Worker,
+    session: &Session,
+    payload: &Bytes,
+    statement: Option<u32>,
+) {
+    let answered = response_shape(payload[0]) != ResponseShape::None;
+    let mut guard = session.backends.borrow_mut();
+    let backends = &mut *guard;
     for spare in backends.spares.iter_mut().filter(|s| !s.diverged) {
-        if let Some(conn) = worker.get(spare.conn) {
-            spare.owed.push_back(None);
-            crate::forward::write_packet(&conn, payload);
+        let Some(conn) = worker.get(spare.conn) else {
+            continue;
+        };
+        let Ok(payload) = backends.statements.for_backend(spare.conn, payload) else {
+            continue;
+        };
+        if answered {
+            spare.owed.push_back(match statement {
+                Some(id) => Owed::Prepare(id),
+                None => Owed::SessionCommand,
+            });
         }
+        crate::forward::write_packet(&conn, &payload);
     }
+}
+
+/// `payload` as backend `conn` of the session must get it: a command naming a prepared
+/// statement carries that backend's id for it (sessions with several backends only).
+pub(crate) fn for_backend(
+    session: &Session,
+    conn: ConnId,
+    payload: &Bytes,
+) -> Result<Bytes, super::statements::Missing> {
+    if !super::statements::names_statement(payload[0]) {
+        return Ok(payload.clone());
+    }
+    session
+        .backends
+        .borrow_mut()
+        .statements
+        .for_backend(conn, payload)
+}
+
+/// The linked backend's PREPARE OK for the client's statement `id` (`payload`, rewritten
+/// in place to carry the client's id).
+pub(crate) fn prepared_on_link(session: &Session, id: u32, conn: ConnId, payload: &mut [u8]) {
+    session
+        .backends
+        .borrow_mut()
+        .statements
+        .prepared_for_client(id, conn, payload);
 }
 
 /// A packet from a spare (its reader passes every one here, in order): part of an
@@ -131,16 +210,30 @@ pub(crate) fn send_to_spares(worker: &Worker, session: &Session, payload: &[u8])
 pub(crate) fn spare_packet(
     session: &Session,
     conn: ConnId,
-    is_err: bool,
+    kind: PacketKind,
     payload: &[u8],
     ends: bool,
 ) {
-    let mut backends = session.backends.borrow_mut();
+    let mut guard = session.backends.borrow_mut();
+    let backends = &mut *guard;
     let Some(spare) = backends.spares.iter_mut().find(|s| s.conn == conn) else {
         return;
     };
+    let is_err = kind == PacketKind::Err;
     match spare.owed.front() {
-        Some(Some(capture)) => {
+        Some(Owed::Prepare(id)) if kind == PacketKind::PrepareOk => {
+            backends.statements.prepared_on(*id, conn, payload);
+        }
+        Some(Owed::Prepare(id)) if is_err => {
+            // Failing where the client's backend prepared it, the spare no longer
+            // matches the session; if the client's fails too, nothing differs.
+            let retire = backends.statements.failed_on(*id, conn) && !spare.diverged;
+            if retire {
+                tracing::warn!(client = session.client, server = %spare.server.name, "a prepared statement failed on a spare backend: it is retired");
+                spare.diverged = true;
+            }
+        }
+        Some(Owed::Capture(capture)) => {
             capture
                 .payloads
                 .borrow_mut()
@@ -150,7 +243,7 @@ pub(crate) fn spare_packet(
                 capture.notify.notify_one();
             }
         }
-        _ if is_err && !spare.diverged => {
+        Some(Owed::SessionCommand) if is_err && !spare.diverged => {
             tracing::warn!(client = session.client, server = %spare.server.name, "a session command failed on a spare backend: it is retired");
             spare.diverged = true;
         }
@@ -204,7 +297,7 @@ pub(crate) async fn run_on_spare(
             .iter_mut()
             .find(|s| s.conn == conn)
             .ok_or("not a spare backend")?;
-        spare.owed.push_back(Some(capture.clone()));
+        spare.owed.push_back(Owed::Capture(capture.clone()));
     }
     crate::forward::write_packet(&backend, payload);
     let wait = async {
@@ -262,15 +355,46 @@ fn first_value(packets: &[Bytes], deprecate_eof: bool) -> Result<Option<Bytes>, 
 
 /// The linked backend answered a session command: on success it joins the history
 /// (up to `limit` entries); on failure every spare, which ran it too, may now differ
-/// and is retired.
+/// and is retired. `statement`: it prepared the client's statement with this id — a
+/// prepare that failed changed nothing (the spares that did prepare it close it again),
+/// one that succeeded retires the spares where it failed.
 pub(crate) fn session_command_done(
     worker: &Worker,
     session: &Session,
     payload: Bytes,
     succeeded: bool,
     limit: usize,
+    statement: Option<u32>,
 ) {
+    use super::statements::Answered;
     let mut backends = session.backends.borrow_mut();
+    if let Some(id) = statement {
+        match backends.statements.answered(id, succeeded) {
+            Answered::Failed(copies) => {
+                for (conn, backend_id) in copies {
+                    if let Some(conn) = worker.get(conn) {
+                        let close = super::statements::close_command(backend_id);
+                        crate::forward::write_packet(&conn, &close);
+                    }
+                }
+                return;
+            }
+            Answered::Prepared(failed) if !failed.is_empty() => {
+                for spare in &mut backends.spares {
+                    spare.diverged |= failed.contains(&spare.conn);
+                }
+                drop(backends);
+                close_diverged(worker, session);
+                backends = session.backends.borrow_mut();
+            }
+            Answered::Prepared(_) => {}
+        }
+    }
+    if payload.first() == Some(&dpm_protocol::command::com::RESET_CONNECTION) && succeeded {
+        // Every backend dropped its prepared statements.
+        backends.statements.clear();
+        backends.history.retain(|k| k.statement.is_none());
+    }
     if !succeeded {
         for spare in &mut backends.spares {
             spare.diverged = true;
@@ -290,8 +414,16 @@ pub(crate) fn session_command_done(
         backends.history_lost = true;
         backends.history.clear();
     } else if !backends.history_lost {
-        backends.history.push(payload);
+        backends.history.push(Kept { payload, statement });
     }
+}
+
+/// The client closed its statement `id` (the COM_STMT_CLOSE went to every backend): a
+/// backend opened later need not prepare it.
+pub(crate) fn statement_closed(session: &Session, id: u32) {
+    let mut backends = session.backends.borrow_mut();
+    backends.statements.closed(id);
+    backends.history.retain(|k| k.statement != Some(id));
 }
 
 /// A spare of the session closed: it leaves the session. False if `conn` is not one.
@@ -301,9 +433,13 @@ pub(crate) fn spare_closed(session: &Session, conn: ConnId, current: Option<&Arc
         return false;
     };
     let spare = backends.spares.swap_remove(at);
+    backends.statements.backend_gone(conn);
     spare.server.sessions.fetch_sub(1, Ordering::Relaxed);
     // A query of dpm's waiting for its answer hears at once that none comes.
-    for capture in spare.owed.iter().flatten() {
+    for owed in &spare.owed {
+        let Owed::Capture(capture) = owed else {
+            continue;
+        };
         capture.lost.set(true);
         capture.done.set(true);
         capture.notify.notify_one();
@@ -322,6 +458,7 @@ pub(crate) fn forget_all(worker: &Worker, session: &Session) {
         let mut backends = session.backends.borrow_mut();
         backends.history.clear();
         backends.history_lost = false;
+        backends.statements.clear();
         backends.open.truncate(1);
         std::mem::take(&mut backends.spares)
     };
@@ -418,6 +555,20 @@ pub(crate) async fn switch_to(
     backend.remote_id.set(client.id);
     client.drained.notify_waiters();
     Ok(())
+}
+
+/// The primary, when the session is linked elsewhere and has a usable spare there.
+pub(crate) fn primary_elsewhere(session: &Session, pipeline: &Pipeline) -> Option<Arc<Server>> {
+    use crate::service::ServerRole::Primary;
+    if pipeline.server().role() == Primary {
+        return None;
+    }
+    let backends = session.backends.borrow();
+    backends
+        .spares
+        .iter()
+        .find(|s| !s.diverged && s.server.role() == Primary && s.server.is_up())
+        .map(|s| s.server.clone())
 }
 
 /// Why the session could not move to a server.
@@ -548,14 +699,14 @@ async fn open(
             let limit = worker.inner.config.connect_timeout;
             let replay = replay(&mut stream, &history, caps);
             match tokio::time::timeout(limit, replay).await {
-                Ok(Ok(())) => Ok(stream.take_unread()),
+                Ok(Ok(prepared)) => Ok((stream.take_unread(), prepared)),
                 Ok(Err(e)) => Err(e),
                 Err(_) => Err("replaying the session's commands timed out".into()),
             }
         }
     };
-    let unread = match replayed {
-        Ok(unread) => unread,
+    let (unread, prepared) = match replayed {
+        Ok(replayed) => replayed,
         Err(e) => {
             worker.close(backend.id);
             return Err(e);
@@ -569,35 +720,82 @@ async fn open(
     backend.pending_input.replace(unread);
     server.sessions.fetch_add(1, Ordering::Relaxed);
     server.total_sessions.fetch_add(1, Ordering::Relaxed);
-    session
-        .backends
-        .borrow_mut()
-        .spares
-        .push(Spare::new(server.clone(), backend.id));
+    {
+        let mut backends = session.backends.borrow_mut();
+        for (id, prepare_ok) in &prepared {
+            backends.statements.prepared_on(*id, backend.id, prepare_ok);
+        }
+        backends.spares.push(Spare::new(server.clone(), backend.id));
+    }
     crate::forward::start_io(worker, &backend);
     tracing::debug!(client = session.client, server = %server.name, replayed = history.len(), "session opened a backend");
     Ok(backend)
 }
 
 /// Runs each session command of `history` on a fresh backend; all must succeed.
+/// Returns the PREPARE OKs of the client's statements it prepared (client id, answer).
 async fn replay(
     stream: &mut PacketStream<&crate::transport::Transport>,
-    history: &[Bytes],
+    history: &[Kept],
     caps: u64,
-) -> Result<(), String> {
-    for command in history {
+) -> Result<Vec<(u32, Bytes)>, String> {
+    let mut prepared = Vec::new();
+    for kept in history {
+        let command = &kept.payload;
         stream.reset_seq();
         stream.write(command).await.map_err(|e| e.to_string())?;
-        let mut reader = ResponseReader::new(caps, false);
-        read_response(stream, &mut reader)
-            .await
-            .map_err(|e| e.to_string())?;
-        if let ResponseSummary::Err { code, message, .. } = reader.into_summary() {
+        let failed = match kept.statement {
+            Some(id) => match read_prepare_answer(stream, caps).await? {
+                Ok(prepare_ok) => {
+                    prepared.push((id, prepare_ok));
+                    None
+                }
+                Err(err) => Some(err),
+            },
+            None => {
+                let mut reader = ResponseReader::new(caps, false);
+                read_response(stream, &mut reader)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match reader.into_summary() {
+                    ResponseSummary::Err { code, message, .. } => Some(format!("{code} {message}")),
+                    _ => None,
+                }
+            }
+        };
+        if let Some(err) = failed {
             let sql = String::from_utf8_lossy(&command[1..command.len().min(80)]);
-            return Err(format!("replaying `{sql}` failed there: {code} {message}"));
+            return Err(format!("replaying `{sql}` failed there: {err}"));
         }
     }
-    Ok(())
+    Ok(prepared)
+}
+
+/// Reads the answer to a COM_STMT_PREPARE: its PREPARE OK (the parameter and column
+/// definitions that follow are read and dropped), or the server's error.
+async fn read_prepare_answer(
+    stream: &mut PacketStream<&crate::transport::Transport>,
+    caps: u64,
+) -> Result<Result<Bytes, String>, String> {
+    let head = stream.read().await.map_err(|e| e.to_string())?.payload;
+    match head.first() {
+        Some(0xFF) => {
+            let err = dpm_protocol::err::ErrPacket::decode(&head).map_err(|e| e.to_string())?;
+            let message = String::from_utf8_lossy(&err.message).into_owned();
+            return Ok(Err(format!("{} {message}", err.code)));
+        }
+        Some(0x00) if head.len() >= 9 => {}
+        _ => return Err("a malformed answer to COM_STMT_PREPARE".into()),
+    }
+    let columns = usize::from(u16::from_le_bytes([head[5], head[6]]));
+    let params = usize::from(u16::from_le_bytes([head[7], head[8]]));
+    let eof = usize::from(caps & dpm_protocol::caps::CLIENT_DEPRECATE_EOF == 0);
+    for group in [params, columns].into_iter().filter(|&n| n > 0) {
+        for _ in 0..group + eof {
+            stream.read().await.map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(Ok(head))
 }
 
 /// The linked backend `lost` closed. A session of a router that uses several backends
@@ -619,13 +817,18 @@ pub(crate) fn carry_on_without(
         return false;
     }
     let in_transaction = {
-        // What lived only on that backend is gone with it: binary prepared statements,
-        // and an open transaction (also an implicit one, autocommit off) unless it can
-        // be replayed. The client must hear it, so the session ends with an error.
-        let state = session.state.borrow();
-        if !state.prepared.is_empty() {
+        // What lived only on that backend is gone with it: an open transaction (also
+        // an implicit one, autocommit off) unless it can be replayed. Prepared
+        // statements live on every backend, and one opened later prepares them again —
+        // unless the history overflowed. The client must hear it, so the session ends
+        // with an error.
+        let mut backends = session.backends.borrow_mut();
+        backends.statements.backend_gone(lost.id);
+        if !backends.statements.is_empty() && backends.history_lost {
             return false;
         }
+        drop(backends);
+        let state = session.state.borrow();
         // A kept transaction counts from its BEGIN on, before the server's OK says so.
         state.in_transaction() || !state.autocommit() || super::replay::recording(session)
     };

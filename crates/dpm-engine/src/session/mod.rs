@@ -11,6 +11,7 @@ pub mod backends;
 mod pairing;
 pub mod replay;
 pub mod state;
+pub mod statements;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

@@ -297,8 +297,19 @@ pub(crate) async fn replay(
                 return;
             };
             if let Some(backend) = session.backend().and_then(|id| worker.get(id)) {
+                let payload =
+                    match super::backends::for_backend(&session, backend.id, &request.payload) {
+                        Ok(payload) => payload,
+                        Err(missing) => {
+                            crate::pipeline::reply_dropped(&pipeline);
+                            return crate::pipeline::write_error(
+                                &client,
+                                &missing.error(request.command),
+                            );
+                        }
+                    };
                 session.trx.borrow_mut().live = Some(AnswerChecksum::default());
-                crate::forward::deliver(&worker, &client, &backend, &request.payload).await;
+                crate::forward::deliver(&worker, &client, &backend, &payload).await;
             }
         }
         Err(why) => {
@@ -386,9 +397,14 @@ async fn replay_on_new_primary(
         .unwrap_or(0);
     let limit = worker.inner.config.connect_timeout;
     for (payload, expected) in &entries {
+        // An execute goes with the new backend's id for its statement.
+        let payload =
+            super::backends::for_backend(session, backend, payload).map_err(|missing| {
+                String::from_utf8_lossy(&missing.error(payload[0]).message).into_owned()
+            })?;
         let packets =
-            super::backends::run_on_spare(worker, session, backend, payload, limit).await?;
-        let got = checksum_of(payload, &packets, caps)?;
+            super::backends::run_on_spare(worker, session, backend, &payload, limit).await?;
+        let got = checksum_of(&payload, &packets, caps)?;
         if got != *expected {
             let sql = String::from_utf8_lossy(&payload[1..payload.len().min(80)]).into_owned();
             return Err(format!(

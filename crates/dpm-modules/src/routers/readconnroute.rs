@@ -222,6 +222,7 @@ mod tests {
         let context = RouteContext {
             current: &servers[0],
             open: &servers[..1],
+            statements: &Default::default(),
             can_open: false,
             state: &state,
             waited: std::time::Duration::ZERO,

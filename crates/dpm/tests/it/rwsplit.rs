@@ -242,21 +242,102 @@ fn autocommit_off_keeps_statements_on_the_primary_and_last_insert_id_answers_as_
     );
 }
 
+/// Binary prepared statements are prepared on every backend (a backend opened later
+/// prepares them when it replays the history), and each execute runs where its SQL would
+/// as a query: reads on a replica, writes on the primary, hints obeyed. The client sees
+/// dpm's statement ids; each backend gets its own.
 #[tokio::test]
-async fn binary_prepared_statements_run_on_the_primary() {
+async fn binary_prepared_statements_are_prepared_everywhere_and_run_where_their_sql_would() {
     use mysql_async::prelude::*;
+    let r = SharedReplication::get();
+    r.primary.direct_exec(&format!(
+        "CREATE TABLE IF NOT EXISTS {DB}.ps_rw (id INT AUTO_INCREMENT PRIMARY KEY, v INT)"
+    ));
     let (_dpm, port) = shared_dpm();
     let mut c = connect_with(opts_as(port, APP_USER, APP_PASSWORD)).await;
-    let read: u32 = c.query_first("SELECT @@server_id").await.unwrap().unwrap();
-    assert_ne!(read, 1, "a text read on a replica");
-    let stmt = c.prep("SELECT ? + 1, @@server_id").await.unwrap();
+    // Prepared while the session has only its first backend (on the primary).
+    let read = c.prep("SELECT ? + 1, @@server_id").await.unwrap();
+    let write = c
+        .prep(format!("INSERT INTO {DB}.ps_rw (v) VALUES (?)"))
+        .await
+        .unwrap();
+    let on = |server: u32| format!("/* dpm: route to server db{server} */ SELECT ?, @@server_id");
+    let on2 = c.prep(on(2)).await.unwrap();
+    let on3 = c.prep(on(3)).await.unwrap();
+    let mut ids = vec![read.id(), write.id(), on2.id(), on3.id()];
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "one id per statement: {ids:?}");
+    let mut replica = None;
+    for i in 0..3i64 {
+        let row: Option<(i64, u32)> = c.exec_first(&read, (i,)).await.unwrap();
+        let (value, server) = row.unwrap();
+        assert_eq!(value, i + 1);
+        assert_ne!(server, 1, "a prepared read runs on a replica");
+        assert_eq!(
+            *replica.get_or_insert(server),
+            server,
+            "on the session's replica"
+        );
+        c.exec_drop(&write, (i,)).await.unwrap();
+        assert_eq!(c.affected_rows(), 1, "a prepared write runs on the primary");
+        assert!(c.last_insert_id().is_some_and(|id| id > 0));
+        for (stmt, server) in [(&on2, 2u32), (&on3, 3)] {
+            let row: Option<(i64, u32)> = c.exec_first(stmt, (i,)).await.unwrap();
+            assert_eq!(row, Some((i, server)), "a hint in a prepared statement");
+        }
+    }
+    let last: u64 = c
+        .query_first("SELECT LAST_INSERT_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    let written: u64 = c
+        .query_first(format!(
+            "SELECT /* dpm: route to primary */ MAX(id) FROM {DB}.ps_rw"
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last, written, "the writes ran on the primary");
+    // Closed everywhere; a statement prepared now, with every backend open, gets a new id.
+    c.close(read).await.unwrap();
+    let again = c.prep("SELECT ? * 2, @@server_id").await.unwrap();
+    assert!(!ids.contains(&again.id()), "ids are not reused");
+    let row: Option<(i64, u32)> = c.exec_first(&again, (21,)).await.unwrap();
+    assert_eq!(row.map(|r| r.0), Some(42));
+    c.disconnect().await.unwrap();
+}
+
+/// A statement that only the primary can prepare (its table is not on the replicas):
+/// the replicas' backends, where it failed, leave the session, no replica backend can be
+/// given it, and its reads run on the primary — the client sees no error.
+#[tokio::test]
+async fn a_statement_the_replicas_cannot_prepare_runs_on_the_primary() {
+    use mysql_async::prelude::*;
+    let r = SharedReplication::get();
+    r.primary.direct_exec(&format!(
+        "SET sql_log_bin = 0; CREATE TABLE IF NOT EXISTS {DB}.ps_primary_only (a INT); \
+         DELETE FROM {DB}.ps_primary_only; INSERT INTO {DB}.ps_primary_only VALUES (7)"
+    ));
+    let (_dpm, port) = shared_dpm();
+    let mut c = connect_with(opts_as(port, APP_USER, APP_PASSWORD)).await;
+    // A backend on each replica first.
+    for server in [2u32, 3] {
+        let sql = format!("SELECT /* dpm: route to server db{server} */ @@server_id");
+        let id: Option<u32> = c.query_first(sql).await.unwrap();
+        assert_eq!(id, Some(server));
+    }
+    let sql = format!("SELECT a + ?, @@server_id FROM {DB}.ps_primary_only");
+    let stmt = c.prep(sql).await.unwrap();
     for i in 0..3i64 {
         let row: Option<(i64, u32)> = c.exec_first(&stmt, (i,)).await.unwrap();
-        assert_eq!(row, Some((i + 1, 1)));
-        let again: u32 = c.query_first("SELECT @@server_id").await.unwrap().unwrap();
-        assert_eq!(again, read, "text reads still on the replica");
+        assert_eq!(row, Some((7 + i, 1)), "read on the primary");
     }
-    c.close(stmt).await.unwrap();
+    // The session goes on reading text queries (from the primary now, or a replica
+    // backend opened again once its prepare can succeed: not here).
+    let id: Option<u32> = c.query_first("SELECT @@server_id").await.unwrap();
+    assert!(id.is_some());
     c.disconnect().await.unwrap();
 }
 
@@ -500,27 +581,40 @@ async fn causal_reads_see_the_sessions_own_write_or_run_on_the_primary() {
 
 /// The Python client transcripts (PyMySQL, MariaDB Connector/Python with the binary
 /// protocol, a raw protocol client with DEPRECATE_EOF on and off) through readwritesplit
-/// with causal reads are those of a direct connection to the primary. Scripts that read
-/// per-connection server state differ unless told where to ask: mariadb_connector.py
-/// checks the session's `Com_stmt_*` counters with `/* dpm: route to primary */`
-/// (binary prepared statements run there; directly the hint is a comment).
+/// with causal reads are those of a direct connection to the primary. Per-connection
+/// server state differs: mariadb_connector.py sums the session's `Com_stmt_*` counters
+/// over its backends on every server (each prepares every statement; the executes are
+/// spread), and checks them itself; that line is left out of the comparison.
 #[test]
 fn python_clients_through_readwritesplit_behave_as_on_the_primary() {
     let r = SharedReplication::get();
     let ports = [r.primary.port, r.replica.port, r.replica2.port];
     let (_dpm, port) = rwsplit_dpm(ports, &[("DPM_CAUSAL_TIMEOUT", "10000".to_string())]);
     for (script, extra) in TRANSCRIPT_SCRIPTS {
-        let run = |port, user, password| {
+        let run = |port, user, password, more: &[&str]| {
             let mut args = python_conn_args(port, user, password);
-            args.extend(extra.iter().map(|s| s.to_string()));
+            args.extend(extra.iter().chain(more).map(|s| s.to_string()));
             python(script, &args, Duration::from_secs(120))
         };
-        let via = run(port, APP_USER, APP_PASSWORD);
+        let spread = ["--status-servers", "db1,db2,db3"];
+        let more: &[&str] = if script == "mariadb_connector.py" {
+            &spread
+        } else {
+            &[]
+        };
+        let via = run(port, APP_USER, APP_PASSWORD, more);
         via.assert_success(&format!("{script} through readwritesplit"));
-        let direct = run(r.primary.port, USER, PASSWORD);
+        let direct = run(r.primary.port, USER, PASSWORD, &[]);
         direct.assert_success(&format!("{script} on the primary"));
+        let comparable = |out: &str| -> Vec<String> {
+            out.lines()
+                .filter(|l| more.is_empty() || !l.starts_with("session status:"))
+                .map(str::to_string)
+                .collect()
+        };
         assert_eq!(
-            via.stdout, direct.stdout,
+            comparable(&via.stdout),
+            comparable(&direct.stdout),
             "{script} {extra:?}: transcripts differ"
         );
     }
@@ -529,7 +623,7 @@ fn python_clients_through_readwritesplit_behave_as_on_the_primary() {
 /// sysbench through readwritesplit with no filter in the chain (replies pass unseen, as
 /// in production): oltp_read_write (its transactions on the primary) and
 /// oltp_read_only without transactions (its reads on the replicas), 4 threads, text
-/// protocol: no errors, and afterwards the table is the same on every server.
+/// protocol and binary prepared statements: no errors, and afterwards the table is the same on every server.
 #[test]
 fn sysbench_through_readwritesplit_has_no_errors_and_leaves_the_servers_consistent() {
     use crate::sysbench::{stat, sysbench_as};
@@ -546,20 +640,29 @@ fn sysbench_through_readwritesplit_has_no_errors_and_leaves_the_servers_consiste
         out.split_whitespace().last().unwrap().parse().unwrap()
     };
     let replica_selects = selects(&r.replica) + selects(&r.replica2);
-    for (test, extra) in [
-        ("oltp_read_write", "--index_updates=0"),
-        ("oltp_read_only", "--skip_trx=on"),
+    let executes = |db: &MariaDb| -> u64 {
+        let out = db.direct_exec("SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'");
+        out.split_whitespace().last().unwrap().parse().unwrap()
+    };
+    let replica_executes = executes(&r.replica) + executes(&r.replica2);
+    for (test, extra, ps) in [
+        ("oltp_read_write", "--index_updates=0", "disable"),
+        ("oltp_read_only", "--skip_trx=on", "disable"),
+        // Binary prepared statements (sysbench sends the parameter types once).
+        ("oltp_read_write", "--index_updates=0", "auto"),
+        ("oltp_read_only", "--skip_trx=on", "auto"),
     ] {
+        let ps = format!("--db-ps-mode={ps}");
         let run = bench(&[
             "--threads=4",
-            "--time=5",
-            "--db-ps-mode=disable",
+            "--time=4",
+            &ps,
             "--non_index_updates=0",
             extra,
             test,
             "run",
         ]);
-        run.assert_success(&format!("sysbench {test}"));
+        run.assert_success(&format!("sysbench {test} {ps}"));
         let transactions = stat(&run.stdout, "transactions");
         let errors = stat(&run.stdout, "ignored errors");
         let reconnects = stat(&run.stdout, "reconnects");
@@ -570,6 +673,11 @@ fn sysbench_through_readwritesplit_has_no_errors_and_leaves_the_servers_consiste
     assert!(
         replica_reads > 1000,
         "the replicas took the reads: {replica_reads}"
+    );
+    let replica_executes = executes(&r.replica) + executes(&r.replica2) - replica_executes;
+    assert!(
+        replica_executes > 1000,
+        "the replicas ran prepared reads: {replica_executes}"
     );
     // Every server ends with the same table once the replicas applied everything.
     let position = r.primary.direct_exec("SELECT @@gtid_binlog_pos");
@@ -783,8 +891,8 @@ async fn a_transaction_lost_with_its_primary_is_replayed_or_ends_in_an_error() {
     let _ = c.disconnect().await;
 }
 
-/// `kill -9` of the primary during sysbench oltp_read_write through readwritesplit with
-/// transaction_replay and auto_failover: the transactions in the middle are replayed on
+/// `kill -9` of the primary during sysbench oltp_read_write (binary prepared statements,
+/// sysbench's default) through readwritesplit with transaction_replay and auto_failover: the transactions in the middle are replayed on
 /// the new primary and no session is lost; only a COMMIT in flight gets an error (ERR
 /// 1180: whether it committed cannot be known, so it is not replayed; the session goes
 /// on); afterwards the new primary and the remaining replica hold the same table, with
@@ -815,7 +923,7 @@ fn sysbench_survives_a_killed_primary_with_transaction_replay() {
                 "--table-size=20000",
                 "--range_selects=off",
                 "--rand-type=uniform",
-                "--db-ps-mode=disable",
+                "--db-ps-mode=auto",
                 "--index_updates=0",
                 "--non_index_updates=0",
                 "--mysql-ignore-errors=1180",

@@ -37,7 +37,8 @@ pub enum Reason {
     PreviousStatement,
     /// LAST_INSERT_ID(): where the writes run.
     LastInsertId,
-    /// A binary-protocol prepared statement command: on the primary.
+    /// A prepared statement's long data, bulk execute, or cursor fetch: on the primary
+    /// (long data and bulk) or where the statement was executed (fetch).
     PreparedStatement,
     /// A command that is not a statement (COM_PING, COM_STATISTICS …): current backend.
     Command,
@@ -154,7 +155,9 @@ impl Routed {
             Reason::SessionCommand => "session command".into(),
             Reason::PreviousStatement => "reads the previous statement's state".into(),
             Reason::LastInsertId => "LAST_INSERT_ID() (where the writes run)".into(),
-            Reason::PreparedStatement => "binary prepared statement (run on the primary)".into(),
+            Reason::PreparedStatement => {
+                "prepared statement's long data, bulk execute or cursor fetch".into()
+            }
             Reason::Command => "command".into(),
             Reason::TransactionReplayed => {
                 "the transaction, lost with its server, replayed here".into()

@@ -42,14 +42,17 @@ pub enum Hint {
 pub fn want(command: u8, sql: Option<&[u8]>, c: Option<&Classification>) -> Want {
     match command {
         com::QUERY => {}
-        com::INIT_DB | com::SET_OPTION | com::RESET_CONNECTION => return Want::SessionCommand,
-        com::STMT_PREPARE
-        | com::STMT_EXECUTE
-        | com::STMT_CLOSE
+        // Every backend prepares each statement (and resets and closes it): an execute
+        // may then run on any of them (`session.rs` routes it as the statement it runs).
+        com::INIT_DB
+        | com::SET_OPTION
+        | com::RESET_CONNECTION
+        | com::STMT_PREPARE
         | com::STMT_RESET
-        | com::STMT_SEND_LONG_DATA
-        | com::STMT_FETCH
-        | com::STMT_BULK_EXECUTE => return Want::Primary(Reason::PreparedStatement),
+        | com::STMT_CLOSE => return Want::SessionCommand,
+        com::STMT_EXECUTE | com::STMT_SEND_LONG_DATA | com::STMT_FETCH | com::STMT_BULK_EXECUTE => {
+            return Want::Primary(Reason::PreparedStatement)
+        }
         com::PING
         | com::STATISTICS
         | com::FIELD_LIST
@@ -376,7 +379,7 @@ mod tests {
         assert_eq!(want(com::PING, None, None), Want::Current(Reason::Command));
         assert_eq!(
             want(com::STMT_PREPARE, Some(b"SELECT 1"), None),
-            Want::Primary(Reason::PreparedStatement)
+            Want::SessionCommand
         );
     }
 }

@@ -2,6 +2,7 @@
 //! session's state — the open transaction and where it runs, a pin to the primary, the
 //! replica it reads from — and records each decision in the route log.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -9,12 +10,14 @@ use std::time::Instant;
 
 use dpm_engine::pipeline::{Decision, Request, Route, RouteContext, RouterSession, TrxStep};
 use dpm_engine::service::{Server, ServerRole, RETRY_AFTER};
+use dpm_engine::session::statements::statement_id;
+use dpm_protocol::command::com;
 use dpm_protocol::err::ErrPacket;
 
 use super::reason::{Reason, RouteLog, Routed};
 use super::rules::{want, Hint, Want};
 use super::ReadWriteSplit;
-use crate::classifier::cached_classification;
+use crate::classifier::{cached_classification, classify, Classification};
 
 /// Why no server was found for a request now.
 enum Miss {
@@ -59,7 +62,21 @@ pub struct RwSession {
     /// Servers this session could not use lately (a backend could not be opened there,
     /// or it was lost), and when: skipped for `RETRY_AFTER`.
     unusable: Vec<(Arc<Server>, Instant)>,
+    /// What each binary prepared statement the session executed wants, by the client's
+    /// statement id (the engine's ids are never reused within a session).
+    prepared: HashMap<u32, Prepared>,
     log: RouteLog,
+}
+
+/// How the executes of one prepared statement are routed.
+struct Prepared {
+    /// What the statement wants, as the SQL text it was prepared from would.
+    want: Want,
+    classification: Rc<Classification>,
+    /// Long data was sent for its next execute (to the primary, which runs it).
+    long_data: bool,
+    /// Where it was executed last: its cursor lives there.
+    executed_on: Option<Arc<Server>>,
 }
 
 impl RwSession {
@@ -78,8 +95,98 @@ impl RwSession {
             recording: false,
             unreplayable: false,
             unusable: Vec::new(),
+            prepared: HashMap::new(),
             log: RouteLog::default(),
         }
+    }
+
+    /// What a command naming a prepared statement wants (`id`: the client's id, known to
+    /// the engine), and the statement's classification. An execute wants what its SQL
+    /// would as a query, except that a statement changing session state pins the
+    /// session (an execute runs on one backend only); long data and the execute that
+    /// uses it go to the primary.
+    fn statement_want(
+        &mut self,
+        request: &Request,
+        id: u32,
+        sql: &[u8],
+    ) -> (Want, Rc<Classification>) {
+        let prepared = self.prepared.entry(id).or_insert_with(|| {
+            let classification = Rc::new(classify(sql));
+            let want = match want(com::QUERY, Some(sql), Some(&classification)) {
+                Want::SessionCommand => {
+                    Want::Pin("a prepared statement that changes session state")
+                }
+                want => want,
+            };
+            Prepared {
+                want,
+                classification,
+                long_data: false,
+                executed_on: None,
+            }
+        });
+        let want = match request.command {
+            com::STMT_SEND_LONG_DATA => {
+                prepared.long_data = true;
+                Want::Primary(Reason::PreparedStatement)
+            }
+            com::STMT_EXECUTE if prepared.long_data => {
+                prepared.long_data = false;
+                Want::Primary(Reason::PreparedStatement)
+            }
+            com::STMT_EXECUTE => prepared.want.clone(),
+            command => want(command, None, None),
+        };
+        (want, prepared.classification.clone())
+    }
+
+    /// A cursor fetch goes where its statement was executed last.
+    fn fetch(&self, id: u32, context: &RouteContext<'_>) -> Arc<Server> {
+        self.prepared
+            .get(&id)
+            .and_then(|p| p.executed_on.clone())
+            .filter(|s| context.open.iter().any(|o| Arc::ptr_eq(o, s)))
+            .unwrap_or_else(|| context.current.clone())
+    }
+
+    /// A command naming a prepared statement was decided: the statement's bookkeeping.
+    fn statement_routed(
+        &mut self,
+        request: &Request,
+        id: u32,
+        route: &Route,
+        context: &RouteContext<'_>,
+    ) {
+        match request.command {
+            com::STMT_CLOSE => {
+                self.prepared.remove(&id);
+            }
+            com::STMT_EXECUTE => {
+                if let Some(p) = self.prepared.get_mut(&id) {
+                    p.executed_on = match route {
+                        Route::To(s) => Some(s.clone()),
+                        _ => Some(context.current.clone()),
+                    };
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// True when `request` is known to be a read (an execute of a read statement too).
+    fn is_read(&self, request: &Request) -> bool {
+        let want = match statement_id(&request.payload) {
+            Some(id) if request.command == com::STMT_EXECUTE => match self.prepared.get(&id) {
+                Some(p) => p.want.clone(),
+                None => return false,
+            },
+            _ => {
+                let c = cached_classification(request);
+                want(request.command, request.sql(), c.as_deref())
+            }
+        };
+        want == Want::Read
     }
 
     fn usable(&self, server: &Arc<Server>, context: &RouteContext<'_>) -> bool {
@@ -231,8 +338,30 @@ impl RwSession {
             lag: None,
             detail: None,
         };
-        let classification = cached_classification(request);
-        let mut wanted = want(request.command, request.sql(), classification.as_deref());
+        let statement = statement_id(&request.payload)
+            .and_then(|id| context.statements.resolve(id))
+            .and_then(|id| Some((id, context.statements.sql(id)?)));
+        let (mut wanted, classification, sql) = match statement {
+            Some((id, _)) if request.command == com::STMT_FETCH => {
+                let server = self.fetch(id, context);
+                return Ok((
+                    Route::To(server.clone()),
+                    routed(&server, Reason::PreparedStatement),
+                ));
+            }
+            Some((id, sql)) if request.command != com::STMT_CLOSE => {
+                let (want, c) = self.statement_want(request, id, sql);
+                (want, Some(c), Some(sql))
+            }
+            _ => {
+                let c = cached_classification(request);
+                (
+                    want(request.command, request.sql(), c.as_deref()),
+                    c,
+                    request.sql(),
+                )
+            }
+        };
         if let Some(name) = target {
             // A filter's route request, like a hint, does not move what every backend
             // must share or what pins the session.
@@ -275,7 +404,7 @@ impl RwSession {
                 };
                 return Ok((Route::SessionCommand, r));
             }
-            Want::Pin(why) => return self.pin(request, why, context),
+            Want::Pin(why) => return self.pin(sql, why, context),
             Want::Hint(hint) => return self.hinted(hint, context),
             Want::Current(_) if context.backend_lost => return self.read(context),
             Want::Current(reason) => {
@@ -345,7 +474,7 @@ impl RwSession {
     /// transaction runs, or on the primary, and the session stays on that server.
     fn pin(
         &mut self,
-        request: &Request,
+        sql: Option<&[u8]>,
         why: &'static str,
         context: &RouteContext<'_>,
     ) -> Result<(Route, Routed), Miss> {
@@ -357,8 +486,7 @@ impl RwSession {
         let detail = match &self.pinned {
             Some((detail, _)) => detail.clone(),
             None => {
-                let sql = request
-                    .sql()
+                let sql = sql
                     .map(|s| String::from_utf8_lossy(&s[..s.len().min(80)]).into_owned())
                     .unwrap_or_default();
                 let detail: Rc<str> = format!("`{}` ({why})", sql.trim()).into();
@@ -551,6 +679,11 @@ impl RouterSession for RwSession {
         if causal.is_some() {
             self.wrote = false;
         }
+        if let Some(id) =
+            statement_id(&request.payload).and_then(|id| context.statements.resolve(id))
+        {
+            self.statement_routed(request, id, &route, context);
+        }
         let transaction = self.transaction_step(&route, context);
         self.router.reasons.count(routed.reason);
         let mut routed = routed;
@@ -645,9 +778,7 @@ impl RouterSession for RwSession {
         if let Some(request) = in_flight {
             // A causal read routed again must wait for the write again.
             self.wrote |= std::mem::take(&mut self.causal_pending);
-            let c = cached_classification(request);
-            let read = want(request.command, request.sql(), c.as_deref()) == Want::Read;
-            if !read && !never_read {
+            if !self.is_read(request) && !never_read {
                 return false;
             }
             self.router.reads_retried.fetch_add(1, Ordering::Relaxed);
@@ -693,6 +824,7 @@ mod tests {
         let context = RouteContext {
             current,
             open: &open,
+            statements: &Default::default(),
             can_open: true,
             state,
             waited: std::time::Duration::ZERO,
@@ -749,6 +881,7 @@ mod tests {
         let context = RouteContext {
             current: &servers[1],
             open: &open,
+            statements: &Default::default(),
             can_open: true,
             state: &state,
             waited: std::time::Duration::from_millis(1500),
