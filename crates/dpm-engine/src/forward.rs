@@ -365,7 +365,7 @@ fn walk(
         if spare {
             if let Some(session) = &session {
                 let ends = ends_response(&info);
-                crate::session::backends::spare_packet(session, conn.id, info.kind, payload, ends);
+                crate::session::backends::spare_packet(session, conn, info.kind, payload, ends);
             }
             at += len;
             run = at;

@@ -209,11 +209,12 @@ pub(crate) fn prepared_on_link(session: &Session, id: u32, conn: ConnId, payload
 /// state — or to capture. `ends`: the packet ends the answer.
 pub(crate) fn spare_packet(
     session: &Session,
-    conn: ConnId,
+    spare_conn: &Conn,
     kind: PacketKind,
     payload: &[u8],
     ends: bool,
 ) {
+    let conn = spare_conn.id;
     let mut guard = session.backends.borrow_mut();
     let backends = &mut *guard;
     let Some(spare) = backends.spares.iter_mut().find(|s| s.conn == conn) else {
@@ -222,7 +223,11 @@ pub(crate) fn spare_packet(
     let is_err = kind == PacketKind::Err;
     match spare.owed.front() {
         Some(Owed::Prepare(id)) if kind == PacketKind::PrepareOk => {
-            backends.statements.prepared_on(*id, conn, payload);
+            if let Some(late) = backends.statements.prepared_on(*id, conn, payload) {
+                // The client's prepare failed meanwhile: the statement is closed here too.
+                let close = super::statements::close_command(late);
+                crate::forward::write_packet(spare_conn, &close);
+            }
         }
         Some(Owed::Prepare(id)) if is_err => {
             // Failing where the client's backend prepared it, the spare no longer
@@ -394,6 +399,10 @@ pub(crate) fn session_command_done(
         // Every backend dropped its prepared statements.
         backends.statements.clear();
         backends.history.retain(|k| k.statement.is_none());
+    }
+    if super::statements::names_statement(payload[0]) {
+        // COM_STMT_RESET: it went to every backend with its own id; nothing to keep.
+        return;
     }
     if !succeeded {
         for spare in &mut backends.spares {

@@ -172,12 +172,13 @@ impl Statements {
         id
     }
 
-    /// Backend `conn` answered the prepare of statement `id` with `prepare_ok`.
-    pub(crate) fn prepared_on(&mut self, id: u32, conn: ConnId, prepare_ok: &[u8]) {
-        let (Some(statement), Some((backend_id, params))) =
-            (self.open.get_mut(&id), prepare_ok_fields(prepare_ok))
-        else {
-            return;
+    /// Backend `conn` answered the prepare of statement `id` with `prepare_ok`. Returns
+    /// the backend's id when the client no longer has the statement (its prepare failed
+    /// on the client's backend meanwhile): it is to be closed there.
+    pub(crate) fn prepared_on(&mut self, id: u32, conn: ConnId, prepare_ok: &[u8]) -> Option<u32> {
+        let (backend_id, params) = prepare_ok_fields(prepare_ok)?;
+        let Some(statement) = self.open.get_mut(&id) else {
+            return Some(backend_id);
         };
         statement.params = params;
         statement.copies.retain(|c| c.conn != conn);
@@ -186,6 +187,7 @@ impl Statements {
             id: backend_id,
             types_version: 0,
         });
+        None
     }
 
     /// The backend that answers the client answered the prepare of `id` with its
@@ -422,6 +424,8 @@ mod tests {
         let id = s.preparing(&Bytes::from_static(b"\x16SELECT * FROM nowhere"));
         s.prepared_on(id, 11, &prepare_ok(4, 0));
         assert_eq!(s.answered(id, false), Answered::Failed(vec![(11, 4)]));
+        // A spare whose OK comes after that closes its copy.
+        assert_eq!(s.prepared_on(id, 12, &prepare_ok(9, 0)), Some(9));
         assert_eq!(s.sql(id), None);
         assert_eq!(close_command(4), [com::STMT_CLOSE, 4, 0, 0, 0]);
     }

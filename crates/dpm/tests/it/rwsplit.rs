@@ -7,8 +7,8 @@ use crate::support::*;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-const APP_USER: &str = "rwapp";
-const APP_PASSWORD: &str = "rwpass";
+pub(crate) const APP_USER: &str = "rwapp";
+pub(crate) const APP_PASSWORD: &str = "rwpass";
 
 fn app_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
@@ -42,7 +42,8 @@ fn rwsplit_dpm(ports: [u16; 3], extra: &[(&str, String)]) -> (Dpm, u16) {
     (dpm, port)
 }
 
-fn shared_dpm() -> (Dpm, u16) {
+/// [`rwsplit_dpm`] in front of the shared primary and two replicas ([`SharedReplication`]).
+pub(crate) fn shared_dpm() -> (Dpm, u16) {
     let r = SharedReplication::get();
     rwsplit_dpm([r.primary.port, r.replica.port, r.replica2.port], &[])
 }
