@@ -6,6 +6,7 @@ use tokio::net::{TcpStream, UnixStream};
 
 use crate::conn::Conn;
 use crate::service::ServerAddress;
+use crate::sockets::{SocketAddress, SocketHook};
 use crate::transport::Transport;
 use crate::worker::Worker;
 
@@ -45,7 +46,7 @@ pub(crate) async fn establish(
     timeout: std::time::Duration,
     start_reading: bool,
 ) -> std::io::Result<()> {
-    let stream = match tokio::time::timeout(timeout, connect(target)).await {
+    let stream = match tokio::time::timeout(timeout, connect(target, Some(worker))).await {
         Ok(r) => r?,
         Err(_) => {
             return Err(std::io::Error::new(
@@ -67,15 +68,51 @@ pub(crate) async fn establish(
 
 /// Opens a socket to `target` (TCP with TCP_NODELAY, or a unix socket), unbounded in time:
 /// callers add their own timeout. Shared by backend connections and the engine's own
-/// client ([`crate::client`]).
-pub(crate) async fn connect(target: &Target) -> std::io::Result<Transport> {
+/// client ([`crate::client`]). With `hooks` (a backend connection), the worker's
+/// server-socket hook runs on each socket before its connect.
+pub(crate) async fn connect(target: &Target, hooks: Option<&Worker>) -> std::io::Result<Transport> {
+    let Some(worker) = hooks.filter(|w| w.inner.socket_hooks.get().has(SocketHook::ServerSocket))
+    else {
+        return match target {
+            Target::Tcp(host, port) => {
+                let s = TcpStream::connect((host.as_str(), *port)).await?;
+                s.set_nodelay(true)?;
+                Ok(Transport::tcp(s))
+            }
+            Target::Unix(path) => Ok(Transport::unix(UnixStream::connect(path).await?)),
+        };
+    };
+    // The socket is made here rather than by `connect` so that the hook sees it first:
+    // each address the name resolves to, in turn, as `TcpStream::connect` would.
+    use std::os::fd::AsRawFd;
     match target {
         Target::Tcp(host, port) => {
-            let s = TcpStream::connect((host.as_str(), *port)).await?;
-            s.set_nodelay(true)?;
-            Ok(Transport::tcp(s))
+            let mut last = None;
+            for addr in tokio::net::lookup_host((host.as_str(), *port)).await? {
+                let socket = match addr {
+                    std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+                    std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+                };
+                socket.set_nodelay(true)?;
+                let fd = socket.as_raw_fd();
+                worker.socket_hook(SocketHook::ServerSocket, || (fd, SocketAddress::Inet(addr)));
+                match socket.connect(addr).await {
+                    Ok(s) => return Ok(Transport::tcp(s)),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.unwrap_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, format!("{host}: no address"))
+            }))
         }
-        Target::Unix(path) => Ok(Transport::unix(UnixStream::connect(path).await?)),
+        Target::Unix(path) => {
+            let socket = tokio::net::UnixSocket::new_stream()?;
+            let fd = socket.as_raw_fd();
+            worker.socket_hook(SocketHook::ServerSocket, || {
+                (fd, SocketAddress::Unix(path.clone()))
+            });
+            Ok(Transport::unix(socket.connect(path).await?))
+        }
     }
 }
 

@@ -31,6 +31,7 @@ pub mod service;
 pub mod session;
 pub mod shared;
 mod sink;
+pub mod sockets;
 pub mod tls;
 pub mod tracker;
 mod transport;

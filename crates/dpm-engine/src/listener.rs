@@ -23,7 +23,13 @@ pub(crate) enum Listening {
     Unix(UnixListener),
 }
 
-pub(crate) fn bind_tcp(host: Option<&str>, port: u16) -> Result<TcpListener, EngineError> {
+/// Binds a TCP listener (SO_REUSEPORT); `before_bind` gets the new socket's descriptor
+/// and the address it is about to be bound to (the listener socket hook).
+pub(crate) fn bind_tcp(
+    host: Option<&str>,
+    port: u16,
+    before_bind: impl FnOnce(std::os::fd::RawFd, SocketAddr),
+) -> Result<TcpListener, EngineError> {
     let text = format!("{}:{port}", host.unwrap_or("0.0.0.0"));
     let ip: IpAddr = match host {
         None | Some("") | Some("*") => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -42,6 +48,10 @@ pub(crate) fn bind_tcp(host: Option<&str>, port: u16) -> Result<TcpListener, Eng
     socket.set_reuse_address(true).map_err(err)?;
     socket.set_reuse_port(true).map_err(err)?;
     socket.set_nonblocking(true).map_err(err)?;
+    {
+        use std::os::fd::AsRawFd;
+        before_bind(socket.as_raw_fd(), addr);
+    }
     socket.bind(&addr.into()).map_err(err)?;
     // Bursts of thousands of connects must not overflow the accept queue (the kernel
     // caps this at net.core.somaxconn).
@@ -192,6 +202,8 @@ fn too_many_connections(message: String) -> bytes::BytesMut {
 }
 
 fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Transport) {
+    use crate::sockets::SocketHook;
+    worker.socket_hook(SocketHook::ClientSocket, || stream.hooked(&lconn.target));
     let peer = stream.peer().unwrap_or_default();
     let admission = match lconn.limit.get() {
         Some(limit) => match limit.admit() {

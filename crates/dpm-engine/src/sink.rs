@@ -41,4 +41,15 @@ pub trait EventSink {
 
     /// A connection is closing ([`Event::Closing`]).
     fn closing(&self, conn: ConnId) -> LocalBoxFuture<()>;
+
+    /// Runs the program's socket hook `hook` on socket `fd` (see [`crate::sockets`]):
+    /// called only for hooks the worker was told are registered
+    /// ([`crate::Worker::set_socket_hooks`]); runs to completion (it cannot suspend).
+    fn socket_hook(
+        &self,
+        _hook: crate::sockets::SocketHook,
+        _fd: std::os::fd::RawFd,
+        _addr: &crate::sockets::SocketAddress,
+    ) {
+    }
 }

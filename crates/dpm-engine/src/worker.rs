@@ -85,6 +85,8 @@ pub(crate) struct Inner {
     pub services: RefCell<FxHashMap<ConnId, Rc<WorkerService>>>,
     /// Timeouts and drain state (see [`crate::lifecycle`]).
     pub lifecycle: crate::lifecycle::State,
+    /// The socket hooks the program registered ([`crate::sockets`]).
+    pub socket_hooks: std::cell::Cell<crate::sockets::SocketHooks>,
 }
 
 impl Worker {
@@ -104,6 +106,7 @@ impl Worker {
                 gauges,
                 services: RefCell::new(FxHashMap::default()),
                 lifecycle: Default::default(),
+                socket_hooks: Default::default(),
             }),
         }
     }
@@ -111,6 +114,35 @@ impl Worker {
     /// This worker's number.
     pub fn index(&self) -> usize {
         self.inner.index
+    }
+
+    /// The socket hooks the program registered.
+    pub fn socket_hooks(&self) -> crate::sockets::SocketHooks {
+        self.inner.socket_hooks.get()
+    }
+
+    /// Tells the worker which socket hooks its program registered (the sink runs them).
+    pub fn set_socket_hooks(&self, hooks: crate::sockets::SocketHooks) {
+        self.inner.socket_hooks.set(hooks);
+    }
+
+    /// Runs socket hook `hook` on the socket `socket()` names (its descriptor and
+    /// address), if the program registered one. Without one this is a `Cell` read: no
+    /// address is built.
+    #[inline]
+    pub(crate) fn socket_hook(
+        &self,
+        hook: crate::sockets::SocketHook,
+        socket: impl FnOnce() -> (std::os::fd::RawFd, crate::sockets::SocketAddress),
+    ) {
+        if !self.inner.socket_hooks.get().has(hook) {
+            return;
+        }
+        let sink = self.sink();
+        if let Some(sink) = sink {
+            let (fd, addr) = socket();
+            sink.socket_hook(hook, fd, &addr);
+        }
     }
 
     /// Installs the receiver of this worker's events.
@@ -193,7 +225,13 @@ impl Worker {
     /// Starts listening on TCP `host:port` (`None` = all addresses) and returns the
     /// listener's id. Each worker binds its own socket with SO_REUSEPORT.
     pub fn listen_tcp(&self, host: Option<&str>, port: u16) -> Result<ConnId, EngineError> {
-        let listener = crate::listener::bind_tcp(host, port)?;
+        let before_bind = |fd, addr| {
+            use crate::sockets::{SocketAddress, SocketHook};
+            self.socket_hook(SocketHook::ListenerSocket, || {
+                (fd, SocketAddress::Inet(addr))
+            });
+        };
+        let listener = crate::listener::bind_tcp(host, port, before_bind)?;
         let conn = self.register(
             Role::Listener(ListenerKind::Tcp),
             format!("{}:{port}", host.unwrap_or("*")),
@@ -209,6 +247,15 @@ impl Worker {
     /// Starts listening on a unix socket at `path` with permission bits `mode`.
     pub fn listen_unix(&self, path: &str, mode: u32) -> Result<ConnId, EngineError> {
         let listener = crate::listener::bind_unix(path, mode)?;
+        {
+            use std::os::fd::AsRawFd;
+            let socket = || {
+                let addr = crate::sockets::SocketAddress::Unix(path.to_string());
+                (listener.as_raw_fd(), addr)
+            };
+            // A unix listener is hooked once bound (tokio binds as it creates).
+            self.socket_hook(crate::sockets::SocketHook::ListenerSocket, socket);
+        }
         let conn = self.register(Role::Listener(ListenerKind::Unix), path.to_string());
         crate::listener::spawn_accept_loop(
             self.clone(),
@@ -359,6 +406,17 @@ impl Worker {
             return false;
         }
         tracing::debug!(conn = id, role = ?conn.role, "closing");
+        if let Some(stream) = conn.transport.get() {
+            // Before anything of the close: the descriptor is open, TCP_INFO readable.
+            let hook = match conn.role {
+                Role::Client => Some(crate::sockets::SocketHook::ClientClose),
+                Role::Backend => Some(crate::sockets::SocketHook::ServerClose),
+                _ => None,
+            };
+            if let Some(hook) = hook {
+                self.socket_hook(hook, || stream.hooked(&conn.target));
+            }
+        }
         // A client's place under its listener's limit is free from now on.
         conn.admission.take();
         self.inner.services.borrow_mut().remove(&id);

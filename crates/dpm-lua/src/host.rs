@@ -172,4 +172,13 @@ impl EventSink for LuaSink {
             host.callbacks.forget(conn);
         })
     }
+
+    fn socket_hook(
+        &self,
+        hook: dpm_engine::sockets::SocketHook,
+        fd: std::os::fd::RawFd,
+        addr: &dpm_engine::sockets::SocketAddress,
+    ) {
+        crate::sockets::run(&self.0, hook, fd, addr);
+    }
 }

@@ -21,6 +21,7 @@ pub mod functions;
 pub mod host;
 pub mod packets;
 pub mod services;
+pub mod sockets;
 pub mod timeouts;
 pub mod timer;
 pub mod tls_options;
@@ -147,6 +148,7 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
     functions::register(lua, &dpm, host)?;
     packets::register(lua, &dpm, host)?;
     services::register(lua, &dpm, host)?;
+    sockets::register(lua, &dpm, host)?;
     let h = host.clone();
     dpm.set(
         "new_timer",

@@ -150,7 +150,7 @@ impl BackendClient {
     /// `opts.connect_timeout`.
     pub async fn connect(opts: &ClientOptions) -> Result<BackendClient, ClientError> {
         let attempt = async {
-            let transport = connect(&Target::from(&opts.address)).await?;
+            let transport = connect(&Target::from(&opts.address), None).await?;
             let mut stream = PacketStream::new(transport);
             let session = login::login(&mut stream, opts).await?;
             Ok(BackendClient {

@@ -186,6 +186,20 @@ impl Transport {
         let _ = self.socket.sock_ref().shutdown(std::net::Shutdown::Both);
     }
 
+    /// The socket's descriptor and the peer's address, for a socket hook
+    /// ([`crate::sockets`]); a unix socket is named by `path` (a listener's, or a
+    /// backend's).
+    pub(crate) fn hooked(&self, path: &str) -> (std::os::fd::RawFd, crate::sockets::SocketAddress) {
+        use std::os::fd::AsRawFd;
+        match &self.socket {
+            Socket::Tcp(s) => (s.as_raw_fd(), crate::sockets::inet(s.peer_addr())),
+            Socket::Unix(s) => (
+                s.as_raw_fd(),
+                crate::sockets::SocketAddress::Unix(path.to_string()),
+            ),
+        }
+    }
+
     /// The peer's address as text: `ip:port` for TCP, `localhost` for unix sockets.
     pub fn peer(&self) -> Option<String> {
         match &self.socket {

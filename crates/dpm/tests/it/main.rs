@@ -26,5 +26,6 @@ mod python;
 mod robustness;
 mod rwsplit;
 mod services;
+mod socket_hooks;
 mod sysbench;
 mod tls;
