@@ -12,6 +12,7 @@
 //! Wire formats come from `dpm-protocol`.
 
 pub mod callbacks;
+pub mod collect;
 pub mod conn_object;
 pub mod constants;
 pub mod core_lib;
@@ -149,6 +150,7 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
     packets::register(lua, &dpm, host)?;
     services::register(lua, &dpm, host)?;
     sockets::register(lua, &dpm, host)?;
+    collect::register(lua, &dpm, host.worker.index())?;
     let h = host.clone();
     dpm.set(
         "new_timer",

@@ -26,6 +26,6 @@ mod python;
 mod robustness;
 mod rwsplit;
 mod services;
-mod socket_hooks;
+mod neper_model;
 mod sysbench;
 mod tls;

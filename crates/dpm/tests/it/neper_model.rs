@@ -1,7 +1,7 @@
-//! Socket hooks in the proxy (neper's model): examples/socket_hooks.lua in front of the
+//! neper's model in the proxy: socket hooks (examples/socket_hooks.lua in front of the
 //! shared MariaDB, driven by the `mariadb` CLI — every hook runs at its moment with the
 //! right descriptor and address, options set there hold, and a failing hook costs the
-//! connection nothing.
+//! connection nothing) and values collected from every worker (examples/collect.lua).
 
 use crate::support::*;
 use std::time::Duration;
@@ -100,5 +100,57 @@ fn socket_options_refuse_what_they_cannot_do_with_the_callers_line() {
         ),
     ] {
         assert_start_fails_at_line_2(line, expected);
+    }
+}
+
+/// examples/collect.lua on two workers: each counts its clients' commands in a table of
+/// its own; worker 0's timer reads both with dpm.collected and prints the sum.
+#[test]
+fn collected_values_arrive_from_every_worker() {
+    let db = MariaDb::get();
+    let port = free_port();
+    let dpm = Dpm::builder("examples/collect.lua")
+        .env("DPM_LISTEN_HOST", "127.0.0.1")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND_HOST", "127.0.0.1")
+        .env("DPM_BACKEND_PORT", db.port)
+        .arg("--threads")
+        .arg("2")
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    // Enough connections that the kernel gives both workers some (SO_REUSEPORT spreads
+    // them by the client's port); each sends its login's queries and three statements.
+    for _ in 0..16 {
+        Cli::new(port)
+            .arg("-N")
+            .run("SELECT 1; SELECT 2; SELECT 3")
+            .assert_success("a session");
+    }
+    let line = dpm.wait_for_line(" in all (worker 0: ", Duration::from_secs(10));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut line = line;
+    loop {
+        let counts: Vec<i64> = ["worker 0", "worker 1"]
+            .iter()
+            .map(|w| field(&line.replace(": ", "="), w))
+            .collect();
+        let total = field(&line.replace("commands: ", "commands="), "commands");
+        if counts.iter().all(|&c| c > 0) && total >= 48 {
+            assert_eq!(total, counts.iter().sum::<i64>(), "{line}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "both workers counted 48+ commands: {line}\n{}",
+            dpm.output()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        line = dpm
+            .output()
+            .lines()
+            .rev()
+            .find(|l| l.contains(" in all ("))
+            .unwrap()
+            .to_string();
     }
 }
