@@ -355,7 +355,7 @@ fn walk(
             .on_receive(header.seq, &buf[at + HEADER_LEN..at + len])?;
         if info.kind == PacketKind::PrepareOk && !spare {
             // A session with several backends shows the client its own statement ids.
-            prepared_on_link(
+            show_client_statement_id(
                 session.as_deref(),
                 conn,
                 &mut buf[at + HEADER_LEN..at + len],
@@ -680,7 +680,7 @@ fn observe(session: &Session, conn: &Conn, info: &FrameInfo, payload: &[u8]) {
 /// The linked backend answered a COM_STMT_PREPARE: in a session with several backends
 /// the answer is rewritten, in place, to carry the id the client knows the statement by
 /// (`session::statements`).
-fn prepared_on_link(session: Option<&Session>, conn: &Conn, payload: &mut [u8]) {
+fn show_client_statement_id(session: Option<&Session>, conn: &Conn, payload: &mut [u8]) {
     let Some(session) = session else {
         return;
     };
@@ -688,7 +688,7 @@ fn prepared_on_link(session: Option<&Session>, conn: &Conn, payload: &mut [u8]) 
         .pipeline()
         .and_then(|p| p.statement_being_prepared());
     if let Some(id) = id {
-        crate::session::backends::prepared_on_link(session, id, conn.id, payload);
+        crate::session::backends::show_client_id(session, id, conn, payload);
     }
 }
 

@@ -18,7 +18,7 @@ use dpm_protocol::response::OkPacket;
 
 use super::types::{
     Action, Decision, FilterSession, Interest, Reply, ReplyKind, ReplyPacket, Request, Route,
-    RouteContext, RouterSession, SessionRef,
+    RouteContext, RouterSession, SessionRef, TrxStep,
 };
 use crate::conn::Conn;
 use crate::service::{Server, WorkerService};
@@ -361,11 +361,14 @@ pub(crate) async fn run_request(
             return;
         }
     }
+    let several = pipeline.uses_several_backends();
     let mut outgoing = request.payload.clone();
-    if let (None, true) = (&answer, pipeline.uses_several_backends()) {
-        // A command naming a prepared statement carries the linked backend's id for it.
+    // A command naming a prepared statement carries the linked backend's id for it (a
+    // CLOSE goes to every backend with each one's id: `close_everywhere` below).
+    if answer.is_none() && several && request.command != com::STMT_CLOSE {
         if let Some(backend) = session.backend() {
-            match crate::session::backends::for_backend(session, backend, &request.payload) {
+            use crate::session::backends::for_backend;
+            match for_backend(session, client, backend, &request.payload) {
                 Ok(payload) => outgoing = payload,
                 // A command without an answer (CLOSE, SEND_LONG_DATA) is dropped, as a
                 // server ignores one naming a statement it does not have.
@@ -386,13 +389,16 @@ pub(crate) async fn run_request(
                 );
                 return write_error(client, &ErrPacket::new(LOST_BACKEND, *b"08S01", message));
             };
+            use crate::session::backends;
             let decision = decision.as_ref();
             let session_command =
                 decision.is_some_and(|d| matches!(d.route, Route::SessionCommand));
-            let statement = (session_command && request.command == com::STMT_PREPARE).then(|| {
-                let mut backends = session.backends.borrow_mut();
-                backends.statements_mut().preparing(&request.payload)
-            });
+            // A prepare on every backend: the id the client will know the statement by.
+            let statement = (several && session_command && request.command == com::STMT_PREPARE)
+                .then(|| {
+                    let mut backends = session.backends.borrow_mut();
+                    backends.statements_mut().preparing(&request.payload)
+                });
             note_routed_request(
                 &pipeline,
                 request.command,
@@ -401,20 +407,22 @@ pub(crate) async fn run_request(
                 decision,
                 statement,
             );
+            if several && request.command == com::STMT_CLOSE {
+                return backends::close_everywhere(worker, client, session, &request.payload).await;
+            }
             if session_command {
-                use crate::session::backends;
                 backends::send_to_spares(worker, session, &request.payload, statement);
             }
-            if let Some(d) = decision {
+            if let Some(d) = decision.filter(|d| d.transaction != TrxStep::None) {
                 let limit = pipeline.replay_limit;
-                crate::session::replay::record(session, d.transaction, &request.payload, limit);
+                let kept = backends::kept_form(session, client, &request.payload);
+                crate::session::replay::record(session, d.transaction, &kept, limit);
             }
             crate::forward::deliver(worker, client, &backend, &outgoing).await;
-            if request.command == com::STMT_CLOSE && pipeline.uses_several_backends() {
-                let id = crate::session::statements::statement_id(&request.payload);
-                if let Some(id) = id {
-                    crate::session::backends::statement_closed(session, id);
-                }
+            if several && request.command == com::CHANGE_USER {
+                // The server dropped the session's statements (dpm did not run the login:
+                // the session has this one backend).
+                backends::statements_reset(session);
             }
         }
         Some(answer) => {
@@ -546,7 +554,7 @@ pub(crate) async fn route_again(
     }
     let backend = session.backend().and_then(|id| worker.get(id));
     let routed = routed.and_then(|_| match &backend {
-        Some(b) => crate::session::backends::for_backend(session, b.id, &request.payload)
+        Some(b) => crate::session::backends::for_backend(session, client, b.id, &request.payload)
             .map_err(|missing| missing.error(request.command)),
         None => Err(ErrPacket::new(
             LOST_BACKEND,

@@ -297,17 +297,21 @@ pub(crate) async fn replay(
                 return;
             };
             if let Some(backend) = session.backend().and_then(|id| worker.get(id)) {
-                let payload =
-                    match super::backends::for_backend(&session, backend.id, &request.payload) {
-                        Ok(payload) => payload,
-                        Err(missing) => {
-                            crate::pipeline::reply_dropped(&pipeline);
-                            return crate::pipeline::write_error(
-                                &client,
-                                &missing.error(request.command),
-                            );
-                        }
-                    };
+                let payload = match super::backends::for_backend(
+                    &session,
+                    &client,
+                    backend.id,
+                    &request.payload,
+                ) {
+                    Ok(payload) => payload,
+                    Err(missing) => {
+                        crate::pipeline::reply_dropped(&pipeline);
+                        return crate::pipeline::write_error(
+                            &client,
+                            &missing.error(request.command),
+                        );
+                    }
+                };
                 session.trx.borrow_mut().live = Some(AnswerChecksum::default());
                 crate::forward::deliver(&worker, &client, &backend, &payload).await;
             }
@@ -399,7 +403,7 @@ async fn replay_on_new_primary(
     for (payload, expected) in &entries {
         // An execute goes with the new backend's id for its statement.
         let payload =
-            super::backends::for_backend(session, backend, payload).map_err(|missing| {
+            super::backends::for_backend(session, client, backend, payload).map_err(|missing| {
                 String::from_utf8_lossy(&missing.error(payload[0]).message).into_owned()
             })?;
         let packets =

@@ -17,7 +17,7 @@ fn app_hash() -> &'static str {
 
 /// dpm on tests/lua/rwsplit.lua in front of a primary and two replicas (`ports`), with
 /// extra environment; returns it and its port once the monitor has found the roles.
-fn rwsplit_dpm(ports: [u16; 3], extra: &[(&str, String)]) -> (Dpm, u16) {
+pub(crate) fn rwsplit_dpm(ports: [u16; 3], extra: &[(&str, String)]) -> (Dpm, u16) {
     let port = free_port();
     let mut builder = Dpm::builder("crates/dpm/tests/lua/rwsplit.lua")
         .env("DPM_LISTEN_PORT", port)
@@ -339,6 +339,66 @@ async fn a_statement_the_replicas_cannot_prepare_runs_on_the_primary() {
     // backend opened again once its prepare can succeed: not here).
     let id: Option<u32> = c.query_first("SELECT @@server_id").await.unwrap();
     assert!(id.is_some());
+    c.disconnect().await.unwrap();
+}
+
+/// A session command inside a read-only transaction on a replica runs there first (and
+/// on every other backend), not on the primary: the transaction stays where it is, and
+/// its COMMIT ends it there.
+#[test]
+fn a_session_command_in_a_read_only_transaction_leaves_it_where_it_is() {
+    let (_dpm, port) = shared_dpm();
+    let lines = session(
+        port,
+        "SELECT @@server_id;\n\
+         START TRANSACTION READ ONLY;\n\
+         SELECT @@server_id, @@in_transaction;\n\
+         SET @x = 5;\n\
+         SELECT @@server_id, @@in_transaction, @x;\n\
+         COMMIT;\n\
+         /* dpm: route to server db2 */ SELECT @@in_transaction, @x;\n\
+         /* dpm: route to server db3 */ SELECT @@in_transaction, @x;\n\
+         /* dpm: route to server db1 */ SELECT @@in_transaction, @x;\n",
+    );
+    let replica = lines[0].clone();
+    assert!(replica == "2" || replica == "3", "{lines:?}");
+    assert_eq!(
+        lines[1],
+        format!("{replica}\t1"),
+        "the transaction on the replica: {lines:?}"
+    );
+    assert_eq!(
+        lines[2],
+        format!("{replica}\t1\t5"),
+        "still in it after SET: {lines:?}"
+    );
+    assert_eq!(
+        lines[3..6],
+        ["0\t5", "0\t5", "0\t5"],
+        "COMMIT ended it; @x everywhere: {lines:?}"
+    );
+}
+
+/// COM_RESET_CONNECTION drops the session's prepared statements on every backend;
+/// statements prepared after it work everywhere, with new ids.
+#[tokio::test]
+async fn prepared_statements_after_a_reset_connection_work_on_every_backend() {
+    use mysql_async::prelude::*;
+    let (_dpm, port) = shared_dpm();
+    let mut c = connect_with(opts_as(port, APP_USER, APP_PASSWORD)).await;
+    let before = c.prep("SELECT ? + 1, @@server_id").await.unwrap();
+    let row: Option<(i64, u32)> = c.exec_first(&before, (1,)).await.unwrap();
+    assert!(row.is_some_and(|(v, s)| v == 2 && s != 1), "{row:?}");
+    c.reset().await.unwrap();
+    let after = c.prep("SELECT ? + 2, @@server_id").await.unwrap();
+    assert_ne!(after.id(), before.id(), "a new id");
+    for i in 0..3i64 {
+        let row: Option<(i64, u32)> = c.exec_first(&after, (i,)).await.unwrap();
+        assert!(row.is_some_and(|(v, s)| v == i + 2 && s != 1), "{row:?}");
+        let on = format!("/* dpm: route to primary */ SELECT ? * 3, @@server_id");
+        let row: Option<(i64, u32)> = c.exec_first(on, (i,)).await.unwrap();
+        assert_eq!(row, Some((i * 3, 1)));
+    }
     c.disconnect().await.unwrap();
 }
 

@@ -73,7 +73,9 @@ struct Prepared {
     /// What the statement wants, as the SQL text it was prepared from would.
     want: Want,
     classification: Rc<Classification>,
-    /// Long data was sent for its next execute (to the primary, which runs it).
+    /// Long data was sent for it: its executes run on the primary, where the long data
+    /// went, from then on (an execute routed again, after a lost backend or a wait for
+    /// a primary, must not land elsewhere without it).
     long_data: bool,
     /// Where it was executed last: its cursor lives there.
     executed_on: Option<Arc<Server>>,
@@ -131,10 +133,7 @@ impl RwSession {
                 prepared.long_data = true;
                 Want::Primary(Reason::PreparedStatement)
             }
-            com::STMT_EXECUTE if prepared.long_data => {
-                prepared.long_data = false;
-                Want::Primary(Reason::PreparedStatement)
-            }
+            com::STMT_EXECUTE if prepared.long_data => Want::Primary(Reason::PreparedStatement),
             com::STMT_EXECUTE => prepared.want.clone(),
             command => want(command, None, None),
         };
@@ -174,12 +173,13 @@ impl RwSession {
         }
     }
 
-    /// True when `request` is known to be a read (an execute of a read statement too).
+    /// True when `request` is known to be a read (an execute of a read statement too,
+    /// unless long data went with it).
     fn is_read(&self, request: &Request) -> bool {
         let want = match statement_id(&request.payload) {
             Some(id) if request.command == com::STMT_EXECUTE => match self.prepared.get(&id) {
-                Some(p) => p.want.clone(),
-                None => return false,
+                Some(p) if !p.long_data => p.want.clone(),
+                _ => return false,
             },
             _ => {
                 let c = cached_classification(request);
@@ -338,6 +338,10 @@ impl RwSession {
             lag: None,
             detail: None,
         };
+        if matches!(request.command, com::RESET_CONNECTION | com::CHANGE_USER) {
+            // The server drops the session's statements; the engine's ids are new ones.
+            self.prepared.clear();
+        }
         let statement = statement_id(&request.payload)
             .and_then(|id| context.statements.resolve(id))
             .and_then(|id| Some((id, context.statements.sql(id)?)));

@@ -33,7 +33,12 @@ use crate::service::Server;
 use crate::tracker::PacketKind;
 use crate::worker::Worker;
 use crate::ConnId;
+
+mod prepared;
 use dpm_protocol::command::{response_shape, ResponseShape};
+pub(crate) use prepared::{
+    close_everywhere, for_backend, kept_form, show_client_id, statements_reset,
+};
 
 /// A backend of the session that is not linked.
 #[derive(Debug)]
@@ -158,13 +163,14 @@ pub(crate) fn send_to_spares(
     statement: Option<u32>,
 ) {
     let answered = response_shape(payload[0]) != ResponseShape::None;
+    let caps = prepared::client_caps(worker, session);
     let mut guard = session.backends.borrow_mut();
     let backends = &mut *guard;
     for spare in backends.spares.iter_mut().filter(|s| !s.diverged) {
         let Some(conn) = worker.get(spare.conn) else {
             continue;
         };
-        let Ok(payload) = backends.statements.for_backend(spare.conn, payload) else {
+        let Ok(payload) = backends.statements.for_backend(spare.conn, payload, caps) else {
             continue;
         };
         if answered {
@@ -175,33 +181,6 @@ pub(crate) fn send_to_spares(
         }
         crate::forward::write_packet(&conn, &payload);
     }
-}
-
-/// `payload` as backend `conn` of the session must get it: a command naming a prepared
-/// statement carries that backend's id for it (sessions with several backends only).
-pub(crate) fn for_backend(
-    session: &Session,
-    conn: ConnId,
-    payload: &Bytes,
-) -> Result<Bytes, super::statements::Missing> {
-    if !super::statements::names_statement(payload[0]) {
-        return Ok(payload.clone());
-    }
-    session
-        .backends
-        .borrow_mut()
-        .statements
-        .for_backend(conn, payload)
-}
-
-/// The linked backend's PREPARE OK for the client's statement `id` (`payload`, rewritten
-/// in place to carry the client's id).
-pub(crate) fn prepared_on_link(session: &Session, id: u32, conn: ConnId, payload: &mut [u8]) {
-    session
-        .backends
-        .borrow_mut()
-        .statements
-        .prepared_for_client(id, conn, payload);
 }
 
 /// A packet from a spare (its reader passes every one here, in order): part of an
@@ -396,9 +375,9 @@ pub(crate) fn session_command_done(
         }
     }
     if payload.first() == Some(&dpm_protocol::command::com::RESET_CONNECTION) && succeeded {
-        // Every backend dropped its prepared statements.
-        backends.statements.clear();
-        backends.history.retain(|k| k.statement.is_none());
+        drop(backends);
+        prepared::statements_reset(session);
+        backends = session.backends.borrow_mut();
     }
     if super::statements::names_statement(payload[0]) {
         // COM_STMT_RESET: it went to every backend with its own id; nothing to keep.
@@ -425,14 +404,6 @@ pub(crate) fn session_command_done(
     } else if !backends.history_lost {
         backends.history.push(Kept { payload, statement });
     }
-}
-
-/// The client closed its statement `id` (the COM_STMT_CLOSE went to every backend): a
-/// backend opened later need not prepare it.
-pub(crate) fn statement_closed(session: &Session, id: u32) {
-    let mut backends = session.backends.borrow_mut();
-    backends.statements.closed(id);
-    backends.history.retain(|k| k.statement != Some(id));
 }
 
 /// A spare of the session closed: it leaves the session. False if `conn` is not one.
@@ -566,10 +537,16 @@ pub(crate) async fn switch_to(
     Ok(())
 }
 
-/// The primary, when the session is linked elsewhere and has a usable spare there.
+/// The primary, when the session is linked elsewhere, has a usable spare there, and no
+/// transaction is open (a read-only one on a replica goes on where it is: the status of
+/// the answer, which says whether a transaction is open, must come from there).
 pub(crate) fn primary_elsewhere(session: &Session, pipeline: &Pipeline) -> Option<Arc<Server>> {
     use crate::service::ServerRole::Primary;
-    if pipeline.server().role() == Primary {
+    let idle = {
+        let state = session.state.borrow();
+        !state.in_transaction() && state.autocommit()
+    };
+    if !idle || pipeline.server().role() == Primary {
         return None;
     }
     let backends = session.backends.borrow();
@@ -754,7 +731,7 @@ async fn replay(
         stream.reset_seq();
         stream.write(command).await.map_err(|e| e.to_string())?;
         let failed = match kept.statement {
-            Some(id) => match read_prepare_answer(stream, caps).await? {
+            Some(id) => match prepared::read_prepare_answer(stream, caps).await? {
                 Ok(prepare_ok) => {
                     prepared.push((id, prepare_ok));
                     None
@@ -778,33 +755,6 @@ async fn replay(
         }
     }
     Ok(prepared)
-}
-
-/// Reads the answer to a COM_STMT_PREPARE: its PREPARE OK (the parameter and column
-/// definitions that follow are read and dropped), or the server's error.
-async fn read_prepare_answer(
-    stream: &mut PacketStream<&crate::transport::Transport>,
-    caps: u64,
-) -> Result<Result<Bytes, String>, String> {
-    let head = stream.read().await.map_err(|e| e.to_string())?.payload;
-    match head.first() {
-        Some(0xFF) => {
-            let err = dpm_protocol::err::ErrPacket::decode(&head).map_err(|e| e.to_string())?;
-            let message = String::from_utf8_lossy(&err.message).into_owned();
-            return Ok(Err(format!("{} {message}", err.code)));
-        }
-        Some(0x00) if head.len() >= 9 => {}
-        _ => return Err("a malformed answer to COM_STMT_PREPARE".into()),
-    }
-    let columns = usize::from(u16::from_le_bytes([head[5], head[6]]));
-    let params = usize::from(u16::from_le_bytes([head[7], head[8]]));
-    let eof = usize::from(caps & dpm_protocol::caps::CLIENT_DEPRECATE_EOF == 0);
-    for group in [params, columns].into_iter().filter(|&n| n > 0) {
-        for _ in 0..group + eof {
-            stream.read().await.map_err(|e| e.to_string())?;
-        }
-    }
-    Ok(Ok(head))
 }
 
 /// The linked backend `lost` closed. A session of a router that uses several backends
