@@ -5,7 +5,10 @@
 # compiler (to build MariaDB Connector/Python, and ring for the TLS tests), plus
 # the Python client libraries PyMySQL and mariadb for the python3 on PATH, with
 # PyNaCl (PyMySQL's client_ed25519) and cryptography (PyMySQL's RSA exchange for
-# caching_sha2_password/sha256_password without TLS).
+# caching_sha2_password/sha256_password without TLS), and pytest; then PyMySQL's own
+# test suite for crates/dpm/tests/it/suites.rs: the sdist of PyMySQL 0.10.1 (the newest
+# on PyPI that carries pymysql/tests), downloaded with pip, its SHA-256 checked, and
+# extracted into $DPM_SUITES_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/dpm-suites).
 #
 # Idempotent: does nothing when everything is already there. The tests start
 # their own mariadbd on a free port; the Debian service (port 3306) is not
@@ -15,8 +18,13 @@ set -euo pipefail
 
 APT_PACKAGES=(mariadb-server mariadb-client sysbench tmux
               libmariadb-dev gcc libc6-dev pkg-config)
-PIP_PACKAGES=("PyMySQL>=1.1,<2" "mariadb>=1.1.10,<1.2" "PyNaCl>=1.5,<2" "cryptography>=41")
-PY_MODULES="pymysql, mariadb, nacl, cryptography"
+PIP_PACKAGES=("PyMySQL>=1.1,<2" "mariadb>=1.1.10,<1.2" "PyNaCl>=1.5,<2" "cryptography>=41"
+              "pytest>=8,<9")
+PY_MODULES="pymysql, mariadb, nacl, cryptography, pytest"
+# Keep in step with PYMYSQL and PYMYSQL_SDIST_SHA256 in crates/dpm/tests/it/suites.rs.
+SUITE_PYMYSQL=0.10.1
+SUITE_PYMYSQL_SHA256=263040d2779a3b84930f7ac9da5132be0fefcd6f453a885756656103f8ee1fdd
+SUITES_CACHE="${DPM_SUITES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dpm-suites}"
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -60,4 +68,23 @@ if ! "$PY" -c "import $PY_MODULES" >/dev/null 2>&1; then
     run "$PY" -m pip install --quiet --disable-pip-version-check "${PIP_PACKAGES[@]}"
 fi
 "$PY" -c "import $PY_MODULES" || { echo "install-deps: python modules missing" >&2; exit 1; }
+
+suite="$SUITES_CACHE/PyMySQL-$SUITE_PYMYSQL"
+if [ ! -f "$suite/pymysql/tests/base.py" ]; then
+    echo "install-deps: PyMySQL $SUITE_PYMYSQL's test suite into $SUITES_CACHE"
+    mkdir -p "$SUITES_CACHE"
+    dl=$(mktemp -d "$SUITES_CACHE/.download-XXXXXX")
+    run "$PY" -m pip download --quiet --disable-pip-version-check --no-binary :all: --no-deps \
+        -d "$dl" "PyMySQL==$SUITE_PYMYSQL"
+    sdist="$dl/PyMySQL-$SUITE_PYMYSQL.tar.gz"
+    if ! echo "$SUITE_PYMYSQL_SHA256  $sdist" | sha256sum --check --quiet >/dev/null 2>&1; then
+        echo "install-deps: $sdist is not the sdist expected (SHA-256)" >&2
+        rm -rf "$dl"
+        exit 1
+    fi
+    run tar xzf "$sdist" -C "$dl"
+    # Another run may have put it there meanwhile: then keep that one.
+    mv -T "$dl/PyMySQL-$SUITE_PYMYSQL" "$suite" 2>/dev/null || [ -f "$suite/pymysql/tests/base.py" ]
+    rm -rf "$dl"
+fi
 echo "install-deps: ok"
