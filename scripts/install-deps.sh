@@ -8,7 +8,10 @@
 # caching_sha2_password/sha256_password without TLS), and pytest; then PyMySQL's own
 # test suite for crates/dpm/tests/it/suites.rs: the sdist of PyMySQL 0.10.1 (the newest
 # on PyPI that carries pymysql/tests), downloaded with pip, its SHA-256 checked, and
-# extracted into $DPM_SUITES_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/dpm-suites).
+# extracted into $DPM_SUITES_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/dpm-suites);
+# and MariaDB's own regression tests for crates/dpm/tests/it/mtr.rs: Debian's
+# mariadb-test (the mariadb-test client; mariadb-test-run.pl and the suites under
+# /usr/share/mysql/mysql-test), the same version as mariadb-server.
 #
 # Idempotent: does nothing when everything is already there. The tests start
 # their own mariadbd on a free port; the Debian service (port 3306) is not
@@ -16,7 +19,7 @@
 # already decides that (policy-rc.d).
 set -euo pipefail
 
-APT_PACKAGES=(mariadb-server mariadb-client sysbench tmux
+APT_PACKAGES=(mariadb-server mariadb-client mariadb-test sysbench tmux
               libmariadb-dev gcc libc6-dev pkg-config)
 PIP_PACKAGES=("PyMySQL>=1.1,<2" "mariadb>=1.1.10,<1.2" "PyNaCl>=1.5,<2" "cryptography>=41"
               "pytest>=8,<9")
@@ -57,7 +60,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ "$status" = 0 ] || exit "$status"
 fi
 
-for tool in mariadbd mariadb-install-db mariadb mariadb-admin sysbench tmux mariadb_config; do
+for tool in mariadbd mariadb-install-db mariadb mariadb-admin mariadb-test sysbench tmux \
+            mariadb_config /usr/share/mysql/mysql-test/mariadb-test-run.pl; do
     command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] \
         || { echo "install-deps: $tool missing after install" >&2; exit 1; }
 done
