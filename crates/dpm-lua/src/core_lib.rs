@@ -1,10 +1,15 @@
 //! The `core` table (the execution model of the seed `haproxy-lua.txt`): functions that
 //! suspend only the calling callback's coroutine, never the worker.
 //!
-//! `core.msleep(ms)`, `core.sleep(s)` and `core.yield()` may be called from any callback
-//! or timer; the connection whose callback sleeps waits, every other connection of the
-//! worker goes on. Called from the startup file's main chunk (not a coroutine) they
-//! raise "attempt to yield from outside a coroutine".
+//! `core.msleep(ms)`, `core.sleep(s)` and `core.yield()` may be called from any task,
+//! callback or timer; the connection whose callback sleeps waits, every other connection
+//! of the worker goes on. Called where nothing may wait (the startup file's body, an init
+//! function, a socket hook) they raise an error naming the function and the context
+//! (`crate::contexts`).
+//!
+//! `core.log(level, msg)` and `core.Debug/Info/Warning/Alert(msg)` write to dpm's log;
+//! `core.now()` tells the time; `core.load_map(name, path)` and `core.load_acl(name,
+//! path)` fill a shared map or ACL from a file while the startup file loads.
 //!
 //! State shared by every worker (the seed's global maps and ACLs, plus counters) lives
 //! in Rust ([`dpm_engine::shared`]); these functions read and write it from any worker's
@@ -21,26 +26,31 @@ pub fn register(lua: &Lua) -> mlua::Result<Table> {
     let core = lua.create_table()?;
     core.set(
         "msleep",
-        lua.create_async_function(|_, ms: u64| async move {
+        lua.create_async_function(|lua, ms: u64| async move {
+            crate::contexts::may_wait(&lua, "core.msleep")?;
             tokio::time::sleep(Duration::from_millis(ms)).await;
             Ok(())
         })?,
     )?;
     core.set(
         "sleep",
-        lua.create_async_function(|_, seconds: f64| async move {
+        lua.create_async_function(|lua, seconds: f64| async move {
+            crate::contexts::may_wait(&lua, "core.sleep")?;
             tokio::time::sleep(Duration::from_secs_f64(seconds.max(0.0))).await;
             Ok(())
         })?,
     )?;
     core.set(
         "yield",
-        lua.create_async_function(|_, ()| async move {
+        lua.create_async_function(|lua, ()| async move {
+            crate::contexts::may_wait(&lua, "core.yield")?;
             tokio::task::yield_now().await;
             Ok(())
         })?,
     )?;
     register_shared(lua, &core)?;
+    register_log(lua, &core)?;
+    register_files(lua, &core)?;
     lua.globals().set("core", core.clone())?;
     Ok(core)
 }
@@ -137,6 +147,121 @@ fn register_shared(lua: &Lua, core: &Table) -> mlua::Result<()> {
         })?,
     )?;
     Ok(())
+}
+
+/// HAProxy's log levels, as `core.emerg` … `core.debug`.
+const LEVELS: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
+
+/// Writes `msg` to dpm's log at HAProxy level `level` (0 emerg … 7 debug).
+fn log_at(level: i64, msg: &str) {
+    match level {
+        i64::MIN..=3 => tracing::error!(target: "lua", "{msg}"),
+        4 => tracing::warn!(target: "lua", "{msg}"),
+        5 | 6 => tracing::info!(target: "lua", "{msg}"),
+        _ => tracing::debug!(target: "lua", "{msg}"),
+    }
+}
+
+/// `core.log`, `core.Debug/Info/Warning/Alert`, the level constants, `core.now()`.
+fn register_log(lua: &Lua, core: &Table) -> mlua::Result<()> {
+    for (level, name) in LEVELS.iter().enumerate() {
+        core.set(*name, level as i64)?;
+    }
+    core.set(
+        "log",
+        lua.create_function(|_, (level, msg): (i64, mlua::String)| {
+            log_at(level, &msg.to_string_lossy());
+            Ok(())
+        })?,
+    )?;
+    for (name, level) in [("Debug", 7), ("Info", 6), ("Warning", 4), ("Alert", 1)] {
+        core.set(
+            name,
+            lua.create_function(move |_, msg: mlua::String| {
+                log_at(level, &msg.to_string_lossy());
+                Ok(())
+            })?,
+        )?;
+    }
+    core.set(
+        "now",
+        lua.create_function(|lua, ()| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let t = lua.create_table()?;
+            t.set("sec", now.as_secs())?;
+            t.set("usec", now.subsec_micros())?;
+            Ok(t)
+        })?,
+    )?;
+    Ok(())
+}
+
+/// The lines of a map or ACL file that carry something: `(line number, text)`, without
+/// blank lines and `#` comments.
+fn entries(lua: &Lua, what: &str, path: &str) -> mlua::Result<Vec<(usize, String)>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| crate::errors::raise(lua, format!("{what}: cannot read {path}: {e}")))?;
+    Ok(text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim().to_string()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+        .collect())
+}
+
+/// `core.load_map(name, path)` (lines `key value`: the key up to the first blank, the
+/// value the rest) and `core.load_acl(name, path)` (one entry per line), while the
+/// startup file loads (body or init). Return how many entries were loaded.
+fn register_files(lua: &Lua, core: &Table) -> mlua::Result<()> {
+    core.set(
+        "load_map",
+        lua.create_function(|lua, (name, path): (String, String)| {
+            loading(lua, "core.load_map")?;
+            let mut n = 0;
+            for (line, text) in entries(lua, "core.load_map", &path)? {
+                let Some((key, value)) = text.split_once(char::is_whitespace) else {
+                    return Err(crate::errors::raise(
+                        lua,
+                        format!("core.load_map: {path}:{line}: a key and a value are needed"),
+                    ));
+                };
+                let value = SharedValue::Bytes(value.trim().as_bytes().into());
+                shared().map_set(&name, key.as_bytes(), value);
+                n += 1;
+            }
+            Ok(n)
+        })?,
+    )?;
+    core.set(
+        "load_acl",
+        lua.create_function(|lua, (name, path): (String, String)| {
+            loading(lua, "core.load_acl")?;
+            let mut n = 0;
+            for (_, text) in entries(lua, "core.load_acl", &path)? {
+                shared().acl_add(&name, text.as_bytes());
+                n += 1;
+            }
+            Ok(n)
+        })?,
+    )?;
+    Ok(())
+}
+
+/// Refuses `function` once the workers run: a file is read while the startup file loads
+/// (body or init), not while connections wait.
+fn loading(lua: &Lua, function: &str) -> mlua::Result<()> {
+    use crate::contexts::{current, Context};
+    match current(lua) {
+        Context::Body | Context::Init => Ok(()),
+        _ => Err(crate::errors::raise(
+            lua,
+            format!("{function} reads a file, so it runs while the startup file loads (its body or an init function), not in a task or callback"),
+        )),
+    }
 }
 
 #[cfg(test)]

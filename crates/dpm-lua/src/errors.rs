@@ -18,6 +18,27 @@ pub fn error_line(error: &mlua::Error) -> String {
         .to_string()
 }
 
+/// A Lua error carrying `message` prefixed with the position of the nearest script
+/// frame (`file:line: `), skipping the frames mlua's async functions run in (C, and its
+/// own unnamed chunk): for errors raised inside a function that may wait.
+pub fn raise_from_script(lua: &mlua::Lua, message: impl std::fmt::Display) -> mlua::Error {
+    for level in 1..8 {
+        let place = lua
+            .inspect_stack(level, |debug| {
+                let line = debug.current_line()?;
+                let source = debug.source();
+                let src = source.short_src.as_deref()?.to_string();
+                (!src.starts_with("[string \"?\"]") && !src.starts_with("[C]"))
+                    .then(|| format!("{src}:{line}: "))
+            })
+            .flatten();
+        if let Some(place) = place {
+            return mlua::Error::RuntimeError(format!("{place}{message}"));
+        }
+    }
+    mlua::Error::RuntimeError(message.to_string())
+}
+
 /// A Lua error carrying `message` prefixed with the caller's position (`file:line: `),
 /// as Lua's own `error(message)` would produce; for errors raised by dpm functions.
 pub fn raise(lua: &mlua::Lua, message: impl std::fmt::Display) -> mlua::Error {

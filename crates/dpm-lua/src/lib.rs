@@ -15,6 +15,7 @@ pub mod callbacks;
 pub mod collect;
 pub mod conn_object;
 pub mod constants;
+pub mod contexts;
 pub mod core_lib;
 pub mod dpm_events;
 pub mod errors;
@@ -23,6 +24,7 @@ pub mod host;
 pub mod packets;
 pub mod services;
 pub mod sockets;
+pub mod tasks;
 pub mod timeouts;
 pub mod timer;
 pub mod tls_options;
@@ -93,10 +95,15 @@ pub fn start_worker(worker: &Worker, startfile: &Path) -> Result<(), String> {
     let name = startfile.display().to_string();
     let code = std::fs::read(startfile)
         .map_err(|e| format!("{name}: cannot read the startup file: {e}"))?;
+    contexts::enter(&lua, contexts::Context::Body);
     lua.load(&code[..])
         .set_name(format!("@{name}"))
         .exec()
-        .map_err(|e| errors::error_line(&e))
+        .map_err(|e| errors::error_line(&e))?;
+    tasks::run_inits(&host)?;
+    contexts::enter(&lua, contexts::Context::Running);
+    tasks::start_registered(&host);
+    Ok(())
 }
 
 use host::Host;
@@ -180,7 +187,8 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
             Ok(t)
         })?,
     )?;
-    core_lib::register(lua)?;
+    let core = core_lib::register(lua)?;
+    tasks::register(lua, &core, host)?;
     // The startup file's own path, so a startfile can find files next to it.
     dpm.set("startfile", startfile.display().to_string())?;
     lua.globals().set("dpm", dpm)?;

@@ -108,9 +108,11 @@ pub fn run(host: &Host, hook: SocketHook, fd: RawFd, addr: &SocketAddress) {
         }
     };
     let what = format!("socket hook {}", hook.name());
+    let before = crate::contexts::enter(&host.lua, crate::contexts::Context::NoWait("socket hook"));
     for func in funcs {
         let _ = host.call_sync_as(&func, &what, (fd, addr.clone()));
     }
+    crate::contexts::enter(&host.lua, before);
 }
 
 /// `{ family = "inet" | "inet6", host = "127.0.0.1", port = 3306 }` or

@@ -20,6 +20,7 @@ mod examples;
 mod lifecycle;
 mod lifecycle_timeouts;
 mod lua_api;
+mod lua_runtime;
 mod monitor;
 mod neper_model;
 mod prepared;

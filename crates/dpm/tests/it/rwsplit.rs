@@ -395,7 +395,7 @@ async fn prepared_statements_after_a_reset_connection_work_on_every_backend() {
     for i in 0..3i64 {
         let row: Option<(i64, u32)> = c.exec_first(&after, (i,)).await.unwrap();
         assert!(row.is_some_and(|(v, s)| v == i + 2 && s != 1), "{row:?}");
-        let on = format!("/* dpm: route to primary */ SELECT ? * 3, @@server_id");
+        let on = "/* dpm: route to primary */ SELECT ? * 3, @@server_id";
         let row: Option<(i64, u32)> = c.exec_first(on, (i,)).await.unwrap();
         assert_eq!(row, Some((i * 3, 1)));
     }
