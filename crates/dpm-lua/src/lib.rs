@@ -17,6 +17,7 @@ pub mod conn_object;
 pub mod constants;
 pub mod contexts;
 pub mod core_lib;
+pub mod cosocket;
 pub mod dpm_events;
 pub mod errors;
 pub mod functions;
@@ -189,6 +190,7 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
     )?;
     let core = core_lib::register(lua)?;
     tasks::register(lua, &core, host)?;
+    cosocket::register(lua, &core)?;
     // The startup file's own path, so a startfile can find files next to it.
     dpm.set("startfile", startfile.display().to_string())?;
     lua.globals().set("dpm", dpm)?;

@@ -265,6 +265,11 @@ impl ClientTls {
         }))
     }
 
+    /// The rustls configuration (shared by every connection made with these settings).
+    pub fn config(&self) -> Arc<rustls::ClientConfig> {
+        self.config.clone()
+    }
+
     /// A fresh client-side TLS connection to `host` (or the configured server name).
     pub(crate) fn connect(&self, host: &str) -> Result<rustls::Connection, TlsError> {
         let name = self.options.server_name.as_deref().unwrap_or(host);

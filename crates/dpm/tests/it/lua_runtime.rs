@@ -89,3 +89,152 @@ fn what_waits_is_refused_while_the_startup_file_loads_by_name_and_context() {
         "init says no",
     );
 }
+
+/// A tiny HTTP/1.0 service on loopback answering every request with `body`; it stops
+/// when the test ends (its thread is detached, the listener dropped with the process).
+fn http_service(body: &'static str) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let mut stream = reader.into_inner();
+            let _ = write!(
+                stream,
+                "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+/// An echo service: echoes what it reads; closes once it has read "close".
+fn echo_service() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 || stream.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                seen.extend_from_slice(&buf[..n]);
+                if seen.ends_with(b"close") {
+                    break;
+                }
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn cosockets_ask_a_service_refuse_at_once_and_health_check_from_a_task() {
+    let db = MariaDb::get();
+    let http = http_service("forty-two");
+    let echo = echo_service();
+    let closed = free_port();
+    let health = free_port();
+    let port = free_port();
+    let tls = tls_files();
+    let tls_port = free_port();
+    let mut web = std::process::Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept"])
+        .arg(tls_port.to_string())
+        .arg("-cert")
+        .arg(&tls.dpm_cert)
+        .arg("-key")
+        .arg(&tls.dpm_key)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl s_server");
+    let dpm = Dpm::builder("crates/dpm/tests/lua/cosocket.lua")
+        .env("DPM_TLS_PORT", tls_port)
+        .env("DPM_TLS_CA", path_str(&tls.ca))
+        .env("DPM_OTHER_CA", path_str(&tls.other_ca))
+        .env("DPM_LISTEN_HOST", "127.0.0.1")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND_HOST", "127.0.0.1")
+        .env("DPM_BACKEND_PORT", db.port)
+        .env("DPM_HTTP_PORT", http)
+        .env("DPM_CLOSED_PORT", closed)
+        .env("DPM_ECHO_PORT", echo)
+        .env("DPM_HEALTH_PORT", health)
+        .arg("--threads")
+        .arg("1")
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let wait = Duration::from_secs(10);
+    let ask = |sql: &str| {
+        let out = Cli::new(port).arg("-N").run(sql);
+        out.assert_success(sql);
+        out.stdout.trim().to_string()
+    };
+    assert_eq!(
+        ask("SELECT 'ask'"),
+        "forty-two",
+        "the callback asked the service"
+    );
+    assert_eq!(ask("SELECT 'patterns'"), "patterns ok");
+    wait_for_port(tls_port);
+    let answer = ask("SELECT 'tls'");
+    let _ = web.kill();
+    let _ = web.wait();
+    let (trusted, untrusted) = answer.split_once(" | ").unwrap();
+    assert!(
+        trusted.starts_with("HTTP/1.0 200"),
+        "verified TLS: {answer}"
+    );
+    assert!(
+        untrusted.starts_with("nil ") && untrusted.contains("certificate"),
+        "a certificate from an unknown CA is refused: {answer}"
+    );
+    // A refused connect answers at once, and the worker's other clients are served
+    // meanwhile: many refused connects while another client runs its statements.
+    let other = std::thread::spawn(move || {
+        let out = Cli::new(port).arg("-N").run(&"SELECT 1;".repeat(200));
+        out.assert_success("another client of the worker");
+        out.stdout.lines().count()
+    });
+    for _ in 0..20 {
+        assert_eq!(ask("SELECT 'refused'"), "nil connection refused at once");
+    }
+    assert_eq!(other.join().unwrap(), 200);
+    // The task sees the port come up and go down again.
+    dpm.wait_for_line(&format!("health: port {health} down"), wait);
+    let listener = std::net::TcpListener::bind(("127.0.0.1", health)).unwrap();
+    dpm.wait_for_line(&format!("health: port {health} up"), wait);
+    drop(listener);
+    let skip = dpm.line_count();
+    dpm.wait_for_line_after(skip, &format!("health: port {health} down"), wait);
+}
+
+/// Waits until something listens on loopback `port` (bounded).
+fn wait_for_port(port: u16) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sockets_cannot_be_used_while_the_startup_file_loads() {
+    assert_start_fails_at_line_2(
+        "core.tcp():connect('127.0.0.1', 1)",
+        "socket:connect waits, and cannot be called in the body context",
+    );
+}
