@@ -63,7 +63,7 @@ pub fn register(lua: &Lua, dpm: &Table, worker: usize) -> mlua::Result<()> {
     dpm.set(
         "collected",
         lua.create_async_function(|lua, name: String| async move {
-            crate::contexts::may_wait(&lua, "dpm.collected")?;
+            let _wait = crate::contexts::may_wait(&lua, "dpm.collected")?;
             let boxes: Vec<(usize, mpsc::UnboundedSender<Ask>)> = {
                 let boxes = MAILBOXES.lock().unwrap_or_else(|e| e.into_inner());
                 boxes.iter().map(|(w, s)| (*w, s.clone())).collect()

@@ -54,11 +54,24 @@ pub fn enter(lua: &Lua, context: Context) -> Context {
     before
 }
 
+/// Held by a function that waits, for as long as it runs: when it returns, the Lua
+/// function that called it goes on with a new CPU burst (`crate::sandbox`).
+#[derive(Debug)]
+pub struct Waiting(Lua);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        crate::sandbox::burst_starts(&self.0);
+    }
+}
+
 /// Refuses `function` (a function that waits) unless the state is running a task or a
-/// callback: the error names the function and the context.
-pub fn may_wait(lua: &Lua, function: &str) -> mlua::Result<()> {
+/// callback: the error names the function and the context. Keep the guard it returns
+/// until the function is done waiting.
+#[must_use = "the guard starts the caller's next CPU burst when the wait is over"]
+pub fn may_wait(lua: &Lua, function: &str) -> mlua::Result<Waiting> {
     match current(lua) {
-        Context::Running => Ok(()),
+        Context::Running => Ok(Waiting(lua.clone())),
         context => Err(raise_from_script(
             lua,
             format!(

@@ -27,7 +27,7 @@ pub fn register(lua: &Lua) -> mlua::Result<Table> {
     core.set(
         "msleep",
         lua.create_async_function(|lua, ms: u64| async move {
-            crate::contexts::may_wait(&lua, "core.msleep")?;
+            let _wait = crate::contexts::may_wait(&lua, "core.msleep")?;
             tokio::time::sleep(Duration::from_millis(ms)).await;
             Ok(())
         })?,
@@ -35,7 +35,7 @@ pub fn register(lua: &Lua) -> mlua::Result<Table> {
     core.set(
         "sleep",
         lua.create_async_function(|lua, seconds: f64| async move {
-            crate::contexts::may_wait(&lua, "core.sleep")?;
+            let _wait = crate::contexts::may_wait(&lua, "core.sleep")?;
             tokio::time::sleep(Duration::from_secs_f64(seconds.max(0.0))).await;
             Ok(())
         })?,
@@ -43,7 +43,7 @@ pub fn register(lua: &Lua) -> mlua::Result<Table> {
     core.set(
         "yield",
         lua.create_async_function(|lua, ()| async move {
-            crate::contexts::may_wait(&lua, "core.yield")?;
+            let _wait = crate::contexts::may_wait(&lua, "core.yield")?;
             tokio::task::yield_now().await;
             Ok(())
         })?,

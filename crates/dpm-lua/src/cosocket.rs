@@ -222,7 +222,7 @@ impl UserData for CoSocket {
         methods.add_async_method(
             "connect",
             |lua, this: UserDataRef<CoSocket>, (host, port): (String, u16)| async move {
-                may_wait(&lua, "socket:connect")?;
+                let _wait = may_wait(&lua, "socket:connect")?;
                 match this.connect(&host, port).await {
                     Ok(stream) => {
                         *this.stream.borrow_mut() = Some(Stream::Tcp(stream));
@@ -237,7 +237,7 @@ impl UserData for CoSocket {
             |lua,
              this: UserDataRef<CoSocket>,
              (host, port, options): (String, u16, Option<Table>)| async move {
-                may_wait(&lua, "socket:connect_ssl")?;
+                let _wait = may_wait(&lua, "socket:connect_ssl")?;
                 let mut tls = dpm_engine::tls::ClientTlsOptions {
                     verify: true,
                     ..Default::default()
@@ -274,7 +274,7 @@ impl UserData for CoSocket {
             |lua,
              this: UserDataRef<CoSocket>,
              (data, i, j): (mlua::String, Option<i64>, Option<i64>)| async move {
-                may_wait(&lua, "socket:send")?;
+                let _wait = may_wait(&lua, "socket:send")?;
                 let bytes = data.as_bytes().to_vec();
                 let len = bytes.len() as i64;
                 // LuaSocket's i and j: 1-based, inclusive, negative from the end.
@@ -318,7 +318,7 @@ impl UserData for CoSocket {
             |lua,
              this: UserDataRef<CoSocket>,
              (pattern, prefix): (Option<Value>, Option<mlua::String>)| async move {
-                may_wait(&lua, "socket:receive")?;
+                let _wait = may_wait(&lua, "socket:receive")?;
                 let pattern = pattern_of(&lua, pattern)?;
                 let mut stream = match this.take() {
                     Ok(s) => s,

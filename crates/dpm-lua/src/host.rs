@@ -79,9 +79,10 @@ impl Host {
         args: impl IntoLuaMulti,
     ) -> Result<Value, String> {
         WorkerGauges::bump(&self.worker.gauges().lua_calls);
+        crate::sandbox::burst_starts(&self.lua);
         func.call_async::<Value>(args)
             .await
-            .map_err(|e| log_error(what, &e))
+            .map_err(|e| self.failed(what, &e))
     }
 
     /// Like [`Host::call_as`] but a plain call, not a coroutine: for functions declared
@@ -94,7 +95,16 @@ impl Host {
         args: impl IntoLuaMulti,
     ) -> Result<Value, String> {
         WorkerGauges::bump(&self.worker.gauges().lua_calls);
-        func.call::<Value>(args).map_err(|e| log_error(what, &e))
+        crate::sandbox::burst_starts(&self.lua);
+        func.call::<Value>(args).map_err(|e| self.failed(what, &e))
+    }
+
+    /// Logs a failed call; one that ran out of memory counts as stopped by the sandbox.
+    fn failed(&self, what: &str, e: &mlua::Error) -> String {
+        if crate::sandbox::is_memory_error(e) {
+            crate::sandbox::mark_tripped(&self.lua);
+        }
+        log_error(what, e)
     }
 }
 
@@ -154,6 +164,19 @@ impl EventSink for LuaSink {
                 },
                 None => host.call(func, state, conn).await,
             };
+            if crate::sandbox::take_tripped(&host.lua) && state == State::MYC_SENT_CMD {
+                // The sandbox stopped the callback: its client hears it, the command
+                // goes no further.
+                let err = dpm_protocol::err::ErrPacket::new(
+                    1105,
+                    *b"HY000",
+                    "dpm: a Lua callback for this command was stopped: it exceeded its CPU budget or memory limit (see dpm's log)",
+                );
+                let mut payload = bytes::BytesMut::new();
+                err.encode(&mut payload);
+                let _ = host.worker.wire(conn, &payload);
+                return Verdict::Drop;
+            }
             let code = match result {
                 Some(Value::Integer(n)) => Some(n),
                 Some(Value::Number(n)) => Some(n as i64),

@@ -23,6 +23,7 @@ pub mod errors;
 pub mod functions;
 pub mod host;
 pub mod packets;
+pub mod sandbox;
 pub mod services;
 pub mod sockets;
 pub mod tasks;
@@ -137,6 +138,7 @@ fn install_embedded_searcher(lua: &Lua, package: &mlua::Table) -> mlua::Result<(
 }
 
 fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
+    sandbox::install(lua)?;
     lua.load(COMPAT_PRELUDE).set_name("=dpm-compat").exec()?;
     install_pcall(lua)?;
     let dir = startfile
@@ -158,6 +160,7 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
     packets::register(lua, &dpm, host)?;
     services::register(lua, &dpm, host)?;
     sockets::register(lua, &dpm, host)?;
+    sandbox::register(lua, &dpm)?;
     collect::register(lua, &dpm, host.worker.index())?;
     let h = host.clone();
     dpm.set(

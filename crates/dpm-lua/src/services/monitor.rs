@@ -169,7 +169,7 @@ async fn deliver(host: &Rc<Host>, handlers: &Handlers, event: ServerEvent) {
 /// (planned: see docs/services.md). Waits for the outcome — so call it where Lua may
 /// yield — and returns `true`, or `nil, "why"`.
 pub async fn switchover(lua: Lua, to: String) -> mlua::Result<(Option<bool>, Option<String>)> {
-    crate::contexts::may_wait(&lua, "dpm.switchover")?;
+    let _wait = crate::contexts::may_wait(&lua, "dpm.switchover")?;
     let monitor = dpm_engine::service::monitors()
         .into_iter()
         .find(|m| m.servers().iter().any(|s| s.name == to));

@@ -238,3 +238,90 @@ fn sockets_cannot_be_used_while_the_startup_file_loads() {
         "socket:connect waits, and cannot be called in the body context",
     );
 }
+
+#[test]
+fn the_sandbox_stops_a_runaway_callback_with_an_error_and_the_worker_goes_on() {
+    let db = MariaDb::get();
+    let port = free_port();
+    let dpm = Dpm::builder("crates/dpm/tests/lua/sandbox.lua")
+        .env("DPM_LISTEN_HOST", "127.0.0.1")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND_HOST", "127.0.0.1")
+        .env("DPM_BACKEND_PORT", db.port)
+        .arg("--threads")
+        .arg("1")
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let wait = Duration::from_secs(20);
+    for (sql, why) in [
+        (
+            "SELECT 'spin'",
+            "exceeded its CPU budget (2000000 instructions",
+        ),
+        ("SELECT 'hog'", "not enough memory"),
+    ] {
+        let out = Cli::new(port)
+            .arg("-N")
+            .run(&format!("{sql}; SELECT 'after'"));
+        assert!(
+            out.stderr.contains("ERROR 1105 (HY000)")
+                && out
+                    .stderr
+                    .contains("exceeded its CPU budget or memory limit"),
+            "{sql}: {out}"
+        );
+        let logged = dpm.wait_for_line(why, wait);
+        assert!(logged.contains("ERROR: running callback"), "{logged}");
+        if sql == "SELECT 'spin'" {
+            assert!(
+                logged.contains("sandbox.lua:"),
+                "the loop's file and line: {logged}"
+            );
+        }
+        // The worker and this session's backend go on.
+        let again = Cli::new(port).arg("-N").run("SELECT 'fine'");
+        again.assert_success("served after the callback was stopped");
+        assert_eq!(again.stdout.trim(), "fine");
+    }
+    // A 50 ms sleep in one session's callback does not delay another session's
+    // statements on the same worker.
+    let napping = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let out = Cli::new(port).arg("-N").run(&"SELECT 'nap';".repeat(20));
+        out.assert_success("the napping session");
+        started.elapsed()
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let started = std::time::Instant::now();
+    let busy = Cli::new(port).arg("-N").run(&"SELECT 1;".repeat(200));
+    busy.assert_success("the other session");
+    let other = started.elapsed();
+    let napped = napping.join().unwrap();
+    assert!(
+        napped >= Duration::from_millis(1000),
+        "20 naps of 50 ms: {napped:?}"
+    );
+    assert!(
+        other < Duration::from_millis(700),
+        "200 statements of another session took {other:?} while the first napped"
+    );
+    // Bursts with waits in between never add up to the budget.
+    dpm.wait_for_line("bursty task done", wait);
+    assert!(!dpm.output().contains("ERROR: task:"), "{}", dpm.output());
+}
+
+#[test]
+fn what_reaches_outside_the_process_is_off_unless_the_startup_file_allows_it() {
+    assert_start_fails_at_line_2(
+        "os.execute('true')",
+        "os.execute is off in dpm (dpm.limits{ unsafe = true } turns it on)",
+    );
+    assert_start_fails_at_line_2(
+        "io.open('/tmp/dpm-sandbox-test', 'w')",
+        "io.open: writing /tmp/dpm-sandbox-test is off in dpm",
+    );
+    assert_start_fails_at_line_2(
+        "dpm.limits{ callback_instructions = -1 }",
+        "dpm.limits: callback_instructions must be a positive integer",
+    );
+}
