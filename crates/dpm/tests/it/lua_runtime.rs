@@ -7,7 +7,6 @@ use std::time::Duration;
 
 #[test]
 fn tasks_run_once_per_process_or_per_worker_and_a_failing_one_harms_nothing() {
-    let db = MariaDb::get();
     let dir = tempfile::tempdir().unwrap();
     let map = dir.path().join("servers.map");
     std::fs::write(
@@ -17,18 +16,11 @@ fn tasks_run_once_per_process_or_per_worker_and_a_failing_one_harms_nothing() {
     .unwrap();
     let acl = dir.path().join("users.acl");
     std::fs::write(&acl, "app\nreport\n# not a user\n").unwrap();
-    let port = free_port();
-    let dpm = Dpm::builder("crates/dpm/tests/lua/tasks.lua")
-        .env("DPM_LISTEN_HOST", "127.0.0.1")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND_HOST", "127.0.0.1")
-        .env("DPM_BACKEND_PORT", db.port)
-        .env("DPM_MAP_FILE", path_str(&map))
-        .env("DPM_ACL_FILE", path_str(&acl))
-        .arg("--threads")
-        .arg("2")
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let env = [
+        ("DPM_MAP_FILE", path_str(&map).to_string()),
+        ("DPM_ACL_FILE", path_str(&acl).to_string()),
+    ];
+    let (dpm, port) = scripted_passthrough("crates/dpm/tests/lua/tasks.lua", 2, &env);
     let wait = Duration::from_secs(10);
     for w in 0..2 {
         dpm.wait_for_line(
@@ -139,12 +131,10 @@ fn echo_service() -> u16 {
 
 #[test]
 fn cosockets_ask_a_service_refuse_at_once_and_health_check_from_a_task() {
-    let db = MariaDb::get();
     let http = http_service("forty-two");
     let echo = echo_service();
     let closed = free_port();
     let health = free_port();
-    let port = free_port();
     let tls = tls_files();
     let tls_port = free_port();
     let mut web = std::process::Command::new("openssl")
@@ -158,22 +148,16 @@ fn cosockets_ask_a_service_refuse_at_once_and_health_check_from_a_task() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("openssl s_server");
-    let dpm = Dpm::builder("crates/dpm/tests/lua/cosocket.lua")
-        .env("DPM_TLS_PORT", tls_port)
-        .env("DPM_TLS_CA", path_str(&tls.ca))
-        .env("DPM_OTHER_CA", path_str(&tls.other_ca))
-        .env("DPM_LISTEN_HOST", "127.0.0.1")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND_HOST", "127.0.0.1")
-        .env("DPM_BACKEND_PORT", db.port)
-        .env("DPM_HTTP_PORT", http)
-        .env("DPM_CLOSED_PORT", closed)
-        .env("DPM_ECHO_PORT", echo)
-        .env("DPM_HEALTH_PORT", health)
-        .arg("--threads")
-        .arg("1")
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let env = [
+        ("DPM_TLS_PORT", tls_port.to_string()),
+        ("DPM_TLS_CA", path_str(&tls.ca).to_string()),
+        ("DPM_OTHER_CA", path_str(&tls.other_ca).to_string()),
+        ("DPM_HTTP_PORT", http.to_string()),
+        ("DPM_CLOSED_PORT", closed.to_string()),
+        ("DPM_ECHO_PORT", echo.to_string()),
+        ("DPM_HEALTH_PORT", health.to_string()),
+    ];
+    let (dpm, port) = scripted_passthrough("crates/dpm/tests/lua/cosocket.lua", 1, &env);
     let wait = Duration::from_secs(10);
     let ask = |sql: &str| {
         let out = Cli::new(port).arg("-N").run(sql);
@@ -241,17 +225,7 @@ fn sockets_cannot_be_used_while_the_startup_file_loads() {
 
 #[test]
 fn the_sandbox_stops_a_runaway_callback_with_an_error_and_the_worker_goes_on() {
-    let db = MariaDb::get();
-    let port = free_port();
-    let dpm = Dpm::builder("crates/dpm/tests/lua/sandbox.lua")
-        .env("DPM_LISTEN_HOST", "127.0.0.1")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND_HOST", "127.0.0.1")
-        .env("DPM_BACKEND_PORT", db.port)
-        .arg("--threads")
-        .arg("1")
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let (dpm, port) = scripted_passthrough("crates/dpm/tests/lua/sandbox.lua", 1, &[]);
     let wait = Duration::from_secs(20);
     for (sql, why) in [
         (

@@ -7,21 +7,9 @@ use crate::support::*;
 use std::time::Duration;
 
 fn hooked_dpm(extra: &[(&str, &str)]) -> (Dpm, u16, u16) {
-    let db = MariaDb::get();
-    let port = free_port();
-    let mut builder = Dpm::builder("examples/socket_hooks.lua")
-        .env("DPM_LISTEN_HOST", "127.0.0.1")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND_HOST", "127.0.0.1")
-        .env("DPM_BACKEND_PORT", db.port)
-        .arg("--threads")
-        .arg("1");
-    for (k, v) in extra {
-        builder = builder.env(*k, *v);
-    }
-    let dpm = builder.spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
-    (dpm, port, db.port)
+    let env: Vec<(&str, String)> = extra.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    let (dpm, port) = scripted_passthrough("examples/socket_hooks.lua", 1, &env);
+    (dpm, port, MariaDb::get().port)
 }
 
 /// The number after `key=` in `line`.
@@ -107,17 +95,7 @@ fn socket_options_refuse_what_they_cannot_do_with_the_callers_line() {
 /// its own; worker 0's timer reads both with dpm.collected and prints the sum.
 #[test]
 fn collected_values_arrive_from_every_worker() {
-    let db = MariaDb::get();
-    let port = free_port();
-    let dpm = Dpm::builder("examples/collect.lua")
-        .env("DPM_LISTEN_HOST", "127.0.0.1")
-        .env("DPM_LISTEN_PORT", port)
-        .env("DPM_BACKEND_HOST", "127.0.0.1")
-        .env("DPM_BACKEND_PORT", db.port)
-        .arg("--threads")
-        .arg("2")
-        .spawn();
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let (dpm, port) = scripted_passthrough("examples/collect.lua", 2, &[]);
     // Enough connections that the kernel gives both workers some (SO_REUSEPORT spreads
     // them by the client's port); each sends its login's queries and three statements.
     for _ in 0..16 {

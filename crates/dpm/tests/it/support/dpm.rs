@@ -421,6 +421,27 @@ pub fn passthrough() -> Target {
     passthrough_with(|b| b)
 }
 
+/// dpm on `startfile` — a script that builds on examples/passthrough.lua (its
+/// `DPM_LISTEN_*`/`DPM_BACKEND_*` variables) — in front of the shared MariaDB, on
+/// `threads` workers, with `env` added; returns it and its port once it listens.
+pub fn scripted_passthrough(startfile: &str, threads: usize, env: &[(&str, String)]) -> (Dpm, u16) {
+    let db = MariaDb::get();
+    let port = free_port();
+    let mut builder = Dpm::builder(startfile)
+        .env("DPM_LISTEN_HOST", "127.0.0.1")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND_HOST", "127.0.0.1")
+        .env("DPM_BACKEND_PORT", db.port)
+        .arg("--threads")
+        .arg(threads.to_string());
+    for (k, v) in env {
+        builder = builder.env(*k, v);
+    }
+    let dpm = builder.spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    (dpm, port)
+}
+
 /// Like [`passthrough`] (ignoring direct mode), letting the caller add env
 /// vars or arguments: `passthrough_with(|b| b.env("X", "1"))`.
 pub fn passthrough_with(customize: impl FnOnce(DpmBuilder) -> DpmBuilder) -> Target {
