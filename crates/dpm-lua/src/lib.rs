@@ -15,6 +15,7 @@ pub mod callbacks;
 pub mod collect;
 pub mod conn_object;
 pub mod constants;
+pub mod copy;
 pub mod core_lib;
 pub mod dpm_events;
 pub mod errors;
