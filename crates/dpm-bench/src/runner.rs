@@ -228,18 +228,23 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, String> {
     let mut last_at = started;
     let mut second = 0;
     while started.elapsed() < config.duration && !shared.stopped.load(Ordering::Relaxed) {
-        let left = config.duration.saturating_sub(started.elapsed());
-        let tick = Duration::from_secs(second + 1).saturating_sub(started.elapsed());
-        std::thread::sleep(tick.min(left).min(Duration::from_millis(100)));
-        if show && started.elapsed() >= Duration::from_secs(second + 1) {
+        // Wake at the next second (for the progress line) or the end, and at least every
+        // 100 ms to notice a fatal error.
+        let next_second = Duration::from_secs(second + 1);
+        let wake = next_second.min(config.duration);
+        let nap = wake.saturating_sub(started.elapsed());
+        std::thread::sleep(nap.clamp(Duration::from_millis(1), Duration::from_millis(100)));
+        if started.elapsed() >= next_second {
             second += 1;
-            let now: (u64, u64, u64) = lives
-                .iter()
-                .map(|l| l.read())
-                .fold((0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
-            let delta = (now.0 - last.0, now.1 - last.1, now.2 - last.2);
-            println!("{}", progress_line(second, last_at.elapsed(), delta));
-            (last, last_at) = (now, Instant::now());
+            if show {
+                let now: (u64, u64, u64) = lives
+                    .iter()
+                    .map(|l| l.read())
+                    .fold((0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+                let delta = (now.0 - last.0, now.1 - last.1, now.2 - last.2);
+                println!("{}", progress_line(second, last_at.elapsed(), delta));
+                (last, last_at) = (now, Instant::now());
+            }
         }
     }
     shared.stopped.store(true, Ordering::Relaxed);

@@ -137,7 +137,7 @@ pub fn run_script(path: &Path, config: RunConfig) -> (Option<Report>, Result<(),
         Ok(s) => s,
         Err(e) => return (None, Err(format!("cannot read {}: {e}", path.display()))),
     };
-    let lua = Lua::new();
+    let lua = new_lua();
     let report: Rc<RefCell<Option<Report>>> = Rc::new(RefCell::new(None));
     let result = (|| -> Result<(), String> {
         let facts = api::Facts {
@@ -211,6 +211,19 @@ pub fn run_script(path: &Path, config: RunConfig) -> (Option<Report>, Result<(),
         (_, result) => result,
     };
     (report, result)
+}
+
+/// A Lua state with the safe standard libraries and `debug` (which `run()` uses to find
+/// collected variables, and scripts may use too: the script is the user's own program).
+fn new_lua() -> Lua {
+    // SAFETY: the debug library is what mlua calls unsafe (it can break the sandbox);
+    // a load generator runs its user's own script, unsandboxed by design.
+    unsafe {
+        Lua::unsafe_new_with(
+            mlua::StdLib::ALL_SAFE | mlua::StdLib::DEBUG,
+            mlua::LuaOptions::default(),
+        )
+    }
 }
 
 fn read_places(marks: usize, places: &Table) -> mlua::Result<Places> {
@@ -290,7 +303,7 @@ impl ThreadScript {
         let at = |e: mlua::Error| format!("thread {thread}: {}", error_line(&e));
         let source =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let lua = Lua::new();
+        let lua = new_lua();
         let facts = api::Facts {
             thread,
             threads: 0,

@@ -3,7 +3,7 @@
 //! and returns the bytes written or read, or -1. `msg` is a message object holding the
 //! connection's own buffer for the call (no copy): the bytes to send, or room to read
 //! into, plus for `recvmsg` a 512-byte control buffer. The helpers `sendmsg(fd, msg,
-//! flags)` and `recvmsg(fd, msg, flags)` do the real system call (`MSG_DONTWAIT` added:
+//! flags [, len])` and `recvmsg(fd, msg, flags)` do the real system call (`MSG_DONTWAIT` added:
 //! the socket is the event loop's) and set `errno`, which a hook returning -1 leaves for
 //! the connection to read (`EAGAIN`: wait for the socket again). A hook runs as a
 //! coroutine and may sleep (`core.msleep`) without holding up the thread's other
@@ -61,16 +61,20 @@ fn set_errno(rc: isize) -> isize {
 pub fn register(lua: &Lua, g: &Table) -> mlua::Result<()> {
     g.set(
         "sendmsg",
-        lua.create_function(|lua, (fd, msg, flags): (RawFd, AnyUserData, Option<i32>)| {
-            let m = msg
-                .borrow::<Msg>()
-                .map_err(|_| raise(lua, "sendmsg: the second argument must be a message"))?;
-            let bytes = &m.data[m.start..];
-            let flags = flags.unwrap_or(0) | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
-            // SAFETY: send(2) reads `bytes.len()` bytes from a live slice.
-            let rc = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), flags) };
-            Ok(set_errno(rc))
-        })?,
+        lua.create_function(
+            |lua, (fd, msg, flags, len): (RawFd, AnyUserData, Option<i32>, Option<usize>)| {
+                let m = msg
+                    .borrow::<Msg>()
+                    .map_err(|_| raise(lua, "sendmsg: the second argument must be a message"))?;
+                let bytes = &m.data[m.start..];
+                // An optional length sends only the first `len` bytes (a partial write).
+                let bytes = &bytes[..len.unwrap_or(bytes.len()).min(bytes.len())];
+                let flags = flags.unwrap_or(0) | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+                // SAFETY: send(2) reads `bytes.len()` bytes from a live slice.
+                let rc = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), flags) };
+                Ok(set_errno(rc))
+            },
+        )?,
     )?;
     g.set(
         "recvmsg",
