@@ -41,13 +41,23 @@ impl std::fmt::Display for QueryError {
 impl std::error::Error for QueryError {}
 
 fn query_error(lua: &Lua, e: ClientError) -> mlua::Error {
-    let place = lua
-        .inspect_stack(1, |d| {
-            let line = d.current_line()?;
-            let src = d.source().short_src.as_deref().unwrap_or("?").to_string();
-            Some(format!("{src}:{line}: "))
+    // The caller in the script: the first frame from a file (an async method is called
+    // through mlua's own Lua wrapper, which is a string chunk).
+    let place = (1..16)
+        .find_map(|level| {
+            lua.inspect_stack(level, |d| {
+                let source = d.source();
+                if !source.source.as_deref().is_some_and(|s| s.starts_with('@')) {
+                    return None;
+                }
+                let line = d.current_line()?;
+                Some(format!(
+                    "{}:{line}: ",
+                    source.short_src.as_deref().unwrap_or("?")
+                ))
+            })
+            .flatten()
         })
-        .flatten()
         .unwrap_or_default();
     mlua::Error::external(QueryError {
         place,
