@@ -446,7 +446,7 @@ struct ConnTask {
 
 /// A connection ready to run transactions.
 enum Driver {
-    Oltp(crate::client::Conn, OltpConn),
+    Oltp(crate::client::Conn, Box<OltpConn>),
     Lua(crate::script::LuaConn),
 }
 
@@ -594,7 +594,7 @@ impl ConnTask {
                 let w = OltpConn::new(&mut conn, *b, o, self.seed)
                     .await
                     .map_err(TxnError::Client)?;
-                Ok(Driver::Oltp(conn, w))
+                Ok(Driver::Oltp(conn, Box::new(w)))
             }
             Kind::Lua => {
                 let s = self.script.as_ref().expect("a Lua workload has a script");

@@ -76,7 +76,7 @@ enum Command {
     HashPassword(hash_password::HashPasswordArgs),
     /// A MySQL/MariaDB load generator scripted in Lua (neper's model), with sysbench's
     /// oltp_point_select, oltp_read_only and oltp_read_write built in (docs/bench.md).
-    Bench(bench::BenchArgs),
+    Bench(Box<bench::BenchArgs>),
 }
 
 /// A number of seconds (fractions allowed), 0 or more.

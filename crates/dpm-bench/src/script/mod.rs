@@ -270,6 +270,9 @@ fn json_to_lua(lua: &Lua, v: &serde_json::Value) -> mlua::Result<Value> {
     })
 }
 
+/// A thread's collected values, or why they could not be copied.
+type Values = Result<Vec<LuaCopy>, String>;
+
 /// A load thread's copy of the script, stopped in `run()`.
 pub struct ThreadScript {
     lua: Lua,
@@ -279,7 +282,7 @@ pub struct ThreadScript {
     /// Tells the copy stopped in `run()` that the load is over.
     release: RefCell<Option<oneshot::Sender<()>>>,
     /// The values its `run()` reads, once released.
-    values: RefCell<Option<oneshot::Receiver<Result<Vec<LuaCopy>, String>>>>,
+    values: RefCell<Option<oneshot::Receiver<Values>>>,
     /// The coroutine running the script.
     chunk: RefCell<Option<tokio::task::JoinHandle<()>>>,
     /// Marked values (for those the main thread did not find in a variable).
@@ -511,7 +514,7 @@ fn thread_functions(
     reached: Rc<Cell<bool>>,
     reached_tx: oneshot::Sender<()>,
     release_rx: oneshot::Receiver<()>,
-    values_tx: oneshot::Sender<Result<Vec<LuaCopy>, String>>,
+    values_tx: oneshot::Sender<Values>,
     marks: Table,
     marks_count: usize,
     places: &Places,
