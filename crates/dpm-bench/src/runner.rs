@@ -606,18 +606,21 @@ impl ConnTask {
     /// Transactions until the stop; returns the driver to close, or None when an
     /// (ignored) error broke the connection.
     async fn transactions(&self, mut driver: Driver) -> Option<Driver> {
+        // One clock read per transaction: a transaction starts when the previous ended.
+        let mut started = Instant::now();
         while !self.stopping() {
-            let started = Instant::now();
             let result = driver.transaction().await;
+            let ended = Instant::now();
+            let latency = ended - started;
+            started = ended;
             if self.stopping() {
                 break;
             }
             match result {
-                Ok(queries) => {
-                    self.stats
-                        .borrow_mut()
-                        .transaction(&self.live, started.elapsed(), queries)
-                }
+                Ok(queries) => self
+                    .stats
+                    .borrow_mut()
+                    .transaction(&self.live, latency, queries),
                 Err(e) => {
                     self.stats
                         .borrow_mut()
