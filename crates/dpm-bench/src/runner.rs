@@ -116,6 +116,9 @@ pub struct RunConfig {
     pub progress: bool,
     /// Random seed (0: from the clock).
     pub seed: u64,
+    /// Give each load thread the scheduler weight of the connections it carries
+    /// ([`renice_for`]).
+    pub renice: bool,
     /// What runs.
     pub workload: Workload,
 }
@@ -329,6 +332,13 @@ fn thread_main(
     live: &Arc<Live>,
     seed: u64,
 ) -> Result<ThreadResult, String> {
+    if config.renice {
+        if let Err(e) = renice_for(conns.len()) {
+            if index == 0 {
+                eprintln!("dpm bench: warning: the load threads keep their priority ({e}); with many connections per thread they get less CPU than a thread-per-connection client would (--no-renice silences this)");
+            }
+        }
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -343,6 +353,46 @@ fn thread_main(
         let _ = shared.ready.send(Err(e.clone()));
     }
     result
+}
+
+/// The nice value that gives one thread the CFS weight of `connections` threads: the
+/// weight grows by 1.25 per nice step (1024 at 0), so `-log1.25(connections)`, at most
+/// 20 steps.
+pub fn nice_for(connections: usize) -> i32 {
+    if connections <= 1 {
+        return 0;
+    }
+    let steps = (connections as f64).ln() / 1.25f64.ln();
+    steps.round().min(20.0) as i32
+}
+
+/// Lowers the calling thread's nice value by [`nice_for`]`(connections)`, so that the
+/// kernel's fair scheduler, which weighs threads, gives a thread that carries
+/// `connections` connections the share that as many blocking client threads (sysbench's
+/// model, one per connection) would get. Needs `CAP_SYS_NICE` (or a low enough
+/// `RLIMIT_NICE`); the error says why it did not happen.
+pub fn renice_for(connections: usize) -> Result<(), String> {
+    let steps = nice_for(connections);
+    if steps == 0 {
+        return Ok(());
+    }
+    // SAFETY: gettid/getpriority/setpriority on the calling thread only.
+    unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        *libc::__errno_location() = 0;
+        let current = libc::getpriority(libc::PRIO_PROCESS, tid);
+        if current == -1 && *libc::__errno_location() != 0 {
+            return Err(format!("getpriority: {}", std::io::Error::last_os_error()));
+        }
+        let target = (current - steps).max(-20);
+        if libc::setpriority(libc::PRIO_PROCESS, tid, target) != 0 {
+            return Err(format!(
+                "setpriority {target}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn thread_run(
@@ -648,5 +698,25 @@ impl ConnTask {
             }
         }
         driver.quit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_gets_the_weight_of_its_connections() {
+        assert_eq!(nice_for(1), 0);
+        assert_eq!(nice_for(4), 6); // 1.25^6 = 3.8
+        assert_eq!(nice_for(32), 16); // 1.25^16 = 35.5
+        assert_eq!(nice_for(10_000), 20);
+        assert_eq!(
+            IgnoreErrors::parse("1213, 1205").unwrap(),
+            IgnoreErrors::Codes([1213, 1205].into_iter().collect())
+        );
+        assert!(IgnoreErrors::parse("all").unwrap().ignores(2013));
+        assert!(!IgnoreErrors::parse("none").unwrap().ignores(1213));
+        assert!(IgnoreErrors::parse("12x").is_err());
     }
 }

@@ -74,6 +74,12 @@ pub struct BenchArgs {
     /// Random seed (0: from the clock).
     #[arg(long, default_value_t = 0, alias = "rand-seed")]
     seed: u64,
+    /// Keep the load threads' priority. By default each lowers its nice value so that the
+    /// kernel's fair scheduler gives a thread carrying K connections the weight of K
+    /// threads, as a client with a thread per connection (sysbench) has (needs
+    /// CAP_SYS_NICE; a warning otherwise).
+    #[arg(long)]
+    no_renice: bool,
     /// Number of sbtest tables.
     #[arg(long, default_value_t = 1)]
     tables: u32,
@@ -256,6 +262,7 @@ fn config(args: &BenchArgs) -> Result<RunConfig, String> {
         ignore: IgnoreErrors::parse(&args.ignore_errors)?,
         progress: !args.json,
         seed: args.seed,
+        renice: !args.no_renice,
         workload,
     })
 }
