@@ -637,7 +637,7 @@ impl ConnTask {
             .await
             .map_err(TxnError::Client)?;
         if let Some(s) = &self.script {
-            s.watch_errors(conn.fd(), &conn);
+            s.watch_errors(conn.fd());
         }
         match &self.kind {
             Kind::Oltp(b, o) => {

@@ -388,12 +388,6 @@ impl ThreadScript {
         self.registered.borrow().workload.is_some()
     }
 
-    /// The built-in the script named with `workload("...")`, if any.
-    pub fn builtin(&self) -> Option<Builtin> {
-        let name = self.registered.borrow().builtin.clone()?;
-        Builtin::from_name(&name)
-    }
-
     /// The packet hooks, if any.
     pub fn packet_hooks(&self) -> Option<Rc<dyn PacketHooks>> {
         self.packet_hooks.clone()
@@ -432,7 +426,7 @@ impl ThreadScript {
     }
 
     /// Starts watching the connection's error queue if `client_recverr` is registered.
-    pub fn watch_errors(&self, fd: RawFd, _conn: &Conn) {
+    pub fn watch_errors(&self, fd: RawFd) {
         let Some(hook) = self.registered.borrow().recverr.clone() else {
             return;
         };
