@@ -117,7 +117,7 @@ enum Kind {
 }
 
 /// The options the API knows: name, level, option, kind.
-const OPTIONS: [(&str, libc::c_int, libc::c_int, Kind); 12] = [
+const OPTIONS: [(&str, libc::c_int, libc::c_int, Kind); 13] = [
     (
         "TCP_NODELAY",
         libc::IPPROTO_TCP,
@@ -164,6 +164,14 @@ const OPTIONS: [(&str, libc::c_int, libc::c_int, Kind); 12] = [
         Kind::Text,
     ),
     ("SO_LINGER", libc::SOL_SOCKET, libc::SO_LINGER, Kind::Linger),
+    // Flags `SOF_TIMESTAMPING_*`: timestamps on the error queue (`dpm bench`'s
+    // `client_recverr`).
+    (
+        "SO_TIMESTAMPING",
+        libc::SOL_SOCKET,
+        libc::SO_TIMESTAMPING,
+        Kind::Int,
+    ),
     ("TCP_INFO", libc::IPPROTO_TCP, libc::TCP_INFO, Kind::Info),
 ];
 

@@ -16,6 +16,7 @@ pub mod collect;
 pub mod conn_object;
 pub mod constants;
 pub mod contexts;
+pub mod copy;
 pub mod core_lib;
 pub mod cosocket;
 pub mod dpm_events;

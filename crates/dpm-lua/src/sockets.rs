@@ -48,49 +48,68 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
         })?;
         dpm.set(hook.name(), f)?;
     }
-    dpm.set(
-        "setsockopt",
-        lua.create_function(|lua, (fd, name, value): (RawFd, String, Value)| {
-            let value = match value {
-                Value::Boolean(b) => OptionValue::Flag(b),
-                Value::Integer(n) => OptionValue::Int(n),
-                Value::Number(n) if n.fract() == 0.0 => OptionValue::Int(n as i64),
-                Value::String(s) => OptionValue::Text(s.to_str()?.to_string()),
-                other => {
-                    let what = other.type_name();
-                    return Err(raise(
-                        lua,
-                        format!("dpm.setsockopt: {name} cannot be set to a {what}"),
-                    ));
-                }
-            };
-            set_option(fd, &name, &value)
-                .map_err(|e| raise(lua, format!("dpm.setsockopt: {e}")))?;
-            Ok(true)
-        })?,
-    )?;
-    dpm.set(
-        "getsockopt",
-        lua.create_function(|lua, (fd, name): (RawFd, String)| {
-            let value =
-                get_option(fd, &name).map_err(|e| raise(lua, format!("dpm.getsockopt: {e}")))?;
-            Ok(match value {
-                OptionValue::Flag(b) => Value::Boolean(b),
-                OptionValue::Int(n) => Value::Integer(n),
-                OptionValue::Text(s) => Value::String(lua.create_string(s)?),
-                OptionValue::Linger(None) => Value::Boolean(false),
-                OptionValue::Linger(Some(secs)) => Value::Integer(i64::from(secs)),
-                OptionValue::Info(fields) => {
-                    let t = lua.create_table()?;
-                    for (k, v) in fields {
-                        t.set(k, v)?;
-                    }
-                    Value::Table(t)
-                }
-            })
-        })?,
-    )?;
+    dpm.set("setsockopt", setsockopt_function(lua, "dpm.setsockopt")?)?;
+    dpm.set("getsockopt", getsockopt_function(lua, "dpm.getsockopt")?)?;
     Ok(())
+}
+
+/// `setsockopt(fd, name, value)` as a Lua function (`what` names it in errors):
+/// `true`, or an error with the caller's `FILE:LINE:`. Shared with `dpm bench`.
+pub fn setsockopt_function(lua: &Lua, what: &'static str) -> mlua::Result<Function> {
+    lua.create_function(move |lua, (fd, name, value): (RawFd, String, Value)| {
+        let value = match value {
+            Value::Boolean(b) => OptionValue::Flag(b),
+            Value::Integer(n) => OptionValue::Int(n),
+            Value::Number(n) if n.fract() == 0.0 => OptionValue::Int(n as i64),
+            Value::String(s) => OptionValue::Text(s.to_str()?.to_string()),
+            other => {
+                let kind = other.type_name();
+                return Err(raise(
+                    lua,
+                    format!("{what}: {name} cannot be set to a {kind}"),
+                ));
+            }
+        };
+        set_option(fd, &name, &value).map_err(|e| raise(lua, format!("{what}: {e}")))?;
+        Ok(true)
+    })
+}
+
+/// `getsockopt(fd, name)` as a Lua function (`what` names it in errors): a boolean,
+/// number, string or (`TCP_INFO`) table. Shared with `dpm bench`.
+pub fn getsockopt_function(lua: &Lua, what: &'static str) -> mlua::Result<Function> {
+    lua.create_function(move |lua, (fd, name): (RawFd, String)| {
+        let value = get_option(fd, &name).map_err(|e| raise(lua, format!("{what}: {e}")))?;
+        Ok(match value {
+            OptionValue::Flag(b) => Value::Boolean(b),
+            OptionValue::Int(n) => Value::Integer(n),
+            OptionValue::Text(s) => Value::String(lua.create_string(s)?),
+            OptionValue::Linger(None) => Value::Boolean(false),
+            OptionValue::Linger(Some(secs)) => Value::Integer(i64::from(secs)),
+            OptionValue::Info(fields) => {
+                let t = lua.create_table()?;
+                for (k, v) in fields {
+                    t.set(k, v)?;
+                }
+                Value::Table(t)
+            }
+        })
+    })
+}
+
+/// `{ family = "inet" | "inet6", host = "127.0.0.1", port = 3306 }` or
+/// `{ family = "unix", path = "/run/mysqld.sock" }`. Shared with `dpm bench`.
+pub fn address_table(lua: &Lua, addr: &SocketAddress) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.set("family", addr.family())?;
+    match addr {
+        SocketAddress::Inet(a) => {
+            t.set("host", a.ip().to_string())?;
+            t.set("port", a.port())?;
+        }
+        SocketAddress::Unix(path) => t.set("path", path.as_str())?,
+    }
+    Ok(t)
 }
 
 /// Runs the functions registered for `hook` with `(fd, addr)`; an error is logged with
@@ -113,19 +132,4 @@ pub fn run(host: &Host, hook: SocketHook, fd: RawFd, addr: &SocketAddress) {
         let _ = host.call_sync_as(&func, &what, (fd, addr.clone()));
     }
     crate::contexts::enter(&host.lua, before);
-}
-
-/// `{ family = "inet" | "inet6", host = "127.0.0.1", port = 3306 }` or
-/// `{ family = "unix", path = "/run/mysqld.sock" }`.
-fn address_table(lua: &Lua, addr: &SocketAddress) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.set("family", addr.family())?;
-    match addr {
-        SocketAddress::Inet(a) => {
-            t.set("host", a.ip().to_string())?;
-            t.set("port", a.port())?;
-        }
-        SocketAddress::Unix(path) => t.set("path", path.as_str())?,
-    }
-    Ok(t)
 }

@@ -2,7 +2,7 @@
 //!
 //! It owns the command line, logging set-up, starting the workers and the process
 //! lifecycle (signals, exit codes). Everything else is in the library crates, and the
-//! `hash-password` subcommand in its own module.
+//! `hash-password` and `bench` subcommands in their own modules.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod hash_password;
 mod modules;
 
@@ -73,6 +74,9 @@ enum Command {
     /// Read a password from standard input and print the password_hash of a proxy-held
     /// user for it (the authentication_string MySQL or MariaDB would store).
     HashPassword(hash_password::HashPasswordArgs),
+    /// A MySQL/MariaDB load generator scripted in Lua (neper's model), with sysbench's
+    /// oltp_point_select, oltp_read_only and oltp_read_write built in (docs/bench.md).
+    Bench(Box<bench::BenchArgs>),
 }
 
 /// A number of seconds (fractions allowed), 0 or more.
@@ -97,8 +101,10 @@ fn positive_secs(text: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(Command::HashPassword(hash_args)) = &args.command {
-        return hash_password::run(hash_args);
+    match &args.command {
+        Some(Command::HashPassword(hash_args)) => return hash_password::run(hash_args),
+        Some(Command::Bench(bench_args)) => return bench::run(bench_args),
+        None => {}
     }
     if args.list_modules {
         print!("{}", modules::listing(&args.format));

@@ -10,6 +10,7 @@ mod support;
 mod auth;
 mod authmatrix;
 mod backend_client;
+mod bench;
 mod builtin_filters;
 mod bulk;
 mod cli;

@@ -1,0 +1,3 @@
+local t = {}
+workload(function(conn)
+end
