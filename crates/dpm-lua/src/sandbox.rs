@@ -18,7 +18,7 @@
 //! failing allocation becomes a Lua error instead of an abort), which costs about 1,000
 //! instructions per callback — 5 % of a forwarded statement (BENCHMARKS.md).
 //!
-//! **Outside the process.** `os.execute`, `io.popen`, `os.exit` and `os.tmpname` are off,
+//! **Outside the process.** `os.execute`, `io.popen` and `os.tmpname` are off,
 //! and writing files (`io.open` for writing, `io.output` with a name, `os.remove`,
 //! `os.rename`) is allowed only under the directories of `write_paths`, unless the
 //! startup file says `dpm.limits{ unsafe = true }`.
@@ -217,7 +217,6 @@ fn wrap_outside(lua: &Lua) -> mlua::Result<()> {
     let io: Table = globals.get("io")?;
     for (table, lib, name) in [
         (&os, "os", "execute"),
-        (&os, "os", "exit"),
         (&os, "os", "tmpname"),
         (&io, "io", "popen"),
     ] {
