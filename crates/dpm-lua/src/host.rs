@@ -65,9 +65,10 @@ impl Host {
         state: State,
         args: impl IntoLuaMulti,
     ) -> Option<Value> {
-        self.call_as(func, &format!("running callback '{}'", state.label()), args)
-            .await
-            .ok()
+        // The callback's name is formatted only when it fails: a callback runs per
+        // statement, and an allocation per call would be paid for nothing.
+        let what = || format!("running callback '{}'", state.label());
+        self.call_named(func, what, args).await.ok()
     }
 
     /// Runs `func` as a coroutine; a Lua error is logged as `ERROR: <what>: file:line: msg`
@@ -78,11 +79,21 @@ impl Host {
         what: &str,
         args: impl IntoLuaMulti,
     ) -> Result<Value, String> {
+        self.call_named(func, || what.to_string(), args).await
+    }
+
+    /// [`Host::call_as`] with the name made only if the call fails.
+    async fn call_named(
+        &self,
+        func: Function,
+        what: impl FnOnce() -> String,
+        args: impl IntoLuaMulti,
+    ) -> Result<Value, String> {
         WorkerGauges::bump(&self.worker.gauges().lua_calls);
         crate::sandbox::burst_starts(&self.lua);
         func.call_async::<Value>(args)
             .await
-            .map_err(|e| self.failed(what, &e))
+            .map_err(|e| self.failed(&what(), &e))
     }
 
     /// Like [`Host::call_as`] but a plain call, not a coroutine: for functions declared
