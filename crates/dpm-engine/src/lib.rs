@@ -20,6 +20,7 @@ pub mod authenticator;
 pub mod client;
 mod conn;
 mod connector;
+pub mod control;
 mod error;
 mod event;
 mod forward;

@@ -71,6 +71,7 @@ where
                 let local = tokio::task::LocalSet::new();
                 local.block_on(&runtime, async move {
                     let worker = Worker::new(index, config);
+                    crate::control::open_mailbox(&worker);
                     let outcome = init(&worker);
                     let failed = outcome.is_err();
                     let _ = report.send(outcome);

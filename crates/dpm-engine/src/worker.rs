@@ -288,6 +288,17 @@ impl Worker {
         Ok(conn)
     }
 
+    /// The diagnostics of every service this worker's listeners serve (each once, by
+    /// name), with this worker's filters'.
+    pub fn service_diagnostics(&self) -> Vec<serde_json::Value> {
+        let mut seen = std::collections::BTreeMap::new();
+        for service in self.inner.services.borrow().values() {
+            seen.entry(service.shared.name.clone())
+                .or_insert_with(|| service.diagnostics());
+        }
+        seen.into_values().collect()
+    }
+
     pub(crate) fn listener_service(&self, listener: ConnId) -> Option<Rc<WorkerService>> {
         self.inner.services.borrow().get(&listener).cloned()
     }

@@ -11,6 +11,7 @@
 //! it asks the engine through [`dpm_engine::Worker`] and answers through the sink.
 //! Wire formats come from `dpm-protocol`.
 
+pub mod admin;
 pub mod callbacks;
 pub mod collect;
 pub mod conn_object;
@@ -162,6 +163,7 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
     services::register(lua, &dpm, host)?;
     sockets::register(lua, &dpm, host)?;
     sandbox::register(lua, &dpm)?;
+    admin::register(lua, &dpm)?;
     collect::register(lua, &dpm, host.worker.index())?;
     let h = host.clone();
     dpm.set(

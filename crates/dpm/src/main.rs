@@ -36,6 +36,11 @@ struct Args {
     #[arg(short = 'v', long = "verbose", value_name = "N", num_args = 0..=1, default_missing_value = "1", default_value_t = 0)]
     verbose: u8,
 
+    /// Log lines as text (for people) or as JSON objects, one per line (for log
+    /// collectors).
+    #[arg(long = "log-format", value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+
     /// Number of worker threads, each with its own Lua state running the startup file
     /// (default: the number of CPU cores). `--threads 1` gives the original's single
     /// Lua state.
@@ -110,7 +115,7 @@ fn main() -> ExitCode {
         print!("{}", modules::listing(&args.format));
         return ExitCode::SUCCESS;
     }
-    init_logging(args.verbose);
+    init_logging(args.verbose, &args.log_format);
     let fd_limit = raise_fd_limit();
     let threads = args
         .threads
@@ -144,28 +149,76 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some((spec, listener)) = dpm_engine::control::admin::take() {
+        let context = dpm_admin::Context {
+            modules: modules::json_list(),
+        };
+        if let Err(message) = dpm_admin::start(spec, listener, context) {
+            eprintln!("dpm: {message}");
+            return ExitCode::from(1);
+        }
+    }
     report_fd_limit(fd_limit);
     tracing::info!(threads, "Starting event dispatcher...");
     signals.run_until_drained(workers, args.drain_timeout);
     ExitCode::SUCCESS
 }
 
-fn init_logging(verbose: u8) {
+/// Sets up logging to stderr as text or JSON lines, at the level `--verbose` (or the
+/// `DPM_LOG` filter) asks for, and hands the engine the means to change that level
+/// while the process runs (`dpm.set_log_level`, the admin API).
+fn init_logging(verbose: u8, format: &str) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{fmt, reload, EnvFilter};
     let level = match verbose {
         0 => "warn",
         1 => "info",
         2 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DPM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
+    let from_env = std::env::var("DPM_LOG")
+        .ok()
+        .filter(|l| log_level_checked(l).is_ok());
+    let initial = from_env.unwrap_or_else(|| level.to_string());
+    let (filter, handle) = reload::Layer::new(EnvFilter::new(&initial));
+    let text = fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    let registry = tracing_subscriber::registry().with(filter);
+    if format == "json" {
+        registry.with(text.json().with_ansi(false)).init();
+    } else {
+        registry.with(text).init();
+    }
+    dpm_engine::control::log_level::install(
+        &initial,
+        Box::new(move |wanted| {
+            log_level_checked(wanted)?;
+            handle
+                .reload(EnvFilter::new(wanted))
+                .map_err(|e| format!("cannot change the log level: {e}"))
+        }),
+    );
+}
+
+/// Accepts a level (`error`, `warn`, `info`, `debug`, `trace`, `off`) or a filter of
+/// `target=level` parts and levels separated by commas; anything else is refused rather
+/// than read as a target name that matches nothing.
+fn log_level_checked(wanted: &str) -> Result<(), String> {
+    const LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace", "off"];
+    let is_level = |l: &str| LEVELS.contains(&l.trim().to_ascii_lowercase().as_str());
+    for part in wanted.split(',') {
+        let level = part.rsplit_once('=').map_or(part, |(_, l)| l);
+        if !is_level(level) {
+            return Err(format!(
+                "unknown log level '{wanted}' (one of {}, or target=level, comma-separated)",
+                LEVELS.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Each client costs two descriptors (client and backend socket): lift the soft limit

@@ -10,12 +10,16 @@ fn all() -> Vec<&'static ModuleInfo> {
     modules
 }
 
+/// Every module as JSON (what the admin API's `GET /v1/modules` lists).
+pub fn json_list() -> Vec<serde_json::Value> {
+    all().iter().map(|m| to_json(m)).collect()
+}
+
 /// The listing in `format` (`table` or `json`).
 pub fn listing(format: &str) -> String {
     let modules = all();
     if format == "json" {
-        let list: Vec<serde_json::Value> = modules.iter().map(|m| to_json(m)).collect();
-        return serde_json::to_string_pretty(&list).unwrap_or_default() + "\n";
+        return serde_json::to_string_pretty(&json_list()).unwrap_or_default() + "\n";
     }
     let rows: Vec<[String; 5]> = modules
         .iter()

@@ -10,6 +10,7 @@
 //! * [`connection_limit`]: a listener's `max_connections`, counted over all workers.
 //! * [`drain`]: on shutdown a worker closes its listeners, closes sessions as they become
 //!   idle and, at the drain timeout, answers what is left with ERR 1053.
+//! * [`kill`]: an operator kills one session (ERR 1927, as MariaDB's `KILL`).
 //!
 //! Timeouts are process-wide defaults ([`LifecycleConfig`], from the command line) that
 //! a script may override per listener ([`Worker::set_listener_timeouts`]).
@@ -18,6 +19,7 @@ pub(crate) mod connection_limit;
 mod drain;
 mod handshake_timeout;
 mod idle_timeout;
+mod kill;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -35,6 +37,7 @@ use crate::worker::Worker;
 use crate::ConnId;
 
 pub(crate) use drain::drain;
+pub(crate) use kill::kill;
 
 /// Process-wide session timeouts (the command line's `--connect-timeout`,
 /// `--idle-timeout`, `--drain-timeout`).

@@ -422,6 +422,12 @@ pub trait RouterSession {
             "this router does not replay transactions",
         ))
     }
+    /// Why the router keeps the session on one server, if it does (shown by the admin
+    /// API): readwritesplit's "pinned since `LOCK TABLES …`".
+    fn pin_reason(&self) -> Option<String> {
+        None
+    }
+
     /// Where the session's last statements went and why, oldest first (readwritesplit).
     fn route_log(&self) -> Vec<String> {
         Vec::new()

@@ -98,6 +98,13 @@ pub fn reopen_logs() {
     }
 }
 
+/// The names of every built-in filter instance, sorted.
+pub fn filter_names() -> Vec<String> {
+    let mut names: Vec<String> = definitions().keys().cloned().collect();
+    names.sort();
+    names
+}
+
 fn every_filter() -> Vec<Arc<dyn FilterDefinition>> {
     definitions().values().map(|d| d.filter.clone()).collect()
 }

@@ -12,7 +12,8 @@ mod service;
 pub(crate) mod start;
 
 pub use filters::{
-    define_filter, reload_filters, reopen_and_reload_all, reopen_logs, FilterDefinition,
+    define_filter, filter_names, reload_filters, reopen_and_reload_all, reopen_logs,
+    FilterDefinition,
 };
 pub use module::{Maturity, ModuleInfo, ModuleType, OptionKind, OptionSpec};
 pub use monitoring::{
@@ -20,7 +21,7 @@ pub use monitoring::{
     ServerEventKind,
 };
 pub use options::{OptionValue, Options};
-pub use server::{Server, ServerAddress, ServerRole, RETRY_AFTER};
+pub use server::{AdminState, Server, ServerAddress, ServerRole, RETRY_AFTER};
 pub use service::{
     define_server, define_service, find_service, servers, services, Service, WorkerService,
 };

@@ -101,6 +101,50 @@ impl ServerRole {
     }
 }
 
+/// What an operator set on a server (the admin API), over what monitors and connects
+/// find.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AdminState {
+    /// Routed to as its state allows.
+    Active = 0,
+    /// Taken out: routers treat it as down (no new session or statement goes to it;
+    /// readwritesplit moves its sessions' reads off it), and the admin API kills the
+    /// sessions that cannot move.
+    Maintenance = 1,
+    /// Being emptied: no new session or backend connection goes to it; the sessions
+    /// already on it go on.
+    Drain = 2,
+}
+
+impl AdminState {
+    /// The name the admin API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminState::Active => "active",
+            AdminState::Maintenance => "maintenance",
+            AdminState::Drain => "drain",
+        }
+    }
+
+    /// The state of a name the admin API takes.
+    pub fn parse(text: &str) -> Option<AdminState> {
+        match text {
+            "active" => Some(AdminState::Active),
+            "maintenance" => Some(AdminState::Maintenance),
+            "drain" => Some(AdminState::Drain),
+            _ => None,
+        }
+    }
+
+    fn from_u8(v: u8) -> AdminState {
+        match v {
+            1 => AdminState::Maintenance,
+            2 => AdminState::Drain,
+            _ => AdminState::Active,
+        }
+    }
+}
+
 /// The process's start, the origin of the millisecond clocks kept in atomics.
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
@@ -116,6 +160,8 @@ pub struct Server {
     /// Where it listens.
     pub address: ServerAddress,
     role: AtomicU8,
+    /// What an operator set ([`AdminState`]).
+    admin_state: AtomicU8,
     /// Sessions whose backend is connected to it now.
     pub sessions: AtomicU64,
     /// Sessions ever connected to it.
@@ -148,6 +194,7 @@ impl Server {
             name,
             address,
             role: AtomicU8::new(role as u8),
+            admin_state: AtomicU8::new(AdminState::Active as u8),
             sessions: AtomicU64::new(0),
             total_sessions: AtomicU64::new(0),
             routed: AtomicU64::new(0),
@@ -195,14 +242,37 @@ impl Server {
         self.role.store(role as u8, Ordering::Relaxed);
     }
 
-    /// True unless a monitor found it down, or it refused a connection less than
-    /// [`RETRY_AFTER`] ago. Read by routers on every worker: two relaxed loads, no lock.
+    /// What an operator set.
+    pub fn admin_state(&self) -> AdminState {
+        AdminState::from_u8(self.admin_state.load(Ordering::Relaxed))
+    }
+
+    /// Sets what an operator wants (logged); returns the state before.
+    pub fn set_admin_state(&self, state: AdminState) -> AdminState {
+        let before = AdminState::from_u8(self.admin_state.swap(state as u8, Ordering::Relaxed));
+        if before != state {
+            tracing::warn!(server = %self.name, "server set to {} (was {}) by an operator", state.as_str(), before.as_str());
+        }
+        before
+    }
+
+    /// True unless a monitor found it down, it refused a connection less than
+    /// [`RETRY_AFTER`] ago, or an operator put it into maintenance. Read by routers on
+    /// every worker: relaxed loads, no lock.
     pub fn is_up(&self) -> bool {
-        if self.monitored_down.load(Ordering::Relaxed) {
+        if self.monitored_down.load(Ordering::Relaxed)
+            || self.admin_state.load(Ordering::Relaxed) == AdminState::Maintenance as u8
+        {
             return false;
         }
         let until = self.down_until.load(Ordering::Relaxed);
         until == 0 || now_ms() >= until
+    }
+
+    /// True when a new session or backend connection may go to it: up, and not being
+    /// drained.
+    pub fn accepts_new_connections(&self) -> bool {
+        self.is_up() && self.admin_state.load(Ordering::Relaxed) != AdminState::Drain as u8
     }
 
     /// Replication lag in seconds as a monitor last saw it (None: not known).
@@ -274,6 +344,7 @@ impl Server {
             "address": self.address.to_string(),
             "role": self.role().as_str(),
             "state": if self.is_up() { "up" } else { "down" },
+            "admin_state": self.admin_state().as_str(),
             "sessions": self.sessions.load(relaxed),
             "total_sessions": self.total_sessions.load(relaxed),
             "routed_statements": self.routed.load(relaxed),

@@ -197,7 +197,11 @@ fn refusal(service: &str, servers: &[Arc<Server>], tried: &[(Arc<Server>, String
         .iter()
         .filter(|s| !tried.iter().any(|(t, _)| Arc::ptr_eq(t, s)))
         .map(|s| {
-            if s.is_up() {
+            if s.admin_state() == super::AdminState::Maintenance {
+                format!("{} is in maintenance", s.name)
+            } else if s.admin_state() == super::AdminState::Drain && s.is_up() {
+                format!("{} is being drained", s.name)
+            } else if s.is_up() {
                 format!(
                     "{} is {} (not the role this service routes to)",
                     s.name,

@@ -5,9 +5,12 @@
 //!
 //! It reads only the bytes the tracker already looked at (a packet's first bytes and an
 //! OK/EOF's status field); the rare packets that change the schema or prepare a statement
-//! are decoded further. It never decides anything: routers and filters read it.
+//! are decoded further. It never decides anything: routers and filters read it, and the
+//! admin API shows it (with the command running: since when, and its statement's first
+//! [`STATEMENT_SHOWN`] bytes, copied into one buffer the session reuses).
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use bytes::Bytes;
 use dpm_protocol::caps::CLIENT_DEPRECATE_EOF;
@@ -27,6 +30,20 @@ pub const SERVER_STATUS_IN_TRANS_READONLY: u16 = 0x2000;
 /// Server status flag: the OK carries session-state-tracking data.
 const SERVER_SESSION_STATE_CHANGED: u16 = 0x4000;
 
+/// How many bytes of the running statement a session keeps for the admin API.
+pub const STATEMENT_SHOWN: usize = 1024;
+
+/// The command a session is running (the oldest awaiting its response).
+#[derive(Debug, Clone, Copy)]
+pub struct Running<'a> {
+    /// When the client sent it.
+    pub since: Instant,
+    /// Its command byte.
+    pub command: u8,
+    /// The first [`STATEMENT_SHOWN`] bytes of its SQL (a query or a prepare).
+    pub statement: Option<&'a [u8]>,
+}
+
 /// A session's state as the server reported it.
 #[derive(Debug, Default, Clone)]
 pub struct SessionState {
@@ -41,6 +58,14 @@ pub struct SessionState {
     /// One entry per command awaiting its response, oldest first (responses come in
     /// command order): the schema a `COM_INIT_DB` sets once the server agrees.
     awaiting: VecDeque<Option<Bytes>>,
+    /// When the oldest command awaiting its response was sent (None: nothing awaited).
+    running_since: Option<Instant>,
+    /// That command's byte.
+    running_command: u8,
+    /// That command's statement, if it has one (reused: no allocation per statement
+    /// once it has grown to the longest shown).
+    running_statement: Vec<u8>,
+    running_has_statement: bool,
 }
 
 impl SessionState {
@@ -63,6 +88,7 @@ impl SessionState {
         caps: u64,
     ) {
         self.awaiting.clear();
+        self.running_since = None;
         self.logged_in(login);
         self.server_packet(PacketKind::Ok, ok, caps, false);
     }
@@ -70,6 +96,30 @@ impl SessionState {
     /// True while a transaction is open.
     pub fn in_transaction(&self) -> bool {
         self.status & SERVER_STATUS_IN_TRANS != 0
+    }
+
+    /// The command running, if a command awaits its response.
+    pub fn running(&self) -> Option<Running<'_>> {
+        Some(Running {
+            since: self.running_since?,
+            command: self.running_command,
+            statement: self
+                .running_has_statement
+                .then_some(self.running_statement.as_slice()),
+        })
+    }
+
+    /// Notes the command the session now runs.
+    fn start_running(&mut self, command: u8, payload: &[u8]) {
+        self.running_since = Some(Instant::now());
+        self.running_command = command;
+        self.running_has_statement = matches!(command, com::QUERY | com::STMT_PREPARE);
+        self.running_statement.clear();
+        if self.running_has_statement {
+            let sql = payload.get(1..).unwrap_or_default();
+            self.running_statement
+                .extend_from_slice(&sql[..sql.len().min(STATEMENT_SHOWN)]);
+        }
     }
 
     /// True when autocommit is on (as of the last OK/EOF).
@@ -103,6 +153,9 @@ impl SessionState {
                 if response_shape(command) != ResponseShape::None {
                     let schema =
                         (command == com::INIT_DB).then(|| Bytes::copy_from_slice(&payload[1..]));
+                    if self.awaiting.is_empty() {
+                        self.start_running(command, payload);
+                    }
                     self.awaiting.push_back(schema);
                 }
             }
@@ -114,6 +167,9 @@ impl SessionState {
     pub fn answered_by_pipeline(&mut self, command: u8) {
         if response_shape(command) != ResponseShape::None {
             self.awaiting.pop_back();
+            if self.awaiting.is_empty() {
+                self.running_since = None;
+            }
         }
     }
 
@@ -151,6 +207,9 @@ impl SessionState {
         if ends_response {
             if let (Some(Some(schema)), PacketKind::Ok) = (self.awaiting.pop_front(), kind) {
                 self.schema = Some(schema);
+            }
+            if self.awaiting.is_empty() {
+                self.running_since = None;
             }
         }
     }
@@ -234,5 +293,35 @@ mod tests {
         assert_eq!(s.prepared, vec![8]);
         s.client_packet(PacketKind::Command(com::RESET_CONNECTION), b"\x1f");
         assert!(s.prepared.is_empty());
+    }
+
+    #[test]
+    fn the_running_command_is_the_oldest_awaiting_its_response() {
+        let mut s = SessionState::default();
+        assert!(s.running().is_none());
+        let long = format!("\x03SELECT '{}'", "x".repeat(3000));
+        s.client_packet(PacketKind::Command(com::QUERY), long.as_bytes());
+        let r = s.running().expect("a query runs");
+        assert_eq!(r.command, com::QUERY);
+        assert_eq!(r.statement.unwrap().len(), STATEMENT_SHOWN);
+        assert!(r.statement.unwrap().starts_with(b"SELECT 'xxx"));
+        let since = r.since;
+        // Pipelined: the oldest stays the one shown until its response ends.
+        s.client_packet(PacketKind::Command(com::PING), b"\x0e");
+        assert_eq!(s.running().unwrap().since, since);
+        s.server_packet(PacketKind::Ok, &ok(SERVER_STATUS_AUTOCOMMIT), 0, true);
+        assert!(s.running().is_some(), "the ping still awaits its OK");
+        s.server_packet(PacketKind::Ok, &ok(SERVER_STATUS_AUTOCOMMIT), 0, true);
+        assert!(s.running().is_none());
+        // A command without a response never runs; one answered by the pipeline ends.
+        s.client_packet(
+            PacketKind::Command(com::STMT_CLOSE),
+            b"\x19\x01\x00\x00\x00",
+        );
+        assert!(s.running().is_none());
+        s.client_packet(PacketKind::Command(com::PING), b"\x0e");
+        assert_eq!(s.running().unwrap().statement, None);
+        s.answered_by_pipeline(com::PING);
+        assert!(s.running().is_none());
     }
 }

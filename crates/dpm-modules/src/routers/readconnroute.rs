@@ -120,7 +120,7 @@ impl RouterSession for ReadConnSession {
         let mut usable: Vec<(usize, &Arc<Server>)> = servers
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.is_up() && self.router.wants(s))
+            .filter(|(_, s)| s.accepts_new_connections() && self.router.wants(s))
             .collect();
         // Least connections first; declaration order breaks ties (a stable sort).
         usable.sort_by_key(|(_, s)| s.sessions.load(Ordering::Relaxed));

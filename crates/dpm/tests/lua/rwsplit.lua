@@ -14,6 +14,7 @@
 --                                   below are then not answered)
 --   DPM_CAUSAL_TIMEOUT              set: causal_reads = "local" with this causal_reads_timeout (ms)
 --   DPM_REPLAY=1                    transaction_replay = true
+--   DPM_ADMIN_PORT=P                the admin API on 127.0.0.1:P, without credentials
 --   DPM_AUTO_FAILOVER=1             the monitor fails over (failcount 3), with
 --   DPM_REPL_USER/_PASSWORD         this replication account
 --
@@ -68,6 +69,7 @@ if env("DPM_NO_FILTER") == "1" then filters = {} end
 app = dpm.service{ name = "app", router = "readwritesplit", servers = { db1, db2, db3 },
                    filters = filters, options = options }
 dpm.users{ { user = env("DPM_APP_USER"), password_hash = env("DPM_APP_HASH"), service = "app" } }
+if env("DPM_ADMIN_PORT") then dpm.admin{ listen = "127.0.0.1:" .. env("DPM_ADMIN_PORT") } end
 listener = assert(dpm.listener("127.0.0.1", tonumber(env("DPM_LISTEN_PORT"))))
 listener:serve(app)
 if env("DPM_PASS_PORT") then

@@ -195,7 +195,8 @@ impl RwSession {
                 .unusable
                 .iter()
                 .any(|(u, at)| Arc::ptr_eq(u, server) && at.elapsed() < RETRY_AFTER)
-            && (context.can_open || context.open.iter().any(|o| Arc::ptr_eq(o, server)))
+            && ((context.can_open && server.accepts_new_connections())
+                || context.open.iter().any(|o| Arc::ptr_eq(o, server)))
     }
 
     fn primary(&self, context: &RouteContext<'_>) -> Option<Arc<Server>> {
@@ -619,7 +620,7 @@ impl RouterSession for RwSession {
         };
         let mut usable: Vec<&Arc<Server>> = servers
             .iter()
-            .filter(|s| s.is_up() && !recently_failed(s))
+            .filter(|s| s.accepts_new_connections() && !recently_failed(s))
             .collect();
         usable.sort_by_key(|s| {
             (
@@ -794,6 +795,11 @@ impl RouterSession for RwSession {
 
     fn route_log(&self) -> Vec<String> {
         self.log.describe()
+    }
+
+    fn pin_reason(&self) -> Option<String> {
+        let (why, server) = self.pinned.as_ref()?;
+        Some(format!("pinned to {} since {why}", server.name))
     }
 
     fn close_session(&mut self) {

@@ -1,0 +1,420 @@
+//! The admin REST API (docs/admin.md), driven with `curl` against dpm on
+//! examples/admin.lua in front of the shared MariaDB: credentials, servers, services,
+//! modules, sessions with the statement they run, killing one, maintenance and drain,
+//! the log level, JSON errors; and the refusal of an open API on a non-loopback address.
+
+use crate::support::*;
+use serde_json::Value;
+use std::process::Command;
+use std::time::Duration;
+
+const ADMIN_PASSWORD: &str = "admin-secret";
+const TOKEN: &str = "a-token-of-24-characters";
+
+/// dpm on examples/admin.lua with an admin user and a token: (dpm, SQL port, admin port).
+fn admin_dpm() -> (Dpm, u16, u16) {
+    let (port, admin_port) = (free_port(), free_port());
+    let dpm = Dpm::builder("examples/admin.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_ADMIN_PORT", admin_port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
+        .env(
+            "DPM_ADMIN_HASH",
+            hash_password("caching_sha2_password", ADMIN_PASSWORD),
+        )
+        .env("DPM_ADMIN_TOKEN", TOKEN)
+        .verbose(Some(0))
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    dpm.wait_until_listening(admin_port, LISTEN_TIMEOUT);
+    (dpm, port, admin_port)
+}
+
+/// How a request authenticates.
+#[derive(Clone, Copy)]
+enum As {
+    Nobody,
+    Admin,
+    WrongPassword,
+    Token,
+}
+
+/// `curl -X method` on the admin API: (HTTP status, body as JSON).
+fn http(admin_port: u16, who: As, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "-X", method, "-w", "\n%{http_code}"])
+        .arg(format!("http://127.0.0.1:{admin_port}{path}"));
+    match who {
+        As::Nobody => {}
+        As::Admin => {
+            cmd.args(["-u", &format!("admin:{ADMIN_PASSWORD}")]);
+        }
+        As::WrongPassword => {
+            cmd.args(["-u", "admin:guess"]);
+        }
+        As::Token => {
+            cmd.args(["-H", &format!("Authorization: Bearer {TOKEN}")]);
+        }
+    }
+    if let Some(body) = body {
+        cmd.args(["-H", "Content-Type: application/json", "--data", body]);
+    }
+    let out = run_bounded(&mut cmd, None, Duration::from_secs(20));
+    out.assert_success("curl");
+    let (json, status) = out.stdout.rsplit_once('\n').expect("curl's status line");
+    let value = serde_json::from_str(json)
+        .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {json}"));
+    (status.trim().parse().unwrap(), value)
+}
+
+fn get(admin_port: u16, path: &str) -> Value {
+    let (status, body) = http(admin_port, As::Admin, "GET", path, None);
+    assert_eq!(status, 200, "GET {path}: {body}");
+    body
+}
+
+fn cli(port: u16) -> Cli {
+    Cli::new(port).user(USER).password(Some(PASSWORD)).db(DB)
+}
+
+/// The sessions whose running statement is `sql`.
+fn running(admin_port: u16, sql: &str) -> Vec<Value> {
+    get(admin_port, "/v1/sessions")["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["statement"] == sql)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn admin_api_needs_credentials_and_answers_json() {
+    let (_dpm, _port, admin_port) = admin_dpm();
+    for who in [As::Nobody, As::WrongPassword] {
+        let (status, body) = http(admin_port, who, "GET", "/v1/servers", None);
+        assert_eq!(status, 401, "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("credentials")
+                || body["error"] == "wrong user or password",
+            "{body}"
+        );
+    }
+    for who in [As::Admin, As::Token] {
+        let (status, body) = http(admin_port, who, "GET", "/v1/servers", None);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["servers"][0]["name"], "db1");
+        assert_eq!(body["servers"][0]["state"], "up");
+        assert_eq!(body["servers"][0]["admin_state"], "active");
+    }
+    let (status, body) = http(admin_port, As::Admin, "GET", "/v1/nothing-here", None);
+    assert_eq!(status, 404);
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("GET /v1 lists them"));
+    let (status, body) = http(admin_port, As::Admin, "GET", "/v1/servers/db9", None);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("no server named 'db9'"))
+    );
+    let (status, body) = http(
+        admin_port,
+        As::Admin,
+        "PUT",
+        "/v1/servers/db1/state",
+        Some("{\"state\": \"asleep\"}"),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("unknown state 'asleep'"));
+    let (status, body) = http(
+        admin_port,
+        As::Admin,
+        "PUT",
+        "/v1/servers/db1/state",
+        Some("not json"),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("not JSON"));
+    let (status, _) = http(admin_port, As::Admin, "DELETE", "/v1/servers", None);
+    assert_eq!(status, 405);
+
+    let index = get(admin_port, "/v1");
+    assert!(index["endpoints"].as_array().unwrap().len() >= 10);
+    let modules = get(admin_port, "/v1/modules");
+    let names: Vec<&str> = modules["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"readconnroute") && names.contains(&"readwritesplit"),
+        "{names:?}"
+    );
+    assert_eq!(modules["instances"]["routers"][0]["service"], "app");
+    assert_eq!(
+        modules["instances"]["routers"][0]["module"],
+        "readconnroute"
+    );
+    let service = get(admin_port, "/v1/services/app");
+    assert_eq!(service["router"], "readconnroute");
+    let workers = get(admin_port, "/v1/workers");
+    assert_eq!(workers["workers"][0]["worker"], 0, "{workers}");
+
+    // The log level, changed while dpm runs.
+    assert_eq!(get(admin_port, "/v1/log-level")["level"], "warn");
+    let (status, body) = http(
+        admin_port,
+        As::Admin,
+        "PUT",
+        "/v1/log-level",
+        Some("{\"level\": \"loud\"}"),
+    );
+    assert_eq!(status, 400);
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("unknown log level 'loud'"));
+    cli(_port).run("SELECT 1").assert_success("a query");
+    let (status, body) = http(
+        admin_port,
+        As::Admin,
+        "PUT",
+        "/v1/log-level",
+        Some("{\"level\": \"debug\"}"),
+    );
+    assert_eq!((status, body["level"].as_str()), (200, Some("debug")));
+    _dpm.wait_for_line(
+        "log level changed from warn to debug",
+        Duration::from_secs(5),
+    );
+    // Now at debug, a session's accept is logged (at warn it was not).
+    assert!(!_dpm.output().contains("accepted"), "{}", _dpm.output());
+    cli(_port).run("SELECT 1").assert_success("a query");
+    _dpm.wait_for_line("accepted", Duration::from_secs(5));
+}
+
+#[test]
+fn admin_api_shows_a_running_statement_and_kills_its_session() {
+    let (_dpm, port, admin_port) = admin_dpm();
+    let sql = "SELECT SLEEP(20) AS admin_kill_me";
+    let slow = std::thread::spawn(move || cli(port).timeout(Duration::from_secs(30)).run(sql));
+    let session = wait_until(
+        "the sleeping session to show",
+        Duration::from_secs(10),
+        || running(admin_port, sql).into_iter().next(),
+    );
+    assert_eq!(session["user"], USER);
+    assert_eq!(session["schema"], DB);
+    assert_eq!(session["service"], "app");
+    assert_eq!(session["servers"][0], "db1");
+    assert_eq!(session["state"], "busy");
+    assert_eq!(session["command"], "COM_QUERY");
+    assert!(session["client"]
+        .as_str()
+        .unwrap()
+        .starts_with("127.0.0.1:"));
+    let id = session["id"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let again = get(admin_port, &format!("/v1/sessions/{id}"));
+    assert!(again["running_ms"].as_u64().unwrap() >= 300, "{again}");
+
+    let (status, body) = http(
+        admin_port,
+        As::Admin,
+        "DELETE",
+        &format!("/v1/sessions/{id}"),
+        None,
+    );
+    assert_eq!((status, body["killed"].as_u64()), (200, Some(id)), "{body}");
+    let out = slow.join().unwrap();
+    assert!(
+        out.stderr.contains("ERROR 1927 (70100)") && out.stderr.contains("Connection was killed"),
+        "the client hears it was killed: {}",
+        out.stderr
+    );
+    assert!(running(admin_port, sql).is_empty());
+    let (status, _) = http(
+        admin_port,
+        As::Admin,
+        "DELETE",
+        &format!("/v1/sessions/{id}"),
+        None,
+    );
+    assert_eq!(status, 404, "a session is killed once");
+}
+
+#[test]
+fn admin_api_puts_a_server_into_maintenance_and_drain() {
+    let (_dpm, port, admin_port) = admin_dpm();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        use mysql_async::prelude::*;
+        let mut idle = mysql_async::Conn::new(opts(port)).await.unwrap();
+        let one: Option<i64> = idle.query_first("SELECT 1").await.unwrap();
+        assert_eq!(one, Some(1));
+
+        // Drain: the open session goes on, no new one starts.
+        let (status, body) = http(
+            admin_port,
+            As::Admin,
+            "PUT",
+            "/v1/servers/db1/state",
+            Some("{\"state\": \"drain\"}"),
+        );
+        assert_eq!(
+            (status, body["was"].as_str()),
+            (200, Some("active")),
+            "{body}"
+        );
+        let two: Option<i64> = idle.query_first("SELECT 2").await.unwrap();
+        assert_eq!(two, Some(2));
+        let refused = cli(port).run("SELECT 1");
+        assert!(
+            refused.stderr.contains("db1 is being drained"),
+            "{}",
+            refused.stderr
+        );
+        assert_eq!(get(admin_port, "/v1/servers/db1")["admin_state"], "drain");
+
+        // Maintenance: the session on it is killed, new ones are refused.
+        let (status, body) = http(
+            admin_port,
+            As::Admin,
+            "PUT",
+            "/v1/servers/db1/state",
+            Some("{\"state\": \"maintenance\"}"),
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["sessions_killed"], 1, "{body}");
+        let err = idle.query_drop("SELECT 3").await.unwrap_err();
+        assert!(
+            err.to_string().contains("1927") || err.to_string().contains("killed"),
+            "{err}"
+        );
+        let refused = cli(port).run("SELECT 1");
+        assert!(
+            refused.stderr.contains("db1 is in maintenance"),
+            "{}",
+            refused.stderr
+        );
+        assert_eq!(get(admin_port, "/v1/servers/db1")["state"], "down");
+
+        // Active again.
+        let (status, _) = http(
+            admin_port,
+            As::Token,
+            "PUT",
+            "/v1/servers/db1/state",
+            Some("{\"state\": \"active\"}"),
+        );
+        assert_eq!(status, 200);
+        cli(port).run("SELECT 1").assert_success("back in service");
+    });
+}
+
+#[test]
+fn an_admin_api_open_to_the_network_is_refused() {
+    assert_start_fails_at_line_2(
+        "dpm.admin{ listen = '0.0.0.0:18989' }",
+        "dpm.admin: refusing to listen on 0.0.0.0:18989 (not a loopback address) without users or tokens",
+    );
+    assert_start_fails_at_line_2(
+        "dpm.admin{ listen = '127.0.0.1:18989', users = { admin = 'secret' } }",
+        "is not a caching_sha2_password hash",
+    );
+    assert_start_fails_at_line_2(
+        "dpm.admin{ listen = 'localhost:8989' }",
+        "is not an IP address and port",
+    );
+    assert_start_fails_at_line_2(
+        "dpm.admin{ listen = '127.0.0.1:18989', tokens = { 'short' } }",
+        "a token must have at least 16 characters",
+    );
+}
+
+#[test]
+fn the_startup_file_changes_the_log_level_and_logs_can_be_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("levels.lua");
+    std::fs::write(
+        &file,
+        "print('before: ' .. dpm.log_level())\n\
+         dpm.set_log_level('debug')\n\
+         print('after: ' .. dpm.log_level())\n\
+         local ok, err = pcall(dpm.set_log_level, 'chatty')\n\
+         print('refused: ' .. tostring(err))\n\
+         print('still: ' .. dpm.log_level())\n\
+         listener = dpm.listener('127.0.0.1', tonumber(os.getenv('PORT')))\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let dpm = Dpm::builder(&file)
+        .env("PORT", port)
+        .verbose(Some(0))
+        .arg("--log-format")
+        .arg("json")
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    dpm.wait_for_line("still: debug", Duration::from_secs(5));
+    let out = dpm.stdout();
+    assert!(out.contains("before: warn\nafter: debug\n"), "{out}");
+    assert!(
+        out.contains("refused: ") && out.contains("dpm.set_log_level: unknown log level 'chatty'"),
+        "{out}"
+    );
+    // A debug line, as JSON, once a client connects.
+    let _ = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let line = dpm.wait_for_line("accepted", Duration::from_secs(5));
+    let json: Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(json["level"], "DEBUG", "{json}");
+    assert_eq!(json["fields"]["message"], "accepted", "{json}");
+    let changed = dpm.stderr();
+    assert!(
+        changed.contains("\"log level changed from warn to debug\""),
+        "{changed}"
+    );
+}
+
+#[test]
+fn admin_api_shows_why_readwritesplit_pinned_a_session() {
+    let r = SharedReplication::get();
+    let admin_port = free_port();
+    let (_dpm, port) = crate::rwsplit::rwsplit_dpm(
+        [r.primary.port, r.replica.port, r.replica2.port],
+        &[("DPM_ADMIN_PORT", admin_port.to_string())],
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        use mysql_async::prelude::*;
+        let opts = opts_as(port, crate::rwsplit::APP_USER, crate::rwsplit::APP_PASSWORD);
+        let mut conn = mysql_async::Conn::new(opts).await.unwrap();
+        conn.query_drop("SELECT 1").await.unwrap();
+        conn.query_drop("CREATE TEMPORARY TABLE tt (a INT)")
+            .await
+            .unwrap();
+        // No credentials declared: open, on loopback.
+        let (status, body) = http(admin_port, As::Nobody, "GET", "/v1/sessions", None);
+        assert_eq!(status, 200, "{body}");
+        let session = &body["sessions"][0];
+        assert_eq!(session["service"], "app", "{body}");
+        assert_eq!(session["user"], crate::rwsplit::APP_USER, "{body}");
+        assert_eq!(
+            session["pin_reason"],
+            "pinned to db1 since `CREATE TEMPORARY TABLE tt (a INT)` (temporary table)",
+            "{body}"
+        );
+        assert_eq!(session["state"], "idle", "{body}");
+        conn.disconnect().await.unwrap();
+    });
+}
