@@ -28,6 +28,7 @@ pub mod packets;
 pub mod sandbox;
 pub mod services;
 pub mod sockets;
+pub mod startup_output;
 pub mod tasks;
 pub mod timeouts;
 pub mod timer;
@@ -143,6 +144,7 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
     sandbox::install(lua)?;
     lua.load(COMPAT_PRELUDE).set_name("=dpm-compat").exec()?;
     install_pcall(lua)?;
+    startup_output::install(lua, host.worker.index())?;
     let dir = startfile
         .parent()
         .map(|d| d.display().to_string())

@@ -25,6 +25,7 @@ mod lua_api;
 mod lua_runtime;
 mod monitor;
 mod neper_model;
+mod operations;
 mod prepared;
 mod python;
 mod robustness;
