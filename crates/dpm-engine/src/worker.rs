@@ -225,6 +225,10 @@ impl Worker {
     /// Starts listening on TCP `host:port` (`None` = all addresses) and returns the
     /// listener's id. Each worker binds its own socket with SO_REUSEPORT.
     pub fn listen_tcp(&self, host: Option<&str>, port: u16) -> Result<ConnId, EngineError> {
+        if crate::control::check::check_only() {
+            let name = format!("{}:{port}", host.unwrap_or("*"));
+            return Ok(self.register(Role::Listener(ListenerKind::Tcp), name).id);
+        }
         let before_bind = |fd, addr| {
             use crate::sockets::{SocketAddress, SocketHook};
             self.socket_hook(SocketHook::ListenerSocket, || {
@@ -246,6 +250,10 @@ impl Worker {
 
     /// Starts listening on a unix socket at `path` with permission bits `mode`.
     pub fn listen_unix(&self, path: &str, mode: u32) -> Result<ConnId, EngineError> {
+        if crate::control::check::check_only() {
+            let name = path.to_string();
+            return Ok(self.register(Role::Listener(ListenerKind::Unix), name).id);
+        }
         let listener = crate::listener::bind_unix(path, mode)?;
         {
             use std::os::fd::AsRawFd;
@@ -366,6 +374,9 @@ impl Worker {
             };
             let _ = conn.tls.set(role);
         }
+        if crate::control::check::check_only() {
+            return Ok(conn.id);
+        }
         crate::connector::spawn_connect(
             self.clone(),
             conn.clone(),
@@ -377,6 +388,9 @@ impl Worker {
     /// Opens a backend connection over the unix socket at `path`.
     pub fn connect_unix(&self, path: &str) -> Result<ConnId, EngineError> {
         let conn = self.register(Role::Backend, path.to_string());
+        if crate::control::check::check_only() {
+            return Ok(conn.id);
+        }
         crate::connector::spawn_connect(
             self.clone(),
             conn.clone(),

@@ -110,5 +110,6 @@ fn admin(lua: &Lua, spec: Table) -> mlua::Result<()> {
         users,
         tokens,
     };
-    dpm_engine::control::admin::declare(spec, true).map_err(|e| raise(lua, e))
+    let bind = !dpm_engine::control::check::check_only();
+    dpm_engine::control::admin::declare(spec, bind).map_err(|e| raise(lua, e))
 }

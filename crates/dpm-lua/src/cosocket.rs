@@ -129,6 +129,10 @@ impl CoSocket {
         if self.busy.get() {
             return Err(std::io::Error::other("busy"));
         }
+        if dpm_engine::control::check::check_only() {
+            // An init function's connect under dpm --check: nothing leaves the process.
+            return Err(std::io::Error::other("not connected (dpm --check)"));
+        }
         self.busy.set(true);
         let connected = self.timed(TcpStream::connect((host, port))).await;
         self.busy.set(false);

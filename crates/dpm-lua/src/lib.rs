@@ -107,7 +107,10 @@ pub fn start_worker(worker: &Worker, startfile: &Path) -> Result<(), String> {
         .map_err(|e| errors::error_line(&e))?;
     tasks::run_inits(&host)?;
     contexts::enter(&lua, contexts::Context::Running);
-    tasks::start_registered(&host);
+    if !dpm_engine::control::check::check_only() {
+        // dpm --check: the tasks were registered (and their arguments checked), not run.
+        tasks::start_registered(&host);
+    }
     Ok(())
 }
 

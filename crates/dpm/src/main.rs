@@ -47,6 +47,12 @@ struct Args {
     #[arg(long = "threads", value_name = "N", env = "DPM_THREADS")]
     threads: Option<usize>,
 
+    /// Load and validate a startup file without binding a port, connecting anywhere or
+    /// starting a monitor or task (syntax, modules, options and their types, addresses,
+    /// certificate files); print `FILE:LINE: message` for a problem, exit 0 or 1.
+    #[arg(long = "check", value_name = "FILE")]
+    check: Option<PathBuf>,
+
     /// Print every built-in module (type, name, maturity, version, description, options)
     /// and exit.
     #[arg(long = "list-modules")]
@@ -116,6 +122,9 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(args.verbose, &args.log_format);
+    if let Some(file) = &args.check {
+        return check(file);
+    }
     let fd_limit = raise_fd_limit();
     let threads = args
         .threads
@@ -162,6 +171,26 @@ fn main() -> ExitCode {
     tracing::info!(threads, "Starting event dispatcher...");
     signals.run_until_drained(workers, args.drain_timeout);
     ExitCode::SUCCESS
+}
+
+/// `dpm --check FILE`: runs the startup file on one worker in check mode
+/// (`dpm_engine::control::check`) and says whether it loaded.
+fn check(file: &std::path::Path) -> ExitCode {
+    dpm_engine::control::check::set_check_only();
+    let startfile = file.to_path_buf();
+    let started = dpm_engine::start_workers(1, dpm_engine::WorkerConfig::default(), move |w| {
+        dpm_lua::start_worker(w, &startfile)
+    });
+    match started {
+        Ok(_) => {
+            println!("{}: OK", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Sets up logging to stderr as text or JSON lines, at the level `--verbose` (or the

@@ -12,10 +12,11 @@
 //! worker.
 //!
 //! Also here, because the startup file declares them and the binary acts on them: the
-//! admin listener the file asked for ([`admin`]) and the process's log level
-//! ([`log_level`]).
+//! admin listener the file asked for ([`admin`]), the process's log level
+//! ([`log_level`]) and `dpm --check`'s mode ([`check`]).
 
 pub mod admin;
+pub mod check;
 pub mod log_level;
 mod sessions;
 

@@ -305,6 +305,10 @@ impl MariaDbMonitor {
             commands,
             failed_candidate: Mutex::new(None),
         });
+        if dpm_engine::control::check::check_only() {
+            // dpm --check: the options are checked; no server is asked anything.
+            return Ok(monitor);
+        }
         let running = monitor.clone();
         std::thread::Builder::new()
             .name(format!("dpm-monitor-{name}"))

@@ -29,3 +29,110 @@ fn what_the_startup_file_prints_while_loading_is_shown_once() {
     assert_eq!(out.matches("loading").count(), 1, "{out}");
     assert_eq!(out.matches("init ran").count(), 1, "{out}");
 }
+
+/// `dpm --check FILE` with `env`: (exit code, stdout, stderr).
+fn check(file: &std::path::Path, env: &[(&str, String)]) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dpm"));
+    cmd.arg("--check")
+        .arg(file)
+        .current_dir(workspace_root())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let out = run_bounded(&mut cmd, None, Duration::from_secs(30));
+    (out.code().unwrap_or(-1), out.stdout, out.stderr)
+}
+
+#[test]
+fn every_example_checks_ok_without_a_server_anywhere() {
+    // Nothing listens on these ports: a check connects nowhere, so it cannot tell.
+    let nowhere = format!("127.0.0.1:{}", free_port());
+    let env = [
+        ("DPM_BACKEND", nowhere.clone()),
+        ("DPM_PRIMARY", nowhere.clone()),
+        ("DPM_REPLICA", nowhere.clone()),
+        ("DPM_BACKEND_USER", "app".to_string()),
+        ("DPM_BACKEND_PASSWORD", "secret".to_string()),
+    ];
+    let mut checked = 0;
+    for entry in std::fs::read_dir(workspace_root().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "lua") {
+            let (code, out, err) = check(&path, &env);
+            assert_eq!(code, 0, "{}: {out}{err}", path.display());
+            assert!(out.contains(": OK"), "{out}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "{checked} examples");
+}
+
+#[test]
+fn a_check_binds_nothing_and_reports_the_first_problem_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    // Ports in use by someone else: a start would fail, a check binds neither.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let good = write(
+        "good.lua",
+        &format!(
+            "local db1 = dpm.server{{ name = 'db1', address = '127.0.0.1:1' }}\n\
+             dpm.monitor{{ name = 'mon', module = 'mariadbmon', servers = {{ db1 }},\n\
+                           options = {{ monitor_user = 'm', interval = 100 }} }}\n\
+             local app = dpm.service{{ name = 'app', router = 'readwritesplit', servers = {{ db1 }} }}\n\
+             listener = assert(dpm.listener('127.0.0.1', {port}))\n\
+             listener:serve(app)\n\
+             dpm.admin{{ listen = '127.0.0.1:{port}' }}\n\
+             backend = dpm.connect('127.0.0.1', 1)\n\
+             core.register_task(function() print('a task ran') end)\n"
+        ),
+    );
+    let (code, out, err) = check(&good, &[]);
+    assert_eq!(
+        (code, out.trim_end()),
+        (0, format!("{}: OK", good.display()).as_str()),
+        "{err}"
+    );
+    assert!(!out.contains("a task ran"));
+
+    let cases = [
+        ("syntax.lua", "local x = \nlocal y = 2\n", "syntax.lua:2:"),
+        (
+            "module.lua",
+            "local db1 = dpm.server{ name = 'db1', address = '127.0.0.1:1' }\n\
+             dpm.service{ name = 'app', router = 'roundrobin', servers = { db1 } }\n",
+            "module.lua:2: ",
+        ),
+        (
+            "option.lua",
+            "local db1 = dpm.server{ name = 'db1', address = '127.0.0.1:1' }\n\
+             dpm.service{ name = 'app', router = 'readconnroute', servers = { db1 },\n\
+                          options = { router_options = 'fastest' } }\n",
+            "option.lua:2: ",
+        ),
+        (
+            "type.lua",
+            "local db1 = dpm.server{ name = 'db1', address = '127.0.0.1:1' }\n\
+             dpm.monitor{ name = 'mon', module = 'mariadbmon', servers = { db1 },\n\
+                          options = { monitor_user = 'm', interval = 'often' } }\n",
+            "type.lua:2: ",
+        ),
+        (
+            "cert.lua",
+            "listener = dpm.listener('127.0.0.1', 1, { tls = { cert = '/nonexistent/server.pem', key = '/nonexistent/server.key' } })\n",
+            "cert.lua:1: ",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let file = write(name, text);
+        let (code, out, err) = check(&file, &[]);
+        assert_eq!(code, 1, "{name}: {out}{err}");
+        let line = err.lines().next().unwrap_or_default();
+        assert!(line.contains(expected), "{name}: {err}");
+        assert!(!out.contains("OK"), "{out}");
+    }
+    drop(taken);
+}
