@@ -35,6 +35,7 @@ pub fn router(auth: Arc<Auth>, context: Arc<Context>) -> Router {
         .route("/v1/workers", get(workers))
         .route("/v1/log-level", get(log_level).put(set_log_level))
         .route("/v1/filters/reload", post(reload_filters))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(context)
@@ -81,6 +82,10 @@ const ENDPOINTS: &[(&str, &str)] = &[
         "{\"level\": \"error\" | \"warn\" | \"info\" | \"debug\" | \"trace\" | a filter}",
     ),
     (
+        "GET /metrics",
+        "Prometheus metrics (OpenMetrics text): clients, statements, errors, bytes, latency, servers, Lua, workers",
+    ),
+    (
         "POST /v1/filters/reload",
         "reopen logs and reload rules of every built-in filter, or {\"filters\": [names]}",
     ),
@@ -92,6 +97,22 @@ async fn index() -> Json<Value> {
         .map(|(route, what)| json!({ "endpoint": route, "description": what }))
         .collect();
     Json(json!({ "dpm": env!("CARGO_PKG_VERSION"), "endpoints": endpoints }))
+}
+
+async fn metrics() -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let text = crate::metrics::scrape().await.map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: format!("cannot encode the metrics: {e}"),
+    })?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        text,
+    )
+        .into_response())
 }
 
 async fn not_found() -> ApiError {

@@ -204,6 +204,7 @@ fn read_fast(
             return Read::Closed;
         }
     };
+    worker.metrics().bytes_read(conn.role == Role::Client, n);
     match walk(worker, conn, &mut scratch[..n], false) {
         Err(e) => Read::Failed(e),
         Ok(Stop {
@@ -244,7 +245,10 @@ fn read_into(
     reserve_for_next_read(buf);
     match stream.try_read_buf(buf) {
         Ok(0) => Read::Closed,
-        Ok(_) => Read::Buffered,
+        Ok(n) => {
+            worker.metrics().bytes_read(conn.role == Role::Client, n);
+            Read::Buffered
+        }
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Read::WouldBlock,
         Err(e) => {
             read_failed(worker, conn, &e);
@@ -371,9 +375,9 @@ fn walk(
             run = at;
             continue;
         }
-        if let (Some(session), Some(_)) = (&session, &pipeline) {
+        if let (Some(session), Some(pipeline)) = (&session, &pipeline) {
             // Only service sessions keep their state: a plain DPM link pays nothing.
-            observe(session, conn, &info, payload);
+            observe(worker, session, pipeline, conn, &info, payload);
             if conn.role == Role::Backend && crate::session::replay::recording(session) {
                 // A transaction kept for a replay: its answers are checksummed.
                 let ends = ends_response(&info);
@@ -654,15 +658,28 @@ pub(crate) async fn deliver(worker: &Worker, from: &Conn, to: &Conn, payload: &[
 }
 
 /// Notes what a packet tells about its session (status flags, schema, prepared
-/// statements). Only the kinds that carry session state are looked at further.
+/// statements) and counts it for the metrics (commands by type; server errors by code;
+/// the statement's latency on its server when its response ends). Only the kinds that
+/// carry session state are looked at further.
 #[inline]
-fn observe(session: &Session, conn: &Conn, info: &FrameInfo, payload: &[u8]) {
+fn observe(
+    worker: &Worker,
+    session: &Session,
+    pipeline: &pipeline::Pipeline,
+    conn: &Conn,
+    info: &FrameInfo,
+    payload: &[u8],
+) {
     if conn.role == Role::Client {
-        if matches!(
-            info.kind,
-            PacketKind::HandshakeResponse | PacketKind::Command(_)
-        ) {
-            session.state.borrow_mut().client_packet(info.kind, payload);
+        match info.kind {
+            PacketKind::Command(command) => {
+                pipeline.service.metrics.command(command);
+                session.state.borrow_mut().client_packet(info.kind, payload);
+            }
+            PacketKind::HandshakeResponse => {
+                session.state.borrow_mut().client_packet(info.kind, payload);
+            }
+            _ => {}
         }
     } else if matches!(
         info.kind,
@@ -670,10 +687,21 @@ fn observe(session: &Session, conn: &Conn, info: &FrameInfo, payload: &[u8]) {
     ) {
         let caps = conn.tracker.borrow().negotiated_caps();
         let ends = ends_response(info);
-        session
+        if info.kind == PacketKind::Err {
+            if let Some(code) = payload.get(1..3) {
+                worker
+                    .metrics()
+                    .server_error(u16::from_le_bytes([code[0], code[1]]));
+            }
+        }
+        let started = session
             .state
             .borrow_mut()
             .server_packet(info.kind, payload, caps, ends);
+        if let Some(started) = started {
+            // One clock read per statement, at its end (its start was read as it left).
+            pipeline.statement_took(started.elapsed());
+        }
     }
 }
 

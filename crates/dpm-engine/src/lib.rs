@@ -26,6 +26,7 @@ mod event;
 mod forward;
 mod lifecycle;
 mod listener;
+pub mod metrics;
 pub mod pipeline;
 mod runtime;
 pub mod service;

@@ -90,6 +90,9 @@ pub(crate) fn spawn_accept_loop(worker: Worker, lconn: Rc<Conn>, listening: List
                 Ok(stream) => on_accept(&worker, &lconn, stream),
                 Err(e) if is_out_of_descriptors(&e) => {
                     if refuse_one_waiting_client(&listening, &e) {
+                        worker
+                            .metrics()
+                            .client_refused(crate::metrics::RefusedReason::OutOfDescriptors);
                         tracing::warn!(listener = lconn.id, error = %e, "client refused");
                     } else {
                         // At the limit with nobody waiting: look again shortly.
@@ -210,12 +213,15 @@ fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Transport) {
             Some(a) => Some(a),
             None => {
                 refuse_over_limit(&stream, lconn, limit.max(), &peer);
+                let why = crate::metrics::RefusedReason::MaxConnections;
+                worker.metrics().client_refused(why);
                 return;
             }
         },
         None => None,
     };
     let client = worker.register(Role::Client, peer.clone());
+    worker.metrics().client_accepted();
     client.admission.replace(admission);
     let _ = client.transport.set(stream);
     if let Some(tls) = lconn.tls.get() {

@@ -87,6 +87,8 @@ pub(crate) struct Inner {
     pub lifecycle: crate::lifecycle::State,
     /// The socket hooks the program registered ([`crate::sockets`]).
     pub socket_hooks: std::cell::Cell<crate::sockets::SocketHooks>,
+    /// What the metrics endpoint shows ([`crate::metrics`]).
+    pub metrics: crate::metrics::WorkerMetrics,
 }
 
 impl Worker {
@@ -107,6 +109,7 @@ impl Worker {
                 services: RefCell::new(FxHashMap::default()),
                 lifecycle: Default::default(),
                 socket_hooks: Default::default(),
+                metrics: Default::default(),
             }),
         }
     }

@@ -91,9 +91,12 @@ impl Host {
     ) -> Result<Value, String> {
         WorkerGauges::bump(&self.worker.gauges().lua_calls);
         crate::sandbox::burst_starts(&self.lua);
-        func.call_async::<Value>(args)
-            .await
-            .map_err(|e| self.failed(&what(), &e))
+        let started = std::time::Instant::now();
+        let result = func.call_async::<Value>(args).await;
+        self.worker
+            .metrics()
+            .lua_call(started.elapsed(), result.is_err());
+        result.map_err(|e| self.failed(&what(), &e))
     }
 
     /// Like [`Host::call_as`] but a plain call, not a coroutine: for functions declared
@@ -107,7 +110,12 @@ impl Host {
     ) -> Result<Value, String> {
         WorkerGauges::bump(&self.worker.gauges().lua_calls);
         crate::sandbox::burst_starts(&self.lua);
-        func.call::<Value>(args).map_err(|e| self.failed(what, &e))
+        let started = std::time::Instant::now();
+        let result = func.call::<Value>(args);
+        self.worker
+            .metrics()
+            .lua_call(started.elapsed(), result.is_err());
+        result.map_err(|e| self.failed(what, &e))
     }
 
     /// Logs a failed call; one that ran out of memory counts as stopped by the sandbox.

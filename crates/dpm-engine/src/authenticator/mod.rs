@@ -285,6 +285,8 @@ async fn refuse(
     stream: &mut PacketStream<&crate::transport::Transport>,
     refusal: client_login::Refusal,
 ) {
+    let why = crate::metrics::RefusedReason::LoginFailed;
+    worker.metrics().client_refused(why);
     match refusal {
         client_login::Refusal::Error {
             code,

@@ -45,6 +45,8 @@ enum Request {
     KillOnServer(String, oneshot::Sender<usize>),
     /// The diagnostics of each service its listeners serve (with this worker's filters).
     Services(oneshot::Sender<Vec<serde_json::Value>>),
+    /// Its counters for the metrics endpoint.
+    Metrics(oneshot::Sender<crate::metrics::WorkerSnapshot>),
 }
 
 /// A worker as the control plane knows it.
@@ -91,6 +93,9 @@ fn answer(worker: &Worker, request: Request) {
         }
         Request::Services(reply) => {
             let _ = reply.send(worker.service_diagnostics());
+        }
+        Request::Metrics(reply) => {
+            let _ = reply.send(worker.metrics_snapshot());
         }
     }
 }
@@ -160,6 +165,16 @@ pub async fn service_diagnostics() -> Vec<serde_json::Value> {
         .next()
         .map(|(_, d)| d)
         .unwrap_or_default()
+}
+
+/// Every worker's counters for the metrics endpoint (`crate::metrics`), and which
+/// workers did not answer in time.
+pub async fn metrics() -> Gathered<crate::metrics::WorkerSnapshot> {
+    let (answers, silent_workers) = ask_all(Request::Metrics).await;
+    Gathered {
+        items: answers.into_iter().map(|(_, m)| m).collect(),
+        silent_workers,
+    }
 }
 
 /// What a worker publishes about itself, read without asking it.

@@ -102,6 +102,15 @@ impl Pipeline {
         self.server.borrow().clone()
     }
 
+    /// A statement on the linked backend's server took `took` (counted in the service's
+    /// metrics without cloning the server's `Arc`: its count is shared by every worker).
+    #[inline]
+    pub(crate) fn statement_took(&self, took: std::time::Duration) {
+        self.service
+            .metrics
+            .statement_took(&self.server.borrow(), took);
+    }
+
     /// The router may move the session between backends (it keeps a session-command
     /// history to replay on them).
     pub(crate) fn uses_several_backends(&self) -> bool {
@@ -309,8 +318,14 @@ pub(crate) async fn run_request(
             Action::Replace(_) => Some(Answer::error(format!(
                 "filter '{name}' replaced a command with nothing"
             ))),
-            Action::Drop => Some(Answer::Nothing(name.to_string())),
-            Action::Reply(packets) => Some(Answer::Packets(packets)),
+            Action::Drop => {
+                pipeline.service.metrics.filter_stopped(true);
+                Some(Answer::Nothing(name.to_string()))
+            }
+            Action::Reply(packets) => {
+                pipeline.service.metrics.filter_stopped(false);
+                Some(Answer::Packets(packets))
+            }
             Action::Route(server) => {
                 target = Some(server);
                 None

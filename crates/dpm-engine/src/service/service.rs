@@ -87,6 +87,19 @@ pub struct WorkerService {
     pub shared: Arc<Service>,
     /// This worker's filter instances, in chain order.
     pub filters: Vec<Rc<dyn Filter>>,
+    /// This worker's counters of the service's statements (`crate::metrics`).
+    pub metrics: crate::metrics::ServiceMetrics,
+}
+
+impl WorkerService {
+    /// The service as this worker sees it, with `filters`.
+    pub fn new(shared: Arc<Service>, filters: Vec<Rc<dyn Filter>>) -> WorkerService {
+        WorkerService {
+            shared,
+            filters,
+            metrics: Default::default(),
+        }
+    }
 }
 
 impl WorkerService {

@@ -150,6 +150,8 @@ pub(crate) async fn start_session(
     }
     router.refused();
     shared.refused_sessions.fetch_add(1, Ordering::Relaxed);
+    let why = crate::metrics::RefusedReason::NoServer;
+    worker.metrics().client_refused(why);
     let message = refusal(&shared.name, &shared.servers, &tried);
     tracing::warn!(client = client.id, "{message}");
     send_error(&client, BACKEND_UNREACHABLE, *b"HY000", message);

@@ -90,7 +90,7 @@ impl SessionState {
         self.awaiting.clear();
         self.running_since = None;
         self.logged_in(login);
-        self.server_packet(PacketKind::Ok, ok, caps, false);
+        let _ = self.server_packet(PacketKind::Ok, ok, caps, false);
     }
 
     /// True while a transaction is open.
@@ -174,14 +174,16 @@ impl SessionState {
     }
 
     /// Notes a packet the server sent; `caps` are the negotiated capabilities and
-    /// `ends_response` says the packet ends a command's whole response.
+    /// `ends_response` says the packet ends a command's whole response. Returns when the
+    /// command whose response it ends was sent, if it was timed (for its latency). Of
+    /// pipelined commands, the next one is timed from the end of the one before.
     pub fn server_packet(
         &mut self,
         kind: PacketKind,
         payload: &[u8],
         caps: u64,
         ends_response: bool,
-    ) {
+    ) -> Option<Instant> {
         match kind {
             PacketKind::Ok => {
                 if let Some(status) = ok_status(payload) {
@@ -208,10 +210,15 @@ impl SessionState {
             if let (Some(Some(schema)), PacketKind::Ok) = (self.awaiting.pop_front(), kind) {
                 self.schema = Some(schema);
             }
-            if self.awaiting.is_empty() {
-                self.running_since = None;
-            }
+            let started = self.running_since;
+            self.running_since = if self.awaiting.is_empty() {
+                None
+            } else {
+                Some(Instant::now())
+            };
+            return started;
         }
+        None
     }
 
     /// Session tracking after `USE`: the schema the server reports.

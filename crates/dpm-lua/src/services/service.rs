@@ -201,7 +201,7 @@ pub fn service(lua: &Lua, spec: Value) -> mlua::Result<ServiceObject> {
             .set_client_tls(tls)
             .map_err(|e| raise(lua, format!("{what}: {e}")))?;
     }
-    Ok(ServiceObject(Rc::new(WorkerService { shared, filters })))
+    Ok(ServiceObject(Rc::new(WorkerService::new(shared, filters))))
 }
 
 /// A module's options table as (name, value) pairs.

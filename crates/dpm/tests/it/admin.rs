@@ -418,3 +418,111 @@ fn admin_api_shows_why_readwritesplit_pinned_a_session() {
         conn.disconnect().await.unwrap();
     });
 }
+
+/// `GET /metrics` as the admin: (content type, text).
+fn metrics_text(admin_port: u16) -> (String, String) {
+    let out = run_bounded(
+        Command::new("curl")
+            .args(["-sS", "-D", "-", "-u", &format!("admin:{ADMIN_PASSWORD}")])
+            .arg(format!("http://127.0.0.1:{admin_port}/metrics")),
+        None,
+        Duration::from_secs(20),
+    );
+    out.assert_success("curl /metrics");
+    let (headers, body) = out.stdout.split_once("\r\n\r\n").expect("headers");
+    let content_type = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("content-type: "))
+        .unwrap_or_default()
+        .to_string();
+    (content_type, body.to_string())
+}
+
+/// The value of the sample `name{labels}` (exactly as written) in a metrics text.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn metrics_count_statements_errors_bytes_and_latency_per_server() {
+    let (_dpm, port, admin_port) = admin_dpm();
+    let (status, _) = http(admin_port, As::Nobody, "GET", "/metrics", None);
+    assert_eq!(status, 401, "metrics need credentials too");
+    let mut script = String::new();
+    for i in 0..20 {
+        script.push_str(&format!("SELECT {i};\n"));
+    }
+    cli(port).run_stdin(&script).assert_success("20 queries");
+    let bad = cli(port).run("SELEKT 1");
+    assert!(bad.stderr.contains("ERROR 1064"), "{}", bad.stderr);
+    let (content_type, text) = metrics_text(admin_port);
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+    let queries = sample(
+        &text,
+        "dpm_statements_total{service=\"app\",command=\"COM_QUERY\"}",
+    );
+    assert!(queries >= 21.0, "{queries}\n{text}");
+    assert_eq!(sample(&text, "dpm_server_errors_total{code=\"1064\"}"), 1.0);
+    assert!(sample(&text, "dpm_clients_accepted_total") >= 2.0);
+    assert!(sample(&text, "dpm_bytes_read_total{from=\"clients\"}") > 0.0);
+    assert!(sample(&text, "dpm_bytes_read_total{from=\"servers\"}") > 0.0);
+    assert_eq!(sample(&text, "dpm_server_up{server=\"db1\"}"), 1.0);
+    assert_eq!(
+        sample(&text, "dpm_server_role{server=\"db1\",role=\"unknown\"}"),
+        1.0
+    );
+    assert!(sample(&text, "dpm_service_sessions_started_total{service=\"app\"}") >= 2.0);
+    assert!(sample(&text, "dpm_worker_cpu_seconds_total{worker=\"0\"}") > 0.0);
+    // Every statement that reached the server was timed (the login's commands too).
+    let series = "{service=\"app\",server=\"db1\"";
+    let count = sample(
+        &text,
+        &format!("dpm_statement_duration_seconds_count{series}}}"),
+    );
+    assert!(count >= queries, "{count} < {queries}");
+    let inf = sample(
+        &text,
+        "dpm_statement_duration_seconds_bucket{le=\"+Inf\",service=\"app\",server=\"db1\"}",
+    );
+    assert_eq!(inf, count, "buckets are cumulative");
+    let sum = sample(
+        &text,
+        &format!("dpm_statement_duration_seconds_sum{series}}}"),
+    );
+    assert!(
+        sum > 0.0 && sum < count,
+        "{sum} s for {count} quick statements"
+    );
+
+    // A refusal is counted with its reason.
+    http(
+        admin_port,
+        As::Admin,
+        "PUT",
+        "/v1/servers/db1/state",
+        Some("{\"state\": \"maintenance\"}"),
+    );
+    let _ = cli(port).run("SELECT 1");
+    let (_, text) = metrics_text(admin_port);
+    assert_eq!(
+        sample(&text, "dpm_clients_refused_total{reason=\"no_server\"}"),
+        1.0
+    );
+    assert_eq!(sample(&text, "dpm_server_up{server=\"db1\"}"), 0.0);
+    assert_eq!(
+        sample(
+            &text,
+            "dpm_server_admin_state{server=\"db1\",state=\"maintenance\"}"
+        ),
+        1.0
+    );
+}
