@@ -11,3 +11,7 @@ local filters = bench_filters and bench_filters() or nil
 service = dpm.service{ name = "bench", router = "readconnroute", servers = { db }, filters = filters }
 listener = assert(dpm.listener(host, port))
 listener:serve(service)
+-- bench/metrics-scrape: the admin API (and its /metrics) on DPM_ADMIN_PORT, when set.
+if os.getenv("DPM_ADMIN_PORT") then
+    dpm.admin{ listen = "127.0.0.1:" .. os.getenv("DPM_ADMIN_PORT") }
+end
