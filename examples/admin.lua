@@ -14,6 +14,10 @@ local app = dpm.service{ name = "app", router = "readconnroute", servers = { db1
 listener = assert(dpm.listener("127.0.0.1", tonumber(env("DPM_LISTEN_PORT") or "4006")))
 listener:serve(app)
 
+-- Query digests of the service's statements (GET /v1/digests, the top ones in /metrics):
+-- the most frequent DPM_DIGEST_CAPACITY (default 10,000) per worker; memory stays flat.
+dpm.digests{ capacity = tonumber(env("DPM_DIGEST_CAPACITY") or "10000") }
+
 dpm.admin{
   listen = "127.0.0.1:" .. (env("DPM_ADMIN_PORT") or "8989"),
   users = { admin = env("DPM_ADMIN_HASH") },  -- a caching_sha2_password hash, never a password

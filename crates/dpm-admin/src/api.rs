@@ -36,6 +36,7 @@ pub fn router(auth: Arc<Auth>, context: Arc<Context>) -> Router {
         .route("/v1/log-level", get(log_level).put(set_log_level))
         .route("/v1/filters/reload", post(reload_filters))
         .route("/metrics", get(metrics))
+        .route("/v1/digests", get(digests).delete(reset_digests))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(context)
@@ -82,6 +83,11 @@ const ENDPOINTS: &[(&str, &str)] = &[
         "{\"level\": \"error\" | \"warn\" | \"info\" | \"debug\" | \"trace\" | a filter}",
     ),
     (
+        "GET /v1/digests",
+        "query digests: ?order=count|time|errors (default count), ?limit=N (default 100)",
+    ),
+    ("DELETE /v1/digests", "forget every query digest"),
+    (
         "GET /metrics",
         "Prometheus metrics (OpenMetrics text): clients, statements, errors, bytes, latency, servers, Lua, workers",
     ),
@@ -113,6 +119,43 @@ async fn metrics() -> Result<axum::response::Response, ApiError> {
         text,
     )
         .into_response())
+}
+
+async fn digests(
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Answer {
+    let order = match query.get("order") {
+        None => crate::digests::Order::Count,
+        Some(o) => crate::digests::Order::parse(o).ok_or_else(|| {
+            ApiError::bad_request(format!("unknown order '{o}' (count, time or errors)"))
+        })?,
+    };
+    let limit = match query.get("limit") {
+        None => 100,
+        Some(l) => l
+            .parse::<usize>()
+            .map_err(|_| ApiError::bad_request(format!("limit '{l}' is not a number")))?,
+    };
+    let enabled = dpm_engine::digests::config();
+    let gathered = control::digests().await;
+    let merged = crate::digests::merge(gathered.items);
+    let distinct = merged.len();
+    let rows: Vec<Value> = crate::digests::top(merged, order, limit)
+        .iter()
+        .map(crate::digests::to_json)
+        .collect();
+    Ok(Json(json!({
+        "enabled": enabled.is_some(),
+        "capacity_per_worker": enabled.map(|c| c.capacity),
+        "kept": distinct,
+        "digests": rows,
+        "silent_workers": gathered.silent_workers,
+    })))
+}
+
+async fn reset_digests() -> Json<Value> {
+    control::reset_digests().await;
+    Json(json!({ "reset": true }))
 }
 
 async fn not_found() -> ApiError {

@@ -9,10 +9,12 @@
 //! * [`auth`]: HTTP basic against `caching_sha2_password` hashes, or bearer tokens.
 //! * [`api`]: the routes and their handlers.
 //! * [`error`]: every failure as JSON `{"error": "..."}` with its HTTP status.
+//! * [`digests`]: the query digests of every worker, merged, ordered, cut.
 //! * [`metrics`]: `GET /metrics`, the Prometheus text, encoded by `prometheus-client`.
 
 pub mod api;
 pub mod auth;
+pub mod digests;
 pub mod error;
 pub mod metrics;
 

@@ -49,12 +49,24 @@ struct Scrape {
     silent_workers: usize,
     servers: Vec<ServerState>,
     services: Vec<ServiceState>,
+    /// The top query digests by statements, when digests are on.
+    digests: Vec<dpm_engine::digests::store::DigestEntry>,
 }
+
+/// How many query digests `/metrics` shows (the most frequent).
+pub const TOP_DIGESTS: usize = 20;
 
 /// Gathers the counters and encodes them.
 pub async fn scrape() -> Result<String, std::fmt::Error> {
     let gathered = dpm_engine::control::metrics().await;
+    let digests = if dpm_engine::digests::config().is_some() {
+        let all = crate::digests::merge(dpm_engine::control::digests().await.items);
+        crate::digests::top(all, crate::digests::Order::Count, TOP_DIGESTS)
+    } else {
+        Vec::new()
+    };
     let scrape = Scrape {
+        digests,
         workers: gathered.items,
         silent_workers: gathered.silent_workers.len(),
         servers: service::servers()
@@ -396,11 +408,49 @@ impl Collector for Scrape {
                 .iter()
                 .map(|s| (vec![("service", s.name.clone())], V::N(s.refused_sessions))),
         )?;
-        self.encode_latency(&mut e)
+        self.encode_latency(&mut e)?;
+        self.encode_digests(&mut e)
     }
 }
 
 impl Scrape {
+    /// The top query digests: statements, time and errors per (digest, user, service).
+    fn encode_digests(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        if self.digests.is_empty() {
+            return Ok(());
+        }
+        let labels = |d: &dpm_engine::digests::store::DigestEntry| {
+            vec![
+                ("digest", d.digest.clone()),
+                ("user", d.user.clone()),
+                ("service", d.service.clone()),
+            ]
+        };
+        family(
+            e,
+            "dpm_digest_statements",
+            "Statements of the most frequent query digests",
+            MetricType::Counter,
+            self.digests.iter().map(|d| (labels(d), V::N(d.count))),
+        )?;
+        family(
+            e,
+            "dpm_digest_seconds",
+            "Time the statements of the most frequent query digests took",
+            MetricType::Counter,
+            self.digests
+                .iter()
+                .map(|d| (labels(d), V::S(d.latency.sum_us as f64 / 1e6))),
+        )?;
+        family(
+            e,
+            "dpm_digest_errors",
+            "Statements of the most frequent query digests answered with an ERR",
+            MetricType::Counter,
+            self.digests.iter().map(|d| (labels(d), V::N(d.errors))),
+        )
+    }
+
     /// `dpm_statement_duration_seconds{service, server}`: from the command to the end of
     /// its response, as dpm saw them.
     fn encode_latency(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {

@@ -674,12 +674,27 @@ fn observe(
         match info.kind {
             PacketKind::Command(command) => {
                 pipeline.service.metrics.command(command);
-                session.state.borrow_mut().client_packet(info.kind, payload);
+                let mut state = session.state.borrow_mut();
+                let idle = !state.is_running();
+                state.client_packet(info.kind, payload);
+                if let (Some(config), true, dpm_protocol::command::com::QUERY) =
+                    (crate::digests::config(), idle, command)
+                {
+                    drop(state);
+                    let pending = crate::digests::statement_starts(
+                        worker, config, session, pipeline, payload,
+                    );
+                    session.state.borrow_mut().digest = Some(pending);
+                }
             }
             PacketKind::HandshakeResponse => {
                 session.state.borrow_mut().client_packet(info.kind, payload);
             }
             _ => {}
+        }
+    } else if info.kind == PacketKind::Row {
+        if let Some(pending) = session.state.borrow_mut().digest.as_mut() {
+            pending.row();
         }
     } else if matches!(
         info.kind,
@@ -694,13 +709,17 @@ fn observe(
                     .server_error(u16::from_le_bytes([code[0], code[1]]));
             }
         }
-        let started = session
-            .state
-            .borrow_mut()
-            .server_packet(info.kind, payload, caps, ends);
+        let mut state = session.state.borrow_mut();
+        let started = state.server_packet(info.kind, payload, caps, ends);
         if let Some(started) = started {
             // One clock read per statement, at its end (its start was read as it left).
-            pipeline.statement_took(started.elapsed());
+            let took = started.elapsed();
+            pipeline.statement_took(took);
+            if let Some(pending) = state.digest.take() {
+                drop(state);
+                let failed = info.kind == PacketKind::Err;
+                crate::digests::statement_ended(worker, pending, took, failed);
+            }
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod client;
 mod conn;
 mod connector;
 pub mod control;
+pub mod digests;
 mod error;
 mod event;
 mod forward;

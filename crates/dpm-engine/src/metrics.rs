@@ -69,7 +69,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn record(&mut self, took: Duration) {
+    pub(crate) fn record(&mut self, took: Duration) {
         let us = took.as_micros().min(u64::MAX as u128) as u64;
         let bucket = LATENCY_BOUNDS_US.partition_point(|&bound| bound < us);
         self.buckets[bucket] += 1;

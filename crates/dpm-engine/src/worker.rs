@@ -89,6 +89,8 @@ pub(crate) struct Inner {
     pub socket_hooks: std::cell::Cell<crate::sockets::SocketHooks>,
     /// What the metrics endpoint shows ([`crate::metrics`]).
     pub metrics: crate::metrics::WorkerMetrics,
+    /// The query digests of this worker's sessions ([`crate::digests`]).
+    pub digests: crate::digests::WorkerDigests,
 }
 
 impl Worker {
@@ -110,6 +112,7 @@ impl Worker {
                 lifecycle: Default::default(),
                 socket_hooks: Default::default(),
                 metrics: Default::default(),
+                digests: Default::default(),
             }),
         }
     }

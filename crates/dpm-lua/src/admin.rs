@@ -1,6 +1,7 @@
-//! `dpm.admin{ listen, users, tokens }` (the admin API's listener), `dpm.set_log_level`
-//! and `dpm.log_level`: what the startup file says about operating the process. The
-//! engine keeps the declaration (`dpm_engine::control::admin`); the binary serves it.
+//! `dpm.admin{ listen, users, tokens }` (the admin API's listener), `dpm.digests{
+//! capacity }` (query digests), `dpm.set_log_level` and `dpm.log_level`: what the
+//! startup file says about operating the process. The engine keeps the declarations
+//! (`dpm_engine::control::admin`, `dpm_engine::digests`); the binary serves the API.
 
 use mlua::{Lua, Table, Value};
 
@@ -11,6 +12,7 @@ use crate::services::fields::check_fields;
 /// Registers `dpm.admin`, `dpm.set_log_level` and `dpm.log_level` on `dpm`.
 pub fn register(lua: &Lua, dpm: &Table) -> mlua::Result<()> {
     dpm.set("admin", lua.create_function(admin)?)?;
+    dpm.set("digests", lua.create_function(digests)?)?;
     dpm.set(
         "set_log_level",
         lua.create_function(|lua, level: String| {
@@ -24,6 +26,34 @@ pub fn register(lua: &Lua, dpm: &Table) -> mlua::Result<()> {
     )?;
     Ok(())
 }
+
+/// `dpm.digests{ capacity = 10000 }`: query digests of every service session's
+/// statements, the top `capacity` per worker.
+fn digests(lua: &Lua, spec: Option<Table>) -> mlua::Result<()> {
+    let what = "dpm.digests";
+    contexts::in_body(lua, what)?;
+    let capacity = match &spec {
+        Some(spec) => {
+            check_fields(lua, what, spec, &["capacity"])?;
+            match spec.get::<Value>("capacity")? {
+                Value::Nil => DEFAULT_DIGEST_CAPACITY,
+                Value::Integer(n) if n > 0 => n as usize,
+                _ => {
+                    return Err(raise(
+                        lua,
+                        format!("{what}: capacity must be an integer of 1 or more"),
+                    ))
+                }
+            }
+        }
+        None => DEFAULT_DIGEST_CAPACITY,
+    };
+    dpm_engine::digests::enable(capacity, dpm_modules::classifier::digest_into)
+        .map_err(|e| raise(lua, e))
+}
+
+/// Digest entries kept per worker unless the startup file says otherwise.
+const DEFAULT_DIGEST_CAPACITY: usize = 10_000;
 
 /// `dpm.admin{ listen = "127.0.0.1:8989", users = { admin = HASH }, tokens = { T } }`.
 fn admin(lua: &Lua, spec: Table) -> mlua::Result<()> {

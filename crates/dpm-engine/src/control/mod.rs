@@ -47,6 +47,10 @@ enum Request {
     Services(oneshot::Sender<Vec<serde_json::Value>>),
     /// Its counters for the metrics endpoint.
     Metrics(oneshot::Sender<crate::metrics::WorkerSnapshot>),
+    /// A copy of its query digests.
+    Digests(oneshot::Sender<Vec<crate::digests::store::DigestEntry>>),
+    /// Forget its query digests.
+    ResetDigests(oneshot::Sender<()>),
 }
 
 /// A worker as the control plane knows it.
@@ -96,6 +100,13 @@ fn answer(worker: &Worker, request: Request) {
         }
         Request::Metrics(reply) => {
             let _ = reply.send(worker.metrics_snapshot());
+        }
+        Request::Digests(reply) => {
+            let _ = reply.send(crate::digests::entries(worker));
+        }
+        Request::ResetDigests(reply) => {
+            crate::digests::reset(worker);
+            let _ = reply.send(());
         }
     }
 }
@@ -175,6 +186,21 @@ pub async fn metrics() -> Gathered<crate::metrics::WorkerSnapshot> {
         items: answers.into_iter().map(|(_, m)| m).collect(),
         silent_workers,
     }
+}
+
+/// Every worker's query digests (one entry per worker per key: merging is the caller's),
+/// and which workers did not answer in time.
+pub async fn digests() -> Gathered<crate::digests::store::DigestEntry> {
+    let (answers, silent_workers) = ask_all(Request::Digests).await;
+    Gathered {
+        items: answers.into_iter().flat_map(|(_, d)| d).collect(),
+        silent_workers,
+    }
+}
+
+/// Forgets every worker's query digests.
+pub async fn reset_digests() {
+    let _ = ask_all(Request::ResetDigests).await;
 }
 
 /// What a worker publishes about itself, read without asking it.

@@ -66,6 +66,8 @@ pub struct SessionState {
     /// once it has grown to the longest shown).
     running_statement: Vec<u8>,
     running_has_statement: bool,
+    /// The running statement being counted under its query digest (`crate::digests`).
+    pub digest: Option<crate::digests::Pending>,
 }
 
 impl SessionState {
@@ -91,6 +93,11 @@ impl SessionState {
         self.running_since = None;
         self.logged_in(login);
         let _ = self.server_packet(PacketKind::Ok, ok, caps, false);
+    }
+
+    /// True when a command awaits its response.
+    pub fn is_running(&self) -> bool {
+        self.running_since.is_some()
     }
 
     /// True while a transaction is open.

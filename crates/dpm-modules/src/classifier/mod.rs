@@ -133,6 +133,29 @@ pub fn classify(sql: &[u8]) -> Classification {
     })
 }
 
+/// Only the digest of `sql`, written into `out` (cleared first), and its hash
+/// ([`digest_hash`]): the lexer and the digest writer without the rest of the
+/// classification, with this thread's token buffer (no allocation once warm). Unlexable
+/// text has the empty digest, as in [`classify`]. For the digest store of the admin API.
+pub fn digest_into(sql: &[u8], out: &mut Vec<u8>) -> u64 {
+    out.clear();
+    TOKENS.with(|cell| {
+        let mut own = Vec::new();
+        let mut borrowed = cell.try_borrow_mut();
+        let toks = match borrowed.as_mut() {
+            Ok(t) => &mut **t,
+            Err(_) => &mut own,
+        };
+        if lexer::lex(sql, toks).is_ok() {
+            digest::write_digest(sql, toks, out);
+        }
+        if toks.capacity() > 1 << 16 {
+            *toks = Vec::new();
+        }
+    });
+    digest::hash(out)
+}
+
 /// Classify a command packet's payload (command byte first): `Some` for COM_QUERY and
 /// COM_STMT_PREPARE (the SQL follows the command byte), `None` for any other command.
 pub fn classify_command(payload: &[u8]) -> Option<Classification> {

@@ -619,3 +619,21 @@ proptest! {
         prop_assert_eq!(classify_command(&payload), None);
     }
 }
+
+#[test]
+fn digest_into_writes_the_digest_classify_gives() {
+    let mut out = Vec::new();
+    for sql in [
+        &b"SELECT * FROM t WHERE id = 42"[..],
+        b"select a, b from `t` where x in (1, 2, 3) and y = 'q'",
+        b"INSERT INTO t VALUES (1, 'a'), (2, 'b')",
+        b"BEGIN; UPDATE t SET a = a + 1 WHERE id = -5; COMMIT",
+        b"SELECT 'unterminated",
+        b"",
+    ] {
+        let c = classify(sql);
+        let hash = super::digest_into(sql, &mut out);
+        assert_eq!(std::str::from_utf8(&out).unwrap(), c.digest, "{sql:?}");
+        assert_eq!(hash, c.digest_hash, "{sql:?}");
+    }
+}

@@ -526,3 +526,121 @@ fn metrics_count_statements_errors_bytes_and_latency_per_server() {
         1.0
     );
 }
+
+#[test]
+fn digests_count_statements_per_digest_and_stay_within_their_capacity() {
+    let (port, admin_port) = (free_port(), free_port());
+    let db = MariaDb::get();
+    db.direct_exec(&format!(
+        "CREATE OR REPLACE TABLE {DB}.digest_t (id INT PRIMARY KEY, v INT);
+         INSERT INTO {DB}.digest_t VALUES (1, 10), (2, 20), (3, 30);"
+    ));
+    let dpm = Dpm::builder("examples/admin.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_ADMIN_PORT", admin_port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", db.port))
+        .env("DPM_DIGEST_CAPACITY", 50)
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let mut script = String::new();
+    for i in 0..30 {
+        script.push_str(&format!(
+            "SELECT v FROM digest_t WHERE id = {};\n",
+            i % 3 + 1
+        ));
+    }
+    for _ in 0..4 {
+        script.push_str("SELECT nope FROM digest_t;\n");
+    }
+    let out = cli(port).arg("--force").run_stdin(&script);
+    assert!(
+        out.stderr.contains("Unknown column 'nope'"),
+        "{}",
+        out.stderr
+    );
+    let (status, body) = http(admin_port, As::Nobody, "GET", "/v1/digests", None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["enabled"], true);
+    let top = &body["digests"][0];
+    assert_eq!(
+        top["digest"], "SELECT v FROM digest_t WHERE id = ?",
+        "{body}"
+    );
+    assert_eq!(
+        (top["count"].as_u64(), top["rows"].as_u64()),
+        (Some(30), Some(30)),
+        "{top}"
+    );
+    assert_eq!(top["errors"], 0);
+    assert_eq!(top["user"], USER);
+    assert_eq!(top["service"], "app");
+    assert!(top["sample"]
+        .as_str()
+        .unwrap()
+        .starts_with("SELECT v FROM digest_t WHERE id = "));
+    assert!(
+        top["p50_ms"].as_f64().unwrap() > 0.0 && top["max_ms"].as_f64().unwrap() > 0.0,
+        "{top}"
+    );
+    let (_, by_errors) = http(
+        admin_port,
+        As::Nobody,
+        "GET",
+        "/v1/digests?order=errors&limit=1",
+        None,
+    );
+    let failing = &by_errors["digests"][0];
+    assert_eq!(
+        failing["digest"], "SELECT nope FROM digest_t",
+        "{by_errors}"
+    );
+    assert_eq!(
+        (failing["count"].as_u64(), failing["errors"].as_u64()),
+        (Some(4), Some(4))
+    );
+    assert_eq!(by_errors["digests"].as_array().unwrap().len(), 1);
+    let (status, bad) = http(
+        admin_port,
+        As::Nobody,
+        "GET",
+        "/v1/digests?order=loudest",
+        None,
+    );
+    assert_eq!(status, 400, "{bad}");
+
+    // 200 more distinct digests: 50 are kept; the frequent one stays, counted exactly.
+    let mut many = String::new();
+    for i in 0..200 {
+        many.push_str(&format!("SELECT {i} AS c{i};\n"));
+        if i % 10 == 0 {
+            many.push_str("SELECT v FROM digest_t WHERE id = 2;\n");
+        }
+    }
+    cli(port)
+        .run_stdin(&many)
+        .assert_success("200 distinct statements");
+    let body = get_open(admin_port, "/v1/digests?limit=1000");
+    assert_eq!(body["kept"], 50, "{}", body["kept"]);
+    let top = &body["digests"][0];
+    assert_eq!(top["digest"], "SELECT v FROM digest_t WHERE id = ?");
+    assert_eq!(
+        (top["count"].as_u64(), top["count_may_be_over_by"].as_u64()),
+        (Some(50), Some(0))
+    );
+    let (_, text) = metrics_text(admin_port);
+    let series = format!(
+        "dpm_digest_statements_total{{digest=\"SELECT v FROM digest_t WHERE id = ?\",user=\"{USER}\",service=\"app\"}}"
+    );
+    assert_eq!(sample(&text, &series), 50.0);
+
+    let (status, _) = http(admin_port, As::Nobody, "DELETE", "/v1/digests", None);
+    assert_eq!(status, 200);
+    assert_eq!(get_open(admin_port, "/v1/digests")["kept"], 0);
+}
+
+/// `GET` on an admin API without credentials.
+fn get_open(admin_port: u16, path: &str) -> Value {
+    let (status, body) = http(admin_port, As::Nobody, "GET", path, None);
+    assert_eq!(status, 200, "GET {path}: {body}");
+    body
+}

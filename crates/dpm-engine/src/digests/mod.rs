@@ -1,0 +1,140 @@
+//! Query digests (`dpm.digests{ capacity = N }`): per (digest, user, service), how many
+//! statements ran, how many failed, their rows, total and longest time, a latency
+//! histogram, first and last seen, and one sample statement — for the statements of
+//! service sessions (`COM_QUERY`). Kept per worker in a bounded [`store::DigestStore`]
+//! (space-saving top-`capacity`), so memory stays flat whatever the number of distinct
+//! statements; the admin API asks each worker for a copy and merges them.
+//!
+//! Off until the startup file asks for it: then each `COM_QUERY` of a service session is
+//! lexed for its digest (the classifier's, handed in by the layer above as a
+//! [`DigestFn`], the engine not knowing SQL) into a buffer the worker reuses.
+
+pub mod store;
+
+use std::cell::RefCell;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::pipeline::Pipeline;
+use crate::session::Session;
+use crate::worker::Worker;
+use store::{DigestEntry, DigestKey, DigestStore};
+
+/// Writes the digest of SQL text into the buffer (cleared first) and returns its hash.
+pub type DigestFn = fn(&[u8], &mut Vec<u8>) -> u64;
+
+/// The process's digest settings.
+#[derive(Clone, Copy, Debug)]
+pub struct DigestConfig {
+    /// Entries kept per worker.
+    pub capacity: usize,
+    /// The digest function.
+    pub digest: DigestFn,
+}
+
+static CONFIG: OnceLock<DigestConfig> = OnceLock::new();
+
+/// Turns digests on (the startup file; every worker asks the same).
+pub fn enable(capacity: usize, digest: DigestFn) -> Result<(), String> {
+    if capacity == 0 {
+        return Err("dpm.digests: capacity must be at least 1".to_string());
+    }
+    let config = CONFIG.get_or_init(|| DigestConfig { capacity, digest });
+    if config.capacity != capacity {
+        return Err(format!(
+            "dpm.digests: already enabled with capacity {}",
+            config.capacity
+        ));
+    }
+    Ok(())
+}
+
+/// The settings, when digests are on (a load of a once-set cell: the data path's test).
+#[inline]
+pub fn config() -> Option<&'static DigestConfig> {
+    CONFIG.get()
+}
+
+/// A worker's digest store and the buffer digests are written into.
+#[derive(Default)]
+pub(crate) struct WorkerDigests {
+    store: RefCell<Option<DigestStore>>,
+    scratch: RefCell<Vec<u8>>,
+}
+
+/// The statement of a session being timed for its digest.
+#[derive(Clone, Copy, Debug)]
+pub struct Pending {
+    key: DigestKey,
+    rows: u64,
+}
+
+impl Pending {
+    /// One more row in its result.
+    #[inline]
+    pub fn row(&mut self) {
+        self.rows += 1;
+    }
+}
+
+/// A `COM_QUERY` of a service session leaves for its server: counted under its digest;
+/// its rows are counted and its time taken (from the session's own clock read as the
+/// command left) until its response ends ([`statement_ended`]).
+pub(crate) fn statement_starts(
+    worker: &Worker,
+    config: &DigestConfig,
+    session: &Session,
+    pipeline: &Pipeline,
+    payload: &[u8],
+) -> Pending {
+    let sql = payload.get(1..).unwrap_or_default();
+    let digests = &worker.inner.digests;
+    let mut scratch = digests.scratch.borrow_mut();
+    let digest = (config.digest)(sql, &mut scratch);
+    let service = &pipeline.service.shared.name;
+    let user = session.state.borrow().user.clone();
+    let who = {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = rustc_hash::FxBuildHasher.build_hasher();
+        user.as_deref().hash(&mut h);
+        service.hash(&mut h);
+        h.finish()
+    };
+    let key = DigestKey { digest, who };
+    let mut store = digests.store.borrow_mut();
+    let store = store.get_or_insert_with(|| DigestStore::new(config.capacity));
+    store.started(key, || {
+        let user = user
+            .as_deref()
+            .map(|u| String::from_utf8_lossy(u).into_owned())
+            .unwrap_or_default();
+        (scratch.clone(), sql.to_vec(), user, service.clone())
+    });
+    Pending { key, rows: 0 }
+}
+
+/// The response of a timed statement ended (with an ERR or not).
+pub(crate) fn statement_ended(worker: &Worker, pending: Pending, took: Duration, failed: bool) {
+    if let Some(store) = worker.inner.digests.store.borrow_mut().as_mut() {
+        store.finished(pending.key, took, pending.rows, failed);
+    }
+}
+
+/// A copy of the worker's entries.
+pub(crate) fn entries(worker: &Worker) -> Vec<DigestEntry> {
+    worker
+        .inner
+        .digests
+        .store
+        .borrow()
+        .as_ref()
+        .map(|s| s.entries())
+        .unwrap_or_default()
+}
+
+/// Forgets the worker's entries.
+pub(crate) fn reset(worker: &Worker) {
+    if let Some(store) = worker.inner.digests.store.borrow_mut().as_mut() {
+        store.reset();
+    }
+}
