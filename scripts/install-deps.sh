@@ -19,7 +19,7 @@
 # already decides that (policy-rc.d).
 set -euo pipefail
 
-APT_PACKAGES=(mariadb-server mariadb-client mariadb-test sysbench tmux openssl curl
+APT_PACKAGES=(mariadb-server mariadb-client mariadb-test sysbench tmux openssl curl chromium
               libmariadb-dev gcc libc6-dev pkg-config)
 PIP_PACKAGES=("PyMySQL>=1.1,<2" "mariadb>=1.1.10,<1.2" "PyNaCl>=1.5,<2" "cryptography>=41"
               "pytest>=8,<9")

@@ -36,6 +36,10 @@ pub fn router(auth: Arc<Auth>, context: Arc<Context>) -> Router {
         .route("/v1/log-level", get(log_level).put(set_log_level))
         .route("/v1/filters/reload", post(reload_filters))
         .route("/metrics", get(metrics))
+        .route("/", get(crate::status::root))
+        .route("/status", get(crate::status::page))
+        .route("/status.js", get(crate::status::script))
+        .route("/status.css", get(crate::status::style))
         .route("/v1/digests", get(digests).delete(reset_digests))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -87,6 +91,10 @@ const ENDPOINTS: &[(&str, &str)] = &[
         "query digests: ?order=count|time|errors (default count), ?limit=N (default 100)",
     ),
     ("DELETE /v1/digests", "forget every query digest"),
+    (
+        "GET /status",
+        "the status page: servers, services, sessions, top digests, refreshing itself",
+    ),
     (
         "GET /metrics",
         "Prometheus metrics (OpenMetrics text): clients, statements, errors, bytes, latency, servers, Lua, workers",

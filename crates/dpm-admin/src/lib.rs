@@ -10,6 +10,7 @@
 //! * [`api`]: the routes and their handlers.
 //! * [`error`]: every failure as JSON `{"error": "..."}` with its HTTP status.
 //! * [`digests`]: the query digests of every worker, merged, ordered, cut.
+//! * [`status`]: the status page, its files embedded in the binary.
 //! * [`metrics`]: `GET /metrics`, the Prometheus text, encoded by `prometheus-client`.
 
 pub mod api;
@@ -17,6 +18,7 @@ pub mod auth;
 pub mod digests;
 pub mod error;
 pub mod metrics;
+pub mod status;
 
 use std::net::TcpListener;
 use std::sync::Arc;

@@ -644,3 +644,93 @@ fn get_open(admin_port: u16, path: &str) -> Value {
     assert_eq!(status, 200, "GET {path}: {body}");
     body
 }
+
+/// Debian's Chromium, headless, as a person's browser: `args` then `url`; its output.
+fn chromium(args: &[String], url: &str) -> ProcOutput {
+    let profile = tempfile::tempdir().unwrap();
+    run_bounded(
+        Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--virtual-time-budget=4000",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(args)
+            .arg(url),
+        None,
+        Duration::from_secs(60),
+    )
+}
+
+#[test]
+fn the_status_page_shows_servers_sessions_and_digests_in_a_browser() {
+    let (port, admin_port) = (free_port(), free_port());
+    let dpm = Dpm::builder("examples/admin.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_ADMIN_PORT", admin_port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    cli(port)
+        .run_stdin("SELECT 1 AS status_page_digest;\nSELECT 2 AS status_page_digest;\n")
+        .assert_success("two queries");
+    let sql = "SELECT SLEEP(15) AS status_page_sleeper";
+    let slow = std::thread::spawn(move || cli(port).timeout(Duration::from_secs(30)).run(sql));
+    wait_until("the sleeping session", Duration::from_secs(10), || {
+        running(admin_port, sql).into_iter().next()
+    });
+    let url = format!("http://127.0.0.1:{admin_port}/status");
+    let page = chromium(&["--dump-dom".to_string()], &url);
+    page.assert_success("chromium --dump-dom");
+    let dom = page.stdout;
+    // What a person sees once the script ran: each table filled from the admin API.
+    assert!(dom.contains("<td>db1</td>"), "{dom}");
+    assert!(dom.contains("<td class=\"up\">up</td>"), "{dom}");
+    assert!(dom.contains("<td>readconnroute</td>"), "{dom}");
+    assert!(
+        dom.contains(&format!("<td class=\"sql\">{sql}</td>")),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("<td class=\"sql\">SELECT ? AS status_page_digest</td>"),
+        "{dom}"
+    );
+    assert!(dom.contains("refreshes every 2 s"), "{dom}");
+    assert!(!dom.contains("cannot reach dpm"), "{dom}");
+    // A screenshot, kept as a test artifact.
+    let dir = workspace_root().join("target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = dir.join("status-page.png");
+    let _ = std::fs::remove_file(&png);
+    chromium(
+        &[
+            format!("--screenshot={}", png.display()),
+            "--window-size=1400,1000".to_string(),
+        ],
+        &url,
+    )
+    .assert_success("chromium --screenshot");
+    let shot = std::fs::read(&png).expect("the screenshot");
+    assert!(
+        shot.starts_with(b"\x89PNG") && shot.len() > 10_000,
+        "{} bytes",
+        shot.len()
+    );
+    for s in running(admin_port, sql) {
+        http(
+            admin_port,
+            As::Nobody,
+            "DELETE",
+            &format!("/v1/sessions/{}", s["id"]),
+            None,
+        );
+    }
+    let _ = slow.join();
+}
