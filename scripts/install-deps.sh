@@ -11,7 +11,11 @@
 # extracted into $DPM_SUITES_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/dpm-suites);
 # and MariaDB's own regression tests for crates/dpm/tests/it/mtr.rs: Debian's
 # mariadb-test (the mariadb-test client; mariadb-test-run.pl and the suites under
-# /usr/share/mysql/mysql-test), the same version as mariadb-server.
+# /usr/share/mysql/mysql-test), the same version as mariadb-server; Chromium (the status
+# page's test loads it headless) and curl (the admin API's tests); for the Debian
+# package's test (crates/dpm/tests/it/operations.rs): cargo-deb (pinned, from crates.io),
+# dpkg-dev (its dependency detection) and systemd (systemd-analyze, to check the unit; no
+# systemd is started).
 #
 # Idempotent: does nothing when everything is already there. The tests start
 # their own mariadbd on a free port; the Debian service (port 3306) is not
@@ -20,7 +24,8 @@
 set -euo pipefail
 
 APT_PACKAGES=(mariadb-server mariadb-client mariadb-test sysbench tmux openssl curl chromium
-              libmariadb-dev gcc libc6-dev pkg-config)
+              dpkg-dev systemd libmariadb-dev gcc libc6-dev pkg-config)
+CARGO_DEB_VERSION=3.8.0
 PIP_PACKAGES=("PyMySQL>=1.1,<2" "mariadb>=1.1.10,<1.2" "PyNaCl>=1.5,<2" "cryptography>=41"
               "pytest>=8,<9")
 PY_MODULES="pymysql, mariadb, nacl, cryptography, pytest"
@@ -65,6 +70,11 @@ for tool in mariadbd mariadb-install-db mariadb mariadb-admin mariadb-test sysbe
     command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] \
         || { echo "install-deps: $tool missing after install" >&2; exit 1; }
 done
+
+if ! cargo deb --version 2>/dev/null | grep -q "cargo-deb $CARGO_DEB_VERSION"; then
+    echo "install-deps: cargo install cargo-deb $CARGO_DEB_VERSION"
+    run cargo install --quiet --locked cargo-deb --version "$CARGO_DEB_VERSION"
+fi
 
 PY=python3
 if ! "$PY" -c "import $PY_MODULES" >/dev/null 2>&1; then

@@ -84,11 +84,23 @@ fn install_pcall(lua: &Lua) -> mlua::Result<()> {
 const EMBEDDED_MODULES: &[(&str, &str)] = &[("dpml", include_str!("../../../lua/dpml.lua"))];
 
 /// Where dpm's own Lua libraries (`dpml.lua`, the demos) are: `$DPM_LUA_DIR`, else the
-/// `lua/` folder of the source tree this binary was built from.
+/// `lua/` folder of the source tree this binary was built from while it exists, else
+/// where the Debian package installs them (a binary installed without its source tree:
+/// `dpml` is embedded anyway).
 fn lua_library_dir() -> String {
-    std::env::var("DPM_LUA_DIR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../lua").to_string())
+    if let Ok(dir) = std::env::var("DPM_LUA_DIR") {
+        return dir;
+    }
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/../../lua");
+    if Path::new(source).is_dir() {
+        source.to_string()
+    } else {
+        INSTALLED_LUA_DIR.to_string()
+    }
 }
+
+/// Where the Debian package puts dpm's Lua files.
+const INSTALLED_LUA_DIR: &str = "/usr/share/dpm/lua";
 
 /// Sets a worker up: creates its Lua state with the `dpm` table, installs the event
 /// sink and runs the startup file. Errors come back as one line, `file:line: message`.

@@ -136,3 +136,138 @@ fn a_check_binds_nothing_and_reports_the_first_problem_with_its_line() {
     }
     drop(taken);
 }
+
+/// Runs `program args` to completion (bounded), asserting success; its output.
+fn must(program: &str, args: &[&str], what: &str) -> ProcOutput {
+    let out = run_bounded(
+        std::process::Command::new(program)
+            .args(args)
+            .current_dir(workspace_root()),
+        None,
+        Duration::from_secs(300),
+    );
+    out.assert_success(what);
+    out
+}
+
+/// The Debian package, end to end: built with cargo-deb from this build's binary,
+/// installed with dpkg, the service started as its systemd unit says (this machine runs
+/// no systemd: the unit's `EnvironmentFile`, `ExecStartPre` and `ExecStart` are carried
+/// out as systemd would), reloaded with its `ExecReload` signal, stopped, and the package
+/// purged.
+#[test]
+fn the_debian_package_installs_and_its_service_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let deb = dir.path().join("dpm.deb");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    // The binary this test run built (the dev profile: `--no-build`), compressed fast.
+    must(
+        &cargo,
+        &[
+            "deb",
+            "-p",
+            "dpm",
+            "--no-build",
+            "--profile",
+            "dev",
+            "--fast",
+            "--output",
+            deb.to_str().unwrap(),
+        ],
+        "cargo deb (scripts/install-deps.sh installs cargo-deb)",
+    );
+    must("dpkg", &["-i", deb.to_str().unwrap()], "dpkg -i (as root)");
+    let installed = || {
+        let version = must("/usr/bin/dpm", &["--version"], "the installed dpm");
+        assert!(version.stdout.starts_with("dpm "), "{}", version.stdout);
+        let unit = std::fs::read_to_string("/usr/lib/systemd/system/dpm.service")
+            .expect("the systemd unit");
+        assert!(unit.contains("LimitNOFILE="), "{unit}");
+        assert!(
+            unit.contains("ExecReload=/bin/kill -HUP $MAINPID"),
+            "{unit}"
+        );
+        let startup =
+            std::fs::read_to_string("/etc/dpm/startup.lua").expect("/etc/dpm/startup.lua");
+        assert!(startup.contains("passthrough"), "{startup}");
+        assert!(std::path::Path::new("/usr/share/dpm/lua/dpml.lua").exists());
+        must(
+            "systemd-analyze",
+            &["verify", "/usr/lib/systemd/system/dpm.service"],
+            "systemd-analyze verify",
+        );
+
+        // The service, as systemd would start it.
+        let port = free_port();
+        std::fs::write(
+            "/etc/default/dpm",
+            format!(
+                "DPM_LISTEN_PORT={port}\nDPM_BACKEND_PORT={}\n",
+                MariaDb::get().port
+            ),
+        )
+        .unwrap();
+        let line = |key: &str| {
+            unit.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .unwrap_or_else(|| panic!("no {key} in the unit"))
+                .to_string()
+        };
+        let env: Vec<(String, String)> = std::fs::read_to_string("/etc/default/dpm")
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let run = |command: &str| {
+            let mut words = command.split_whitespace();
+            let mut cmd = std::process::Command::new(words.next().unwrap());
+            cmd.args(words)
+                .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .current_dir("/etc/dpm");
+            cmd
+        };
+        let check = run_bounded(
+            &mut run(&line("ExecStartPre=")),
+            None,
+            Duration::from_secs(30),
+        );
+        check.assert_success("ExecStartPre (dpm --check)");
+        let mut service = run(&line("ExecStart="))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let served = try_wait_until(Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        let query = || {
+            Cli::new(port)
+                .user(USER)
+                .password(Some(PASSWORD))
+                .run("SELECT 'through the packaged dpm' AS v")
+        };
+        let first = served.map(|_| query());
+        // ExecReload: SIGHUP to the main process; it goes on serving.
+        unsafe { libc::kill(service.id() as i32, libc::SIGHUP) };
+        std::thread::sleep(Duration::from_millis(300));
+        let after_reload = query();
+        unsafe { libc::kill(service.id() as i32, libc::SIGTERM) };
+        let status = service.wait().unwrap();
+        let mut stderr = String::new();
+        use std::io::Read;
+        let _ = service.stderr.take().unwrap().read_to_string(&mut stderr);
+        let first = first.unwrap_or_else(|| panic!("the service never listened: {stderr}"));
+        first.assert_success("a query through the service");
+        assert_eq!(first.stdout, "v\nthrough the packaged dpm\n");
+        after_reload.assert_success("a query after the reload");
+        assert!(status.success(), "stopped with {status}: {stderr}");
+    };
+    let outcome = std::panic::catch_unwind(installed);
+    let _ = std::fs::remove_file("/etc/default/dpm");
+    must("dpkg", &["--purge", "dpm"], "dpkg --purge");
+    assert!(!std::path::Path::new("/usr/bin/dpm").exists());
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
