@@ -734,3 +734,55 @@ fn the_status_page_shows_servers_sessions_and_digests_in_a_browser() {
     }
     let _ = slow.join();
 }
+
+#[test]
+fn on_two_workers_sessions_and_metrics_cover_both() {
+    let (port, admin_port) = (free_port(), free_port());
+    let dpm = Dpm::builder("examples/admin.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_ADMIN_PORT", admin_port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
+        .arg("--threads")
+        .arg("2")
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    // Enough sleeping sessions that the kernel gives both workers some (all 12 on one: 1 in 2,048).
+    let sql = "SELECT SLEEP(8) AS two_workers";
+    let sleepers: Vec<_> = (0..12)
+        .map(|_| std::thread::spawn(move || cli(port).timeout(Duration::from_secs(30)).run(sql)))
+        .collect();
+    let sessions = wait_until("12 sleeping sessions", Duration::from_secs(15), || {
+        let s = running(admin_port, sql);
+        (s.len() == 12).then_some(s)
+    });
+    let workers: std::collections::BTreeSet<u64> = sessions
+        .iter()
+        .map(|s| s["worker"].as_u64().unwrap())
+        .collect();
+    assert_eq!(workers.len(), 2, "sessions on both workers: {sessions:?}");
+    let (_, text) = metrics_text(admin_port);
+    assert_eq!(
+        sample(&text, "dpm_clients_connected"),
+        12.0,
+        "summed over both workers"
+    );
+    assert!(
+        text.contains("dpm_worker_cpu_seconds_total{worker=\"1\"}"),
+        "{text}"
+    );
+    // Killing works whichever worker has the session.
+    for s in &sessions {
+        let (status, _) = http(
+            admin_port,
+            As::Admin,
+            "DELETE",
+            &format!("/v1/sessions/{}", s["id"]),
+            None,
+        );
+        assert_eq!(status, 200);
+    }
+    for t in sleepers {
+        let out = t.join().unwrap();
+        assert!(out.stderr.contains("ERROR 1927"), "{}", out.stderr);
+    }
+}
