@@ -739,7 +739,9 @@ impl RouterSession for RwSession {
 
     fn causal_read_missed(&mut self, _server: &Arc<Server>) {
         self.router.causal_misses.fetch_add(1, Ordering::Relaxed);
-        self.causal_pending = false;
+        // The read runs on the primary, and the write is still not known to be on a
+        // replica: the next read there must wait for it again.
+        self.wrote |= std::mem::take(&mut self.causal_pending);
         self.causal_fallback = true;
     }
 
@@ -822,7 +824,12 @@ mod tests {
         Arc::new(ReadWriteSplit::new(&options).unwrap())
     }
 
-    fn route(s: &mut RwSession, sql: &str, current: &Arc<Server>, state: &SessionState) -> String {
+    fn decide(
+        s: &mut RwSession,
+        sql: &str,
+        current: &Arc<Server>,
+        state: &SessionState,
+    ) -> Decision {
         let request = Request::new(bytes::Bytes::from(format!("\x03{sql}")));
         let open = [current.clone()];
         let context = RouteContext {
@@ -834,7 +841,11 @@ mod tests {
             waited: std::time::Duration::ZERO,
             backend_lost: false,
         };
-        match s.route_query(&request, None, &context).unwrap().route {
+        s.route_query(&request, None, &context).unwrap()
+    }
+
+    fn route(s: &mut RwSession, sql: &str, current: &Arc<Server>, state: &SessionState) -> String {
+        match decide(s, sql, current, state).route {
             Route::To(server) => server.name.clone(),
             Route::Current => "current".into(),
             Route::SessionCommand => "all".into(),
@@ -894,6 +905,41 @@ mod tests {
         let err = s.route_query(&request, None, &context).unwrap_err();
         let message = String::from_utf8_lossy(&err.message).into_owned();
         assert!(message.contains("no primary"), "{message}");
+    }
+
+    #[test]
+    fn after_a_causal_read_ran_on_the_primary_the_next_read_still_waits_for_the_write() {
+        let servers = vec![
+            server("p1", ServerRole::Primary),
+            server("r1", ServerRole::Replica),
+        ];
+        let rw = router(vec![(
+            "causal_reads".into(),
+            OptionValue::Str("local".into()),
+        )]);
+        let mut state = SessionState::default();
+        state.status = dpm_engine::session::state::SERVER_STATUS_AUTOCOMMIT;
+        let mut s = RwSession::new(rw);
+        s.candidates(&servers);
+        let read = |s: &mut RwSession| {
+            let decision = decide(s, "SELECT a FROM t", &servers[0], &state);
+            let Route::To(server) = decision.route else {
+                panic!("a read goes to a server")
+            };
+            (server.name.clone(), decision.causal.is_some())
+        };
+        assert_eq!(
+            route(&mut s, "INSERT INTO t VALUES (1)", &servers[0], &state),
+            "p1"
+        );
+        assert_eq!(read(&mut s), ("r1".into(), true));
+        // r1 had not applied the write in time: the read runs on the primary...
+        s.causal_read_missed(&servers[1]);
+        assert_eq!(read(&mut s), ("p1".into(), false));
+        // ...and r1 has still not been seen to have it: the next read waits again, it
+        // does not read what r1 had before the write.
+        assert_eq!(read(&mut s), ("r1".into(), true));
+        assert_eq!(read(&mut s), ("r1".into(), false), "r1 applied it");
     }
 
     fn with_status(status: u16) -> SessionState {
