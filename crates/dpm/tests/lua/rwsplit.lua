@@ -16,6 +16,8 @@
 --   DPM_REPLAY=1                    transaction_replay = true
 --   DPM_AUTO_FAILOVER=1             the monitor fails over (failcount 3), with
 --   DPM_REPL_USER/_PASSWORD         this replication account
+--   DPM_NO_THROTTLE=1               no login throttle (clients that fail to log in, as
+--                                   accounts dpm does not hold, slow no one down)
 --
 -- Statements answered by dpm (a Lua filter, so they are not routed themselves):
 --   SHOW ROUTE LOG      one row per entry of session:route_log()
@@ -68,6 +70,7 @@ if env("DPM_NO_FILTER") == "1" then filters = {} end
 app = dpm.service{ name = "app", router = "readwritesplit", servers = { db1, db2, db3 },
                    filters = filters, options = options }
 dpm.users{ { user = env("DPM_APP_USER"), password_hash = env("DPM_APP_HASH"), service = "app" } }
+if env("DPM_NO_THROTTLE") == "1" then dpm.login_throttle{ failures = 0 } end
 listener = assert(dpm.listener("127.0.0.1", tonumber(env("DPM_LISTEN_PORT"))))
 listener:serve(app)
 if env("DPM_PASS_PORT") then
