@@ -819,6 +819,14 @@ mod tests {
         ))
     }
 
+    /// p1, the primary, and r1, a replica.
+    fn primary_and_replica() -> Vec<Arc<Server>> {
+        vec![
+            server("p1", ServerRole::Primary),
+            server("r1", ServerRole::Replica),
+        ]
+    }
+
     fn router(options: Vec<(String, OptionValue)>) -> Arc<ReadWriteSplit> {
         let options = Options::validate(&super::super::INFO, options).unwrap();
         Arc::new(ReadWriteSplit::new(&options).unwrap())
@@ -909,16 +917,12 @@ mod tests {
 
     #[test]
     fn after_a_causal_read_ran_on_the_primary_the_next_read_still_waits_for_the_write() {
-        let servers = vec![
-            server("p1", ServerRole::Primary),
-            server("r1", ServerRole::Replica),
-        ];
+        let servers = primary_and_replica();
         let rw = router(vec![(
             "causal_reads".into(),
             OptionValue::Str("local".into()),
         )]);
-        let mut state = SessionState::default();
-        state.status = dpm_engine::session::state::SERVER_STATUS_AUTOCOMMIT;
+        let state = with_status(dpm_engine::session::state::SERVER_STATUS_AUTOCOMMIT);
         let mut s = RwSession::new(rw);
         s.candidates(&servers);
         let read = |s: &mut RwSession| {
@@ -951,10 +955,7 @@ mod tests {
     #[test]
     fn a_pin_inside_a_transaction_holds_after_it() {
         use dpm_engine::session::state::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS};
-        let servers = vec![
-            server("p1", ServerRole::Primary),
-            server("r1", ServerRole::Replica),
-        ];
+        let servers = primary_and_replica();
         let mut s = RwSession::new(router(vec![]));
         s.candidates(&servers);
         let idle = with_status(SERVER_STATUS_AUTOCOMMIT);
@@ -978,10 +979,7 @@ mod tests {
     #[test]
     fn begin_or_ddl_inside_a_read_only_transaction_is_routed_afresh() {
         use dpm_engine::session::state::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS};
-        let servers = vec![
-            server("p1", ServerRole::Primary),
-            server("r1", ServerRole::Replica),
-        ];
+        let servers = primary_and_replica();
         let idle = with_status(SERVER_STATUS_AUTOCOMMIT);
         let in_trx = with_status(SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_IN_TRANS);
         for next in ["BEGIN", "CREATE TABLE t2 (a INT)"] {
