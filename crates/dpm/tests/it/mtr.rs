@@ -44,9 +44,10 @@
 //! have been read on them. With `DPM_MTR_DEBUG_DIR=DIR`, each run's output goes to
 //! `DIR/<way>.log` and mtr's var directory (with each failing test's logs) is kept.
 //!
-//! [`TESTS`] are quick tests of `main` (600 ms at most each, directly) that passed in two
-//! direct runs of all the candidates (the tests of `main` but those [`left_out_by_its_text`]
-//! and those with a `.cnf` or `.opt` file of their own), with most of the
+//! [`TESTS`] are quick tests of `main` (600 ms at most each, directly) that passed in
+//! every direct run made of them while choosing them (one to three each), among the
+//! candidates: the tests of `main` but those [`left_out_by_its_text`] and those with a
+//! `.cnf` or `.opt` file of their own; with most of the
 //! `ctype_*_casefold`/`_ws` variants left out to keep the group short. Left out by their
 //! text, whatever they would do through dpm: tests that stop or restart the server, work
 //! on its files, make it read-only (readwritesplit's monitor then takes the primary for
@@ -55,9 +56,10 @@
 //! theirs), write what replication cannot replay on servers of the same host (`INSTALL
 //! PLUGIN`, `sql_log_bin`, `DATA DIRECTORY` in the var directory) or work on replication
 //! itself; and those in [`NEVER_RUN`]. `mtr_select_main_tests` (ignored by default,
-//! about an hour) runs that
-//! selection again: `cargo test -p dpm --test it mtr_select_main_tests -- --ignored
-//! --nocapture`, paste, and run the group to update the lists.
+//! about an hour) runs that selection again (all but the trimming of the `ctype`
+//! variants): `cargo test -p dpm --test it
+//! mtr_select_main_tests -- --ignored --nocapture`, paste, and run the group to update
+//! the lists.
 
 use crate::rwsplit::{rwsplit_dpm, APP_PASSWORD, APP_USER};
 use crate::suites::{differences, statements_by_reason, OutsideRun};
@@ -153,8 +155,8 @@ const RWSPLIT_DIFFERS: &[(&str, &str)] = &[
     ),
     (
         "main.features",
-        "reads the server's status counters (Feature_gis) after statements that ran on \
-         another server of the set",
+        "reads the status counter Feature_gis on a replica, where the test's statements \
+         did not run as they did on the primary (they came as replicated events)",
     ),
     (
         "main.fulltext_var",
@@ -169,8 +171,9 @@ const RWSPLIT_DIFFERS: &[(&str, &str)] = &[
     ),
     (
         "main.handler_read_last",
-        "reads the session's Handler_read_* counters after reads that ran on another \
-         backend of the session",
+        "FLUSH STATUS (a write: on the primary) then SHOW STATUS (a read: on a replica): \
+         the replica backend's Handler_read_* counters were not reset and count what the \
+         session ran there",
     ),
     (
         "main.odbc",
@@ -179,13 +182,15 @@ const RWSPLIT_DIFFERS: &[(&str, &str)] = &[
     ),
     (
         "main.show",
-        "reads the session's Empty_queries counter after statements that ran on other \
-         backends of the session",
+        "FLUSH STATUS (a write: on the primary) then SHOW STATUS (a read: on a replica): \
+         the replica backend's Empty_queries was not reset and counts what the session \
+         ran there",
     ),
     (
         "main.single_delete_update",
-        "reads the session's Handler_read_* and Sort_* counters after statements that ran \
-         on other backends of the session",
+        "FLUSH STATUS (a write: on the primary) then SHOW STATUS (a read: on a replica): \
+         the replica backend's Handler_read_* and Sort_* counters were not reset and count \
+         what the session ran there",
     ),
 ];
 
@@ -206,7 +211,7 @@ const NEVER_RUN: &[(&str, &str)] = &[
     (
         "bad_user_table",
         "empties mysql.global_priv and, failing on the variables --extern leaves unset \
-     ($MASTER_MYSOCK), does not put it back",
+         ($MASTER_MYSOCK), does not put it back",
     ),
 ];
 
