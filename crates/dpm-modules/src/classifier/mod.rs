@@ -87,8 +87,8 @@ pub struct Classification {
     /// and not unlexable text.
     pub missing_where: bool,
     /// Some statement assigns a user variable (`SET @x = …`, `SELECT @x := …`,
-    /// `SELECT … INTO @x`); such statements also count as `may_write` and
-    /// `session_change`.
+    /// `SELECT … INTO @x`) or may (`CALL p(@x)`: an OUT or INOUT parameter); such
+    /// statements also count as `may_write` and `session_change`.
     pub assigns_user_var: bool,
 }
 

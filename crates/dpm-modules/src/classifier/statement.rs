@@ -475,7 +475,14 @@ pub fn classify_stmt(sql: &[u8], toks: &[Token], tables: &mut Vec<String>, nesti
         }
         Kw::CALL => {
             generic_tables = true;
-            Stmt::new(T::Call, true)
+            let mut s = Stmt::new(T::Call, true);
+            // A user variable given to a procedure may be an OUT or INOUT parameter,
+            // which the call sets.
+            if toks.iter().any(|t| t.tk == Tk::Var) {
+                s.user_var = true;
+                s.session_change = true;
+            }
+            s
         }
         Kw::SHOW => {
             head_tables = true;

@@ -24,6 +24,7 @@ mod lifecycle_timeouts;
 mod lua_api;
 mod lua_runtime;
 mod monitor;
+mod mtr;
 mod neper_model;
 mod operations;
 mod prepared;

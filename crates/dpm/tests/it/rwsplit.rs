@@ -633,6 +633,10 @@ async fn causal_reads_see_the_sessions_own_write_or_run_on_the_primary() {
         last.starts_with("db1: read, causal: the replica had not applied"),
         "{log:#?}"
     );
+    // The replicas have still not applied the write: the next read waits again (and
+    // runs on the primary again) rather than read a stale replica.
+    let (seen, by): (i64, u32) = c.query_first(count(3)).await.unwrap().unwrap();
+    assert_eq!((seen, by), (1, 90), "the next read still sees the write");
     for r in &set.replicas {
         r.direct_exec("START SLAVE SQL_THREAD");
     }

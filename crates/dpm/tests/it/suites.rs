@@ -176,14 +176,6 @@ struct SuiteRun {
 }
 
 impl SuiteRun {
-    fn passed(&self) -> BTreeSet<&str> {
-        self.outcomes
-            .iter()
-            .filter(|(_, lines)| lines.iter().all(|l| l.starts_with("PASSED")))
-            .map(|(id, _)| id.as_str())
-            .collect()
-    }
-
     /// The count pytest's closing line gives for `word` (`passed`, `failed`, `skipped`…).
     fn count(&self, word: &str) -> usize {
         let words: Vec<&str> = self
@@ -196,6 +188,20 @@ impl SuiteRun {
             .find(|w| w[1].trim_end_matches('s') == word.trim_end_matches('s'))
             .and_then(|w| w[0].parse().ok())
             .unwrap_or(0)
+    }
+}
+
+impl OutsideRun for SuiteRun {
+    fn way(&self) -> &str {
+        self.way
+    }
+
+    fn passed(&self) -> BTreeSet<&str> {
+        self.outcomes
+            .iter()
+            .filter(|(_, lines)| lines.iter().all(|l| l.starts_with("PASSED")))
+            .map(|(id, _)| id.as_str())
+            .collect()
     }
 
     fn counts(&self) -> String {
@@ -389,20 +395,37 @@ fn direct_run(settings: Settings) -> &'static SuiteRun {
     })
 }
 
-/// Asserts that every test that passed directly (with `settings`) passed in `run`, except
-/// those in `differs`, each of which must not have.
-fn assert_same_as_direct(run: &SuiteRun, settings: Settings, differs: &[(&str, &str)]) {
-    let direct = direct_run(settings);
+/// One run of an outside suite (this file's, `mtr.rs`'s), as the comparison with the
+/// direct run sees it.
+pub(crate) trait OutsideRun {
+    /// How the suite was run: `through passthrough`.
+    fn way(&self) -> &str;
+    /// The tests that passed.
+    fn passed(&self) -> BTreeSet<&str>;
+    /// What the run printed about `test`.
+    fn report_of(&self, test: &str) -> String;
+    /// The outcomes, counted, and the time taken.
+    fn counts(&self) -> String;
+}
+
+/// Where `run` differs from `direct`: a test that passed directly and not in `run`
+/// unless `differs` names it (with why), and a test `differs` names that did not pass
+/// directly or passed in `run` after all. Tests that passed in `run` only are printed.
+pub(crate) fn differences(
+    run: &impl OutsideRun,
+    direct: &impl OutsideRun,
+    differs: &[(&str, &str)],
+) -> Vec<String> {
     let listed: BTreeMap<&str, &str> = differs.iter().copied().collect();
     assert_eq!(listed.len(), differs.len(), "a test is listed twice");
+    let way = run.way();
     let passed = run.passed();
     let direct_passed = direct.passed();
     let mut problems = Vec::new();
     for &test in &direct_passed {
         if !passed.contains(test) && !listed.contains_key(test) {
             problems.push(format!(
-                "passes directly, not {}:\n{}",
-                run.way,
+                "passes directly, not {way}:\n{}",
                 run.report_of(test)
             ));
         }
@@ -410,24 +433,29 @@ fn assert_same_as_direct(run: &SuiteRun, settings: Settings, differs: &[(&str, &
     for (test, why) in &listed {
         if !direct_passed.contains(test) {
             problems.push(format!(
-                "listed as differing {} ({why}), but does not pass directly:\n{}",
-                run.way,
+                "{test} is listed as differing {way} ({why}), but does not pass \
+                 directly:\n{}",
                 direct.report_of(test)
             ));
         } else if passed.contains(test) {
             problems.push(format!(
-                "listed as differing {} ({why}), but passes: take it off the list",
-                run.way
+                "{test} is listed as differing {way} ({why}), but passes: take it off \
+                 the list"
             ));
         }
     }
     let gained: Vec<&&str> = passed.difference(&direct_passed).collect();
     if !gained.is_empty() {
-        eprintln!(
-            "passing {} but not directly (not an error): {gained:?}",
-            run.way
-        );
+        eprintln!("passing {way} but not directly (not an error): {gained:?}");
     }
+    problems
+}
+
+/// Asserts that every test that passed directly (with `settings`) passed in `run`, except
+/// those in `differs`, each of which must not have.
+fn assert_same_as_direct(run: &SuiteRun, settings: Settings, differs: &[(&str, &str)]) {
+    let direct = direct_run(settings);
+    let problems = differences(run, direct, differs);
     assert!(
         problems.is_empty(),
         "PyMySQL's suite {} differs from the direct run ({} | {}):\n\n{}\n\n\
@@ -443,7 +471,7 @@ fn assert_same_as_direct(run: &SuiteRun, settings: Settings, differs: &[(&str, &
 
 /// readwritesplit's diagnostics (`SHOW RWSPLIT`, answered by tests/lua/rwsplit.lua's
 /// filter): how many statements were routed for each reason.
-fn statements_by_reason(port: u16) -> serde_json::Value {
+pub(crate) fn statements_by_reason(port: u16) -> serde_json::Value {
     let out = Cli::new(port)
         .user(APP_USER)
         .password(Some(APP_PASSWORD))

@@ -17,6 +17,8 @@
 --   DPM_ADMIN_PORT=P                the admin API on 127.0.0.1:P, without credentials
 --   DPM_AUTO_FAILOVER=1             the monitor fails over (failcount 3), with
 --   DPM_REPL_USER/_PASSWORD         this replication account
+--   DPM_NO_THROTTLE=1               no login throttle (clients that fail to log in, as
+--                                   accounts dpm does not hold, slow no one down)
 --
 -- Statements answered by dpm (a Lua filter, so they are not routed themselves):
 --   SHOW ROUTE LOG      one row per entry of session:route_log()
@@ -70,6 +72,7 @@ app = dpm.service{ name = "app", router = "readwritesplit", servers = { db1, db2
                    filters = filters, options = options }
 dpm.users{ { user = env("DPM_APP_USER"), password_hash = env("DPM_APP_HASH"), service = "app" } }
 if env("DPM_ADMIN_PORT") then dpm.admin{ listen = "127.0.0.1:" .. env("DPM_ADMIN_PORT") } end
+if env("DPM_NO_THROTTLE") == "1" then dpm.login_throttle{ failures = 0 } end
 listener = assert(dpm.listener("127.0.0.1", tonumber(env("DPM_LISTEN_PORT"))))
 listener:serve(app)
 if env("DPM_PASS_PORT") then

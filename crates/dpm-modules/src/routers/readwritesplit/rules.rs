@@ -320,6 +320,12 @@ mod tests {
             q("SET @a = @@server_id"),
             Want::Pin("user variable set from a query")
         );
+        // An OUT parameter sets the variable on the primary only.
+        assert_eq!(
+            q("CALL p(@cnt)"),
+            Want::Pin("user variable set from a query")
+        );
+        assert_eq!(q("CALL p(1)"), Want::Primary(Reason::Write));
         assert_eq!(q("USE test"), Want::SessionCommand);
         assert_eq!(q("PREPARE s FROM 'SELECT 1'"), Want::SessionCommand);
         assert_eq!(q("EXECUTE s"), Want::Primary(Reason::Write));

@@ -740,7 +740,9 @@ impl RouterSession for RwSession {
 
     fn causal_read_missed(&mut self, _server: &Arc<Server>) {
         self.router.causal_misses.fetch_add(1, Ordering::Relaxed);
-        self.causal_pending = false;
+        // The read runs on the primary, and the write is still not known to be on a
+        // replica: the next read there must wait for it again.
+        self.wrote |= std::mem::take(&mut self.causal_pending);
         self.causal_fallback = true;
     }
 
@@ -823,12 +825,25 @@ mod tests {
         ))
     }
 
+    /// p1, the primary, and r1, a replica.
+    fn primary_and_replica() -> Vec<Arc<Server>> {
+        vec![
+            server("p1", ServerRole::Primary),
+            server("r1", ServerRole::Replica),
+        ]
+    }
+
     fn router(options: Vec<(String, OptionValue)>) -> Arc<ReadWriteSplit> {
         let options = Options::validate(&super::super::INFO, options).unwrap();
         Arc::new(ReadWriteSplit::new(&options).unwrap())
     }
 
-    fn route(s: &mut RwSession, sql: &str, current: &Arc<Server>, state: &SessionState) -> String {
+    fn decide(
+        s: &mut RwSession,
+        sql: &str,
+        current: &Arc<Server>,
+        state: &SessionState,
+    ) -> Decision {
         let request = Request::new(bytes::Bytes::from(format!("\x03{sql}")));
         let open = [current.clone()];
         let context = RouteContext {
@@ -840,7 +855,11 @@ mod tests {
             waited: std::time::Duration::ZERO,
             backend_lost: false,
         };
-        match s.route_query(&request, None, &context).unwrap().route {
+        s.route_query(&request, None, &context).unwrap()
+    }
+
+    fn route(s: &mut RwSession, sql: &str, current: &Arc<Server>, state: &SessionState) -> String {
+        match decide(s, sql, current, state).route {
             Route::To(server) => server.name.clone(),
             Route::Current => "current".into(),
             Route::SessionCommand => "all".into(),
@@ -902,6 +921,37 @@ mod tests {
         assert!(message.contains("no primary"), "{message}");
     }
 
+    #[test]
+    fn after_a_causal_read_ran_on_the_primary_the_next_read_still_waits_for_the_write() {
+        let servers = primary_and_replica();
+        let rw = router(vec![(
+            "causal_reads".into(),
+            OptionValue::Str("local".into()),
+        )]);
+        let state = with_status(dpm_engine::session::state::SERVER_STATUS_AUTOCOMMIT);
+        let mut s = RwSession::new(rw);
+        s.candidates(&servers);
+        let read = |s: &mut RwSession| {
+            let decision = decide(s, "SELECT a FROM t", &servers[0], &state);
+            let Route::To(server) = decision.route else {
+                panic!("a read goes to a server")
+            };
+            (server.name.clone(), decision.causal.is_some())
+        };
+        assert_eq!(
+            route(&mut s, "INSERT INTO t VALUES (1)", &servers[0], &state),
+            "p1"
+        );
+        assert_eq!(read(&mut s), ("r1".into(), true));
+        // r1 had not applied the write in time: the read runs on the primary...
+        s.causal_read_missed(&servers[1]);
+        assert_eq!(read(&mut s), ("p1".into(), false));
+        // ...and r1 has still not been seen to have it: the next read waits again, it
+        // does not read what r1 had before the write.
+        assert_eq!(read(&mut s), ("r1".into(), true));
+        assert_eq!(read(&mut s), ("r1".into(), false), "r1 applied it");
+    }
+
     fn with_status(status: u16) -> SessionState {
         let mut state = SessionState::default();
         state.status = status;
@@ -911,10 +961,7 @@ mod tests {
     #[test]
     fn a_pin_inside_a_transaction_holds_after_it() {
         use dpm_engine::session::state::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS};
-        let servers = vec![
-            server("p1", ServerRole::Primary),
-            server("r1", ServerRole::Replica),
-        ];
+        let servers = primary_and_replica();
         let mut s = RwSession::new(router(vec![]));
         s.candidates(&servers);
         let idle = with_status(SERVER_STATUS_AUTOCOMMIT);
@@ -938,10 +985,7 @@ mod tests {
     #[test]
     fn begin_or_ddl_inside_a_read_only_transaction_is_routed_afresh() {
         use dpm_engine::session::state::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS};
-        let servers = vec![
-            server("p1", ServerRole::Primary),
-            server("r1", ServerRole::Replica),
-        ];
+        let servers = primary_and_replica();
         let idle = with_status(SERVER_STATUS_AUTOCOMMIT);
         let in_trx = with_status(SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_IN_TRANS);
         for next in ["BEGIN", "CREATE TABLE t2 (a INT)"] {

@@ -137,16 +137,28 @@ impl ReplicaSet {
     /// Starts the set; the replicas have caught up with the primary's accounts and test
     /// database. Server ids start at `first_id` (unique per test, for readable logs).
     pub fn start(replicas: usize, first_id: u32) -> ReplicaSet {
-        let primary = MariaDb::start_retrying(&Role::Primary {
-            server_id: first_id,
-        })
+        ReplicaSet::start_with_options(replicas, first_id, &[])
+    }
+
+    /// [`ReplicaSet::start`] with more server options, given to every server after the
+    /// usual ones (so they win over them: `--character-set-server=latin1`).
+    pub fn start_with_options(replicas: usize, first_id: u32, options: &[&str]) -> ReplicaSet {
+        let primary = MariaDb::start_retrying_with(
+            &Role::Primary {
+                server_id: first_id,
+            },
+            options,
+        )
         .unwrap_or_else(|e| panic!("primary: {e}"));
         let replicas: Vec<MariaDb> = (1..=replicas as u32)
             .map(|i| {
-                MariaDb::start_retrying(&Role::Replica {
-                    server_id: first_id + i,
-                    primary_port: primary.port,
-                })
+                MariaDb::start_retrying_with(
+                    &Role::Replica {
+                        server_id: first_id + i,
+                        primary_port: primary.port,
+                    },
+                    options,
+                )
                 .unwrap_or_else(|e| panic!("replica {i}: {e}"))
             })
             .collect();
@@ -229,9 +241,14 @@ impl MariaDb {
     /// chosen taken by an outgoing connection before the server bound it, a bootstrap
     /// that ran out of something). Each failure is printed.
     pub(crate) fn start_retrying(role: &Role) -> Result<MariaDb, String> {
+        MariaDb::start_retrying_with(role, &[])
+    }
+
+    /// [`MariaDb::start_retrying`] with more server options, after the usual ones.
+    pub(crate) fn start_retrying_with(role: &Role, options: &[&str]) -> Result<MariaDb, String> {
         let mut last = String::new();
         for attempt in 1..=3 {
-            match MariaDb::start_with(role) {
+            match MariaDb::start_with(role, options) {
                 Ok(server) => return Ok(server),
                 Err(e) => {
                     eprintln!("starting a MariaDB failed (attempt {attempt} of 3): {e}");
@@ -244,8 +261,9 @@ impl MariaDb {
 
     /// Starts a server: standalone (no binary log), a GTID primary (binary log,
     /// `server_id`) or a replica (no accounts of its own: it gets the primary's, and
-    /// everything else, by replicating from `primary_port`).
-    pub(crate) fn start_with(role: &Role) -> Result<MariaDb, String> {
+    /// everything else, by replicating from `primary_port`), with `options` after the
+    /// usual server options.
+    pub(crate) fn start_with(role: &Role, options: &[&str]) -> Result<MariaDb, String> {
         let started = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix("dpm-it-mariadb-")
@@ -295,6 +313,7 @@ impl MariaDb {
             .arg("--innodb-flush-log-at-trx-commit=2")
             .args(role.server_args())
             .arg("--max-connections=1600")
+            .args(options)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
