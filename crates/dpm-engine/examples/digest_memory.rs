@@ -35,14 +35,25 @@ fn main() {
             who: 7,
         };
         store.started(key, || {
-            let digest = format!("SELECT c, pad FROM sbtest{i} WHERE id BETWEEN ? AND ? ORDER BY c");
-            let sample = format!("SELECT c, pad FROM sbtest{i} WHERE id BETWEEN 4711 AND 4810 ORDER BY c");
-            (digest.into_bytes(), sample.into_bytes(), "sbtest".into(), "app".into())
+            let digest =
+                format!("SELECT c, pad FROM sbtest{i} WHERE id BETWEEN ? AND ? ORDER BY c");
+            let sample =
+                format!("SELECT c, pad FROM sbtest{i} WHERE id BETWEEN 4711 AND 4810 ORDER BY c");
+            (
+                digest.into_bytes(),
+                sample.into_bytes(),
+                "sbtest".into(),
+                "app".into(),
+            )
         });
         store.finished(key, Duration::from_micros(150 + i % 1000), 100, false);
         if i + 1 == 10_000 {
             at_10k = rss_mib();
-            println!("after {:>10} distinct statements: RSS {at_10k:7.1} MiB, {} entries kept", i + 1, store.len());
+            println!(
+                "after {:>10} distinct statements: RSS {at_10k:7.1} MiB, {} entries kept",
+                i + 1,
+                store.len()
+            );
         }
     }
     let at_end = rss_mib();

@@ -27,9 +27,12 @@ const READ_CHUNK: usize = 16 * 1024;
 pub(crate) const SCRATCH_LEN: usize = 64 * 1024;
 
 /// Starts the reader and writer tasks of a connected connection.
+/// Both are polled as their session's work (`crate::log_context`), when the connection
+/// belongs to one yet.
 pub(crate) fn start_io(worker: &Worker, conn: &Rc<Conn>) {
-    tokio::task::spawn_local(reader_loop(worker.clone(), conn.clone()));
-    tokio::task::spawn_local(writer_loop(worker.clone(), conn.clone()));
+    use crate::log_context::scoped;
+    tokio::task::spawn_local(scoped(conn, reader_loop(worker.clone(), conn.clone())));
+    tokio::task::spawn_local(scoped(conn, writer_loop(worker.clone(), conn.clone())));
 }
 
 /// Writes one logical packet to `conn`, split into frames of at most 16 MiB - 1, each

@@ -27,6 +27,7 @@ mod event;
 mod forward;
 mod lifecycle;
 mod listener;
+pub mod log_context;
 pub mod metrics;
 pub mod pipeline;
 mod runtime;

@@ -243,7 +243,8 @@ fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Transport) {
     }
     let worker = worker.clone();
     let lid = lconn.id;
-    tokio::task::spawn_local(async move {
+    let scope = client.clone();
+    let start = async move {
         // The listener's ClientAccepted callback runs first; a service takes the client if
         // it left it unlinked.
         if let Some(sink) = sink {
@@ -269,7 +270,10 @@ fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Transport) {
         if let Some(service) = service {
             crate::service::start_session(worker, client, service, proxy_auth).await;
         }
-    });
+    };
+    // The accept callback, the login dpm runs and the backend's connect log as the
+    // session's work.
+    tokio::task::spawn_local(crate::log_context::scoped(&scope, start));
 }
 
 /// Answers a client beyond the listener's `max_connections` with the server's ERR 1040

@@ -72,6 +72,7 @@ where
                 local.block_on(&runtime, async move {
                     let worker = Worker::new(index, config);
                     crate::control::open_mailbox(&worker);
+                    crate::log_context::set_worker(&worker);
                     let outcome = init(&worker);
                     let failed = outcome.is_err();
                     let _ = report.send(outcome);

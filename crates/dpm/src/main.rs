@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod hash_password;
+mod logging;
 mod modules;
 
 /// Dormando's Proxy for MySQL, reborn: a MySQL/MariaDB proxy programmed in Lua.
@@ -121,7 +122,7 @@ fn main() -> ExitCode {
         print!("{}", modules::listing(&args.format));
         return ExitCode::SUCCESS;
     }
-    init_logging(args.verbose, &args.log_format);
+    logging::init(args.verbose, &args.log_format);
     if let Some(file) = &args.check {
         return check(file);
     }
@@ -191,63 +192,6 @@ fn check(file: &std::path::Path) -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-/// Sets up logging to stderr as text or JSON lines, at the level `--verbose` (or the
-/// `DPM_LOG` filter) asks for, and hands the engine the means to change that level
-/// while the process runs (`dpm.set_log_level`, the admin API).
-fn init_logging(verbose: u8, format: &str) {
-    use std::io::IsTerminal;
-    use tracing_subscriber::prelude::*;
-    use tracing_subscriber::{fmt, reload, EnvFilter};
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let from_env = std::env::var("DPM_LOG")
-        .ok()
-        .filter(|l| log_level_checked(l).is_ok());
-    let initial = from_env.unwrap_or_else(|| level.to_string());
-    let (filter, handle) = reload::Layer::new(EnvFilter::new(&initial));
-    let text = fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false);
-    let registry = tracing_subscriber::registry().with(filter);
-    if format == "json" {
-        registry.with(text.json().with_ansi(false)).init();
-    } else {
-        registry.with(text).init();
-    }
-    dpm_engine::control::log_level::install(
-        &initial,
-        Box::new(move |wanted| {
-            log_level_checked(wanted)?;
-            handle
-                .reload(EnvFilter::new(wanted))
-                .map_err(|e| format!("cannot change the log level: {e}"))
-        }),
-    );
-}
-
-/// Accepts a level (`error`, `warn`, `info`, `debug`, `trace`, `off`) or a filter of
-/// `target=level` parts and levels separated by commas; anything else is refused rather
-/// than read as a target name that matches nothing.
-fn log_level_checked(wanted: &str) -> Result<(), String> {
-    const LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace", "off"];
-    let is_level = |l: &str| LEVELS.contains(&l.trim().to_ascii_lowercase().as_str());
-    for part in wanted.split(',') {
-        let level = part.rsplit_once('=').map_or(part, |(_, l)| l);
-        if !is_level(level) {
-            return Err(format!(
-                "unknown log level '{wanted}' (one of {}, or target=level, comma-separated)",
-                LEVELS.join(", ")
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Each client costs two descriptors (client and backend socket): lift the soft limit

@@ -271,3 +271,43 @@ fn the_debian_package_installs_and_its_service_serves() {
         std::panic::resume_unwind(panic);
     }
 }
+
+#[test]
+fn every_log_line_of_a_session_says_whose_it_is_as_text_and_as_json() {
+    for format in ["text", "json"] {
+        let port = free_port();
+        let dpm = Dpm::builder("crates/dpm/tests/lua/filter_errors.lua")
+            .env("DPM_LISTEN_PORT", port)
+            .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
+            .arg("--log-format")
+            .arg(format)
+            .spawn();
+        dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+        let out = Cli::new(port)
+            .user(USER)
+            .password(Some(PASSWORD))
+            .run("SELECT 'boom'");
+        assert!(!out.success());
+        let line = dpm.wait_for_line("boom requested", Duration::from_secs(5));
+        if format == "text" {
+            assert!(
+                line.contains(" session=") && line.contains(" client=127.0.0.1:"),
+                "{line}"
+            );
+            assert!(line.trim_end().ends_with(&format!("user={USER}")), "{line}");
+        } else {
+            let json: serde_json::Value =
+                serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("{e}: {line}"));
+            assert_eq!(json["session"]["user"], USER, "{json}");
+            assert!(json["session"]["id"].as_u64().unwrap() > 0, "{json}");
+            assert!(
+                json["session"]["client"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("127.0.0.1:"),
+                "{json}"
+            );
+            assert_eq!(json["level"], "ERROR", "{json}");
+        }
+    }
+}
