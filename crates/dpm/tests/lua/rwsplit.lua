@@ -14,6 +14,7 @@
 --                                   below are then not answered)
 --   DPM_CAUSAL_TIMEOUT              set: causal_reads = "local" with this causal_reads_timeout (ms)
 --   DPM_REPLAY=1                    transaction_replay = true
+--   DPM_STRICT_SP_CALLS=1           strict_sp_calls = true (a CALL pins the session)
 --   DPM_ADMIN_PORT=P                the admin API on 127.0.0.1:P, without credentials
 --   DPM_AUTO_FAILOVER=1             the monitor fails over (failcount 3), with
 --   DPM_REPL_USER/_PASSWORD         this replication account
@@ -65,7 +66,8 @@ local options = { max_replication_lag = tonumber(env("DPM_MAX_LAG") or "-1"),
                   max_sescmd_history = tonumber(env("DPM_HISTORY") or "50"),
                   causal_reads = env("DPM_CAUSAL_TIMEOUT") and "local" or "none",
                   causal_reads_timeout = tonumber(env("DPM_CAUSAL_TIMEOUT") or "10000"),
-                  transaction_replay = env("DPM_REPLAY") == "1" }
+                  transaction_replay = env("DPM_REPLAY") == "1",
+                  strict_sp_calls = env("DPM_STRICT_SP_CALLS") == "1" }
 local filters = { admin("admin") }
 if env("DPM_NO_FILTER") == "1" then filters = {} end
 app = dpm.service{ name = "app", router = "readwritesplit", servers = { db1, db2, db3 },

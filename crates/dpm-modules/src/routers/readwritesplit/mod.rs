@@ -69,6 +69,12 @@ pub static INFO: ModuleInfo = ModuleInfo {
             description: "bytes of statements a transaction may keep for a replay; a bigger one is not replayed",
         },
         OptionSpec {
+            name: "strict_sp_calls",
+            kind: OptionKind::Bool,
+            default: Some("false"),
+            description: "a CALL pins the session to the primary: what a procedure's body leaves behind (user variables, temporary tables) is then read where it was made",
+        },
+        OptionSpec {
             name: "delayed_retry_timeout",
             kind: OptionKind::Millis,
             default: Some("10000"),
@@ -87,6 +93,8 @@ pub struct ReadWriteSplit {
     causal_reads: Option<std::time::Duration>,
     /// `transaction_replay`: the most bytes of statements a transaction keeps (0: off).
     replay_max: usize,
+    /// `strict_sp_calls`: a CALL pins the session to the primary.
+    pub(crate) strict_sp_calls: bool,
     replays: AtomicU64,
     sessions: AtomicU64,
     refused: AtomicU64,
@@ -139,6 +147,7 @@ impl ReadWriteSplit {
                 _ => 0,
             },
             replays: AtomicU64::new(0),
+            strict_sp_calls: options.bool("strict_sp_calls") == Some(true),
             causal_reads: (options.str("causal_reads") == Some("local")).then(|| {
                 std::time::Duration::from_millis(
                     options.int("causal_reads_timeout").unwrap_or(10_000).max(0) as u64,
@@ -184,6 +193,7 @@ impl Router for ReadWriteSplit {
             "causal_reads_timeout_ms": self.causal_reads.map_or(0, |t| t.as_millis() as u64),
             "causal_reads_on_primary": self.causal_misses.load(relaxed),
             "transaction_replay": self.replay_max > 0,
+            "strict_sp_calls": self.strict_sp_calls,
             "transaction_replay_max_size": self.replay_max,
             "transaction_replays_started": self.replays.load(relaxed),
             "statements_by_reason": self.reasons.to_json(),

@@ -99,6 +99,11 @@ fn of_statement(c: &Classification) -> Want {
     if contains_ci(digest, b"GET_LOCK(") {
         return Want::Pin("GET_LOCK()");
     }
+    if c.kind == StatementType::Set && contains_ci(digest, b"SQL_AUTO_IS_NULL") {
+        // With it on, `WHERE id IS NULL` reads the row of the session's last insert:
+        // only the primary, where the session inserted, has that.
+        return Want::Pin("sql_auto_is_null");
+    }
     if c.assigns_user_var {
         // A constant (or an expression of the session's own state) can be set on every
         // backend alike; a value read from tables, a sequence or the last insert could
@@ -274,6 +279,17 @@ mod tests {
     fn q(sql: &str) -> Want {
         let c = classify(sql.as_bytes());
         want(com::QUERY, Some(sql.as_bytes()), Some(&c))
+    }
+
+    #[test]
+    fn sql_auto_is_null_pins_the_session() {
+        // `WHERE id IS NULL` then reads the session's last insert: only the primary has it.
+        assert_eq!(q("SET sql_auto_is_null = 1"), Want::Pin("sql_auto_is_null"));
+        assert_eq!(
+            q("SET SESSION SQL_AUTO_IS_NULL=ON"),
+            Want::Pin("sql_auto_is_null")
+        );
+        assert_eq!(q("SET autocommit = 1"), Want::SessionCommand);
     }
 
     #[test]

@@ -367,6 +367,14 @@ impl RwSession {
                 )
             }
         };
+        if self.router.strict_sp_calls
+            && classification
+                .as_deref()
+                .is_some_and(|c| c.kind == crate::classifier::StatementType::Call)
+        {
+            // The procedure's body is unknown: what it leaves behind stays readable.
+            wanted = Want::Pin("CALL (strict_sp_calls)");
+        }
         if let Some(name) = target {
             // A filter's route request, like a hint, does not move what every backend
             // must share or what pins the session.
@@ -956,6 +964,45 @@ mod tests {
         let mut state = SessionState::default();
         state.status = status;
         state
+    }
+
+    #[test]
+    fn with_strict_sp_calls_a_call_pins_the_session() {
+        use dpm_engine::session::state::SERVER_STATUS_AUTOCOMMIT;
+        let servers = primary_and_replica();
+        let idle = with_status(SERVER_STATUS_AUTOCOMMIT);
+        for strict in [false, true] {
+            let rw = router(vec![("strict_sp_calls".into(), OptionValue::Bool(strict))]);
+            let mut s = RwSession::new(rw);
+            s.candidates(&servers);
+            assert_eq!(route(&mut s, "CALL p()", &servers[0], &idle), "p1");
+            let after = route(&mut s, "SELECT @set_by_p", &servers[0], &idle);
+            assert_eq!(
+                after,
+                if strict { "p1" } else { "r1" },
+                "strict_sp_calls = {strict}"
+            );
+        }
+        assert_eq!(
+            s_pin_reason(),
+            Some("pinned to p1 since `CALL p()` (CALL (strict_sp_calls))".to_string())
+        );
+    }
+
+    /// The pin reason of a strict_sp_calls session after a CALL.
+    fn s_pin_reason() -> Option<String> {
+        use dpm_engine::session::state::SERVER_STATUS_AUTOCOMMIT;
+        let servers = primary_and_replica();
+        let rw = router(vec![("strict_sp_calls".into(), OptionValue::Bool(true))]);
+        let mut s = RwSession::new(rw);
+        s.candidates(&servers);
+        route(
+            &mut s,
+            "CALL p()",
+            &servers[0],
+            &with_status(SERVER_STATUS_AUTOCOMMIT),
+        );
+        s.pin_reason()
     }
 
     #[test]
