@@ -92,10 +92,10 @@ fn quantile_ms(e: &DigestEntry, q: f64) -> Option<f64> {
 pub fn to_json(e: &DigestEntry) -> Value {
     let finished = e.latency.count;
     json!({
-        "digest": e.digest,
+        "digest": &*e.digest,
         "digest_hash": format!("{:016x}", e.key.digest),
-        "user": e.user,
-        "service": e.service,
+        "user": &*e.user,
+        "service": &*e.service,
         "count": e.count,
         "count_may_be_over_by": e.overcount,
         "errors": e.errors,
@@ -108,6 +108,6 @@ pub fn to_json(e: &DigestEntry) -> Value {
         "p99_ms": quantile_ms(e, 0.99),
         "first_seen_ms": e.first_seen_ms,
         "last_seen_ms": e.last_seen_ms,
-        "sample": e.sample,
+        "sample": &*e.sample,
     })
 }

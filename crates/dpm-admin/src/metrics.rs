@@ -123,9 +123,40 @@ fn family(
             // The one sample of a family without labels.
             return encode_value(kind, value, metric);
         }
+        let labels = escaped(labels);
         encode_value(kind, value, metric.encode_family(&labels)?)?;
     }
     Ok(())
+}
+
+/// How many characters of a digest its label carries.
+const DIGEST_LABEL_CHARS: usize = 200;
+
+/// The first `max` characters of `text`.
+fn cut(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// Label values in the exposition's escaped form. prometheus-client (0.24) writes label
+/// values as they are, and some come from clients (a digest keeps identifiers and
+/// optimizer hints as written, a user name is what the client sent): a quote, a
+/// backslash or a newline in one would end the label, or the line, early.
+fn escaped(labels: Labels) -> Labels {
+    labels
+        .into_iter()
+        .map(|(name, value)| {
+            let mut out = String::with_capacity(value.len());
+            for c in value.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '"' => out.push_str("\\\""),
+                    '\n' => out.push_str("\\n"),
+                    c => out.push(c),
+                }
+            }
+            (name, out)
+        })
+        .collect()
 }
 
 fn encode_value(
@@ -415,29 +446,31 @@ impl Collector for Scrape {
 
 impl Scrape {
     /// The top query digests: statements, time and errors per (digest, user, service).
+    /// Gauges, not counters: an entry's figures drop when digests are reset or the entry
+    /// leaves the store or the top (a counter that drops reads as a reset).
     fn encode_digests(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
         if self.digests.is_empty() {
             return Ok(());
         }
         let labels = |d: &dpm_engine::digests::store::DigestEntry| {
             vec![
-                ("digest", d.digest.clone()),
-                ("user", d.user.clone()),
-                ("service", d.service.clone()),
+                ("digest", cut(&d.digest, DIGEST_LABEL_CHARS)),
+                ("user", d.user.to_string()),
+                ("service", d.service.to_string()),
             ]
         };
         family(
             e,
             "dpm_digest_statements",
             "Statements of the most frequent query digests",
-            MetricType::Counter,
+            MetricType::Gauge,
             self.digests.iter().map(|d| (labels(d), V::N(d.count))),
         )?;
         family(
             e,
-            "dpm_digest_seconds",
+            "dpm_digest_time_seconds",
             "Time the statements of the most frequent query digests took",
-            MetricType::Counter,
+            MetricType::Gauge,
             self.digests
                 .iter()
                 .map(|d| (labels(d), V::S(d.latency.sum_us as f64 / 1e6))),
@@ -446,7 +479,7 @@ impl Scrape {
             e,
             "dpm_digest_errors",
             "Statements of the most frequent query digests answered with an ERR",
-            MetricType::Counter,
+            MetricType::Gauge,
             self.digests.iter().map(|d| (labels(d), V::N(d.errors))),
         )
     }
@@ -471,7 +504,7 @@ impl Scrape {
             MetricType::Histogram,
         )?;
         for ((service, server), h) in all {
-            let labels = vec![("service", service), ("server", server)];
+            let labels = escaped(vec![("service", service), ("server", server)]);
             let buckets: Vec<(f64, u64)> = LATENCY_BOUNDS_US
                 .iter()
                 .map(|us| *us as f64 / 1e6)
@@ -483,5 +516,17 @@ impl Scrape {
                 .encode_histogram::<NoLabelSet>(h.sum_us as f64 / 1e6, h.count, &buckets, None)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped_and_digests_cut() {
+        let labels = escaped(vec![("digest", "a\\b\"c\nd".to_string())]);
+        assert_eq!(labels[0].1, "a\\\\b\\\"c\\nd");
+        assert_eq!(cut("éééé", 2), "éé");
     }
 }

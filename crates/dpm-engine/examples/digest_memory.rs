@@ -34,19 +34,15 @@ fn main() {
             digest: i.wrapping_mul(0x9E37_79B9_7F4A_7C15),
             who: 7,
         };
+        // Texts made per statement, as a worker's digest and statement are.
+        let digest = format!("SELECT c, pad FROM sbtest{i} WHERE id BETWEEN ? AND ? ORDER BY c");
+        let sample =
+            format!("SELECT c, pad FROM sbtest{i} WHERE id BETWEEN 4711 AND 4810 ORDER BY c");
         store.started(key, || {
-            let digest =
-                format!("SELECT c, pad FROM sbtest{i} WHERE id BETWEEN ? AND ? ORDER BY c");
-            let sample =
-                format!("SELECT c, pad FROM sbtest{i} WHERE id BETWEEN 4711 AND 4810 ORDER BY c");
-            (
-                digest.into_bytes(),
-                sample.into_bytes(),
-                "sbtest".into(),
-                "app".into(),
-            )
+            (digest.as_bytes(), sample.as_bytes(), "sbtest".into(), "app")
         });
-        store.finished(key, Duration::from_micros(150 + i % 1000), 100, false);
+        let took = Duration::from_micros(150 + i % 1000);
+        store.finished(key, Instant::now(), took, 100, false);
         if i + 1 == 10_000 {
             at_10k = rss_mib();
             println!(

@@ -721,7 +721,7 @@ fn observe(
             if let Some(pending) = state.digest.take() {
                 drop(state);
                 let failed = info.kind == PacketKind::Err;
-                crate::digests::statement_ended(worker, pending, took, failed);
+                crate::digests::statement_ended(worker, pending, started, took, failed);
             }
         }
     }

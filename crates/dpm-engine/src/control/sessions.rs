@@ -163,7 +163,9 @@ fn describe(worker: &Worker, client: &Conn, now: Instant) -> SessionInfo {
     info.schema = state.schema.as_deref().map(text);
     info.in_transaction = state.in_transaction();
     if let Some(running) = state.running() {
-        info.command = Some(dpm_protocol::command::command_name(running.command));
+        // 0: a pipelined command behind another, not identified.
+        info.command =
+            (running.command != 0).then(|| dpm_protocol::command::command_name(running.command));
         info.statement = running.statement.map(text);
         info.running_ms = Some(now.saturating_duration_since(running.since).as_millis() as u64);
     }

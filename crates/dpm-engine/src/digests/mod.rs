@@ -13,12 +13,15 @@ pub mod store;
 
 use std::cell::RefCell;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::pipeline::Pipeline;
 use crate::session::Session;
 use crate::worker::Worker;
 use store::{DigestEntry, DigestKey, DigestStore};
+
+/// How many bytes of a statement are digested (see [`statement_starts`]).
+pub const DIGESTED: usize = 64 * 1024;
 
 /// Writes the digest of SQL text into the buffer (cleared first) and returns its hash.
 pub type DigestFn = fn(&[u8], &mut Vec<u8>) -> u64;
@@ -90,13 +93,17 @@ pub(crate) fn statement_starts(
     let sql = payload.get(1..).unwrap_or_default();
     let digests = &worker.inner.digests;
     let mut scratch = digests.scratch.borrow_mut();
-    let digest = (config.digest)(sql, &mut scratch);
+    // A statement of megabytes is digested by its first DIGESTED bytes: its digest is
+    // told apart by them, and a worker does not lex megabytes per statement.
+    let digest = (config.digest)(&sql[..sql.len().min(DIGESTED)], &mut scratch);
     let service = &pipeline.service.shared.name;
-    let user = session.state.borrow().user.clone();
+    // Borrowed, not cloned: the user's text is copied only for a key not kept yet.
+    let state = session.state.borrow();
+    let user = state.user.as_deref();
     let who = {
         use std::hash::{BuildHasher, Hash, Hasher};
         let mut h = rustc_hash::FxBuildHasher.build_hasher();
-        user.as_deref().hash(&mut h);
+        user.hash(&mut h);
         service.hash(&mut h);
         h.finish()
     };
@@ -105,18 +112,23 @@ pub(crate) fn statement_starts(
     let store = store.get_or_insert_with(|| DigestStore::new(config.capacity));
     store.started(key, || {
         let user = user
-            .as_deref()
             .map(|u| String::from_utf8_lossy(u).into_owned())
             .unwrap_or_default();
-        (scratch.clone(), sql.to_vec(), user, service.clone())
+        (&scratch[..], sql, user, service.as_str())
     });
     Pending { key, rows: 0 }
 }
 
 /// The response of a timed statement ended (with an ERR or not).
-pub(crate) fn statement_ended(worker: &Worker, pending: Pending, took: Duration, failed: bool) {
+pub(crate) fn statement_ended(
+    worker: &Worker,
+    pending: Pending,
+    started: Instant,
+    took: Duration,
+    failed: bool,
+) {
     if let Some(store) = worker.inner.digests.store.borrow_mut().as_mut() {
-        store.finished(pending.key, took, pending.rows, failed);
+        store.finished(pending.key, started + took, took, pending.rows, failed);
     }
 }
 

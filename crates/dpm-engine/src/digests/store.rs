@@ -7,7 +7,8 @@
 //! distinct statements. The smallest count is found with an indexed min-heap, so a
 //! statement costs a hash lookup and O(log capacity) at worst.
 
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use rustc_hash::FxHashMap;
 
@@ -30,14 +31,15 @@ pub struct DigestKey {
 pub struct DigestEntry {
     /// Its key.
     pub key: DigestKey,
-    /// The normalized statement (first [`TEXT_KEPT`] bytes).
-    pub digest: String,
+    /// The normalized statement (first [`TEXT_KEPT`] bytes). The texts are shared, so
+    /// copying the entries out for the admin API costs no string copy.
+    pub digest: Arc<str>,
     /// The first statement seen with this digest since the entry was made.
-    pub sample: String,
+    pub sample: Arc<str>,
     /// Who ran it.
-    pub user: String,
+    pub user: Arc<str>,
     /// Through which service.
-    pub service: String,
+    pub service: Arc<str>,
     /// Statements counted (space-saving: at most `overcount` more than really ran).
     pub count: u64,
     /// How much `count` may be over (what the entry it replaced had counted).
@@ -52,8 +54,11 @@ pub struct DigestEntry {
     pub max_us: u64,
     /// When the entry was made, and when a statement last finished, as Unix ms.
     pub first_seen_ms: u64,
-    /// See `first_seen_ms`.
+    /// See `first_seen_ms` (made from `last_seen` when entries are copied out).
     pub last_seen_ms: u64,
+    /// When a statement last finished: an `Instant` the data path already has, so a
+    /// statement costs no wall-clock read.
+    last_seen: Option<Instant>,
 }
 
 /// The store (see the module docs). One per worker: no lock.
@@ -107,11 +112,12 @@ impl DigestStore {
     }
 
     /// Counts a statement of `key` as it starts. `describe` gives the digest text, the
-    /// statement, the user and the service, and is called only for a key not kept.
-    pub fn started(
+    /// statement (each cut to [`TEXT_KEPT`] here), the user and the service, and is called
+    /// only for a key not kept.
+    pub fn started<'a>(
         &mut self,
         key: DigestKey,
-        describe: impl FnOnce() -> (Vec<u8>, Vec<u8>, String, String),
+        describe: impl FnOnce() -> (&'a [u8], &'a [u8], String, &'a str),
     ) {
         if let Some(&i) = self.index.get(&key) {
             self.entries[i].count += 1;
@@ -122,10 +128,10 @@ impl DigestStore {
         let now = unix_ms();
         let fresh = |count: u64, overcount: u64| DigestEntry {
             key,
-            digest: kept(&digest),
-            sample: kept(&sample),
-            user,
-            service,
+            digest: kept(digest).into(),
+            sample: kept(sample).into(),
+            user: user.into(),
+            service: service.into(),
             count,
             overcount,
             errors: 0,
@@ -134,6 +140,7 @@ impl DigestStore {
             max_us: 0,
             first_seen_ms: now,
             last_seen_ms: now,
+            last_seen: None,
         };
         if self.entries.len() < self.capacity {
             let i = self.entries.len();
@@ -153,9 +160,16 @@ impl DigestStore {
         self.sift_down(0);
     }
 
-    /// A statement of `key` ended after `took`, with `rows` rows, failed or not. A key
-    /// evicted meanwhile is not counted.
-    pub fn finished(&mut self, key: DigestKey, took: Duration, rows: u64, failed: bool) {
+    /// A statement of `key` ended at `at`, after `took`, with `rows` rows, failed or not.
+    /// A key evicted meanwhile is not counted.
+    pub fn finished(
+        &mut self,
+        key: DigestKey,
+        at: Instant,
+        took: Duration,
+        rows: u64,
+        failed: bool,
+    ) {
         let Some(&i) = self.index.get(&key) else {
             return;
         };
@@ -164,12 +178,23 @@ impl DigestStore {
         e.max_us = e.max_us.max(took.as_micros().min(u64::MAX as u128) as u64);
         e.rows += rows;
         e.errors += failed as u64;
-        e.last_seen_ms = unix_ms();
+        e.last_seen = Some(at);
     }
 
-    /// A copy of every entry.
+    /// A copy of every entry, with `last_seen_ms` made from `last_seen`.
     pub fn entries(&self) -> Vec<DigestEntry> {
-        self.entries.clone()
+        let (now, now_ms) = (Instant::now(), unix_ms());
+        self.entries
+            .iter()
+            .map(|e| {
+                let mut copy = e.clone();
+                if let Some(at) = e.last_seen {
+                    let ago = now.saturating_duration_since(at).as_millis() as u64;
+                    copy.last_seen_ms = now_ms.saturating_sub(ago).max(e.first_seen_ms);
+                }
+                copy
+            })
+            .collect()
     }
 
     /// Forgets every entry.
@@ -226,14 +251,8 @@ mod tests {
     }
 
     fn start(store: &mut DigestStore, n: u64) {
-        store.started(key(n), || {
-            (
-                format!("SELECT ?{n}").into_bytes(),
-                b"SELECT 1".to_vec(),
-                "u".into(),
-                "s".into(),
-            )
-        });
+        let digest = format!("SELECT ?{n}");
+        store.started(key(n), || (digest.as_bytes(), b"SELECT 1", "u".into(), "s"));
     }
 
     #[test]
@@ -272,14 +291,14 @@ mod tests {
     fn a_finished_statement_adds_its_time_rows_and_error() {
         let mut store = DigestStore::new(2);
         start(&mut store, 1);
-        store.finished(key(1), Duration::from_millis(3), 5, false);
+        store.finished(key(1), Instant::now(), Duration::from_millis(3), 5, false);
         start(&mut store, 1);
-        store.finished(key(1), Duration::from_millis(1), 0, true);
-        store.finished(key(9), Duration::from_millis(1), 0, true); // not kept: ignored
+        store.finished(key(1), Instant::now(), Duration::from_millis(1), 0, true);
+        store.finished(key(9), Instant::now(), Duration::from_millis(1), 0, true); // not kept: ignored
         let e = &store.entries()[0];
         assert_eq!((e.count, e.errors, e.rows, e.max_us), (2, 1, 5, 3000));
         assert_eq!((e.latency.count, e.latency.sum_us), (2, 4000));
-        assert_eq!(e.digest, "SELECT ?1");
+        assert_eq!(&*e.digest, "SELECT ?1");
         store.reset();
         assert!(store.is_empty());
     }

@@ -38,7 +38,7 @@ pub const STATEMENT_SHOWN: usize = 1024;
 pub struct Running<'a> {
     /// When the client sent it.
     pub since: Instant,
-    /// Its command byte.
+    /// Its command byte (0, COM_SLEEP, for a pipelined command behind another: not kept).
     pub command: u8,
     /// The first [`STATEMENT_SHOWN`] bytes of its SQL (a query or a prepare).
     pub statement: Option<&'a [u8]>,
@@ -177,6 +177,9 @@ impl SessionState {
             if self.awaiting.is_empty() {
                 self.running_since = None;
             }
+            // It never reaches a server: its digest entry gets no time, rows or error
+            // (and the next command's must not be credited to it).
+            self.digest = None;
         }
     }
 
@@ -221,6 +224,10 @@ impl SessionState {
             self.running_since = if self.awaiting.is_empty() {
                 None
             } else {
+                // A pipelined command is next: timed from here; which one it is and its
+                // statement are not kept (only the oldest's are).
+                self.running_command = 0;
+                self.running_has_statement = false;
                 Some(Instant::now())
             };
             return started;

@@ -629,10 +629,28 @@ fn digests_count_statements_per_digest_and_stay_within_their_capacity() {
     );
     let (_, text) = metrics_text(admin_port);
     let series = format!(
-        "dpm_digest_statements_total{{digest=\"SELECT v FROM digest_t WHERE id = ?\",user=\"{USER}\",service=\"app\"}}"
+        "dpm_digest_statements{{digest=\"SELECT v FROM digest_t WHERE id = ?\",user=\"{USER}\",service=\"app\"}}"
     );
     assert_eq!(sample(&text, &series), 50.0);
 
+    // A digest with a quote and a newline (an optimizer hint is kept as written): escaped
+    // in its label, every other line of the exposition intact.
+    for _ in 0..60 {
+        cli(port)
+            .arg("--comments") // the client strips comments otherwise
+            .run_stdin("SELECT /*+ hint(\"a\nc\") */ 1;\n")
+            .assert_success("a statement with a hint");
+    }
+    let (_, text) = metrics_text(admin_port);
+    assert!(
+        text.contains("digest=\"SELECT /*+ hint(\\\"a\\nc\\\") */ ?\""),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .all(|l| l.starts_with('#') || l.starts_with("dpm_")),
+        "{text}"
+    );
     let (status, _) = http(admin_port, As::Nobody, "DELETE", "/v1/digests", None);
     assert_eq!(status, 200);
     assert_eq!(get_open(admin_port, "/v1/digests")["kept"], 0);
