@@ -6,7 +6,8 @@ core.load_map("tasks_map", os.getenv("DPM_MAP_FILE"))
 core.load_acl("tasks_acl", os.getenv("DPM_ACL_FILE"))
 
 core.register_init(function()
-    print(("init ran on worker %d, map says %s"):format(worker, core.get_map("tasks_map", "db1")))
+    -- Logged, not printed: what init functions print is shown once (worker 0's).
+    core.Warning(("init ran on worker %d, map says %s"):format(worker, core.get_map("tasks_map", "db1")))
 end)
 
 -- Once per process: only worker 0's registration runs.
