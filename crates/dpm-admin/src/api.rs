@@ -226,16 +226,22 @@ async fn set_server_state(Path(name): Path<String>, body: Bytes) -> Answer {
         ))
     })?;
     let before = server.set_admin_state(state);
-    let killed = if state == AdminState::Maintenance {
-        control::kill_sessions_on_server(&name).await
+    let (killed, silent) = if state == AdminState::Maintenance {
+        let gathered = control::kill_sessions_on_server(&name).await;
+        (
+            gathered.items.iter().sum::<usize>(),
+            gathered.silent_workers,
+        )
     } else {
-        0
+        (0, Vec::new())
     };
     Ok(Json(json!({
         "server": name,
         "state": state.as_str(),
         "was": before.as_str(),
         "sessions_killed": killed,
+        // Workers busy past the answer timeout kill theirs when they get to it.
+        "silent_workers": silent,
     })))
 }
 
@@ -341,10 +347,16 @@ async fn session(Path(id): Path<String>) -> Answer {
 
 async fn kill_session(Path(id): Path<String>) -> Answer {
     let id = session_id(&id)?;
-    if control::kill_session(id).await {
-        Ok(Json(json!({ "killed": id })))
-    } else {
-        Err(ApiError::not_found(format!("no session {id}")))
+    match control::kill_session(id).await {
+        control::Killed::Yes => Ok(Json(json!({ "killed": id }))),
+        control::Killed::NoSuchSession => Err(ApiError::not_found(format!("no session {id}"))),
+        control::Killed::Unknown(silent) => Err(ApiError {
+            status: StatusCode::GATEWAY_TIMEOUT,
+            message: format!(
+                "session {id} is not on the workers that answered; workers {silent:?} did not \
+                 answer in time (busy): if it is theirs, it is killed when they get to it"
+            ),
+        }),
     }
 }
 

@@ -7,7 +7,14 @@
 //! Checking a password against its hash takes 5,000 rounds of SHA-256 (a millisecond or
 //! two): a status page polling every second would pay it on every poll, so passwords
 //! that passed are remembered as a SHA-256 of `user:password` (never in clear), for the
-//! life of the process.
+//! life of the process. Checks run one at a time off the admin thread's runtime, and a
+//! user that does not exist is checked against a dummy hash: a flood of guesses costs
+//! one core at most and the answer's time does not tell which user names exist.
+//!
+//! Without credentials (loopback only) a request must name a loopback host (`Host:
+//! 127.0.0.1:8989`, `localhost:8989`, `[::1]:8989`): a web page the operator visits cannot
+//! reach the API through a name it points at 127.0.0.1 (DNS rebinding), and a request
+//! that changes something from a page of another origin is refused.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -27,6 +34,10 @@ pub struct Auth {
     tokens: Vec<String>,
     /// SHA-256 of `user:password` of logins that passed.
     passed: Mutex<HashSet<[u8; 32]>>,
+    /// What a user that does not exist is checked against.
+    dummy: CachingSha2Hash,
+    /// One password check at a time.
+    checking: tokio::sync::Semaphore,
 }
 
 impl Auth {
@@ -41,10 +52,14 @@ impl Auth {
                     .map_err(|e| format!("admin user '{user}': {e}"))
             })
             .collect::<Result<_, _>>()?;
+        let dummy = CachingSha2Hash::generate(b"no such admin user")
+            .map_err(|e| format!("admin API: {e}"))?;
         Ok(Auth {
             users,
             tokens: spec.tokens.clone(),
             passed: Mutex::new(HashSet::new()),
+            dummy,
+            checking: tokio::sync::Semaphore::new(1),
         })
     }
 
@@ -83,11 +98,14 @@ impl Auth {
         if self.passed().contains(&fingerprint) {
             return Ok(());
         }
-        let known = self
-            .users
-            .iter()
-            .find(|(u, _)| u == user)
-            .is_some_and(|(_, hash)| hash.verify_password(password.as_bytes()));
+        let known = match self.users.iter().find(|(u, _)| u == user) {
+            Some((_, hash)) => hash.verify_password(password.as_bytes()),
+            None => {
+                // As long as a real check: the time does not tell the name is unknown.
+                let _ = self.dummy.verify_password(password.as_bytes());
+                false
+            }
+        };
         if !known {
             return Err("wrong user or password");
         }
@@ -106,14 +124,68 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Whether a request to an API without credentials comes from this machine's own
+/// pages and tools: its `Host` is a loopback name, and a request that changes something
+/// carries no `Origin` of another host.
+fn local_only(request: &Request) -> Result<(), &'static str> {
+    let loopback = |hostport: &str| {
+        let host = match hostport.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => hostport,
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    };
+    let headers = request.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if !loopback(host) {
+        return Err("an admin API without credentials answers only requests to a loopback host");
+    }
+    if request.method() != axum::http::Method::GET {
+        if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+            let origin = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+            if !loopback(origin) {
+                return Err("a change from a page of another origin is refused");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Middleware: lets authenticated requests through, answers the others 401 with
-/// `WWW-Authenticate: Basic` and a JSON error.
+/// `WWW-Authenticate: Basic` and a JSON error (403 for a request an API without
+/// credentials refuses).
 pub async fn require(
     State(auth): State<std::sync::Arc<Auth>>,
     request: Request,
     next: Next,
 ) -> Response {
-    match auth.check(request.headers().get(header::AUTHORIZATION)) {
+    if auth.open() {
+        return match local_only(&request) {
+            Ok(()) => next.run(request).await,
+            Err(why) => {
+                let body = serde_json::json!({ "error": why });
+                (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+            }
+        };
+    }
+    let authorization = request.headers().get(header::AUTHORIZATION).cloned();
+    let verdict = {
+        // One check at a time, on a blocking thread: 5,000 rounds of SHA-256 must not
+        // stall the admin thread's other requests.
+        let _turn = auth.checking.acquire().await;
+        let auth = auth.clone();
+        tokio::task::spawn_blocking(move || auth.check(authorization.as_ref()))
+            .await
+            .unwrap_or(Err("the credential check failed"))
+    };
+    match verdict {
         Ok(()) => next.run(request).await,
         Err(why) => {
             let body = serde_json::json!({ "error": why });

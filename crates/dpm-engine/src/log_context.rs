@@ -2,12 +2,13 @@
 //! about a session can say whose it is (its id, client address and user) without the
 //! data path paying for it.
 //!
-//! A session's tasks (its connections' reader and writer, the task that accepts and logs
-//! it in) are wrapped in [`SessionScoped`], which notes the session's id in a
+//! A connection's tasks (its reader and writer, the task that accepts and logs a client
+//! in) are wrapped in [`SessionScoped`], which notes the connection's id in a
 //! thread-local for the duration of each poll — two thread-local writes per poll, where a
 //! `tracing` span entered per poll measured 6.7 % more instructions per statement. The
 //! logger (the binary's) calls [`current_session`] only when it writes a line: it then
-//! looks the session up in the worker's connection table.
+//! looks the connection up in the worker's table and finds its session as it is *now*
+//! (a backend opened by a script and linked later logs as its session's from then on).
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -19,8 +20,9 @@ use crate::worker::Worker;
 use crate::ConnId;
 
 thread_local! {
-    /// The session whose task is being polled (0: none).
-    static CURRENT: Cell<ConnId> = const { Cell::new(0) };
+    /// The connection whose task is being polled (0: none), and the session it belonged
+    /// to when its task started (0: none).
+    static CURRENT: Cell<(ConnId, ConnId)> = const { Cell::new((0, 0)) };
     /// This thread's worker, for looking sessions up.
     static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
 }
@@ -31,8 +33,9 @@ pub(crate) fn set_worker(worker: &Worker) {
 }
 
 pin_project_lite::pin_project! {
-    /// A future polled as the work of session `session` (see the module docs).
+    /// A future polled as the work of connection `conn` (see the module docs).
     pub(crate) struct SessionScoped<F> {
+        conn: ConnId,
         session: ConnId,
         #[pin]
         inner: F,
@@ -45,17 +48,19 @@ impl<F: Future> Future for SessionScoped<F> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let before = CURRENT.with(|c| c.replace(*this.session));
+        let before = CURRENT.with(|c| c.replace((*this.conn, *this.session)));
         let polled = this.inner.poll(cx);
         CURRENT.with(|c| c.set(before));
         polled
     }
 }
 
-/// `future`, polled as the work of the session `conn` belongs to (if any, now).
+/// `future`, polled as the work of `conn` (and so of the session it belongs to when a
+/// line is written).
 pub(crate) fn scoped<F: Future>(conn: &crate::conn::Conn, future: F) -> SessionScoped<F> {
     let session = conn.session.borrow().as_ref().map_or(0, |s| s.client);
     SessionScoped {
+        conn: conn.id,
         session,
         inner: future,
     }
@@ -75,31 +80,29 @@ pub struct SessionFacts {
 /// The session the running code works for, if any (for the logger). Never panics: a table
 /// that is being changed as the line is written gives the id alone.
 pub fn current_session() -> Option<SessionFacts> {
-    let id = CURRENT.with(|c| c.get());
-    if id == 0 {
+    let (conn, at_spawn) = CURRENT.with(|c| c.get());
+    if conn == 0 {
         return None;
     }
-    let mut facts = SessionFacts {
-        id,
-        client: None,
-        user: None,
-    };
-    WORKER.with(|w| {
-        let Ok(worker) = w.try_borrow() else { return };
-        let Some(worker) = worker.as_ref() else {
-            return;
+    let known = WORKER.with(|w| {
+        let worker = w.try_borrow().ok()?;
+        let conns = worker.as_ref()?.inner.conns.try_borrow().ok()?;
+        let this = conns.get(&conn)?;
+        // A client is its own session; a backend, its session's while it is linked.
+        let id = match this.role {
+            Role::Client => conn,
+            _ => this.session.try_borrow().ok()?.as_ref()?.client,
         };
-        let Ok(conns) = worker.inner.conns.try_borrow() else {
-            return;
+        let mut facts = SessionFacts {
+            id,
+            client: None,
+            user: None,
         };
         let Some(client) = conns.get(&id).filter(|c| c.role == Role::Client) else {
-            return;
+            return Some(facts);
         };
         facts.client = client.transport.get().and_then(|t| t.peer());
-        let Ok(session) = client.session.try_borrow() else {
-            return;
-        };
-        if let Some(session) = session.as_ref() {
+        if let Some(session) = client.session.try_borrow().ok()?.as_ref() {
             facts.user = session.proxy_user().or_else(|| {
                 let state = session.state.try_borrow().ok()?;
                 state
@@ -108,6 +111,14 @@ pub fn current_session() -> Option<SessionFacts> {
                     .map(|u| String::from_utf8_lossy(u).into_owned())
             });
         }
+        Some(facts)
     });
-    Some(facts)
+    // Gone from the table (it is closing): the session it had when its task started.
+    known.or_else(|| {
+        (at_spawn != 0).then_some(SessionFacts {
+            id: at_spawn,
+            client: None,
+            user: None,
+        })
+    })
 }

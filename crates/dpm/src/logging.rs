@@ -118,7 +118,16 @@ where
                 write!(writer, " client={client}")?;
             }
             if let Some(user) = &session.user {
-                write!(writer, " user={user}")?;
+                // The name the client sent, before any check: quoted and escaped when it
+                // holds a blank or a control character, so it cannot forge a line.
+                if user
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '"')
+                {
+                    write!(writer, " user={user:?}")?;
+                } else {
+                    write!(writer, " user={user}")?;
+                }
             }
             writeln!(writer)
         }

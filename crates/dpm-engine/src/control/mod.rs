@@ -153,19 +153,41 @@ pub async fn sessions() -> Gathered<SessionInfo> {
     }
 }
 
+/// What became of a kill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Killed {
+    /// Killed.
+    Yes,
+    /// No worker has the session.
+    NoSuchSession,
+    /// No worker that answered has it, and these did not answer in time: the session may
+    /// be on one of them, and is then killed when that worker gets to the request.
+    Unknown(Vec<usize>),
+}
+
 /// Kills session `id`: its client is told ERR 1927 (connection was killed), as MariaDB's
-/// `KILL` tells it, and the session is closed with its backends. False if no worker has
-/// it.
-pub async fn kill_session(id: ConnId) -> bool {
-    let (answers, _) = ask_all(|reply| Request::Kill(id, reply)).await;
-    answers.into_iter().any(|(_, killed)| killed)
+/// `KILL` tells it, and the session is closed with its backends.
+pub async fn kill_session(id: ConnId) -> Killed {
+    let (answers, silent) = ask_all(|reply| Request::Kill(id, reply)).await;
+    if answers.into_iter().any(|(_, killed)| killed) {
+        Killed::Yes
+    } else if silent.is_empty() {
+        Killed::NoSuchSession
+    } else {
+        Killed::Unknown(silent)
+    }
 }
 
 /// Kills, on every worker, the sessions whose backend is on server `name` and whose
-/// router cannot move them to another server (see [`SessionInfo`]). How many.
-pub async fn kill_sessions_on_server(name: &str) -> usize {
-    let (answers, _) = ask_all(|reply| Request::KillOnServer(name.to_string(), reply)).await;
-    answers.into_iter().map(|(_, n)| n).sum()
+/// router cannot move them to another server (see [`SessionInfo`]): how many, and the
+/// workers that did not answer in time (theirs are killed when they get to it).
+pub async fn kill_sessions_on_server(name: &str) -> Gathered<usize> {
+    let (answers, silent_workers) =
+        ask_all(|reply| Request::KillOnServer(name.to_string(), reply)).await;
+    Gathered {
+        items: answers.into_iter().map(|(_, n)| n).collect(),
+        silent_workers,
+    }
 }
 
 /// The diagnostics of every service (with its filters') as one worker sees them.

@@ -651,6 +651,25 @@ fn digests_count_statements_per_digest_and_stay_within_their_capacity() {
             .all(|l| l.starts_with('#') || l.starts_with("dpm_")),
         "{text}"
     );
+    // Without credentials the API answers loopback hosts only (no DNS rebinding), and no
+    // change comes from a page of another origin.
+    let foreign = |args: &[&str], method: &str| {
+        let out = run_bounded(
+            Command::new("curl")
+                .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", method])
+                .args(args)
+                .arg(format!("http://127.0.0.1:{admin_port}/v1/digests")),
+            None,
+            Duration::from_secs(20),
+        );
+        out.stdout.trim().to_string()
+    };
+    assert_eq!(foreign(&["-H", "Host: rebound.example"], "GET"), "403");
+    assert_eq!(
+        foreign(&["-H", "Origin: http://evil.example"], "DELETE"),
+        "403"
+    );
+    assert_eq!(foreign(&["-H", "Host: localhost"], "GET"), "200");
     let (status, _) = http(admin_port, As::Nobody, "DELETE", "/v1/digests", None);
     assert_eq!(status, 200);
     assert_eq!(get_open(admin_port, "/v1/digests")["kept"], 0);
