@@ -91,9 +91,12 @@ impl Host {
     ) -> Result<Value, String> {
         WorkerGauges::bump(&self.worker.gauges().lua_calls);
         crate::sandbox::burst_starts(&self.lua);
-        func.call_async::<Value>(args)
-            .await
-            .map_err(|e| self.failed(&what(), &e))
+        match func.call_async::<Value>(args).await {
+            Ok(value) => Ok(value),
+            // An action that closed its transaction ended as it asked to.
+            Err(e) if crate::errors::is_action_end(&e) => Ok(Value::Nil),
+            Err(e) => Err(self.failed(&what(), &e)),
+        }
     }
 
     /// Like [`Host::call_as`] but a plain call, not a coroutine: for functions declared

@@ -28,6 +28,7 @@ pub mod sandbox;
 pub mod services;
 pub mod sockets;
 pub mod tasks;
+pub mod tcp_service;
 pub mod timeouts;
 pub mod timer;
 pub mod tls_options;

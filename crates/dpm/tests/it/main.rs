@@ -22,6 +22,7 @@ mod lifecycle;
 mod lifecycle_timeouts;
 mod lua_api;
 mod lua_runtime;
+mod lua_runtime_tcp;
 mod monitor;
 mod neper_model;
 mod prepared;
