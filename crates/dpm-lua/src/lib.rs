@@ -23,6 +23,7 @@ pub mod dpm_events;
 pub mod errors;
 pub mod functions;
 pub mod host;
+pub mod nice;
 pub mod packets;
 pub mod sandbox;
 pub mod services;
