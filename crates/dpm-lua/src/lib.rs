@@ -197,6 +197,7 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
     let core = core_lib::register(lua)?;
     tasks::register(lua, &core, host)?;
     cosocket::register(lua, &core)?;
+    services::lua_action::register(lua, &core, host)?;
     // The startup file's own path, so a startfile can find files next to it.
     dpm.set("startfile", startfile.display().to_string())?;
     lua.globals().set("dpm", dpm)?;

@@ -7,6 +7,7 @@ mod classify;
 pub(crate) mod fields;
 mod filter;
 mod json;
+pub mod lua_action;
 mod monitor;
 mod server;
 mod service;

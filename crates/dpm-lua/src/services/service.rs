@@ -164,6 +164,11 @@ pub fn service(lua: &Lua, spec: Value) -> mlua::Result<ServiceObject> {
                         ))
                     }
                 },
+                // "lua.NAME": an action registered with core.register_action.
+                Value::String(entry) => filters.push(
+                    super::lua_action::filter_for(lua, &entry.to_string_lossy())
+                        .map_err(|e| raise(lua, format!("{what}: {e}")))?,
+                ),
                 _ => {
                     return Err(raise(
                         lua,

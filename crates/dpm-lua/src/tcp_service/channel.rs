@@ -28,9 +28,11 @@ use crate::contexts::may_wait;
 /// client cannot grow a worker's memory without bound.
 pub const MAX_INPUT: usize = 1 << 20;
 
-/// The client connection both channels of a transaction share.
+/// The client connection both channels of a transaction share. Without a socket (a
+/// statement of a MySQL session, `crate::services::lua_action`) the channels only hold
+/// data: nothing is read or written, the request has all it will get.
 pub struct Client {
-    stream: TcpStream,
+    stream: Option<TcpStream>,
     /// The client closed its sending side (or the connection failed).
     read_eof: Cell<bool>,
     /// The transaction was closed or finished: every operation is refused.
@@ -40,10 +42,24 @@ pub struct Client {
 impl Client {
     pub fn new(stream: TcpStream) -> Rc<Client> {
         Rc::new(Client {
-            stream,
+            stream: Some(stream),
             read_eof: Cell::new(false),
             closed: Cell::new(false),
         })
+    }
+
+    /// A client without a socket: the channels of one statement.
+    pub fn statement() -> Rc<Client> {
+        Rc::new(Client {
+            stream: None,
+            read_eof: Cell::new(true),
+            closed: Cell::new(false),
+        })
+    }
+
+    /// True when the channels write to a socket.
+    pub fn has_socket(&self) -> bool {
+        self.stream.is_some()
     }
 
     pub fn is_closed(&self) -> bool {
@@ -55,16 +71,21 @@ impl Client {
         self.discard_unread();
         self.closed.set(true);
         // Wakes the client now rather than when the action's objects are collected.
-        let _ = socket_ref(&self.stream).shutdown(std::net::Shutdown::Both);
+        if let Some(stream) = &self.stream {
+            let _ = socket_ref(stream).shutdown(std::net::Shutdown::Both);
+        }
     }
 
     /// Reads what the socket has without waiting into `into`; false when it has nothing.
     fn try_read(&self, into: &mut BytesMut) -> bool {
+        let Some(stream) = &self.stream else {
+            return false;
+        };
         if self.read_eof.get() || self.closed.get() {
             return false;
         }
         into.reserve(4096);
-        match self.stream.try_read_buf(into) {
+        match stream.try_read_buf(into) {
             Ok(0) => {
                 self.read_eof.set(true);
                 false
@@ -88,8 +109,9 @@ impl Client {
 
     /// Waits until the socket has something to read (or ended).
     async fn readable(&self) {
-        if self.stream.readable().await.is_err() {
-            self.read_eof.set(true);
+        match &self.stream {
+            Some(stream) if stream.readable().await.is_ok() => {}
+            _ => self.read_eof.set(true),
         }
     }
 
@@ -100,14 +122,17 @@ impl Client {
 
     /// Writes all of `data`, waiting for the socket as needed; false when the client is gone.
     pub async fn write_all(&self, mut data: &[u8]) -> bool {
+        let Some(stream) = &self.stream else {
+            return data.is_empty();
+        };
         while !data.is_empty() {
             if self.closed.get() {
                 return false;
             }
-            match self.stream.try_write(data) {
+            match stream.try_write(data) {
                 Ok(n) => data = &data[n..],
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if self.stream.writable().await.is_err() {
+                    if stream.writable().await.is_err() {
                         return false;
                     }
                 }
@@ -119,10 +144,10 @@ impl Client {
 
     /// Writes as much of `data` as the socket takes now; returns how much.
     fn try_write(&self, data: &[u8]) -> usize {
-        if self.closed.get() {
-            return 0;
+        match &self.stream {
+            Some(stream) if !self.closed.get() => stream.try_write(data).unwrap_or(0),
+            _ => 0,
         }
-        self.stream.try_write(data).unwrap_or(0)
     }
 
     /// Ends the connection after the action: no more writes, then the socket closes
@@ -130,7 +155,9 @@ impl Client {
     pub fn end(&self) {
         self.discard_unread();
         if !self.closed.replace(true) {
-            let _ = socket_ref(&self.stream).shutdown(std::net::Shutdown::Write);
+            if let Some(stream) = &self.stream {
+                let _ = socket_ref(stream).shutdown(std::net::Shutdown::Write);
+            }
         }
     }
 }
@@ -217,13 +244,28 @@ impl Channel {
         self.flush_with(&input).await
     }
 
+    /// Sets the input (a statement's SQL, before the action runs).
+    pub fn preload(&self, data: &[u8]) {
+        let mut input = self.input.borrow_mut();
+        input.clear();
+        input.extend_from_slice(data);
+    }
+
+    /// Everything the channel holds, output then input (a statement's outcome).
+    pub fn contents(&self) -> Vec<u8> {
+        let mut all = self.output.borrow().to_vec();
+        all.extend_from_slice(&self.input.borrow());
+        all
+    }
+
     /// Moves up to `n` input bytes to the output; returns how many moved.
     fn forward(&self, n: usize) -> usize {
         let moved = {
             let mut input = self.input.borrow_mut();
             let n = n.min(input.len());
             let bytes = input.split_to(n);
-            if self.side == Side::Response {
+            // A raw TCP request has no server behind it: what is forwarded is consumed.
+            if self.side == Side::Response || !self.client.has_socket() {
                 self.output.borrow_mut().extend_from_slice(&bytes);
             }
             n
@@ -342,6 +384,11 @@ impl UserData for ChannelObject {
                     return Ok(-1);
                 }
                 let bytes = data.as_bytes().to_vec();
+                if !channel.client.has_socket() {
+                    // A statement's answer is made when the action ends.
+                    channel.output.borrow_mut().extend_from_slice(&bytes);
+                    return Ok(bytes.len() as i64);
+                }
                 Ok(if channel.flush_with(&bytes).await {
                     bytes.len() as i64
                 } else {

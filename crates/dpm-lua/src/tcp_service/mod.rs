@@ -96,7 +96,7 @@ async fn accept_loop(host: Rc<Host>, listening: Rc<Listening>, socket: TcpListen
 
 /// Serves one connection: runs the action as a coroutine, then ends the connection.
 async fn serve(host: Rc<Host>, action: Function, stream: TcpStream) {
-    let txn = txn::Txn::new(channel::Client::new(stream));
+    let txn = txn::Txn::new(channel::Client::new(stream), Default::default());
     let object = match host.lua.create_userdata(txn::TxnObject(txn.clone())) {
         Ok(o) => o,
         Err(e) => {

@@ -2,9 +2,11 @@
 //! `txn:res_channel()` (and the older names `get_req_buf` / `get_res_buf`), private data
 //! (`get_priv`, `set_priv`), and the two ways to end (`close`: at once; `finish`: after
 //! the waiting response data went out). Both end the running action
-//! ([`crate::errors::ActionEnded`]).
+//! ([`crate::errors::ActionEnded`]). The same class serves a statement of a MySQL
+//! session (`crate::services::lua_action`): there the client has no socket, and what the
+//! channels hold when the action ends decides the statement's fate.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use mlua::{UserData, UserDataMethods, UserDataRef, Value};
@@ -18,17 +20,29 @@ pub struct Txn {
     pub client: Rc<Client>,
     pub req: Rc<Channel>,
     pub res: Rc<Channel>,
-    /// `set_priv`'s value (`nil` until set).
-    private: RefCell<Value>,
+    /// `set_priv`'s value (`nil` until set); a MySQL session's lasts for the session.
+    private: Rc<RefCell<Value>>,
+    /// How the action ended the transaction, if it did.
+    pub ending: Cell<Option<Ending>>,
+}
+
+/// How an action ended its transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// `txn:finish()`.
+    Finished,
+    /// `txn:close()`.
+    Closed,
 }
 
 impl Txn {
-    pub fn new(client: Rc<Client>) -> Rc<Txn> {
+    pub fn new(client: Rc<Client>, private: Rc<RefCell<Value>>) -> Rc<Txn> {
         Rc::new(Txn {
             req: Channel::new(client.clone(), Side::Request),
             res: Channel::new(client.clone(), Side::Response),
             client,
-            private: RefCell::new(Value::Nil),
+            private,
+            ending: Cell::new(None),
         })
     }
 
@@ -77,6 +91,7 @@ impl UserData for TxnObject {
             Ok(())
         });
         methods.add_method("close", |_, this, ()| -> mlua::Result<()> {
+            this.0.ending.set(Some(Ending::Closed));
             this.0.client.close();
             Err(mlua::Error::external(ActionEnded))
         });
@@ -85,7 +100,14 @@ impl UserData for TxnObject {
             |lua, this: UserDataRef<TxnObject>, ()| async move {
                 let _wait = may_wait(&lua, "txn:finish")?;
                 let txn = this.0.clone();
-                txn.end().await;
+                txn.ending.set(Some(Ending::Finished));
+                if txn.client.has_socket() {
+                    txn.end().await;
+                } else {
+                    // A statement: its answer is made from the response when the action
+                    // returns; nothing more may change it.
+                    txn.client.end();
+                }
                 Err::<(), _>(mlua::Error::external(ActionEnded))
             },
         );

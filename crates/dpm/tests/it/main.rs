@@ -30,6 +30,7 @@ mod python;
 mod robustness;
 mod rwsplit;
 mod services;
+mod services_lua_action;
 mod suites;
 mod sysbench;
 mod tls;
