@@ -21,6 +21,7 @@ pub mod core_lib;
 pub mod cosocket;
 pub mod dpm_events;
 pub mod errors;
+pub mod fetches;
 pub mod functions;
 pub mod host;
 pub mod nice;
@@ -198,6 +199,7 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
     tasks::register(lua, &core, host)?;
     cosocket::register(lua, &core)?;
     services::lua_action::register(lua, &core, host)?;
+    fetches::register(lua, &core, host)?;
     // The startup file's own path, so a startfile can find files next to it.
     dpm.set("startfile", startfile.display().to_string())?;
     lua.globals().set("dpm", dpm)?;

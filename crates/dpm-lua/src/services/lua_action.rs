@@ -35,7 +35,6 @@ use mlua::{Function, Lua, Table, Value};
 
 use super::action::{error_action, from_lua, GENERIC_ERROR};
 use super::filter::{stats_of, FilterStats};
-use crate::errors::raise;
 use crate::host::Host;
 use crate::tcp_service::channel::Client;
 use crate::tcp_service::txn::{Ending, Txn, TxnObject};
@@ -55,32 +54,10 @@ pub fn register(lua: &Lua, core: &Table, host: &Rc<Host>) -> mlua::Result<()> {
     core.set(
         "register_action",
         lua.create_function(|lua, (name, func): (String, Value)| {
-            use crate::contexts::{current, Context};
-            if !matches!(current(lua), Context::Body | Context::Init) {
-                return Err(raise(
-                    lua,
-                    "core.register_action can only be called while the startup file loads (the body or an init function)",
-                ));
-            }
-            let Value::Function(func) = func else {
-                return Err(raise(
-                    lua,
-                    format!(
-                        "core.register_action: the second argument must be a function, not a {}",
-                        func.type_name()
-                    ),
-                ));
-            };
-            let valid = !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-            if !valid {
-                return Err(raise(
-                    lua,
-                    format!("core.register_action: '{name}' is not a name (letters, digits, '_' and '-')"),
-                ));
-            }
+            let what = "core.register_action";
+            crate::fetches::registering(lua, what)?;
+            let name = crate::fetches::checked_name(lua, what, name)?;
+            let func = crate::fetches::function_arg(lua, what, func)?;
             if let Some(actions) = lua.app_data_ref::<Rc<Actions>>() {
                 actions.by_name.borrow_mut().insert(name, func);
             }

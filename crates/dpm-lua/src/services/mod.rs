@@ -9,6 +9,7 @@ mod filter;
 mod json;
 pub mod lua_action;
 mod monitor;
+mod route_hint;
 mod server;
 mod service;
 mod session_object;

@@ -289,6 +289,20 @@ fn line_end(input: &[u8]) -> usize {
         .map_or(input.len(), |at| at + 1)
 }
 
+/// The context check of a method that waits on a socket: a channel without one (a
+/// statement's) never waits, so it is allowed where nothing may wait (fetches).
+fn waits(
+    lua: &mlua::Lua,
+    channel: &Channel,
+    function: &str,
+) -> mlua::Result<Option<crate::contexts::Waiting>> {
+    if channel.client.has_socket() {
+        may_wait(lua, function).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// A script's handle on a [`Channel`].
 pub struct ChannelObject(pub Rc<Channel>);
 
@@ -331,8 +345,9 @@ impl UserData for ChannelObject {
             methods.add_async_method(
                 name,
                 move |lua, this: UserDataRef<ChannelObject>, ()| async move {
-                    let _wait = may_wait(&lua, read.name())?;
                     let channel = this.0.clone();
+                    // A statement's channel never waits (a fetch may read it).
+                    let _wait = waits(&lua, &channel, read.name())?;
                     let ready = |input: &[u8]| match read {
                         Read::Line => input.contains(&b'\n'),
                         Read::Dup | Read::Get => !input.is_empty(),
@@ -377,8 +392,8 @@ impl UserData for ChannelObject {
         methods.add_async_method(
             "send",
             |lua, this: UserDataRef<ChannelObject>, data: mlua::String| async move {
-                let _wait = may_wait(&lua, "channel:send")?;
                 let channel = this.0.clone();
+                let _wait = waits(&lua, &channel, "channel:send")?;
                 // A raw TCP service has no server to send the request to.
                 if channel.side == Side::Request || channel.client.is_closed() {
                     return Ok(-1);

@@ -98,10 +98,10 @@ impl UserData for TxnObject {
         methods.add_async_method(
             "finish",
             |lua, this: UserDataRef<TxnObject>, ()| async move {
-                let _wait = may_wait(&lua, "txn:finish")?;
                 let txn = this.0.clone();
                 txn.ending.set(Some(Ending::Finished));
                 if txn.client.has_socket() {
+                    let _wait = may_wait(&lua, "txn:finish")?;
                     txn.end().await;
                 } else {
                     // A statement: its answer is made from the response when the action

@@ -105,3 +105,74 @@ fn actions_are_registered_before_a_service_names_them() {
         "core.register_action: the second argument must be a function, not a integer",
     );
 }
+
+#[test]
+fn fetches_and_converters_drive_a_routing_hint_a_filter_match_and_qla_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("gold.log");
+    let (builder, port) = Dpm::in_front_of_mariadb("crates/dpm/tests/lua/fetches.lua");
+    let dpm = builder
+        .env("DPM_QLA_FILE", log.display())
+        .arg("--threads")
+        .arg("1")
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let run = |sql: &str| Cli::new(port).arg("-N").run(sql);
+    // The routing hint: "DB" lowered to its own server passes, no hint passes, another
+    // server reaches the router, which refuses it by name.
+    for sql in ["SELECT 'plain'", "SELECT 'nowhere'"] {
+        let out = run(sql);
+        out.assert_success(sql);
+    }
+    let out = run("SELECT 'ELSEWHERE'");
+    assert!(
+        out.stderr.contains("ERROR 1105")
+            && out.stderr.contains("cannot route to server 'elsewhere'"),
+        "{out}"
+    );
+    // The filter match on a fetch's value, and the fields.
+    run("SELECT 'gold', 'tenant=acme'").assert_success("gold");
+    run("SELECT 'basic', 'tenant=other'").assert_success("basic");
+    run("SELECT 'gold', 'no tenant'").assert_success("gold without a tenant");
+    let lines = wait_until("two gold lines", Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        (text.lines().count() >= 2).then_some(text)
+    });
+    let lines: Vec<&str> = lines.lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].contains(r#""sql":"SELECT 'gold', 'tenant=acme'""#)
+            && lines[0].contains(r#""tenant":"ACME""#)
+            && lines[0].contains(r#""waits":null"#),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].contains(r#""tenant":null"#), "{}", lines[1]);
+    // A fetch may not wait: its error names the function and the context.
+    let refused = dpm.wait_for_line("ERROR: fetch 'lua.waits': ", Duration::from_secs(10));
+    assert!(
+        refused.contains("fetches.lua:")
+            && refused.contains("core.msleep waits, and cannot be called in a fetch or converter"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn an_expression_names_registered_fetches_and_converters() {
+    assert_start_fails_at_line_2(
+        "dpm.service{ name = 'x', router = 'readconnroute', servers = { s }, route = 'lua.nope' }",
+        "dpm.service 'x': field 'route': no fetch 'lua.nope' (register it with core.register_fetches(\"nope\", fn) first)",
+    );
+    assert_start_fails_at_line_2(
+        "core.register_fetches('f', function() end) dpm.service{ name = 'x', router = 'readconnroute', servers = { s }, route = 'lua.f,lua.c' }",
+        "dpm.service 'x': field 'route': no converter 'lua.c' (register it with core.register_converters(\"c\", fn) first)",
+    );
+    assert_start_fails_at_line_2(
+        "dpm.filter{ name = 'q', module = 'qla', options = { file = '/dev/null', match_on = 'tier' } }",
+        "option 'match_on': 'tier' is not an expression (lua.FETCH, then any ,lua.CONVERTER",
+    );
+    assert_start_fails_at_line_2(
+        "core.register_converters('c', 'not a function')",
+        "core.register_converters: the second argument must be a function, not a string",
+    );
+}
