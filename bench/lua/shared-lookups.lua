@@ -4,6 +4,8 @@
 -- in how many microseconds. The startup file runs on every worker, so each fills the same
 -- map and ACL (the same result) before its task starts.
 local seconds = tonumber(os.getenv("DPM_LOOKUP_SECONDS") or "3")
+-- DPM_LOOKUP_COUNT: stop after this many lookups instead (for counting instructions).
+local count = tonumber(os.getenv("DPM_LOOKUP_COUNT") or "0")
 local entries = tonumber(os.getenv("DPM_LOOKUP_ENTRIES") or "1000")
 
 local keys = {}
@@ -26,7 +28,7 @@ core.register_task(function()
     local started = clock()
     local deadline = started + seconds
     local now = started
-    while now < deadline do
+    while (count > 0 and n < count) or (count == 0 and now < deadline) do
         for _ = 1, 1000 do
             i = i % entries + 1
             local k = keys[i]
@@ -39,4 +41,5 @@ core.register_task(function()
     end
     assert(found == n, "every key is present")
     print(("lookups worker=%d n=%d us=%d"):format(dpm.stats().worker, n, math.floor((now - started) * 1e6)))
+    if count > 0 then os.exit(0) end -- with --threads 1: the process's instructions are this run's
 end, { per_worker = true })
