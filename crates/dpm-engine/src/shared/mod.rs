@@ -5,7 +5,7 @@
 //! Workers share nothing else: connections, callbacks and Lua states stay on their own
 //! thread. None of it is on the forwarding path — a script pays for it only when it
 //! calls it. Reads of maps and ACLs take no lock ([`tables`]: snapshots behind
-//! `arc-swap`; a write copies the table it changes). Counters are atomics (a name lookup
+//! `arc-swap`; a write copies the shard, a 64th of the table, it changes). Counters are atomics (a name lookup
 //! under a read lock, then one atomic add).
 
 mod tables;
@@ -128,56 +128,64 @@ impl Shared {
 
     /// Sets `key` to `value` in map `name` (created if needed). Copies the map.
     pub fn map_set(&self, name: &str, key: &[u8], value: SharedValue) {
-        self.maps.write(name, |m| m.insert(key.into(), value));
+        self.maps.write(name, key, |m| m.insert(key.into(), value));
     }
 
     /// Sets every `(key, value)` of `entries` in map `name` with one copy of the map (a
     /// map file).
     pub fn map_set_many(&self, name: &str, entries: impl IntoIterator<Item = (Key, SharedValue)>) {
-        self.maps.write(name, |m| m.extend(entries));
+        self.maps.write_all(name, |shards| {
+            for (key, value) in entries {
+                shards[tables::shard_of(&key)].insert(key, value);
+            }
+        });
     }
 
     /// The value of `key` in map `name`. Takes no lock.
     pub fn map_get(&self, name: &str, key: &[u8]) -> Option<SharedValue> {
-        self.maps.read(name, |m| m.get(key).cloned()).flatten()
+        self.maps.read(name, key, |m| m.get(key).cloned()).flatten()
     }
 
     /// Removes `key` from map `name`; true if it was there.
     pub fn map_del(&self, name: &str, key: &[u8]) -> bool {
         // Removing what is not there copies nothing.
-        self.maps.read(name, |m| m.contains_key(key)) == Some(true)
-            && self.maps.write(name, |m| m.remove(key).is_some())
+        self.maps.read(name, key, |m| m.contains_key(key)) == Some(true)
+            && self.maps.write(name, key, |m| m.remove(key).is_some())
     }
 
     /// A copy of every entry of map `name` (empty if there is no such map).
     pub fn map_entries(&self, name: &str) -> Vec<(Key, SharedValue)> {
-        self.maps
-            .read(name, |m| {
-                m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-            })
-            .unwrap_or_default()
+        let mut entries = Vec::new();
+        self.maps.read_all(name, |m| {
+            entries.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+        });
+        entries
     }
 
     /// Adds `key` to ACL `name` (created if needed); true if it was not there yet.
     pub fn acl_add(&self, name: &str, key: &[u8]) -> bool {
-        self.acls.read(name, |s| s.contains(key)) != Some(true)
-            && self.acls.write(name, |s| s.insert(key.into()))
+        self.acls.read(name, key, |s| s.contains(key)) != Some(true)
+            && self.acls.write(name, key, |s| s.insert(key.into()))
     }
 
     /// Adds every key of `keys` to ACL `name` with one copy of the ACL (an ACL file).
     pub fn acl_add_many(&self, name: &str, keys: impl IntoIterator<Item = Key>) {
-        self.acls.write(name, |s| s.extend(keys));
+        self.acls.write_all(name, |shards| {
+            for key in keys {
+                shards[tables::shard_of(&key)].insert(key);
+            }
+        });
     }
 
     /// Removes `key` from ACL `name`; true if it was there.
     pub fn acl_del(&self, name: &str, key: &[u8]) -> bool {
-        self.acls.read(name, |s| s.contains(key)) == Some(true)
-            && self.acls.write(name, |s| s.remove(key))
+        self.acls.read(name, key, |s| s.contains(key)) == Some(true)
+            && self.acls.write(name, key, |s| s.remove(key))
     }
 
     /// Whether ACL `name` holds `key`. Takes no lock.
     pub fn acl_match(&self, name: &str, key: &[u8]) -> bool {
-        self.acls.read(name, |s| s.contains(key)) == Some(true)
+        self.acls.read(name, key, |s| s.contains(key)) == Some(true)
     }
 
     /// Registers a worker's gauges so that [`Shared::totals`] counts them.

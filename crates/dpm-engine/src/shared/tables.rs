@@ -1,10 +1,12 @@
 //! Named tables (the shared maps and ACLs) that every worker reads without a lock.
 //!
 //! Every table of one kind sits in one immutable snapshot (name → table) behind an
-//! [`ArcSwap`], with a version number bumped by each write. A write copies the table it
-//! changes, changes the copy and publishes a new snapshot holding it (the other tables are
-//! shared with the old snapshot, an `Arc` each); writers take one mutex (only each other
-//! wait). A reader keeps, per thread, the last snapshot it loaded and its version: while
+//! [`ArcSwap`], with a version number bumped by each write. A table is split in
+//! [`SHARDS`] shards by a hash of the key. A write copies the shard it changes (a 64th of
+//! the table: filling a table of n entries one write at a time copies n²/128 entries, not
+//! n²/2), changes the copy and publishes a new snapshot holding it (the other shards and
+//! tables are shared with the old snapshot, an `Arc` each); writers take one mutex (only
+//! each other wait). A reader keeps, per thread, the last snapshot it loaded and its version: while
 //! the version has not moved, a read is one load of the version and two hash lookups — no
 //! atomic read-modify-write, no shared counter (an `Arc`'s, a lock's) that readers on
 //! other threads write, so lookups from every worker at once do not bounce a cache line
@@ -20,8 +22,24 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use rustc_hash::FxHashMap;
 
+/// How many shards a table has: a write copies one.
+pub(crate) const SHARDS: usize = 64;
+
+/// The shard of `key`: the top bits of a hash of it other than the one the shard's own
+/// hash map uses (keys of one shard still spread over that map's control bytes).
+#[inline]
+pub(crate) fn shard_of(key: &[u8]) -> usize {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(key);
+    (h.finish().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
+}
+
+/// One table: its shards.
+type Table<T> = [Arc<T>; SHARDS];
+
 /// One kind's tables by name, as published.
-type Snapshot<T> = FxHashMap<String, Arc<T>>;
+type Snapshot<T> = FxHashMap<String, Arc<Table<T>>>;
 
 /// Gives each [`Tables`] an identity for the per-thread cache (an address could be
 /// reused by a later one).
@@ -57,9 +75,9 @@ impl<T> Default for Tables<T> {
 }
 
 impl<T: Clone + Default + Send + Sync + 'static> Tables<T> {
-    /// `read(table)` on the current snapshot of table `name`; `None` if there is none.
+    /// `read(table)` on the current snapshot; `None` if there is none.
     #[inline]
-    pub(crate) fn read<R>(&self, name: &str, read: impl FnOnce(&T) -> R) -> Option<R> {
+    fn with_snapshot<R>(&self, read: impl FnOnce(&Snapshot<T>) -> R) -> Option<R> {
         // Acquire: a version seen here comes with the snapshot published before it.
         let version = self.version.load(Ordering::Acquire);
         SNAPSHOTS.with_borrow_mut(|cache| {
@@ -71,23 +89,65 @@ impl<T: Clone + Default + Send + Sync + 'static> Tables<T> {
                 }
             };
             let slot = &mut cache[at];
-            if slot.1 != version || !slot.2.is::<Snapshot<T>>() {
+            if slot.1 != version {
                 // Loaded after `version` was read: this snapshot is that one or newer.
                 slot.2 = self.all.load_full();
                 slot.1 = version;
             }
-            let snapshot = slot.2.downcast_ref::<Snapshot<T>>()?;
-            snapshot.get(name).map(|table| read(table))
+            slot.2.downcast_ref::<Snapshot<T>>().map(read)
         })
     }
 
-    /// Publishes `change(copy)` as table `name`'s new snapshot, the table created empty
-    /// when it does not exist yet; returns what `change` returned.
-    pub(crate) fn write<R>(&self, name: &str, change: impl FnOnce(&mut T) -> R) -> R {
+    /// `read(shard)` on the shard of `key` in table `name`; `None` if there is no table.
+    #[inline]
+    pub(crate) fn read<R>(&self, name: &str, key: &[u8], read: impl FnOnce(&T) -> R) -> Option<R> {
+        self.with_snapshot(|all| all.get(name).map(|table| read(&table[shard_of(key)])))
+            .flatten()
+    }
+
+    /// `read(shard)` on every shard of table `name`, in shard order.
+    pub(crate) fn read_all(&self, name: &str, mut read: impl FnMut(&T)) {
+        self.with_snapshot(|all| {
+            for shard in all.get(name).into_iter().flat_map(|t| t.iter()) {
+                read(shard);
+            }
+        });
+    }
+
+    /// Publishes `change(copy)` as the new shard of `key` in table `name` (created empty
+    /// when it does not exist yet); returns what `change` returned.
+    pub(crate) fn write<R>(&self, name: &str, key: &[u8], change: impl FnOnce(&mut T) -> R) -> R {
+        let at = shard_of(key);
+        self.publish(name, |table| {
+            let mut shard = T::clone(&table[at]);
+            let result = change(&mut shard);
+            table[at] = Arc::new(shard);
+            result
+        })
+    }
+
+    /// Publishes `change(shards)` for every shard of table `name` at once (a file's worth
+    /// of entries: one copy of the table); `change` puts each entry in `shards[shard_of(key)]`.
+    pub(crate) fn write_all(&self, name: &str, change: impl FnOnce(&mut [T])) {
+        self.publish(name, |table| {
+            let mut shards: Vec<T> = table.iter().map(|s| T::clone(s)).collect();
+            change(&mut shards);
+            for (slot, shard) in table.iter_mut().zip(shards) {
+                *slot = Arc::new(shard);
+            }
+        })
+    }
+
+    /// Under the writer lock: `change` edits a copy of table `name`'s shard array, which
+    /// is then published in a new snapshot.
+    fn publish<R>(&self, name: &str, change: impl FnOnce(&mut Table<T>) -> R) -> R {
         // A panicking writer left no half-made snapshot (it changes private copies).
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let all = self.all.load();
-        let mut table = all.get(name).map(|t| T::clone(t)).unwrap_or_default();
+        let mut table: Table<T> = match all.get(name) {
+            Some(t) => Table::clone(t),
+            None => std::array::from_fn(|_| Arc::new(T::default())),
+        };
         let result = change(&mut table);
         let mut next = FxHashMap::clone(&all);
         next.insert(name.to_string(), Arc::new(table));
@@ -105,29 +165,34 @@ mod tests {
     #[test]
     fn a_reader_keeps_its_snapshot_while_a_writer_publishes_a_new_one() {
         let tables: Tables<FxHashSet<u32>> = Tables::default();
-        assert_eq!(tables.read("t", |t| t.len()), None);
-        tables.write("t", |t| t.insert(1));
+        assert_eq!(tables.read("t", b"k", |t| t.len()), None);
+        tables.write("t", b"k", |t| t.insert(1));
         let before = tables.all.load_full().get("t").unwrap().clone();
-        tables.write("t", |t| t.insert(2));
-        assert_eq!(before.len(), 1, "the old snapshot is unchanged");
-        assert_eq!(tables.read("t", |t| t.len()), Some(2));
+        tables.write("t", b"k", |t| t.insert(2));
+        assert_eq!(
+            before[shard_of(b"k")].len(),
+            1,
+            "the old snapshot is unchanged"
+        );
+        assert_eq!(tables.read("t", b"k", |t| t.len()), Some(2));
     }
 
     #[test]
     fn a_thread_that_cached_a_snapshot_sees_a_later_write_by_another() {
         let tables: Tables<FxHashSet<u32>> = Tables::default();
-        tables.write("t", |t| t.insert(1));
+        tables.write("t", b"k", |t| t.insert(1));
         let (ask, asked) = std::sync::mpsc::channel::<()>();
         let (tell, told) = std::sync::mpsc::channel::<usize>();
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 for () in asked {
-                    tell.send(tables.read("t", |t| t.len()).unwrap()).unwrap();
+                    tell.send(tables.read("t", b"k", |t| t.len()).unwrap())
+                        .unwrap();
                 }
             });
             ask.send(()).unwrap();
             assert_eq!(told.recv().unwrap(), 1);
-            tables.write("t", |t| t.insert(2));
+            tables.write("t", b"k", |t| t.insert(2));
             ask.send(()).unwrap();
             assert_eq!(told.recv().unwrap(), 2, "the cached snapshot was replaced");
             drop(ask);
@@ -138,19 +203,22 @@ mod tests {
     fn writes_from_many_threads_are_all_kept() {
         let tables: Tables<FxHashSet<u32>> = Tables::default();
         std::thread::scope(|scope| {
-            for thread in 0..4 {
+            for thread in 0..4u32 {
                 let tables = &tables;
                 scope.spawn(move || {
                     for i in 0..200 {
-                        tables.write(&format!("t{}", i % 3), |t| t.insert(thread * 1000 + i));
-                        assert!(tables.read("t0", |t| t.len()).unwrap_or(0) <= 800);
+                        let key = (thread * 1000 + i).to_le_bytes();
+                        tables.write(&format!("t{}", i % 3), &key, |t| {
+                            t.insert(thread * 1000 + i)
+                        });
                     }
                 });
             }
         });
-        let total: usize = (0..3)
-            .map(|i| tables.read(&format!("t{i}"), |t| t.len()).unwrap())
-            .sum();
+        let mut total = 0;
+        for i in 0..3 {
+            tables.read_all(&format!("t{i}"), |t| total += t.len());
+        }
         assert_eq!(total, 800);
     }
 }
@@ -202,13 +270,17 @@ mod lookup_cost {
             .collect();
         let locked: RwLock<FxHashMap<String, FxHashSet<Key>>> =
             RwLock::new([("acl".to_string(), set.clone())].into_iter().collect());
-        let swapped: ArcSwap<Snapshot<FxHashSet<Key>>> = ArcSwap::from_pointee(
+        let swapped: ArcSwap<FxHashMap<String, Arc<FxHashSet<Key>>>> = ArcSwap::from_pointee(
             [("acl".to_string(), Arc::new(set.clone()))]
                 .into_iter()
                 .collect(),
         );
         let tables: Tables<FxHashSet<Key>> = Tables::default();
-        tables.write("acl", |t| *t = set);
+        tables.write_all("acl", |shards| {
+            for k in set {
+                shards[shard_of(&k)].insert(k);
+            }
+        });
         for threads in [1, 2] {
             for _round in 0..3 {
                 let rw = per_second(threads, &|k| {
@@ -222,7 +294,7 @@ mod lookup_cost {
                     swapped.load().get("acl").is_some_and(|s| s.contains(k))
                 });
                 let tb = per_second(threads, &|k| {
-                    tables.read("acl", |s| s.contains(k)) == Some(true)
+                    tables.read("acl", k, |s| s.contains(k)) == Some(true)
                 });
                 println!(
                     "{threads} thread(s): RwLock {:.1} M/s, ArcSwap::load {:.1} M/s ({:.2}x), Tables {:.1} M/s ({:.2}x)",
