@@ -228,6 +228,28 @@ impl Worker {
         }
     }
 
+    /// Binds a TCP listening socket the way [`Worker::listen_tcp`] does (SO_REUSEPORT,
+    /// the listener socket hook) but hands it to the caller instead of accepting MySQL
+    /// clients on it: for services that speak another protocol (`dpm-lua`'s raw TCP
+    /// services), which accept and serve their connections themselves.
+    pub fn bind_raw_tcp(
+        &self,
+        host: Option<&str>,
+        port: u16,
+    ) -> Result<tokio::net::TcpListener, EngineError> {
+        crate::listener::bind_tcp(host, port, |fd, addr| {
+            use crate::sockets::{SocketAddress, SocketHook};
+            self.socket_hook(SocketHook::ListenerSocket, || {
+                (fd, SocketAddress::Inet(addr))
+            });
+        })
+    }
+
+    /// True once the worker has begun its graceful shutdown (it accepts nobody new).
+    pub fn is_draining(&self) -> bool {
+        self.inner.lifecycle.is_draining()
+    }
+
     /// Starts listening on TCP `host:port` (`None` = all addresses) and returns the
     /// listener's id. Each worker binds its own socket with SO_REUSEPORT.
     pub fn listen_tcp(&self, host: Option<&str>, port: u16) -> Result<ConnId, EngineError> {

@@ -7,6 +7,9 @@
 //! function, a socket hook) they raise an error naming the function and the context
 //! (`crate::contexts`).
 //!
+//! `core.set_nice(n)` makes the calling coroutine give way at its `core.yield()`
+//! (`crate::nice`).
+//!
 //! `core.log(level, msg)` and `core.Debug/Info/Warning/Alert(msg)` write to dpm's log;
 //! `core.now()` tells the time; `core.load_map(name, path)` and `core.load_acl(name,
 //! path)` fill a shared map or ACL from a file while the startup file loads.
@@ -44,10 +47,13 @@ pub fn register(lua: &Lua) -> mlua::Result<Table> {
         "yield",
         lua.create_async_function(|lua, ()| async move {
             let _wait = crate::contexts::may_wait(&lua, "core.yield")?;
-            tokio::task::yield_now().await;
+            for _ in 0..crate::nice::turns(&lua)? {
+                tokio::task::yield_now().await;
+            }
             Ok(())
         })?,
     )?;
+    crate::nice::register(lua, &core)?;
     register_shared(lua, &core)?;
     register_log(lua, &core)?;
     register_files(lua, &core)?;
@@ -221,7 +227,7 @@ fn register_files(lua: &Lua, core: &Table) -> mlua::Result<()> {
         "load_map",
         lua.create_function(|lua, (name, path): (String, String)| {
             loading(lua, "core.load_map")?;
-            let mut n = 0;
+            let mut loaded = Vec::new();
             for (line, text) in entries(lua, "core.load_map", &path)? {
                 let Some((key, value)) = text.split_once(char::is_whitespace) else {
                     return Err(crate::errors::raise(
@@ -230,9 +236,11 @@ fn register_files(lua: &Lua, core: &Table) -> mlua::Result<()> {
                     ));
                 };
                 let value = SharedValue::Bytes(value.trim().as_bytes().into());
-                shared().map_set(&name, key.as_bytes(), value);
-                n += 1;
+                loaded.push((key.as_bytes().into(), value));
             }
+            let n = loaded.len();
+            // One write: each write copies the map (its readers take no lock).
+            shared().map_set_many(&name, loaded);
             Ok(n)
         })?,
     )?;
@@ -240,11 +248,12 @@ fn register_files(lua: &Lua, core: &Table) -> mlua::Result<()> {
         "load_acl",
         lua.create_function(|lua, (name, path): (String, String)| {
             loading(lua, "core.load_acl")?;
-            let mut n = 0;
-            for (_, text) in entries(lua, "core.load_acl", &path)? {
-                shared().acl_add(&name, text.as_bytes());
-                n += 1;
-            }
+            let keys: Vec<_> = entries(lua, "core.load_acl", &path)?
+                .into_iter()
+                .map(|(_, text)| text.into_bytes().into_boxed_slice())
+                .collect();
+            let n = keys.len();
+            shared().acl_add_many(&name, keys);
             Ok(n)
         })?,
     )?;

@@ -54,6 +54,32 @@ pub fn raise(lua: &mlua::Lua, message: impl std::fmt::Display) -> mlua::Error {
     mlua::Error::RuntimeError(format!("{place}{message}"))
 }
 
+/// Raised by `txn:close()` and `txn:finish()` to end the running action there (the
+/// seed: the transaction is terminated): the code that runs actions recognises it and
+/// logs nothing. A `pcall` around the call catches it like any error; the transaction
+/// is closed all the same.
+#[derive(Debug)]
+pub struct ActionEnded;
+
+impl std::fmt::Display for ActionEnded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the transaction was closed (txn:close or txn:finish)")
+    }
+}
+
+impl std::error::Error for ActionEnded {}
+
+/// True for an error that is, or wraps, [`ActionEnded`].
+pub fn is_action_end(error: &mlua::Error) -> bool {
+    match error {
+        mlua::Error::ExternalError(e) => e.downcast_ref::<ActionEnded>().is_some(),
+        mlua::Error::CallbackError { cause, .. } | mlua::Error::WithContext { cause, .. } => {
+            is_action_end(cause)
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

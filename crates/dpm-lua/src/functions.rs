@@ -41,9 +41,15 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
             move |lua, (addr, port, opts): (Option<String>, i64, Option<Table>)| {
                 let port = port_arg(lua, port)?;
                 let what = "dpm.listener";
+                if let Some(opts) = &opts {
+                    if listener_mode(lua, opts)? {
+                        check_fields(lua, "dpm.listener (mode = \"tcp\")", opts, &["mode"])?;
+                        return crate::tcp_service::listen(lua, &h, addr.as_deref(), port);
+                    }
+                }
                 let (tls, max_connections) = match &opts {
                     Some(opts) => {
-                        check_fields(lua, what, opts, &["tls", "max_connections"])?;
+                        check_fields(lua, what, opts, &["tls", "max_connections", "mode"])?;
                         let tls = match opt_table(lua, what, opts, "tls")? {
                             Some(t) => Some(crate::tls_options::server_tls(lua, what, &t)?),
                             None => None,
@@ -170,6 +176,19 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
         lua.create_function(|_, ()| Ok(since_epoch().as_millis() as i64))?,
     )?;
     Ok(())
+}
+
+/// A listener's `mode`: true for `"tcp"` (a raw TCP service, `crate::tcp_service`),
+/// false for `"mysql"` (the default).
+fn listener_mode(lua: &Lua, opts: &Table) -> mlua::Result<bool> {
+    match crate::services::fields::opt_string(lua, "dpm.listener", opts, "mode")?.as_deref() {
+        None | Some("mysql") => Ok(false),
+        Some("tcp") => Ok(true),
+        Some(other) => Err(raise(
+            lua,
+            format!("dpm.listener: mode must be \"mysql\" or \"tcp\", not '{other}'"),
+        )),
+    }
 }
 
 /// A listener's `max_connections` option: a positive integer.

@@ -93,10 +93,14 @@ impl Host {
         crate::sandbox::burst_starts(&self.lua);
         let started = std::time::Instant::now();
         let result = func.call_async::<Value>(args).await;
-        self.worker
-            .metrics()
-            .lua_call(started.elapsed(), result.is_err());
-        result.map_err(|e| self.failed(&what(), &e))
+        let failed = matches!(&result, Err(e) if !crate::errors::is_action_end(e));
+        self.worker.metrics().lua_call(started.elapsed(), failed);
+        match result {
+            Ok(value) => Ok(value),
+            // An action that closed its transaction ended as it asked to.
+            Err(e) if crate::errors::is_action_end(&e) => Ok(Value::Nil),
+            Err(e) => Err(self.failed(&what(), &e)),
+        }
     }
 
     /// Like [`Host::call_as`] but a plain call, not a coroutine: for functions declared

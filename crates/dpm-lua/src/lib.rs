@@ -22,14 +22,17 @@ pub mod core_lib;
 pub mod cosocket;
 pub mod dpm_events;
 pub mod errors;
+pub mod fetches;
 pub mod functions;
 pub mod host;
+pub mod nice;
 pub mod packets;
 pub mod sandbox;
 pub mod services;
 pub mod sockets;
 pub mod startup_output;
 pub mod tasks;
+pub mod tcp_service;
 pub mod timeouts;
 pub mod timer;
 pub mod tls_options;
@@ -214,6 +217,8 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
     let core = core_lib::register(lua)?;
     tasks::register(lua, &core, host)?;
     cosocket::register(lua, &core)?;
+    services::lua_action::register(lua, &core, host)?;
+    fetches::register(lua, &core, host)?;
     // The startup file's own path, so a startfile can find files next to it.
     dpm.set("startfile", startfile.display().to_string())?;
     lua.globals().set("dpm", dpm)?;

@@ -113,5 +113,7 @@ fn start(host: &Rc<Host>, task: Function) {
     tokio::task::spawn_local(async move {
         // An error is logged by call_as with its file:line; the task simply ends.
         let _ = host.call_as(task, "task", ()).await;
+        // A verdict of the budget on this task is not a client command's to answer.
+        crate::sandbox::take_tripped(&host.lua);
     });
 }

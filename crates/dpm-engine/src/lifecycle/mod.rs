@@ -84,6 +84,13 @@ pub(crate) struct State {
     draining: Cell<bool>,
 }
 
+impl State {
+    /// True once the worker drains.
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.get()
+    }
+}
+
 impl Worker {
     /// The timeouts the clients of `listener` get (the defaults unless a script set
     /// them).

@@ -17,6 +17,7 @@
 //! the union of the chain's wishes, and the forwarding loop stops only where it says.
 
 mod chain;
+pub mod expr;
 mod types;
 
 pub(crate) use chain::{

@@ -35,21 +35,50 @@ pub static INFO: ModuleInfo = ModuleInfo {
     options: &[],
 };
 
-/// A Lua filter's counters, shared by the same-named filter of every worker.
+/// A Lua filter's counters, shared by the same-named filter of every worker (also an
+/// action's, `super::lua_action`).
 #[derive(Default)]
 pub struct FilterStats {
-    requests: AtomicU64,
+    pub(super) requests: AtomicU64,
     passed: AtomicU64,
     rewritten: AtomicU64,
     answered: AtomicU64,
     routed: AtomicU64,
     replies: AtomicU64,
-    errors: AtomicU64,
+    pub(super) errors: AtomicU64,
+}
+
+impl FilterStats {
+    /// Counts what was decided for a request.
+    pub(super) fn count(&self, action: &Action) {
+        let counter = match action {
+            Action::Forward => &self.passed,
+            Action::Replace(_) => &self.rewritten,
+            Action::Route(_) => &self.routed,
+            Action::Reply(_) | Action::Drop => &self.answered,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters as the filter's diagnostics.
+    pub(super) fn json(&self) -> serde_json::Value {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        serde_json::json!({
+            "requests": get(&self.requests),
+            "passed": get(&self.passed),
+            "rewritten": get(&self.rewritten),
+            "answered": get(&self.answered),
+            "routed": get(&self.routed),
+            "replies": get(&self.replies),
+            "errors": get(&self.errors),
+        })
+    }
 }
 
 static STATS: LazyLock<Mutex<HashMap<String, Arc<FilterStats>>>> = LazyLock::new(Default::default);
 
-fn stats_of(name: &str) -> Arc<FilterStats> {
+/// The counters of the filter named `name` (made at first use).
+pub(super) fn stats_of(name: &str) -> Arc<FilterStats> {
     STATS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -117,17 +146,7 @@ impl Filter for LuaFilter {
     }
 
     fn diagnostics(&self) -> serde_json::Value {
-        let s = &self.0.stats;
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        serde_json::json!({
-            "requests": get(&s.requests),
-            "passed": get(&s.passed),
-            "rewritten": get(&s.rewritten),
-            "answered": get(&s.answered),
-            "routed": get(&s.routed),
-            "replies": get(&s.replies),
-            "errors": get(&s.errors),
-        })
+        self.0.stats.json()
     }
 }
 
@@ -190,14 +209,7 @@ impl LuaFilterSession {
         };
         match from_lua(&value, rewritten, request.command, caps) {
             Ok(action) => {
-                let stats = &self.filter.stats;
-                let counter = match &action {
-                    Action::Forward => &stats.passed,
-                    Action::Replace(_) => &stats.rewritten,
-                    Action::Route(_) => &stats.routed,
-                    Action::Reply(_) | Action::Drop => &stats.answered,
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
+                self.filter.stats.count(&action);
                 action
             }
             Err(why) => self.failed(&format!("{why} (an invalid action)"), false),

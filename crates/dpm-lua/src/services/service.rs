@@ -131,7 +131,9 @@ pub fn service(lua: &Lua, spec: Value) -> mlua::Result<ServiceObject> {
         lua,
         what,
         &spec,
-        &["name", "router", "servers", "filters", "options", "tls"],
+        &[
+            "name", "router", "servers", "filters", "options", "tls", "route",
+        ],
     )?;
     let name = req_string(lua, what, &spec, "name")?;
     let what = format!("dpm.service '{name}'");
@@ -164,6 +166,11 @@ pub fn service(lua: &Lua, spec: Value) -> mlua::Result<ServiceObject> {
                         ))
                     }
                 },
+                // "lua.NAME": an action registered with core.register_action.
+                Value::String(entry) => filters.push(
+                    super::lua_action::filter_for(lua, &entry.to_string_lossy())
+                        .map_err(|e| raise(lua, format!("{what}: {e}")))?,
+                ),
                 _ => {
                     return Err(raise(
                         lua,
@@ -190,6 +197,12 @@ pub fn service(lua: &Lua, spec: Value) -> mlua::Result<ServiceObject> {
         .map_err(|e| raise(lua, format!("{what}: {e}")))?;
     Options::validate(info, options.clone()).map_err(|e| raise(lua, format!("{what}: {e}")))?;
     claim_filter_names(&name, &names).map_err(|e| raise(lua, format!("{what}: {e}")))?;
+    if let Some(route) = opt_string(lua, &what, &spec, "route")? {
+        let expr = dpm_engine::pipeline::expr::Expr::parse_registered(&route)
+            .map_err(|e| raise(lua, format!("{what}: field 'route': {e}")))?;
+        // Last in the chain: the filters' answers and rewrites come first.
+        filters.push(Rc::new(super::route_hint::RouteHint::new(expr)));
+    }
     let filter_names = filters.iter().map(|f| f.name().to_string()).collect();
     let shared = define_service(&name, &router, servers, filter_names, || {
         dpm_modules::create_router(&router, options)

@@ -27,6 +27,7 @@ use super::common::log_writer::LogWriter;
 use super::common::scope::{self, Scope};
 use super::common::session_facts::SessionFacts;
 use crate::classifier::cached_classification;
+use dpm_engine::pipeline::expr::Expr;
 
 const OPTIONS: &[OptionSpec] = &[
     OptionSpec {
@@ -54,10 +55,17 @@ const OPTIONS: &[OptionSpec] = &[
         default: Some("10000"),
         description: "lines waiting for the writer thread before new ones are dropped",
     },
+    OptionSpec {
+        name: "fields",
+        kind: OptionKind::Table,
+        default: None,
+        description: "more fields for each line: { name = \"lua.FETCH[,lua.CONVERTER]...\" }, each the expression's value (null when nothing)",
+    },
     scope::OPTIONS[0],
     scope::OPTIONS[1],
     scope::OPTIONS[2],
     scope::OPTIONS[3],
+    scope::OPTIONS[4],
 ];
 
 /// The module's declaration.
@@ -78,6 +86,8 @@ pub struct QueryLog {
     digest_only: bool,
     sample: u64,
     scope: Scope,
+    /// `fields`: more fields per line, each an expression's value.
+    fields: Vec<(String, Expr)>,
     writer: LogWriter,
     logged: AtomicU64,
     skipped: AtomicU64,
@@ -102,6 +112,7 @@ impl QueryLog {
             digest_only: options.str("log") == Some("digest"),
             sample: sample as u64,
             scope: Scope::from_options(options).map_err(|e| format!("filter 'qla': {e}"))?,
+            fields: fields(options).map_err(|e| format!("filter 'qla': option 'fields': {e}"))?,
             writer: LogWriter::open(Path::new(file), queue as usize, &format!("filter '{name}'"))?,
             logged: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
@@ -181,7 +192,7 @@ impl QueryLogSession {
             return None;
         }
         let sql = request.sql();
-        if log.scope.filters_sql() && !sql.is_some_and(|s| log.scope.covers_sql(s)) {
+        if !log.scope.covers_statement(session, request) {
             return None;
         }
         let n = self.counter.get().wrapping_add(1);
@@ -224,6 +235,9 @@ impl QueryLogSession {
                 line.bytes("sql", sql);
             }
             (None, _) => {}
+        }
+        for (name, expr) in &log.fields {
+            line.opt_bytes(name, expr.eval(session, Some(request)).as_deref());
         }
         Some(line.finish())
     }
@@ -268,6 +282,32 @@ impl FilterSession for QueryLogSession {
         }
         Step::Ready(())
     }
+}
+
+/// The `fields` option: names (letters, digits, `_`) to expressions.
+fn fields(options: &Options) -> Result<Vec<(String, Expr)>, String> {
+    let Some(table) = options.table("fields") else {
+        return Ok(Vec::new());
+    };
+    let serde_json::Value::Object(map) = table else {
+        return Err("a table of name = \"lua.FETCH\" pairs is expected".into());
+    };
+    map.iter()
+        .map(|(name, value)| {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(format!(
+                    "'{name}' is not a field name (letters, digits and '_')"
+                ));
+            }
+            let text = value
+                .as_str()
+                .ok_or_else(|| format!("field '{name}' must be an expression (a string)"))?;
+            Ok((
+                name.clone(),
+                Expr::parse_registered(text).map_err(|e| format!("field '{name}': {e}"))?,
+            ))
+        })
+        .collect()
 }
 
 /// The commands that are statements: text queries, prepares and executions.

@@ -86,6 +86,7 @@ const OPTIONS: &[OptionSpec] = &[
     scope::OPTIONS[1],
     scope::OPTIONS[2],
     scope::OPTIONS[3],
+    scope::OPTIONS[4],
 ];
 
 /// The module's declaration.
@@ -273,7 +274,7 @@ impl FilterSession for TeeSession {
         {
             return Step::Ready(Action::Forward);
         }
-        if request.command == com::QUERY && !tee.scope.covers_sql(&request.payload[1..]) {
+        if request.command == com::QUERY && !tee.scope.covers_statement(&session, &request) {
             return Step::Ready(Action::Forward);
         }
         if !self.started.replace(true) {

@@ -44,6 +44,7 @@ const OPTIONS: &[OptionSpec] = &[
     scope::OPTIONS[1],
     scope::OPTIONS[2],
     scope::OPTIONS[3],
+    scope::OPTIONS[4],
 ];
 
 /// The module's declaration.
@@ -198,9 +199,9 @@ impl FilterSession for TopSession {
         }
         let scope = &self.filter.scope;
         let user = SessionFacts::user(&session);
-        let in_scope = request.sql().filter(|sql| {
+        let in_scope = request.sql().filter(|_| {
             scope.covers_session(user.as_deref(), self.facts.client.as_deref())
-                && scope.covers_sql(sql)
+                && scope.covers_statement(&session, request)
         });
         self.note(in_scope, reply.duration);
         Step::Ready(())

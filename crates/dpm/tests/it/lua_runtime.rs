@@ -299,3 +299,45 @@ fn what_reaches_outside_the_process_is_off_unless_the_startup_file_allows_it() {
         "dpm.limits: callback_instructions must be a positive integer",
     );
 }
+
+#[test]
+fn a_nice_coroutine_gives_way_at_each_yield() {
+    let dpm = Dpm::builder("crates/dpm/tests/lua/nice.lua")
+        .arg("--threads")
+        .arg("1")
+        .spawn();
+    let line = dpm.wait_for_line("nice counts: ", Duration::from_secs(10));
+    let count = |name: &str| -> f64 {
+        let at = line.find(&format!("{name}=")).unwrap() + name.len() + 1;
+        line[at..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (normal, nice, negative) = (count("normal"), count("nice"), count("negative"));
+    assert!(normal > 1000.0, "{line}");
+    // Nice 1024 steps back 9 times per yield: the others run about 9 times as often.
+    let ratio = normal / nice;
+    assert!(
+        (5.0..=13.0).contains(&ratio),
+        "normal/nice = {ratio}: {line}"
+    );
+    // A negative nice cannot put a coroutine ahead: it acts as 0.
+    let ratio = negative / normal;
+    assert!(
+        (0.8..=1.25).contains(&ratio),
+        "negative/normal = {ratio}: {line}"
+    );
+    let refused = dpm.wait_for_line("out of range: ", Duration::from_secs(10));
+    assert!(
+        refused.contains("false core.set_nice: the nice must be between -1024 and 1024, got 2000"),
+        "{refused}"
+    );
+    assert_start_fails_at_line_2(
+        "core.set_nice(10)",
+        "core.set_nice sets the nice of the calling task or callback, and cannot be called while the startup file loads",
+    );
+}

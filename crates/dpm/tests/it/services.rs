@@ -315,7 +315,7 @@ fn bad_service_definitions_stop_the_start_with_file_and_line() {
         ("dpm.filter{ name = 'q', module = 'qla', options = { log = 'sql' } }", "filter 'qla': option 'file' is required"),
         ("dpm.filter{ name = 'q', module = 'qla', options = { file = '/nonexistent-dir/q.log' } }", "cannot open /nonexistent-dir/q.log for appending"),
         ("dpm.filter{ name = 'q', module = 'regex', options = { match = '(', replace = 'x' } }", "filter 'regex': rule 1 ('('): regex parse error:"),
-        ("dpm.filter{ name = 'q', module = 'top', options = { file = '/tmp/t.log', colour = 1 } }", "filter 'top' has no option 'colour' (its options: file, count, match, exclude, user, source)"),
+        ("dpm.filter{ name = 'q', module = 'top', options = { file = '/tmp/t.log', colour = 1 } }", "filter 'top' has no option 'colour' (its options: file, count, match, exclude, user, source, match_on)"),
         ("dpm.filter('qla', {})", "dpm.filter: expects a table"),
         ("dpm.filter{ name = 'f', module = 'firewall', options = { rules = { { name = 'x', regex = '(' } } } }", "dpm.filter 'f': rule 'x': "),
         ("dpm.filter{ name = 'f', module = 'firewall', options = { rules_file = '/nonexistent.rules' } }", "cannot read rule file /nonexistent.rules"),

@@ -1,13 +1,17 @@
 //! Which statements a filter acts on, the options MaxScale's filters share: `match` and
 //! `exclude` (regexes on the SQL text, Rust syntax; `(?i)` for case-insensitive), `user`
 //! (the session's user) and `source` (the client's IP address). A filter whose scope
-//! rejects a statement leaves it alone.
+//! rejects a statement leaves it alone. `match_on` takes an expression
+//! ([`dpm_engine::pipeline::expr`], `lua.FETCH[,lua.CONV]…`): the regexes are then matched
+//! against its value for each statement instead of the SQL.
 
+use dpm_engine::pipeline::expr::Expr;
+use dpm_engine::pipeline::{Request, SessionRef};
 use dpm_engine::service::{OptionKind, OptionSpec, Options};
 use regex::bytes::Regex;
 
 /// The scope options, for a module's declaration.
-pub const OPTIONS: [OptionSpec; 4] = [
+pub const OPTIONS: [OptionSpec; 5] = [
     OptionSpec {
         name: "match",
         kind: OptionKind::Str,
@@ -32,6 +36,12 @@ pub const OPTIONS: [OptionSpec; 4] = [
         default: None,
         description: "only sessions from this client IP address",
     },
+    OptionSpec {
+        name: "match_on",
+        kind: OptionKind::Str,
+        default: None,
+        description: "match and exclude apply to this expression's value (lua.FETCH[,lua.CONVERTER]...) instead of the SQL",
+    },
 ];
 
 /// A filter's scope (see the module docs).
@@ -41,6 +51,8 @@ pub struct Scope {
     excludes: Option<Regex>,
     user: Option<String>,
     source: Option<String>,
+    /// What `matches`/`excludes` apply to, when not the SQL.
+    on: Option<Expr>,
 }
 
 impl Scope {
@@ -57,6 +69,10 @@ impl Scope {
             excludes: regex("exclude")?,
             user: options.str("user").map(str::to_string),
             source: options.str("source").map(str::to_string),
+            on: options
+                .str("match_on")
+                .map(|e| Expr::parse_registered(e).map_err(|e| format!("option 'match_on': {e}")))
+                .transpose()?,
         })
     }
 
@@ -86,13 +102,34 @@ impl Scope {
         true
     }
 
-    /// True when the SQL text is in scope (no `match`/`exclude`: every statement).
+    /// True when the SQL text may be in scope (no `match`/`exclude`: every statement).
+    /// With `match_on` the SQL decides nothing: true, and [`Scope::covers_statement`]
+    /// decides once the statement's session is known.
     pub fn covers_sql(&self, sql: &[u8]) -> bool {
-        self.matches.as_ref().is_none_or(|re| re.is_match(sql))
-            && !self.excludes.as_ref().is_some_and(|re| re.is_match(sql))
+        self.on.is_some() || self.covers(sql)
     }
 
-    /// True when the scope looks at the SQL text at all.
+    fn covers(&self, subject: &[u8]) -> bool {
+        self.matches.as_ref().is_none_or(|re| re.is_match(subject))
+            && !self
+                .excludes
+                .as_ref()
+                .is_some_and(|re| re.is_match(subject))
+    }
+
+    /// True when `request` of `session` is in scope of `match`/`exclude`: its SQL (none:
+    /// out of scope), or with `match_on` the expression's value (nothing: the empty string).
+    pub fn covers_statement(&self, session: &SessionRef, request: &Request) -> bool {
+        if !self.filters_sql() {
+            return true;
+        }
+        match &self.on {
+            Some(expr) => self.covers(&expr.eval(session, Some(request)).unwrap_or_default()),
+            None => request.sql().is_some_and(|sql| self.covers(sql)),
+        }
+    }
+
+    /// True when the scope looks at the SQL text (or `match_on`'s value) at all.
     pub fn filters_sql(&self) -> bool {
         self.matches.is_some() || self.excludes.is_some()
     }

@@ -3,14 +3,19 @@
 //! published gauges (what `dpm.stats()` sums over the process).
 //!
 //! Workers share nothing else: connections, callbacks and Lua states stay on their own
-//! thread. This is the one place with locks, and none of it is on the forwarding path —
-//! a script pays for it only when it calls it. Counters are atomics (a name lookup under
-//! a read lock, then one atomic add); maps and ACLs sit behind a read-write lock each.
+//! thread. None of it is on the forwarding path — a script pays for it only when it
+//! calls it. Reads of maps and ACLs take no lock ([`tables`]: snapshots behind
+//! `arc-swap`; a write copies the shard, a 64th of the table, it changes). Counters are atomics (a name lookup
+//! under a read lock, then one atomic add).
+
+mod tables;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use rustc_hash::{FxHashMap, FxHashSet};
+
+use tables::Tables;
 
 /// A value stored in a shared map: what a script can put there and get back unchanged.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,7 +31,7 @@ pub enum SharedValue {
 }
 
 /// Keys of maps and ACLs: byte strings.
-type Key = Box<[u8]>;
+pub type Key = Box<[u8]>;
 
 /// Counters one worker publishes for the others to read. Only its own worker writes
 /// them (so plain loads and stores suffice); any thread reads them.
@@ -69,8 +74,8 @@ pub struct ProcessTotals {
 #[derive(Default)]
 pub struct Shared {
     counters: RwLock<FxHashMap<String, Arc<AtomicI64>>>,
-    maps: RwLock<FxHashMap<String, FxHashMap<Key, SharedValue>>>,
-    acls: RwLock<FxHashMap<String, FxHashSet<Key>>>,
+    maps: Tables<FxHashMap<Key, SharedValue>>,
+    acls: Tables<FxHashSet<Key>>,
     gauges: RwLock<Vec<Arc<WorkerGauges>>>,
 }
 
@@ -121,51 +126,66 @@ impl Shared {
         self.counter(name).store(value, Ordering::Relaxed);
     }
 
-    /// Sets `key` to `value` in map `name` (created if needed).
+    /// Sets `key` to `value` in map `name` (created if needed). Copies the map.
     pub fn map_set(&self, name: &str, key: &[u8], value: SharedValue) {
-        write(&self.maps)
-            .entry(name.to_string())
-            .or_default()
-            .insert(key.into(), value);
+        self.maps.write(name, key, |m| m.insert(key.into(), value));
     }
 
-    /// The value of `key` in map `name`.
+    /// Sets every `(key, value)` of `entries` in map `name` with one copy of the map (a
+    /// map file).
+    pub fn map_set_many(&self, name: &str, entries: impl IntoIterator<Item = (Key, SharedValue)>) {
+        self.maps.write_all(name, |shards| {
+            for (key, value) in entries {
+                shards[tables::shard_of(&key)].insert(key, value);
+            }
+        });
+    }
+
+    /// The value of `key` in map `name`. Takes no lock.
     pub fn map_get(&self, name: &str, key: &[u8]) -> Option<SharedValue> {
-        read(&self.maps).get(name)?.get(key).cloned()
+        self.maps.read(name, key, |m| m.get(key).cloned()).flatten()
     }
 
     /// Removes `key` from map `name`; true if it was there.
     pub fn map_del(&self, name: &str, key: &[u8]) -> bool {
-        write(&self.maps)
-            .get_mut(name)
-            .is_some_and(|m| m.remove(key).is_some())
+        // Removing what is not there copies nothing.
+        self.maps.read(name, key, |m| m.contains_key(key)) == Some(true)
+            && self.maps.write(name, key, |m| m.remove(key).is_some())
     }
 
     /// A copy of every entry of map `name` (empty if there is no such map).
     pub fn map_entries(&self, name: &str) -> Vec<(Key, SharedValue)> {
-        read(&self.maps).get(name).map_or_else(Vec::new, |m| {
-            m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-        })
+        let mut entries = Vec::new();
+        self.maps.read_all(name, |m| {
+            entries.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+        });
+        entries
     }
 
     /// Adds `key` to ACL `name` (created if needed); true if it was not there yet.
     pub fn acl_add(&self, name: &str, key: &[u8]) -> bool {
-        write(&self.acls)
-            .entry(name.to_string())
-            .or_default()
-            .insert(key.into())
+        self.acls.read(name, key, |s| s.contains(key)) != Some(true)
+            && self.acls.write(name, key, |s| s.insert(key.into()))
+    }
+
+    /// Adds every key of `keys` to ACL `name` with one copy of the ACL (an ACL file).
+    pub fn acl_add_many(&self, name: &str, keys: impl IntoIterator<Item = Key>) {
+        self.acls.write_all(name, |shards| {
+            for key in keys {
+                shards[tables::shard_of(&key)].insert(key);
+            }
+        });
     }
 
     /// Removes `key` from ACL `name`; true if it was there.
     pub fn acl_del(&self, name: &str, key: &[u8]) -> bool {
-        write(&self.acls)
-            .get_mut(name)
-            .is_some_and(|s| s.remove(key))
+        self.acls.read(name, key, |s| s.contains(key)) == Some(true)
+            && self.acls.write(name, key, |s| s.remove(key))
     }
 
-    /// Whether ACL `name` holds `key`.
+    /// Whether ACL `name` holds `key`. Takes no lock.
     pub fn acl_match(&self, name: &str, key: &[u8]) -> bool {
-        read(&self.acls).get(name).is_some_and(|s| s.contains(key))
+        self.acls.read(name, key, |s| s.contains(key)) == Some(true)
     }
 
     /// Registers a worker's gauges so that [`Shared::totals`] counts them.
