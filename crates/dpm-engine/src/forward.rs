@@ -715,7 +715,7 @@ fn observe(
         let mut state = session.state.borrow_mut();
         let started = state.server_packet(info.kind, payload, caps, ends);
         if let Some(started) = started {
-            // One clock read per statement, at its end (its start was read as it left).
+            // The statement's second clock read (the first was as dpm read the command).
             let took = started.elapsed();
             pipeline.statement_took(took);
             if let Some(pending) = state.digest.take() {
