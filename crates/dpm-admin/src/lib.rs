@@ -38,19 +38,15 @@ pub struct Context {
 pub fn start(spec: AdminSpec, listener: TcpListener, context: Context) -> Result<(), String> {
     let auth = auth::Auth::new(&spec)?;
     let address = spec.listen;
+    // Made here, so that a failure stops dpm at start rather than leaving it without its
+    // admin API.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("admin API: cannot start its runtime: {e}"))?;
     std::thread::Builder::new()
         .name("dpm-admin".to_string())
         .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    tracing::error!("admin API: cannot start its runtime: {e}");
-                    return;
-                }
-            };
             runtime.block_on(async move {
                 let listener = match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => l,
