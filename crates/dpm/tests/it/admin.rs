@@ -823,3 +823,63 @@ fn on_two_workers_sessions_and_metrics_cover_both() {
         assert!(out.stderr.contains("ERROR 1927"), "{}", out.stderr);
     }
 }
+
+#[test]
+fn filter_rules_reload_through_the_api_and_a_broken_file_is_a_422() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("fw.rules");
+    std::fs::write(&rules, "rule no_delete match type delete\n").unwrap();
+    let (port, admin_port) = (free_port(), free_port());
+    let dpm = Dpm::builder("crates/dpm/tests/lua/firewall_admin.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_ADMIN_PORT", admin_port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
+        .env("DPM_RULES", rules.display())
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    MariaDb::get().direct_exec(&format!(
+        "CREATE TABLE IF NOT EXISTS {DB}.api_reloaded (id INT PRIMARY KEY)"
+    ));
+    let update = || cli(port).run("UPDATE api_reloaded SET id = 2 WHERE id = 1");
+    update().assert_success("no rule against UPDATE yet");
+    // A broken file: 422 with its FILE:LINE, and the rules loaded before stay.
+    std::fs::write(
+        &rules,
+        "rule no_update match type update\nrule ??? nonsense\n",
+    )
+    .unwrap();
+    let body = Some("{\"filters\": [\"fw\"]}");
+    let (status, answer) = http(admin_port, As::Nobody, "POST", "/v1/filters/reload", body);
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("fw.rules:2:"),
+        "{answer}"
+    );
+    update().assert_success("the old rules stay");
+    // Fixed: the new rule holds.
+    std::fs::write(&rules, "rule no_update match type update\n").unwrap();
+    let (status, answer) = http(admin_port, As::Nobody, "POST", "/v1/filters/reload", body);
+    assert_eq!(
+        (status, answer["reloaded"].as_bool()),
+        (200, Some(true)),
+        "{answer}"
+    );
+    let denied = update();
+    assert!(!denied.success(), "{}", denied.stdout);
+    // A name that is no built-in filter: 404 naming the ones there are.
+    let (status, answer) = http(
+        admin_port,
+        As::Nobody,
+        "POST",
+        "/v1/filters/reload",
+        Some("{\"filters\": [\"nope\"]}"),
+    );
+    assert_eq!(status, 404, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("(there are: fw)"),
+        "{answer}"
+    );
+}

@@ -35,3 +35,5 @@ local admin = dpm.filter{
 app = dpm.service{ name = "app", router = "readconnroute", servers = { db }, filters = { admin, firewall } }
 listener = assert(dpm.listener("127.0.0.1", tonumber(os.getenv("DPM_LISTEN_PORT"))))
 listener:serve(app)
+-- The admin API too (crates/dpm/tests/it/admin.rs: POST /v1/filters/reload).
+if os.getenv("DPM_ADMIN_PORT") then dpm.admin{ listen = "127.0.0.1:" .. os.getenv("DPM_ADMIN_PORT") } end
