@@ -48,7 +48,8 @@ fn digests(lua: &Lua, spec: Option<Table>) -> mlua::Result<()> {
         }
         None => DEFAULT_DIGEST_CAPACITY,
     };
-    dpm_engine::digests::enable(capacity, dpm_modules::classifier::digest_into)
+    use dpm_modules::classifier::{digest_hash_cached, digest_into};
+    dpm_engine::digests::enable(capacity, digest_hash_cached, digest_into)
         .map_err(|e| raise(lua, e))
 }
 

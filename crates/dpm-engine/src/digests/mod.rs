@@ -5,9 +5,11 @@
 //! (space-saving top-`capacity`), so memory stays flat whatever the number of distinct
 //! statements; the admin API asks each worker for a copy and merges them.
 //!
-//! Off until the startup file asks for it: then each `COM_QUERY` of a service session is
-//! lexed for its digest (the classifier's, handed in by the layer above as a
-//! [`DigestFn`], the engine not knowing SQL) into a buffer the worker reuses.
+//! Off until the startup file asks for it: then each `COM_QUERY` of a service session gets
+//! its digest's hash (the classifier's, handed in by the layer above as a
+//! [`DigestHashFn`], the engine not knowing SQL: one pass over the bytes when a statement
+//! of the same shape — the same but for its literals — was seen on the thread, the lexer
+//! otherwise); the digest's text is written ([`DigestFn`]) only for a key not kept yet.
 
 pub mod store;
 
@@ -26,23 +28,33 @@ pub const DIGESTED: usize = 64 * 1024;
 /// Writes the digest of SQL text into the buffer (cleared first) and returns its hash.
 pub type DigestFn = fn(&[u8], &mut Vec<u8>) -> u64;
 
+/// The digest hash of SQL text alone (it may skip the lexer for a statement whose shape
+/// it has seen: the classifier's `digest_hash_cached`).
+pub type DigestHashFn = fn(&[u8]) -> u64;
+
 /// The process's digest settings.
 #[derive(Clone, Copy, Debug)]
 pub struct DigestConfig {
     /// Entries kept per worker.
     pub capacity: usize,
-    /// The digest function.
+    /// The digest's hash, per statement.
+    pub hash: DigestHashFn,
+    /// The digest's text, for a key the store does not keep yet.
     pub digest: DigestFn,
 }
 
 static CONFIG: OnceLock<DigestConfig> = OnceLock::new();
 
 /// Turns digests on (the startup file; every worker asks the same).
-pub fn enable(capacity: usize, digest: DigestFn) -> Result<(), String> {
+pub fn enable(capacity: usize, hash: DigestHashFn, digest: DigestFn) -> Result<(), String> {
     if capacity == 0 {
         return Err("dpm.digests: capacity must be at least 1".to_string());
     }
-    let config = CONFIG.get_or_init(|| DigestConfig { capacity, digest });
+    let config = CONFIG.get_or_init(|| DigestConfig {
+        capacity,
+        hash,
+        digest,
+    });
     if config.capacity != capacity {
         return Err(format!(
             "dpm.digests: already enabled with capacity {}",
@@ -95,7 +107,8 @@ pub(crate) fn statement_starts(
     let mut scratch = digests.scratch.borrow_mut();
     // A statement of megabytes is digested by its first DIGESTED bytes: its digest is
     // told apart by them, and a worker does not lex megabytes per statement.
-    let digest = (config.digest)(&sql[..sql.len().min(DIGESTED)], &mut scratch);
+    let sql = &sql[..sql.len().min(DIGESTED)];
+    let digest = (config.hash)(sql);
     let service = &pipeline.service.shared.name;
     // Borrowed, not cloned: the user's text is copied only for a key not kept yet.
     let state = session.state.borrow();
@@ -111,6 +124,8 @@ pub(crate) fn statement_starts(
     let mut store = digests.store.borrow_mut();
     let store = store.get_or_insert_with(|| DigestStore::new(config.capacity));
     store.started(key, || {
+        // A key not kept: its text, once.
+        (config.digest)(sql, &mut scratch);
         let user = user
             .map(|u| String::from_utf8_lossy(u).into_owned())
             .unwrap_or_default();

@@ -15,6 +15,7 @@
 
 mod cache;
 mod digest;
+mod digest_cache;
 mod keywords;
 mod lexer;
 mod statement;
@@ -28,6 +29,7 @@ use dpm_engine::service::{Maturity, ModuleInfo, ModuleType};
 
 pub use cache::cached_classification;
 pub use digest::hash as digest_hash;
+pub use digest_cache::digest_hash_cached;
 pub use statement::{StatementType, TrxBoundary};
 
 use lexer::Token;
