@@ -55,45 +55,22 @@ pub fn digest_hash_cached(sql: &[u8]) -> u64 {
     })
 }
 
-/// Bytes before a digit run that make it a literal of its own.
-fn opens_number(b: u8) -> bool {
+/// Blanks, the comma and the operators: a digit run between them is a literal.
+fn separates(b: u8) -> bool {
     matches!(
         b,
-        b' ' | b'\t'
-            | b'\n'
-            | b'\r'
-            | b'('
-            | b','
-            | b'='
-            | b'<'
-            | b'>'
-            | b'+'
-            | b'-'
-            | b'*'
-            | b'/'
-            | b'%'
+        b' ' | b'\t' | b'\n' | b'\r' | b',' | b'=' | b'<' | b'>' | b'+' | b'-' | b'*' | b'/' | b'%'
     )
+}
+
+/// Bytes before a digit run that make it a literal of its own.
+fn opens_number(b: u8) -> bool {
+    separates(b) || b == b'('
 }
 
 /// Bytes after a digit run that end it as a literal.
 fn closes_number(b: u8) -> bool {
-    matches!(
-        b,
-        b' ' | b'\t'
-            | b'\n'
-            | b'\r'
-            | b')'
-            | b','
-            | b';'
-            | b'='
-            | b'<'
-            | b'>'
-            | b'+'
-            | b'-'
-            | b'*'
-            | b'/'
-            | b'%'
-    )
+    separates(b) || b == b')' || b == b';'
 }
 
 /// The shape hash of `sql` (see the module docs), or `None` when it has none. `left_out`
