@@ -883,3 +883,31 @@ fn filter_rules_reload_through_the_api_and_a_broken_file_is_a_422() {
         "{answer}"
     );
 }
+
+#[test]
+fn a_user_name_with_a_newline_cannot_forge_a_text_log_line() {
+    let db = MariaDb::get();
+    // MariaDB takes any characters in a quoted user name.
+    db.direct_exec(&format!(
+        "CREATE USER IF NOT EXISTS 'evil\\nFORGED line'@'%' IDENTIFIED BY 'x';
+         GRANT ALL ON {DB}.* TO 'evil\\nFORGED line'@'%';"
+    ));
+    let port = free_port();
+    let dpm = Dpm::builder("crates/dpm/tests/lua/filter_errors.lua")
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", db.port))
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let out = Cli::new(port)
+        .user("evil\nFORGED line")
+        .password(Some("x"))
+        .run("SELECT 'boom'");
+    assert!(out.stderr.contains("boom requested"), "{}", out.stderr);
+    let line = dpm.wait_for_line("boom requested", Duration::from_secs(5));
+    assert!(line.contains("user=\"evil\\nFORGED line\""), "{line}");
+    let output = dpm.output();
+    assert!(
+        !output.lines().any(|l| l.starts_with("FORGED")),
+        "a line of the log starts with the client's text:\n{output}"
+    );
+}
