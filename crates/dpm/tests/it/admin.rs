@@ -911,3 +911,57 @@ fn a_user_name_with_a_newline_cannot_forge_a_text_log_line() {
         "a line of the log starts with the client's text:\n{output}"
     );
 }
+
+#[test]
+fn a_statement_a_filter_answered_is_counted_but_never_timed_and_lends_its_digest_to_no_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("filter-digests.lua");
+    let example = workspace_root().join("examples/lua-filter.lua");
+    std::fs::write(
+        &file,
+        format!(
+            "dpm.digests{{}}\n\
+             dpm.admin{{ listen = '127.0.0.1:' .. os.getenv('DPM_ADMIN_PORT') }}\n\
+             dofile('{}')\n",
+            example.display()
+        ),
+    )
+    .unwrap();
+    let (port, admin_port) = (free_port(), free_port());
+    let dpm = Dpm::builder(&file)
+        .env("DPM_LISTEN_PORT", port)
+        .env("DPM_ADMIN_PORT", admin_port)
+        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
+        .spawn();
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        use mysql_async::prelude::*;
+        let mut conn = mysql_async::Conn::new(opts(port)).await.unwrap();
+        // Answered by the Lua filter, never sent to the server.
+        let err = conn
+            .query_drop("DROP TABLE digest_never_sent")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("1142"), "{err}");
+        // The next command is no COM_QUERY: its time must not go to the DROP's digest.
+        conn.ping().await.unwrap();
+        conn.disconnect().await.unwrap();
+    });
+    let body = get_open(admin_port, "/v1/digests");
+    let drop = body["digests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["digest"] == "DROP TABLE digest_never_sent")
+        .unwrap_or_else(|| panic!("{body}"))
+        .clone();
+    assert_eq!(drop["count"], 1, "{drop}");
+    assert!(
+        drop["p50_ms"].is_null() && drop["total_ms"] == 0.0,
+        "never timed: {drop}"
+    );
+}
