@@ -103,13 +103,7 @@ pub fn current_session() -> Option<SessionFacts> {
         };
         facts.client = client.transport.get().and_then(|t| t.peer());
         if let Some(session) = client.session.try_borrow().ok()?.as_ref() {
-            facts.user = session.proxy_user().or_else(|| {
-                let state = session.state.try_borrow().ok()?;
-                state
-                    .user
-                    .as_deref()
-                    .map(|u| String::from_utf8_lossy(u).into_owned())
-            });
+            facts.user = session.user_name();
         }
         Some(facts)
     });

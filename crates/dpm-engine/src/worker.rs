@@ -187,6 +187,17 @@ impl Worker {
         &self.inner.gauges
     }
 
+    /// The worker's clients (accepted connections), closing ones included.
+    pub(crate) fn clients(&self) -> Vec<Rc<Conn>> {
+        self.inner
+            .conns
+            .borrow()
+            .values()
+            .filter(|c| c.role == Role::Client)
+            .cloned()
+            .collect()
+    }
+
     /// Number of open connections (listeners included).
     pub fn conn_count(&self) -> usize {
         self.inner.conns.borrow().len()

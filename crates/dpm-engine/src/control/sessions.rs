@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use crate::conn::{Conn, Role};
+use crate::conn::Conn;
 use crate::tracker::Phase;
 use crate::worker::Worker;
 use crate::ConnId;
@@ -96,15 +96,11 @@ pub(super) fn kill_on_server(worker: &Worker, name: &str) -> usize {
     killed
 }
 
+/// The worker's clients that are not closing.
 fn clients(worker: &Worker) -> Vec<std::rc::Rc<Conn>> {
-    worker
-        .inner
-        .conns
-        .borrow()
-        .values()
-        .filter(|c| c.role == Role::Client && !c.closing.get())
-        .cloned()
-        .collect()
+    let mut open = worker.clients();
+    open.retain(|c| !c.closing.get());
+    open
 }
 
 fn describe(worker: &Worker, client: &Conn, now: Instant) -> SessionInfo {
@@ -141,7 +137,7 @@ fn describe(worker: &Worker, client: &Conn, now: Instant) -> SessionInfo {
     if let Some(backend) = session.backend().and_then(|id| worker.get(id)) {
         info.backends.push(backend.target.clone());
     }
-    info.user = session.proxy_user();
+    info.user = session.user_name();
     let Some(pipeline) = session.pipeline() else {
         return info;
     };
@@ -157,9 +153,6 @@ fn describe(worker: &Worker, client: &Conn, now: Instant) -> SessionInfo {
     info.pin_reason = pipeline.router.borrow().pin_reason();
     let state = session.state.borrow();
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    if info.user.is_none() {
-        info.user = state.user.as_deref().map(text);
-    }
     info.schema = state.schema.as_deref().map(text);
     info.in_transaction = state.in_transaction();
     if let Some(running) = state.running() {

@@ -32,7 +32,7 @@ pub(crate) async fn drain(worker: &Worker) {
     let deadline = Instant::now() + timeout;
     let mut flushing: Vec<Rc<Conn>> = Vec::new();
     close_listeners(worker);
-    let sessions = clients(worker).len();
+    let sessions = worker.clients().len();
     tracing::info!(
         worker = worker.index(),
         "draining {sessions} sessions (drain timeout {}s)",
@@ -42,7 +42,7 @@ pub(crate) async fn drain(worker: &Worker) {
         // A script may have opened a listener since (from a timer or a callback).
         close_listeners(worker);
         let mut busy = 0;
-        for conn in clients(worker) {
+        for conn in worker.clients() {
             if close_if_done(worker, &conn) {
                 flushing.push(conn);
             } else {
@@ -56,7 +56,7 @@ pub(crate) async fn drain(worker: &Worker) {
         let now = Instant::now();
         if now >= deadline {
             let mut closed = 0;
-            for conn in clients(worker) {
+            for conn in worker.clients() {
                 close_at_deadline(worker, &conn);
                 flushing.push(conn);
                 closed += 1;
@@ -83,18 +83,6 @@ pub(crate) async fn drain(worker: &Worker) {
         tokio::time::sleep(POLL.min(until - Instant::now())).await;
         flushing.retain(|c| c.unsent() > 0);
     }
-}
-
-/// The worker's open clients.
-fn clients(worker: &Worker) -> Vec<Rc<Conn>> {
-    worker
-        .inner
-        .conns
-        .borrow()
-        .values()
-        .filter(|c| c.role == Role::Client)
-        .cloned()
-        .collect()
 }
 
 fn close_listeners(worker: &Worker) {

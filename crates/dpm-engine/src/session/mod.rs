@@ -84,6 +84,17 @@ impl Session {
             .map(|l| l.slot.user().spec.user.clone())
     }
 
+    /// The session's user as an operator sees it: the proxy-held user dpm logged in, else
+    /// the one the client's login named (service sessions). Never panics: state being
+    /// changed as it is asked gives `None` (the logger asks at any moment).
+    pub fn user_name(&self) -> Option<String> {
+        self.proxy_user().or_else(|| {
+            let state = self.state.try_borrow().ok()?;
+            let user = state.user.as_deref()?;
+            Some(String::from_utf8_lossy(user).into_owned())
+        })
+    }
+
     /// True when dpm ran the client's login (and answers its COM_CHANGE_USER).
     #[inline]
     pub(crate) fn has_proxy_login(&self) -> bool {
