@@ -3,6 +3,7 @@
 //! options they are made of, and how a service session gets its backend.
 
 mod filters;
+pub mod generations;
 mod module;
 mod monitoring;
 mod options;
