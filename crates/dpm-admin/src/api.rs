@@ -35,6 +35,7 @@ pub fn router(auth: Arc<Auth>, context: Arc<Context>) -> Router {
         .route("/v1/workers", get(workers))
         .route("/v1/log-level", get(log_level).put(set_log_level))
         .route("/v1/filters/reload", post(reload_filters))
+        .route("/v1/reload", post(reload))
         .route("/metrics", get(metrics))
         .route("/", get(crate::status::root))
         .route("/status", get(crate::status::page))
@@ -98,6 +99,10 @@ const ENDPOINTS: &[(&str, &str)] = &[
     (
         "GET /metrics",
         "Prometheus metrics (OpenMetrics text): clients, statements, errors, bytes, latency, servers, Lua, workers",
+    ),
+    (
+        "POST /v1/reload",
+        "run the startup file again without dropping a session: new sessions get the new code; a file with an error keeps the old (422, FILE:LINE: message)",
     ),
     (
         "POST /v1/filters/reload",
@@ -370,6 +375,7 @@ async fn workers() -> Json<Value> {
                 "lua_calls": w.lua_calls,
                 "packets_decoded": w.packets_decoded,
                 "pipeline_runs": w.pipeline_runs,
+                "generations": w.generations,
             })
         })
         .collect();
@@ -385,6 +391,19 @@ async fn set_log_level(body: Bytes) -> Answer {
     let level = string_field(&body, "level")?;
     control::log_level::set(level).map_err(ApiError::bad_request)?;
     Ok(Json(json!({ "level": control::log_level::current() })))
+}
+
+/// Runs the startup file again on every worker (`control::reload`): the generation now
+/// in force, or 422 with the file's error (the old code goes on).
+async fn reload() -> Answer {
+    match control::reload::reload().await {
+        Ok(done) => Ok(Json(json!({
+            "reloaded": true,
+            "generation": done.generation,
+            "late_workers": done.late_workers,
+        }))),
+        Err(message) => Err(ApiError::failed(message)),
+    }
 }
 
 /// Reopens the logs and reloads the rules of every built-in filter, or only reloads

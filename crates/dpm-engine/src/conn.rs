@@ -80,10 +80,22 @@ pub(crate) struct Conn {
     pub limit: OnceCell<Arc<crate::lifecycle::connection_limit::ListenerLimit>>,
     /// Clients: their place under their listener's limit, given back at close.
     pub admission: RefCell<Option<crate::lifecycle::connection_limit::Admission>>,
+    /// The generation of the program whose code made it: its events go to that
+    /// generation's sink (`crate::generation`).
+    pub generation: Rc<crate::generation::Generation>,
+    /// Listeners: the bound socket, shared with the next generation's listener on the
+    /// same address after a reload.
+    pub listening: OnceCell<Rc<crate::listener::Listening>>,
 }
 
 impl Conn {
-    pub fn new(id: ConnId, role: Role, target: String, max_packet: usize) -> Conn {
+    pub fn new(
+        id: ConnId,
+        role: Role,
+        target: String,
+        max_packet: usize,
+        generation: Rc<crate::generation::Generation>,
+    ) -> Conn {
         let side = if role == Role::Backend {
             Side::Backend
         } else {
@@ -108,6 +120,8 @@ impl Conn {
             pending_input: RefCell::new(BytesMut::new()),
             limit: OnceCell::new(),
             admission: RefCell::new(None),
+            generation,
+            listening: OnceCell::new(),
         }
     }
 

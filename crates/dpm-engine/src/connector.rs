@@ -71,8 +71,7 @@ pub(crate) async fn establish(
 /// client ([`crate::client`]). With `hooks` (a backend connection), the worker's
 /// server-socket hook runs on each socket before its connect.
 pub(crate) async fn connect(target: &Target, hooks: Option<&Worker>) -> std::io::Result<Transport> {
-    let Some(worker) = hooks.filter(|w| w.inner.socket_hooks.get().has(SocketHook::ServerSocket))
-    else {
+    let Some(worker) = hooks.filter(|w| w.socket_hooks().has(SocketHook::ServerSocket)) else {
         return match target {
             Target::Tcp(host, port) => {
                 let s = TcpStream::connect((host.as_str(), *port)).await?;

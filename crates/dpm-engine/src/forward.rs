@@ -520,7 +520,7 @@ async fn handle_stop(
             // wrote it (see `deliver`).
             target.send(&buf[..len]);
             buf.advance(len);
-            if let Some(sink) = worker.sink() {
+            if let Some(sink) = target.generation.sink() {
                 sink.packet(target.id, event, None).await;
             }
         }
@@ -591,7 +591,7 @@ async fn handle_callback(
     packet: Packet,
 ) {
     let mut verdict = Verdict::Forward;
-    if let (Some(event), Some(sink)) = (event, worker.sink()) {
+    if let (Some(event), Some(sink)) = (event, conn.generation.sink()) {
         verdict = sink.packet(conn.id, event, Some(packet.clone())).await;
     }
     if conn.closing.get() {
@@ -635,7 +635,7 @@ async fn handle_callback(
     if login {
         crate::tls::deliver_login_packet(worker, conn, &target, packet.payload).await;
     } else {
-        deliver(worker, conn, &target, &packet.payload).await;
+        deliver(conn, &target, &packet.payload).await;
     }
     finish(worker, conn, verdict);
 }
@@ -649,13 +649,14 @@ fn finish(worker: &Worker, conn: &Conn, verdict: Verdict) {
 /// Writes one packet from `from` to `to` and runs `to`'s "sent" callback, if any. The
 /// one order for every path that writes a packet: the "sent" callback runs after the
 /// packet was queued on its connection.
-pub(crate) async fn deliver(worker: &Worker, from: &Conn, to: &Conn, payload: &[u8]) {
+pub(crate) async fn deliver(from: &Conn, to: &Conn, payload: &[u8]) {
     let sent = write_packet(to, payload);
     if from.tracker.borrow().is_tunnel() || to.tracker.borrow().is_tunnel() {
         from.tracker.borrow_mut().enter_tunnel();
         to.tracker.borrow_mut().enter_tunnel();
     }
-    if let (Some(event), Some(sink)) = (sent.filter(|&e| to.mask.get().has(e)), worker.sink()) {
+    let sink = to.generation.sink();
+    if let (Some(event), Some(sink)) = (sent.filter(|&e| to.mask.get().has(e)), sink) {
         sink.packet(to.id, event, None).await;
     }
 }

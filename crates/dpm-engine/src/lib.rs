@@ -25,6 +25,7 @@ pub mod digests;
 mod error;
 mod event;
 mod forward;
+pub mod generation;
 mod lifecycle;
 mod listener;
 pub mod log_context;

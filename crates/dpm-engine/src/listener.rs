@@ -17,7 +17,8 @@ use crate::event::Event;
 use crate::transport::Transport;
 use crate::worker::Worker;
 
-/// A bound listening socket.
+/// A bound listening socket (shared by the listeners of two generations across a
+/// reload).
 pub(crate) enum Listening {
     Tcp(TcpListener),
     Unix(UnixListener),
@@ -75,8 +76,10 @@ pub(crate) fn bind_unix(path: &str, mode: u32) -> Result<UnixListener, EngineErr
     Ok(listener)
 }
 
-pub(crate) fn spawn_accept_loop(worker: Worker, lconn: Rc<Conn>, listening: Listening) {
+pub(crate) fn spawn_accept_loop(worker: Worker, lconn: Rc<Conn>, listening: Rc<Listening>) {
     SpareDescriptor::fill();
+    // Its clients, and their backends, belong to the listener's generation.
+    let worker = worker.in_generation(lconn.generation.clone());
     tokio::task::spawn_local(async move {
         loop {
             if lconn.closing.get() {
@@ -232,7 +235,8 @@ fn on_accept(worker: &Worker, lconn: &Rc<Conn>, stream: Transport) {
         .replace(Some(Rc::new(crate::session::Session::new(client.id))));
     tracing::debug!(listener = lconn.id, client = client.id, %peer, "accepted");
     crate::lifecycle::on_accept(worker, lconn.id, &client);
-    let sink = worker
+    let sink = lconn
+        .generation
         .sink()
         .filter(|_| lconn.mask.get().has(Event::ClientAccepted));
     let service = worker.listener_service(lconn.id);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc as tokio_mpsc, watch};
 
-use crate::worker::{Worker, WorkerConfig};
+use crate::worker::{Loader, Worker, WorkerConfig};
 
 /// The running workers: tells them to shut down and hears when they are done.
 pub struct Workers {
@@ -45,7 +45,7 @@ pub fn start_workers<F>(threads: usize, config: WorkerConfig, init: F) -> Result
 where
     F: Fn(&Worker) -> Result<(), String> + Send + Sync + 'static,
 {
-    let init = Arc::new(init);
+    let init: Loader = Arc::new(init);
     let (report, reports) = mpsc::channel::<Result<(), String>>();
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (done_tx, done) = tokio_mpsc::unbounded_channel();
@@ -73,7 +73,19 @@ where
                     let worker = Worker::new(index, config);
                     crate::control::open_mailbox(&worker);
                     crate::log_context::set_worker(&worker);
-                    let outcome = init(&worker);
+                    worker.set_loader(init.clone());
+                    // The script's handle acts for the first generation, so that what it
+                    // opens stays that generation's after a reload.
+                    let outcome = {
+                        // Not kept: this task lives as long as the worker, and must not
+                        // keep the first generation alive after a reload.
+                        let first = worker.current_generation();
+                        let outcome = init(&worker.in_generation(first.clone()));
+                        if let (Ok(()), Some(sink)) = (&outcome, first.sink()) {
+                            sink.activate();
+                        }
+                        outcome
+                    };
                     let failed = outcome.is_err();
                     let _ = report.send(outcome);
                     if failed {

@@ -52,4 +52,16 @@ pub trait EventSink {
         _addr: &crate::sockets::SocketAddress,
     ) {
     }
+
+    /// Its generation was put in force (at startup, or by a reload): start the
+    /// program's background work (for dpm, its registered tasks).
+    fn activate(&self) {}
+
+    /// A reload replaced its generation: stop the program's background work (new
+    /// sessions go to the new generation; its own sessions go on).
+    fn deactivate(&self) {}
+
+    /// Its generation ended: its last session closed, or its load was abandoned. The
+    /// engine will not call it again; it should let go of its state.
+    fn retired(&self) {}
 }

@@ -14,10 +14,28 @@ use rustc_hash::FxHashMap;
 use crate::conn::{Conn, ListenerKind, Role};
 use crate::error::EngineError;
 use crate::event::{Event, EventMask};
+use crate::generation::Generation;
 use crate::service::WorkerService;
 use crate::shared::WorkerGauges;
 use crate::sink::EventSink;
 use crate::ConnId;
+
+/// Runs socket hook `hook` of `generation`'s program on the socket `socket()` names, if
+/// it registered one. Without one this is a `Cell` read: no address is built.
+#[inline]
+fn run_socket_hook(
+    generation: &Generation,
+    hook: crate::sockets::SocketHook,
+    socket: impl FnOnce() -> (std::os::fd::RawFd, crate::sockets::SocketAddress),
+) {
+    if !generation.socket_hooks().has(hook) {
+        return;
+    }
+    if let Some(sink) = generation.sink() {
+        let (fd, addr) = socket();
+        sink.socket_hook(hook, fd, &addr);
+    }
+}
 
 /// Process-wide connection ids start at 1, shared by listeners, clients and backends.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -65,7 +83,14 @@ pub struct ConnInfo {
 #[derive(Clone)]
 pub struct Worker {
     pub(crate) inner: Rc<Inner>,
+    /// The generation this handle acts for (a Lua state's handle: its own); `None`:
+    /// the one in force. Connections the handle opens belong to it.
+    generation: Option<Rc<Generation>>,
 }
+
+/// What runs the startup file on a worker (for dpm: creates a Lua state and runs the
+/// file in it), given a handle of the generation being loaded.
+pub type Loader = Arc<dyn Fn(&Worker) -> Result<(), String> + Send + Sync>;
 
 pub(crate) struct Inner {
     pub index: usize,
@@ -73,7 +98,15 @@ pub(crate) struct Inner {
     /// Every open connection of the worker. Looked up on every read (the partner), so
     /// keyed with Fx hashing: ids are dpm's own counters, not attacker-chosen.
     pub conns: RefCell<FxHashMap<ConnId, Rc<Conn>>>,
-    pub sink: RefCell<Option<Rc<dyn EventSink>>>,
+    /// The generation in force: new connections of handles without one join it.
+    pub current: RefCell<Rc<Generation>>,
+    /// A reload's generation while its file loads, until committed or aborted.
+    pub loading: RefCell<Option<Rc<Generation>>>,
+    /// What runs the startup file (set by the runtime; used again by each reload).
+    pub loader: RefCell<Option<Loader>>,
+    /// Raw TCP sockets bound for services of another protocol, by address: a reload's
+    /// state takes them over ([`Worker::bind_raw_tcp`]).
+    pub raw_listeners: RefCell<FxHashMap<String, std::rc::Weak<tokio::net::TcpListener>>>,
     /// `remote_id` of closed connections, kept until the script forgets them.
     pub closed_remote: RefCell<FxHashMap<ConnId, ConnId>>,
     /// The hot path's read buffer, shared by all connections of the worker: a read is
@@ -85,8 +118,6 @@ pub(crate) struct Inner {
     pub services: RefCell<FxHashMap<ConnId, Rc<WorkerService>>>,
     /// Timeouts and drain state (see [`crate::lifecycle`]).
     pub lifecycle: crate::lifecycle::State,
-    /// The socket hooks the program registered ([`crate::sockets`]).
-    pub socket_hooks: std::cell::Cell<crate::sockets::SocketHooks>,
     /// What the metrics endpoint shows ([`crate::metrics`]).
     pub metrics: crate::metrics::WorkerMetrics,
     /// The query digests of this worker's sessions ([`crate::digests`]).
@@ -99,18 +130,22 @@ impl Worker {
     pub fn new(index: usize, config: WorkerConfig) -> Worker {
         let gauges = Arc::new(WorkerGauges::default());
         crate::shared::shared().publish_gauges(gauges.clone());
+        let first = Generation::new(1, gauges.clone());
         Worker {
+            generation: None,
             inner: Rc::new(Inner {
                 index,
                 config,
                 conns: RefCell::new(FxHashMap::default()),
-                sink: RefCell::new(None),
+                current: RefCell::new(first),
+                loading: RefCell::new(None),
+                loader: RefCell::new(None),
+                raw_listeners: RefCell::new(FxHashMap::default()),
                 closed_remote: RefCell::new(FxHashMap::default()),
                 scratch: RefCell::new(vec![0u8; crate::forward::SCRATCH_LEN].into_boxed_slice()),
                 gauges,
                 services: RefCell::new(FxHashMap::default()),
                 lifecycle: Default::default(),
-                socket_hooks: Default::default(),
                 metrics: Default::default(),
                 digests: Default::default(),
             }),
@@ -122,42 +157,58 @@ impl Worker {
         self.inner.index
     }
 
-    /// The socket hooks the program registered.
+    /// The generation this handle acts for: its own, or the one in force.
+    pub fn generation(&self) -> Rc<Generation> {
+        match &self.generation {
+            Some(g) => g.clone(),
+            None => self.inner.current.borrow().clone(),
+        }
+    }
+
+    /// A handle acting for `generation` (connections it opens belong to it).
+    pub fn in_generation(&self, generation: Rc<Generation>) -> Worker {
+        Worker {
+            inner: self.inner.clone(),
+            generation: Some(generation),
+        }
+    }
+
+    /// A handle acting for no generation in particular (the one in force), for work of
+    /// the worker that outlives generations (sweepers): it keeps none alive.
+    pub(crate) fn for_every_generation(&self) -> Worker {
+        Worker {
+            inner: self.inner.clone(),
+            generation: None,
+        }
+    }
+
+    /// The socket hooks the program of this handle's generation registered.
     pub fn socket_hooks(&self) -> crate::sockets::SocketHooks {
-        self.inner.socket_hooks.get()
+        self.generation().socket_hooks()
     }
 
     /// Tells the worker which socket hooks its program registered (the sink runs them).
     pub fn set_socket_hooks(&self, hooks: crate::sockets::SocketHooks) {
-        self.inner.socket_hooks.set(hooks);
+        self.generation().set_socket_hooks(hooks);
     }
 
     /// Runs socket hook `hook` on the socket `socket()` names (its descriptor and
-    /// address), if the program registered one. Without one this is a `Cell` read: no
-    /// address is built.
+    /// address), if the program of this handle's generation registered one.
     #[inline]
     pub(crate) fn socket_hook(
         &self,
         hook: crate::sockets::SocketHook,
         socket: impl FnOnce() -> (std::os::fd::RawFd, crate::sockets::SocketAddress),
     ) {
-        if !self.inner.socket_hooks.get().has(hook) {
-            return;
-        }
-        let sink = self.sink();
-        if let Some(sink) = sink {
-            let (fd, addr) = socket();
-            sink.socket_hook(hook, fd, &addr);
+        match &self.generation {
+            Some(g) => run_socket_hook(g, hook, socket),
+            None => run_socket_hook(&self.inner.current.borrow().clone(), hook, socket),
         }
     }
 
-    /// Installs the receiver of this worker's events.
+    /// Installs the receiver of the events of this handle's generation.
     pub fn set_sink(&self, sink: Rc<dyn EventSink>) {
-        *self.inner.sink.borrow_mut() = Some(sink);
-    }
-
-    pub(crate) fn sink(&self) -> Option<Rc<dyn EventSink>> {
-        self.inner.sink.borrow().clone()
+        self.generation().set_sink(sink);
     }
 
     pub(crate) fn get(&self, id: ConnId) -> Option<Rc<Conn>> {
@@ -165,11 +216,16 @@ impl Worker {
     }
 
     pub(crate) fn register(&self, role: Role, target: String) -> Rc<Conn> {
+        let generation = self.generation();
+        if role == Role::Client {
+            generation.client_opened();
+        }
         let conn = Rc::new(Conn::new(
             next_id(),
             role,
             target,
             self.inner.config.max_packet,
+            generation,
         ));
         self.inner.conns.borrow_mut().insert(conn.id, conn.clone());
         self.publish_conn_count();
@@ -243,17 +299,38 @@ impl Worker {
     /// the listener socket hook) but hands it to the caller instead of accepting MySQL
     /// clients on it: for services that speak another protocol (`dpm-lua`'s raw TCP
     /// services), which accept and serve their connections themselves.
+    ///
+    /// While a reload loads, an address (with a fixed port) the generation in force
+    /// bound this way gives back that same socket: the new state's accept loop takes
+    /// it over when the reload commits, and no client is refused.
     pub fn bind_raw_tcp(
         &self,
         host: Option<&str>,
         port: u16,
-    ) -> Result<tokio::net::TcpListener, EngineError> {
-        crate::listener::bind_tcp(host, port, |fd, addr| {
+    ) -> Result<Rc<tokio::net::TcpListener>, EngineError> {
+        let name = format!("{}:{port}", host.unwrap_or("*"));
+        let loading = !Rc::ptr_eq(&self.generation(), &self.inner.current.borrow());
+        if loading && port != 0 {
+            let bound = self
+                .inner
+                .raw_listeners
+                .borrow()
+                .get(&name)
+                .and_then(|w| w.upgrade());
+            if let Some(socket) = bound {
+                return Ok(socket);
+            }
+        }
+        let socket = Rc::new(crate::listener::bind_tcp(host, port, |fd, addr| {
             use crate::sockets::{SocketAddress, SocketHook};
             self.socket_hook(SocketHook::ListenerSocket, || {
                 (fd, SocketAddress::Inet(addr))
             });
-        })
+        })?);
+        let mut raw = self.inner.raw_listeners.borrow_mut();
+        raw.retain(|_, w| w.strong_count() > 0);
+        raw.insert(name, Rc::downgrade(&socket));
+        Ok(socket)
     }
 
     /// True once the worker has begun its graceful shutdown (it accepts nobody new).
@@ -262,54 +339,97 @@ impl Worker {
     }
 
     /// Starts listening on TCP `host:port` (`None` = all addresses) and returns the
-    /// listener's id. Each worker binds its own socket with SO_REUSEPORT.
+    /// listener's id. Each worker binds its own socket with SO_REUSEPORT. While a reload
+    /// loads, a listener on an address the generation in force listens on takes over
+    /// that socket instead (no new socket, no listener socket hook).
     pub fn listen_tcp(&self, host: Option<&str>, port: u16) -> Result<ConnId, EngineError> {
+        let name = format!("{}:{port}", host.unwrap_or("*"));
+        let kind = ListenerKind::Tcp;
         if crate::control::check::check_only() {
-            let name = format!("{}:{port}", host.unwrap_or("*"));
-            return Ok(self.register(Role::Listener(ListenerKind::Tcp), name).id);
+            return Ok(self.register(Role::Listener(kind), name).id);
         }
-        let before_bind = |fd, addr| {
-            use crate::sockets::{SocketAddress, SocketHook};
-            self.socket_hook(SocketHook::ListenerSocket, || {
-                (fd, SocketAddress::Inet(addr))
-            });
+        let listening = match self.listening_to_take_over(kind, &name) {
+            Some(listening) => listening,
+            None => {
+                let before_bind = |fd, addr| {
+                    use crate::sockets::{SocketAddress, SocketHook};
+                    self.socket_hook(SocketHook::ListenerSocket, || {
+                        (fd, SocketAddress::Inet(addr))
+                    });
+                };
+                let listener = crate::listener::bind_tcp(host, port, before_bind)?;
+                Rc::new(crate::listener::Listening::Tcp(listener))
+            }
         };
-        let listener = crate::listener::bind_tcp(host, port, before_bind)?;
-        let conn = self.register(
-            Role::Listener(ListenerKind::Tcp),
-            format!("{}:{port}", host.unwrap_or("*")),
-        );
-        crate::listener::spawn_accept_loop(
-            self.clone(),
-            conn.clone(),
-            crate::listener::Listening::Tcp(listener),
-        );
-        Ok(conn.id)
+        Ok(self.start_listener(kind, name, listening))
     }
 
-    /// Starts listening on a unix socket at `path` with permission bits `mode`.
+    /// Starts listening on a unix socket at `path` with permission bits `mode` (taking
+    /// the socket over during a reload, as [`Worker::listen_tcp`]).
     pub fn listen_unix(&self, path: &str, mode: u32) -> Result<ConnId, EngineError> {
+        let kind = ListenerKind::Unix;
         if crate::control::check::check_only() {
-            let name = path.to_string();
-            return Ok(self.register(Role::Listener(ListenerKind::Unix), name).id);
+            return Ok(self.register(Role::Listener(kind), path.to_string()).id);
         }
-        let listener = crate::listener::bind_unix(path, mode)?;
-        {
-            use std::os::fd::AsRawFd;
-            let socket = || {
-                let addr = crate::sockets::SocketAddress::Unix(path.to_string());
-                (listener.as_raw_fd(), addr)
-            };
-            // A unix listener is hooked once bound (tokio binds as it creates).
-            self.socket_hook(crate::sockets::SocketHook::ListenerSocket, socket);
+        let listening = match self.listening_to_take_over(kind, path) {
+            Some(listening) => listening,
+            None => {
+                let listener = crate::listener::bind_unix(path, mode)?;
+                {
+                    use std::os::fd::AsRawFd;
+                    let socket = || {
+                        let addr = crate::sockets::SocketAddress::Unix(path.to_string());
+                        (listener.as_raw_fd(), addr)
+                    };
+                    // A unix listener is hooked once bound (tokio binds as it creates).
+                    self.socket_hook(crate::sockets::SocketHook::ListenerSocket, socket);
+                }
+                Rc::new(crate::listener::Listening::Unix(listener))
+            }
+        };
+        Ok(self.start_listener(kind, path.to_string(), listening))
+    }
+
+    /// The socket of the listener of the generation in force on `name`, when this
+    /// handle's generation is a reload's that is loading.
+    fn listening_to_take_over(
+        &self,
+        kind: ListenerKind,
+        name: &str,
+    ) -> Option<Rc<crate::listener::Listening>> {
+        let mine = self.generation();
+        let current = self.inner.current.borrow().clone();
+        if Rc::ptr_eq(&mine, &current) {
+            return None;
         }
-        let conn = self.register(Role::Listener(ListenerKind::Unix), path.to_string());
-        crate::listener::spawn_accept_loop(
-            self.clone(),
-            conn.clone(),
-            crate::listener::Listening::Unix(listener),
-        );
-        Ok(conn.id)
+        let conns = self.inner.conns.borrow();
+        conns
+            .values()
+            .filter(|c| c.role == Role::Listener(kind) && c.target == name)
+            .filter(|c| Rc::ptr_eq(&c.generation, &current))
+            .find_map(|c| c.listening.get().cloned())
+    }
+
+    /// Registers a listener on `listening`: it accepts at once if its generation is in
+    /// force, else once a reload commits it.
+    fn start_listener(
+        &self,
+        kind: ListenerKind,
+        name: String,
+        listening: Rc<crate::listener::Listening>,
+    ) -> ConnId {
+        let conn = self.register(Role::Listener(kind), name);
+        let _ = conn.listening.set(listening.clone());
+        let generation = self.generation();
+        if Rc::ptr_eq(&generation, &self.inner.current.borrow()) {
+            crate::listener::spawn_accept_loop(self.clone(), conn.clone(), listening);
+        } else {
+            generation
+                .waiting_listeners
+                .borrow_mut()
+                .push((conn.clone(), listening));
+        }
+        conn.id
     }
 
     /// Makes `listener` serve `service`: each client it accepts becomes a session of the
@@ -451,8 +571,8 @@ impl Worker {
         } else {
             crate::forward::write_packet(&conn, payload)
         };
-        if let (Some(event), Some(sink)) = (event.filter(|&e| conn.mask.get().has(e)), self.sink())
-        {
+        let sink = conn.generation.sink();
+        if let (Some(event), Some(sink)) = (event.filter(|&e| conn.mask.get().has(e)), sink) {
             tokio::task::spawn_local(sink.packet(id, event, None));
         }
         Ok(())
@@ -478,7 +598,7 @@ impl Worker {
                 _ => None,
             };
             if let Some(hook) = hook {
-                self.socket_hook(hook, || stream.hooked(&conn.target));
+                run_socket_hook(&conn.generation, hook, || stream.hooked(&conn.target));
             }
         }
         // A client's place under its listener's limit is free from now on.
@@ -492,9 +612,16 @@ impl Worker {
         conn.out_ready.notify_one();
         conn.drained.notify_waiters();
         if conn.mask.get().has(Event::Closing) {
-            if let Some(sink) = self.sink() {
+            if let Some(sink) = conn.generation.sink() {
                 tokio::task::spawn_local(sink.closing(id));
             }
+        }
+        if conn.role == Role::Client && conn.generation.client_closed() {
+            // The last session of a generation a reload replaced: after its closing
+            // callback (spawned above, so it runs first).
+            let worker = self.clone();
+            let generation = conn.generation.clone();
+            tokio::task::spawn_local(async move { worker.retire(&generation) });
         }
         true
     }

@@ -214,6 +214,11 @@ impl CallbackRegistry {
         entry.own.get(state).cloned()
     }
 
+    /// Forgets every callback (a retired state's: `crate::host`).
+    pub fn clear(&self) {
+        self.conns.borrow_mut().clear();
+    }
+
     /// Forgets a closed connection's callbacks.
     pub fn forget(&self, id: ConnId) {
         if let Some(entry) = self.conns.borrow_mut().remove(&id) {

@@ -34,7 +34,7 @@ static MAILBOXES: LazyLock<Mutex<HashMap<usize, mpsc::UnboundedSender<Ask>>>> =
 const ANSWER_WITHIN: Duration = Duration::from_secs(1);
 
 /// This worker's collected values: name → the value, kept in the Lua registry.
-struct Marked(mlua::RegistryKey);
+pub(crate) struct Marked(mlua::RegistryKey);
 
 /// Registers `dpm.collect` and `dpm.collected`.
 pub fn register(lua: &Lua, dpm: &Table, worker: usize) -> mlua::Result<()> {

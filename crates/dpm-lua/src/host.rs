@@ -4,7 +4,14 @@
 //!
 //! Every callback runs as a Lua coroutine (`call_async`), so a callback may suspend on
 //! an async dpm function; its connection waits, the worker goes on.
+//!
+//! A host is one generation of the worker's program (`dpm_engine::generation`): after a
+//! hot reload the old host serves its own sessions while a new one serves new sessions.
+//! Its [`Phase`] says where it is in that life; background work (tasks, timers, event
+//! handlers, raw TCP accept loops) is spawned to end at a phase ([`Host::spawn_until`]).
 
+use std::cell::Cell;
+use std::future::Future;
 use std::rc::Rc;
 
 use dpm_engine::shared::WorkerGauges;
@@ -24,6 +31,41 @@ pub struct Host {
     pub worker: Worker,
     /// Callbacks of every connection of this worker.
     pub callbacks: Rc<CallbackRegistry>,
+    /// Where the host is in its life (see [`Phase`]).
+    phase: tokio::sync::watch::Sender<Phase>,
+    /// Lua calls running now (suspended coroutines included): the state is let go only
+    /// when none is left.
+    in_flight: Cell<usize>,
+}
+
+/// Where a host is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Its startup file is running (at startup, or in a reload not yet in force).
+    Loading,
+    /// In force: new clients are its own.
+    Active,
+    /// A reload replaced it: its registered tasks and raw TCP listeners stopped; its
+    /// sessions go on.
+    Replaced,
+    /// Its last session ended: everything stops and the state is let go.
+    Retired,
+}
+
+/// Counts a Lua call in flight for as long as it lives.
+struct InFlight<'a>(&'a Cell<usize>);
+
+impl<'a> InFlight<'a> {
+    fn new(count: &'a Cell<usize>) -> InFlight<'a> {
+        count.set(count.get() + 1);
+        InFlight(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
 }
 
 impl Host {
@@ -34,7 +76,92 @@ impl Host {
             lua,
             worker,
             callbacks,
+            phase: tokio::sync::watch::Sender::new(Phase::Loading),
+            in_flight: Cell::new(0),
         })
+    }
+
+    /// Where the host is in its life.
+    pub fn phase(&self) -> Phase {
+        *self.phase.borrow()
+    }
+
+    /// Moves the host on to `phase` (never back).
+    fn enter(&self, phase: Phase) {
+        self.phase.send_if_modified(|now| {
+            let later = phase > *now;
+            if later {
+                *now = phase;
+            }
+            later
+        });
+    }
+
+    /// Runs `work` on the worker until it ends or the host reaches `until`, whichever
+    /// comes first (dropping a suspended Lua call ends its coroutine).
+    pub fn spawn_until(&self, until: Phase, work: impl Future<Output = ()> + 'static) {
+        let mut phase = self.phase.subscribe();
+        tokio::task::spawn_local(async move {
+            tokio::select! {
+                _ = work => {}
+                _ = phase.wait_for(|now| *now >= until) => {}
+            }
+        });
+    }
+
+    /// Waits until the host is in force (at once if it is); false if it never will be
+    /// (its load was abandoned or it was replaced).
+    pub async fn until_active(&self) -> bool {
+        let mut phase = self.phase.subscribe();
+        let reached = match phase.wait_for(|now| *now >= Phase::Active).await {
+            Ok(now) => *now,
+            Err(_) => return false,
+        };
+        reached == Phase::Active
+    }
+
+    /// Its generation is in force: its registered tasks start.
+    fn activate(self: &Rc<Self>) {
+        self.enter(Phase::Active);
+        if !dpm_engine::control::check::check_only() {
+            // dpm --check: the tasks were registered (and their arguments checked), not run.
+            crate::tasks::start_registered(self);
+        }
+    }
+
+    /// Its last session ended (or its load was abandoned): stops everything still
+    /// running and, once no Lua call is in flight any more, lets go of the state: the
+    /// callbacks, the globals and what Rust keeps for the state, so that the Lua
+    /// functions that hold the host are collected and the state is closed.
+    fn retire(self: &Rc<Self>) {
+        self.enter(Phase::Retired);
+        let host = self.clone();
+        tokio::task::spawn_local(async move {
+            // Closing callbacks of its last connections were spawned just before: they
+            // start (and count as in flight) before this goes on.
+            tokio::task::yield_now().await;
+            while host.in_flight.get() > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            if let Err(e) = host.let_go() {
+                tracing::warn!("a retired Lua state could not be cleared: {e}");
+            }
+        });
+    }
+
+    /// Clears what keeps the Lua functions of a retired state reachable.
+    fn let_go(&self) -> mlua::Result<()> {
+        self.callbacks.clear();
+        crate::forget_app_data(&self.lua);
+        let globals = self.lua.globals();
+        if let Ok(package) = globals.get::<mlua::Table>("package") {
+            if let Ok(loaded) = package.get::<mlua::Table>("loaded") {
+                loaded.clear()?;
+            }
+        }
+        globals.clear()?;
+        self.lua.gc_collect()?;
+        self.lua.gc_collect()
     }
 
     /// `conn:remote_id()`, which survives the connection's close.
@@ -90,6 +217,7 @@ impl Host {
         args: impl IntoLuaMulti,
     ) -> Result<Value, String> {
         WorkerGauges::bump(&self.worker.gauges().lua_calls);
+        let _in_flight = InFlight::new(&self.in_flight);
         crate::sandbox::burst_starts(&self.lua);
         let started = std::time::Instant::now();
         let result = func.call_async::<Value>(args).await;
@@ -113,6 +241,7 @@ impl Host {
         args: impl IntoLuaMulti,
     ) -> Result<Value, String> {
         WorkerGauges::bump(&self.worker.gauges().lua_calls);
+        let _in_flight = InFlight::new(&self.in_flight);
         crate::sandbox::burst_starts(&self.lua);
         let started = std::time::Instant::now();
         let result = func.call::<Value>(args);
@@ -226,5 +355,17 @@ impl EventSink for LuaSink {
         addr: &dpm_engine::sockets::SocketAddress,
     ) {
         crate::sockets::run(&self.0, hook, fd, addr);
+    }
+
+    fn activate(&self) {
+        self.0.activate();
+    }
+
+    fn deactivate(&self) {
+        self.0.enter(Phase::Replaced);
+    }
+
+    fn retired(&self) {
+        self.0.retire();
     }
 }

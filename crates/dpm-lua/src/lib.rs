@@ -105,8 +105,11 @@ fn lua_library_dir() -> String {
 /// Where the Debian package puts dpm's Lua files.
 const INSTALLED_LUA_DIR: &str = "/usr/share/dpm/lua";
 
-/// Sets a worker up: creates its Lua state with the `dpm` table, installs the event
-/// sink and runs the startup file. Errors come back as one line, `file:line: message`.
+/// Runs the startup file on a worker, in a new Lua state with the `dpm` table, and
+/// installs the state as the event sink of the worker handle's generation: at startup,
+/// and again at each hot reload (then next to the state in force, which goes on serving
+/// until the reload commits). The engine starts the state's registered tasks when its
+/// generation is put in force. Errors come back as one line, `file:line: message`.
 pub fn start_worker(worker: &Worker, startfile: &Path) -> Result<(), String> {
     let lua = Lua::new();
     let host = Host::new(worker.clone(), lua.clone());
@@ -122,11 +125,17 @@ pub fn start_worker(worker: &Worker, startfile: &Path) -> Result<(), String> {
         .map_err(|e| errors::error_line(&e))?;
     tasks::run_inits(&host)?;
     contexts::enter(&lua, contexts::Context::Running);
-    if !dpm_engine::control::check::check_only() {
-        // dpm --check: the tasks were registered (and their arguments checked), not run.
-        tasks::start_registered(&host);
-    }
     Ok(())
+}
+
+/// Drops what the modules of this crate keep for a Lua state outside it (a retired
+/// state's, see [`host::Host`]): their Lua values would keep it alive.
+fn forget_app_data(lua: &Lua) {
+    lua.remove_app_data::<tasks::Pending>();
+    lua.remove_app_data::<services::monitor::Handlers>();
+    lua.remove_app_data::<Rc<services::lua_action::Actions>>();
+    lua.remove_app_data::<collect::Marked>();
+    lua.remove_app_data::<sockets::Hooks>();
 }
 
 use host::Host;
@@ -202,6 +211,10 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
             t.set("pipeline_runs", mine.pipeline_runs.load(relaxed))?;
             t.set("connections", h.worker.conn_count())?;
             t.set("worker", h.worker.index())?;
+            // Which run of the startup file this state is (1, then one more per hot
+            // reload), and how many are alive on this worker.
+            t.set("generation", h.worker.generation().number)?;
+            t.set("generations", mine.generations.load(relaxed))?;
             // The same counters summed over every worker of the process.
             let sums = dpm_engine::shared::shared().totals();
             let total = lua.create_table()?;

@@ -19,7 +19,7 @@ use crate::host::Host;
 
 /// This worker's hook functions, per hook, in registration order.
 #[derive(Clone, Default)]
-struct Hooks(Rc<RefCell<[Vec<Function>; 5]>>);
+pub(crate) struct Hooks(Rc<RefCell<[Vec<Function>; 5]>>);
 
 /// Registers the hook functions and the option functions on `dpm`.
 pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {

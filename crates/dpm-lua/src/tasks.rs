@@ -8,7 +8,8 @@
 //! other workers' registrations of it are ignored); with `per_worker = true` it runs on
 //! every worker. A task registered from a running task or callback starts at once (on the
 //! worker that registered it). A task that raises is logged with its `file:line` and
-//! ends; its worker goes on.
+//! ends; its worker goes on. A hot reload stops the old state's tasks when the new
+//! state's start.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -21,7 +22,7 @@ use crate::host::Host;
 
 /// Functions registered while the file loads, waiting for their moment.
 #[derive(Clone, Default)]
-struct Pending {
+pub(crate) struct Pending {
     inits: Rc<RefCell<Vec<Function>>>,
     tasks: Rc<RefCell<Vec<Function>>>,
 }
@@ -108,9 +109,11 @@ pub fn start_registered(host: &Rc<Host>) {
     }
 }
 
+/// Starts a task; it ends by itself, or when a reload replaces its state.
 fn start(host: &Rc<Host>, task: Function) {
-    let host = host.clone();
-    tokio::task::spawn_local(async move {
+    let h = host.clone();
+    host.spawn_until(crate::host::Phase::Replaced, async move {
+        let host = h;
         // An error is logged by call_as with its file:line; the task simply ends.
         let _ = host.call_as(task, "task", ()).await;
         // A verdict of the budget on this task is not a client command's to answer.

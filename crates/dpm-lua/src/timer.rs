@@ -105,7 +105,10 @@ fn spawn_loop(
     arg: Value,
 ) {
     let mine = generation.get();
-    tokio::task::spawn_local(async move {
+    // A timer goes on across a reload (its state's sessions may need it) and stops when
+    // its state retires.
+    let h = host.clone();
+    h.spawn_until(crate::host::Phase::Retired, async move {
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

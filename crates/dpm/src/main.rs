@@ -244,10 +244,11 @@ fn report_fd_limit(limit: Option<libc::rlim_t>) {
 }
 
 /// SIGHUP: every built-in filter reopens its log files (logrotate) and rereads its rule
-/// files; every client-facing TLS certificate is reread. A file with an error keeps what
+/// files; every client-facing TLS certificate is reread; then the startup file runs
+/// again (hot reload, `dpm_engine::control::reload`). A file with an error keeps what
 /// was loaded before and is logged.
 fn reopen_and_reload() {
-    tracing::info!("SIGHUP: reopening filter logs, reloading filter rules and TLS certificates");
+    tracing::info!("SIGHUP: reopening filter logs, reloading filter rules and TLS certificates, reloading the startup file");
     for error in dpm_engine::service::reopen_and_reload_all() {
         tracing::error!("ERROR: {error}");
     }
@@ -307,7 +308,12 @@ impl Signals {
                 tokio::select! {
                     _ = term.recv() => break "SIGTERM",
                     _ = int.recv() => break "SIGINT",
-                    _ = hup.recv() => reopen_and_reload(),
+                    _ = hup.recv() => {
+                        reopen_and_reload();
+                        // On its own task: a second signal is heard while it loads. Its
+                        // outcome is logged by the reload itself.
+                        tokio::spawn(dpm_engine::control::reload::reload());
+                    }
                 }
             };
             tracing::info!(

@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod check;
 pub mod log_level;
+pub mod reload;
 mod sessions;
 
 use std::sync::{Arc, LazyLock, Mutex};
@@ -51,6 +52,12 @@ enum Request {
     Digests(oneshot::Sender<Vec<crate::digests::store::DigestEntry>>),
     /// Forget its query digests.
     ResetDigests(oneshot::Sender<()>),
+    /// Run the startup file again in a new generation (a reload's first step).
+    LoadGeneration(oneshot::Sender<Result<u64, String>>),
+    /// Put the loaded generation in force: true if there was one.
+    CommitGeneration(oneshot::Sender<bool>),
+    /// Forget the loaded generation.
+    AbortGeneration(oneshot::Sender<()>),
 }
 
 /// A worker as the control plane knows it.
@@ -108,12 +115,30 @@ fn answer(worker: &Worker, request: Request) {
             crate::digests::reset(worker);
             let _ = reply.send(());
         }
+        Request::LoadGeneration(reply) => {
+            let _ = reply.send(worker.load_generation());
+        }
+        Request::CommitGeneration(reply) => {
+            let _ = reply.send(worker.commit_generation());
+        }
+        Request::AbortGeneration(reply) => {
+            worker.abort_generation();
+            let _ = reply.send(());
+        }
     }
 }
 
 /// Sends `make(reply)` to every worker and waits (at most [`ANSWER_TIMEOUT`] in all)
 /// for their answers: each worker's, and the indexes of those that did not answer.
 async fn ask_all<T>(make: impl Fn(oneshot::Sender<T>) -> Request) -> (Vec<(usize, T)>, Vec<usize>) {
+    ask_all_within(ANSWER_TIMEOUT, make).await
+}
+
+/// [`ask_all`] with another bound.
+async fn ask_all_within<T>(
+    bound: Duration,
+    make: impl Fn(oneshot::Sender<T>) -> Request,
+) -> (Vec<(usize, T)>, Vec<usize>) {
     let pending: Vec<(usize, oneshot::Receiver<T>)> = mailboxes()
         .iter()
         .filter_map(|m| {
@@ -121,7 +146,7 @@ async fn ask_all<T>(make: impl Fn(oneshot::Sender<T>) -> Request) -> (Vec<(usize
             m.requests.send(make(tx)).ok().map(|()| (m.index, rx))
         })
         .collect();
-    let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
+    let deadline = tokio::time::Instant::now() + bound;
     let mut answers = Vec::new();
     let mut silent = Vec::new();
     for (index, rx) in pending {
@@ -238,6 +263,9 @@ pub struct WorkerInfo {
     pub packets_decoded: u64,
     /// Requests and replies a service's filters ran for.
     pub pipeline_runs: u64,
+    /// Generations of the startup file alive (1, plus one per reload whose old sessions
+    /// are still open).
+    pub generations: u64,
 }
 
 /// Every worker's published counters.
@@ -251,6 +279,7 @@ pub fn workers() -> Vec<WorkerInfo> {
             lua_calls: m.gauges.lua_calls.load(Relaxed),
             packets_decoded: m.gauges.packets_decoded.load(Relaxed),
             pipeline_runs: m.gauges.pipeline_runs.load(Relaxed),
+            generations: m.gauges.generations.load(Relaxed),
         })
         .collect();
     all.sort_by_key(|w| w.index);

@@ -46,7 +46,7 @@ pub(super) fn arm(worker: &Worker, client: &Rc<Conn>, limit: Duration) {
         deadline: Instant::now() + limit,
     });
     if !handshaking.sweeping.replace(true) {
-        tokio::task::spawn_local(sweep(worker.clone()));
+        tokio::task::spawn_local(sweep(worker.for_every_generation()));
     }
 }
 

@@ -67,7 +67,7 @@ pub(super) fn watch(worker: &Worker, client: ConnId, limit: Duration) {
     );
     watched.shortest.set(watched.shortest.get().min(limit));
     if !watched.sweeping.replace(true) {
-        tokio::task::spawn_local(sweep(worker.clone()));
+        tokio::task::spawn_local(sweep(worker.for_every_generation()));
     }
 }
 

@@ -46,6 +46,9 @@ pub struct WorkerGauges {
     /// Requests and replies a service's filters were run for (the forwarding loop
     /// stopped for them).
     pub pipeline_runs: AtomicU64,
+    /// Generations of the startup file alive on the worker: the one in force, and
+    /// those replaced by a reload that still have sessions (see `crate::generation`).
+    pub generations: AtomicU64,
 }
 
 impl WorkerGauges {

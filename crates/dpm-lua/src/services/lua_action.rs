@@ -40,7 +40,7 @@ use crate::tcp_service::channel::Client;
 use crate::tcp_service::txn::{Ending, Txn, TxnObject};
 
 /// The actions this worker's startup file registered, by name.
-struct Actions {
+pub(crate) struct Actions {
     host: Rc<Host>,
     by_name: RefCell<HashMap<String, Function>>,
 }

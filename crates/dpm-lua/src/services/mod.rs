@@ -8,7 +8,7 @@ pub(crate) mod fields;
 mod filter;
 mod json;
 pub mod lua_action;
-mod monitor;
+pub(crate) mod monitor;
 mod route_hint;
 mod server;
 mod service;

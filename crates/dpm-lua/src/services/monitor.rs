@@ -74,7 +74,7 @@ pub fn all_servers(lua: &Lua, _: ()) -> mlua::Result<Table> {
 
 /// This worker's server event handlers (kept in the Lua state's app data).
 #[derive(Clone, Default)]
-struct Handlers(Rc<RefCell<Vec<Function>>>);
+pub(crate) struct Handlers(Rc<RefCell<Vec<Function>>>);
 
 /// `dpm.on_server_event(fn)`. The first registration of a worker starts its listener,
 /// which first tells the handlers the current state of every monitored server (as
@@ -92,8 +92,9 @@ pub fn on_server_event(lua: &Lua, host: &Rc<Host>, handler: Function) -> mlua::R
     lua.set_app_data(handlers.clone());
     // Subscribed before the current state is read: nothing falls in between.
     let mut events = server_events();
-    let host = host.clone();
-    tokio::task::spawn_local(async move {
+    let (h, host) = (host.clone(), host.clone());
+    // The handlers serve their state's sessions until it retires.
+    h.spawn_until(crate::host::Phase::Retired, async move {
         for event in current_state() {
             deliver(&host, &handlers, event).await;
         }

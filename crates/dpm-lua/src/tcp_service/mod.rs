@@ -61,13 +61,21 @@ pub fn listen(
         close_signal: Notify::new(),
         port,
     });
-    tokio::task::spawn_local(accept_loop(host.clone(), listening.clone(), socket));
+    // It accepts once its state is in force, and stops when a reload replaces the state
+    // (the next state's listener on the same address takes the socket over).
+    let accepting = accept_loop(host.clone(), listening.clone(), socket);
+    let h = host.clone();
+    host.spawn_until(crate::host::Phase::Replaced, async move {
+        if h.until_active().await {
+            accepting.await;
+        }
+    });
     Ok(MultiValue::from_vec(vec![Value::UserData(
         lua.create_userdata(RawListener(listening))?,
     )]))
 }
 
-async fn accept_loop(host: Rc<Host>, listening: Rc<Listening>, socket: TcpListener) {
+async fn accept_loop(host: Rc<Host>, listening: Rc<Listening>, socket: Rc<TcpListener>) {
     loop {
         let accepted = tokio::select! {
             r = socket.accept() => r,
@@ -94,8 +102,11 @@ async fn accept_loop(host: Rc<Host>, listening: Rc<Listening>, socket: TcpListen
     }
 }
 
-/// Serves one connection: runs the action as a coroutine, then ends the connection.
+/// Serves one connection: runs the action as a coroutine, then ends the connection. It
+/// counts as a session of its state's generation (a reload lets the state go only
+/// after it).
 async fn serve(host: Rc<Host>, action: Function, stream: TcpStream) {
+    let _session = host.worker.hold_session();
     let txn = txn::Txn::new(channel::Client::new(stream), Default::default());
     let object = match host.lua.create_userdata(txn::TxnObject(txn.clone())) {
         Ok(o) => o,
