@@ -43,6 +43,8 @@ pub struct Generation {
     retired: Cell<bool>,
     /// Listeners bound (or taken over) while it loaded: they accept once it is in force.
     pub(crate) waiting_listeners: RefCell<Vec<(Rc<Conn>, Rc<Listening>)>>,
+    /// Runs the sample expressions of its program (`crate::pipeline::expr`).
+    evaluator: RefCell<Option<Rc<dyn crate::pipeline::expr::Evaluator>>>,
     /// The worker's count of live generations (kept up to date by `Drop`).
     gauges: Arc<WorkerGauges>,
 }
@@ -58,6 +60,7 @@ impl Generation {
             retiring: Cell::new(false),
             retired: Cell::new(false),
             waiting_listeners: RefCell::new(Vec::new()),
+            evaluator: RefCell::new(None),
             gauges,
         })
     }
@@ -70,6 +73,14 @@ impl Generation {
 
     pub(crate) fn set_sink(&self, sink: Rc<dyn EventSink>) {
         *self.sink.borrow_mut() = Some(sink);
+    }
+
+    pub(crate) fn evaluator(&self) -> Option<Rc<dyn crate::pipeline::expr::Evaluator>> {
+        self.evaluator.borrow().clone()
+    }
+
+    pub(crate) fn set_evaluator(&self, evaluator: Rc<dyn crate::pipeline::expr::Evaluator>) {
+        *self.evaluator.borrow_mut() = Some(evaluator);
     }
 
     pub(crate) fn socket_hooks(&self) -> SocketHooks {
@@ -106,6 +117,8 @@ impl Generation {
         if self.retired.replace(true) {
             return None;
         }
+        // The evaluator holds the program's state too.
+        self.evaluator.borrow_mut().take();
         self.sink.borrow_mut().take()
     }
 

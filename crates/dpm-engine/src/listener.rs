@@ -86,8 +86,12 @@ pub(crate) fn spawn_accept_loop(worker: Worker, lconn: Rc<Conn>, listening: Rc<L
                 break;
             }
             let accepted = tokio::select! {
-                r = accept(&listening) => r,
+                // The close first: a listener closed by a reload must leave the clients
+                // waiting in the socket to the next generation's listener, which shares
+                // it; one it accepted now would find nobody to serve it.
+                biased;
                 _ = lconn.close_signal.notified() => break,
+                r = accept(&listening) => r,
             };
             match accepted {
                 Ok(stream) => on_accept(&worker, &lconn, stream),

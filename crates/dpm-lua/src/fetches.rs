@@ -100,7 +100,7 @@ pub fn register(lua: &Lua, core: &Table, host: &Rc<Host>) -> mlua::Result<()> {
             })?,
         )?;
     }
-    dpm_engine::pipeline::expr::set_evaluator(Rc::new(LuaEvaluator(samples)));
+    dpm_engine::pipeline::expr::set_evaluator(&host.worker, Rc::new(LuaEvaluator(samples)));
     Ok(())
 }
 

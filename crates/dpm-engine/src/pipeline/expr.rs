@@ -3,15 +3,17 @@
 //! `core.register_fetches` — followed by any number of `,lua.CONV` — converters
 //! (`core.register_converters`) applied in order, e.g. `lua.tenant,lua.lower`.
 //!
-//! The engine parses and carries expressions; the worker's [`Evaluator`] (installed by
-//! `dpm-lua` on each worker thread, before its startup file runs) checks their names and
-//! runs them. Only options that hold an expression pay: a session that asked for none
+//! The engine parses and carries expressions; the [`Evaluator`] of the program's
+//! generation (installed by `dpm-lua` in each Lua state, before its startup file runs)
+//! checks their names and runs them: a session's expressions run in the state its
+//! session started with, also after a hot reload. Only options that hold an expression pay: a session that asked for none
 //! never reaches this module.
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use super::{Request, SessionRef};
+use crate::Worker;
 
 /// A parsed expression.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,7 +25,7 @@ pub struct Expr {
     text: String,
 }
 
-/// Runs expressions: one per worker thread.
+/// Runs expressions: one per generation of each worker's program.
 pub trait Evaluator {
     /// `expr`'s value for `request` of `session`; `None` when the fetch or a converter
     /// gave nothing (nil) or failed (the evaluator logged why).
@@ -34,16 +36,16 @@ pub trait Evaluator {
 }
 
 thread_local! {
-    static EVALUATOR: RefCell<Option<Rc<dyn Evaluator>>> = const { RefCell::new(None) };
+    /// The evaluator of the startup file loading (or last loaded) on this thread: what
+    /// names are checked against while it loads. Weak: it keeps no state alive.
+    static LOADING: RefCell<Option<Weak<dyn Evaluator>>> = const { RefCell::new(None) };
 }
 
-/// Installs this thread's evaluator.
-pub fn set_evaluator(evaluator: Rc<dyn Evaluator>) {
-    EVALUATOR.with_borrow_mut(|e| *e = Some(evaluator));
-}
-
-fn evaluator() -> Option<Rc<dyn Evaluator>> {
-    EVALUATOR.with_borrow(|e| e.clone())
+/// Installs the evaluator of the generation `worker` (a script's handle) acts for, as
+/// its startup file starts loading.
+pub fn set_evaluator(worker: &Worker, evaluator: Rc<dyn Evaluator>) {
+    LOADING.with_borrow_mut(|e| *e = Some(Rc::downgrade(&evaluator)));
+    worker.generation().set_evaluator(evaluator);
 }
 
 impl Expr {
@@ -72,11 +74,11 @@ impl Expr {
         })
     }
 
-    /// [`Expr::parse`], then the names checked against what this thread's startup file
-    /// registered (no evaluator, as in unit tests: not checked).
+    /// [`Expr::parse`], then the names checked against what the startup file loading on
+    /// this thread registered (no evaluator, as in unit tests: not checked).
     pub fn parse_registered(text: &str) -> Result<Expr, String> {
         let expr = Expr::parse(text)?;
-        match evaluator() {
+        match LOADING.with_borrow(|e| e.as_ref().and_then(Weak::upgrade)) {
             Some(e) => e.check(&expr).map(|()| expr),
             None => Ok(expr),
         }
@@ -84,7 +86,12 @@ impl Expr {
 
     /// The value for `request` of `session` (`None`: nothing, or no evaluator).
     pub fn eval(&self, session: &SessionRef, request: Option<&Request>) -> Option<Vec<u8>> {
-        evaluator()?.eval(self, session, request)
+        let generation = match session.worker.get(session.session.client) {
+            Some(client) => client.generation.clone(),
+            None => session.worker.generation(),
+        };
+        let evaluator = generation.evaluator()?;
+        evaluator.eval(self, session, request)
     }
 
     /// The expression as written.

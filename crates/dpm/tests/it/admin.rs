@@ -39,32 +39,15 @@ enum As {
     Token,
 }
 
-/// `curl -X method` on the admin API: (HTTP status, body as JSON).
+/// `curl -X method` on the admin API as `who`: (HTTP status, body as JSON).
 fn http(admin_port: u16, who: As, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "-X", method, "-w", "\n%{http_code}"])
-        .arg(format!("http://127.0.0.1:{admin_port}{path}"));
-    match who {
-        As::Nobody => {}
-        As::Admin => {
-            cmd.args(["-u", &format!("admin:{ADMIN_PASSWORD}")]);
-        }
-        As::WrongPassword => {
-            cmd.args(["-u", "admin:guess"]);
-        }
-        As::Token => {
-            cmd.args(["-H", &format!("Authorization: Bearer {TOKEN}")]);
-        }
-    }
-    if let Some(body) = body {
-        cmd.args(["-H", "Content-Type: application/json", "--data", body]);
-    }
-    let out = run_bounded(&mut cmd, None, Duration::from_secs(20));
-    out.assert_success("curl");
-    let (json, status) = out.stdout.rsplit_once('\n').expect("curl's status line");
-    let value = serde_json::from_str(json)
-        .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {json}"));
-    (status.trim().parse().unwrap(), value)
+    let credentials = match who {
+        As::Nobody => vec![],
+        As::Admin => vec!["-u".to_string(), format!("admin:{ADMIN_PASSWORD}")],
+        As::WrongPassword => vec!["-u".to_string(), "admin:guess".to_string()],
+        As::Token => vec!["-H".to_string(), format!("Authorization: Bearer {TOKEN}")],
+    };
+    admin_request(admin_port, &credentials, method, path, body)
 }
 
 fn get(admin_port: u16, path: &str) -> Value {

@@ -30,6 +30,7 @@ mod neper_model;
 mod operations;
 mod prepared;
 mod python;
+mod reload;
 mod robustness;
 mod rwsplit;
 mod services;

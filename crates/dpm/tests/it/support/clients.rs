@@ -367,3 +367,27 @@ pub fn read_greeting(port: u16) -> Greeting {
         capabilities: lo | (hi << 16),
     }
 }
+
+/// `curl -X method` on dpm's admin API on `admin_port`, with `credentials` (curl
+/// arguments: `-u user:password`, a bearer header, or none): (HTTP status, body as JSON).
+pub fn admin_request(
+    admin_port: u16,
+    credentials: &[String],
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-sS", "-X", method, "-w", "\n%{http_code}"])
+        .arg(format!("http://127.0.0.1:{admin_port}{path}"))
+        .args(credentials);
+    if let Some(body) = body {
+        cmd.args(["-H", "Content-Type: application/json", "--data", body]);
+    }
+    let out = run_bounded(&mut cmd, None, Duration::from_secs(60));
+    out.assert_success("curl");
+    let (json, status) = out.stdout.rsplit_once('\n').expect("curl's status line");
+    let value = serde_json::from_str(json)
+        .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {json}"));
+    (status.trim().parse().unwrap(), value)
+}
