@@ -23,7 +23,7 @@
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::{Mutex, Once, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// True while a reload's startup file runs.
 static LOADING: AtomicBool = AtomicBool::new(false);
@@ -84,7 +84,8 @@ fn followers() -> Vec<&'static dyn Reloadable> {
 /// Process-wide objects by key (a name, by default), across reloads (see the module
 /// docs). Meant for a `static`: its first definition makes it follow reloads.
 pub struct Registry<T, K = String> {
-    generations: Mutex<Generations<T, K>>,
+    /// Read by every worker (users at each accept), written by definitions.
+    generations: RwLock<Generations<T, K>>,
     following: Once,
     /// What happens to an object that leaves (a monitor is stopped).
     retire: Option<fn(&T)>,
@@ -112,7 +113,7 @@ impl<T, K> Registry<T, K> {
     /// An empty registry whose objects need nothing when they leave.
     pub const fn new() -> Self {
         Registry {
-            generations: Mutex::new(Generations {
+            generations: RwLock::new(Generations {
                 in_force: BTreeMap::new(),
                 loaded: None,
             }),
@@ -129,8 +130,12 @@ impl<T, K> Registry<T, K> {
         registry
     }
 
-    fn lock(&self) -> MutexGuard<'_, Generations<T, K>> {
-        self.generations.lock().unwrap_or_else(|e| e.into_inner())
+    fn read(&self) -> RwLockReadGuard<'_, Generations<T, K>> {
+        self.generations.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Generations<T, K>> {
+        self.generations.write().unwrap_or_else(|e| e.into_inner())
     }
 
     fn retire_all(&self, objects: Vec<T>) {
@@ -140,7 +145,7 @@ impl<T, K> Registry<T, K> {
     }
 }
 
-impl<T: Clone + Send + 'static, K: Ord + Clone + Send + 'static> Registry<T, K> {
+impl<T: Clone + Send + Sync + 'static, K: Ord + Clone + Send + Sync + 'static> Registry<T, K> {
     /// The object of `key` in the generation being defined (the reload's while one
     /// loads): the one already there if `same` accepts it (its error otherwise: two
     /// definitions under one key), else — in a reload — the one in force if `same`
@@ -180,7 +185,7 @@ impl<T: Clone + Send + 'static, K: Ord + Clone + Send + 'static> Registry<T, K> 
     where
         K: Borrow<Q>,
     {
-        self.lock().in_force.get(key).cloned()
+        self.read().in_force.get(key).cloned()
     }
 
     /// The object under `key` in the generation being defined: the reload's while one
@@ -189,7 +194,7 @@ impl<T: Clone + Send + 'static, K: Ord + Clone + Send + 'static> Registry<T, K> 
     where
         K: Borrow<Q>,
     {
-        let generations = self.lock();
+        let generations = self.read();
         match (loading(), &generations.loaded) {
             (false, _) => generations.in_force.get(key).cloned(),
             (true, Some(loaded)) => loaded.get(key).map(|l| l.value.clone()),
@@ -199,18 +204,18 @@ impl<T: Clone + Send + 'static, K: Ord + Clone + Send + 'static> Registry<T, K> 
 
     /// The objects in force, by key.
     pub fn values(&self) -> Vec<T> {
-        self.lock().in_force.values().cloned().collect()
+        self.read().in_force.values().cloned().collect()
     }
 
-    /// `read` of the objects in force (under the lock: keep it short).
+    /// `read` of the objects in force (under the read lock: keep it short).
     pub fn with_in_force<R>(&self, read: impl FnOnce(&BTreeMap<K, T>) -> R) -> R {
-        read(&self.lock().in_force)
+        read(&self.read().in_force)
     }
 
-    /// The lock, once the registry follows reloads.
-    fn follow(&'static self) -> MutexGuard<'static, Generations<T, K>> {
+    /// The lock to define with, once the registry follows reloads.
+    fn follow(&'static self) -> RwLockWriteGuard<'static, Generations<T, K>> {
         self.following.call_once(|| follow_reloads(self));
-        self.lock()
+        self.write()
     }
 }
 
@@ -249,10 +254,10 @@ impl<T: Clone, K: Ord + Clone> Generations<T, K> {
     }
 }
 
-impl<T: Send, K: Ord + Send> Reloadable for Registry<T, K> {
+impl<T: Send + Sync, K: Ord + Send + Sync> Reloadable for Registry<T, K> {
     fn commit(&self) {
         let left = {
-            let mut generations = self.lock();
+            let mut generations = self.write();
             // No definition in the load: the new file defines nothing here.
             let loaded = generations.loaded.take().unwrap_or_default();
             let before = std::mem::take(&mut generations.in_force);
@@ -266,7 +271,7 @@ impl<T: Send, K: Ord + Send> Reloadable for Registry<T, K> {
     }
 
     fn abort(&self) {
-        let loaded = self.lock().loaded.take().unwrap_or_default();
+        let loaded = self.write().loaded.take().unwrap_or_default();
         let made = loaded.into_values().filter(|l| !l.kept).map(|l| l.value);
         self.retire_all(made.collect());
     }
@@ -275,7 +280,7 @@ impl<T: Send, K: Ord + Send> Reloadable for Registry<T, K> {
 /// Serializes the tests that define in process-wide registries or run loads: the
 /// loading flag is one for the whole test process.
 #[cfg(test)]
-pub(crate) fn serial_test() -> MutexGuard<'static, ()> {
+pub(crate) fn serial_test() -> std::sync::MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
