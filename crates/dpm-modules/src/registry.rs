@@ -53,7 +53,8 @@ pub fn create_router(
 }
 
 /// The process-wide monitor `name` of module `module` over `servers`: made and started
-/// from `options` (checked) by the first worker to define it, the same for the others.
+/// from `options` (checked) by the first worker to define it, the same for the others
+/// (and at a reload, the one running if nothing of it changed).
 pub fn create_monitor(
     name: &str,
     module: &str,
@@ -62,13 +63,17 @@ pub fn create_monitor(
 ) -> Result<Arc<dyn Monitor>, String> {
     let info = find(ModuleType::Monitor, module)?;
     let options = Options::validate(info, options)?;
-    let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
+    let watched: Vec<String> = servers
+        .iter()
+        .map(|s| format!("{} at {}", s.name, s.address))
+        .collect();
     let made_from = format!(
         "module {module}, servers {}, options {}",
-        names.join(","),
+        watched.join(", "),
         options.to_json()
     );
-    define_monitor(name, &made_from, || match module {
+    let watching = servers.clone();
+    define_monitor(name, &made_from, &watching, || match module {
         "mariadbmon" => monitors::mariadbmon::MariaDbMonitor::start(name, servers, &options),
         _ => Err(format!("monitor '{module}' has no factory")),
     })

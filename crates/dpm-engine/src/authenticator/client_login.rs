@@ -337,10 +337,13 @@ static RSA_KEYS: tokio::sync::OnceCell<Result<Arc<RsaKeyPair>, String>> =
     tokio::sync::OnceCell::const_new();
 
 /// Uses the PEM private key at `path` for `caching_sha2_password` over plain
-/// connections (read now, so that a bad file is a startup error).
+/// connections (read now, so that a bad file is a startup error). A reload's file has
+/// its key checked but keeps the process's key pair: clients may hold its public key.
 pub fn set_rsa_key_file(path: std::path::PathBuf) -> Result<(), String> {
     RsaKeyPair::from_pem_file(&path).map_err(|e| e.to_string())?;
-    *RSA_KEY_FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(path);
+    if !crate::service::generations::loading() {
+        *RSA_KEY_FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(path);
+    }
     Ok(())
 }
 

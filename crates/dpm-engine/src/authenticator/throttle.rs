@@ -2,10 +2,15 @@
 //! `failures` times within `window` gets every further answer — refusal or success, so
 //! that the delay itself tells nothing — only after `delay` (and a log line), until a
 //! login from it succeeds or the window passes. Process-wide.
+//!
+//! At a reload the new file's settings (the defaults if it sets none) take effect with
+//! it; what was counted is kept when they are the same.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, Once, RwLock};
 use std::time::{Duration, Instant};
+
+use crate::service::generations;
 
 /// The throttle's settings (`dpm.login_throttle{ failures, window, delay }`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -38,11 +43,39 @@ pub(crate) struct Throttle {
 static CURRENT: LazyLock<RwLock<Arc<Throttle>>> =
     LazyLock::new(|| RwLock::new(Arc::new(Throttle::new(LoginThrottle::default()))));
 
-/// Replaces the settings (what was counted is forgotten).
+/// The settings the reload's file set, while a reload loads (`None`: none yet).
+static LOADED: Mutex<Option<LoginThrottle>> = Mutex::new(None);
+
+/// Replaces the settings (what was counted is forgotten), or, while a reload loads,
+/// sets those it takes effect with.
 pub fn set_login_throttle(settings: LoginThrottle) {
+    static FOLLOWING: Once = Once::new();
+    FOLLOWING.call_once(|| generations::follow_reloads(&ReloadedThrottle));
+    if generations::loading() {
+        *LOADED.lock().unwrap_or_else(|e| e.into_inner()) = Some(settings);
+    } else {
+        replace(settings);
+    }
+}
+
+fn replace(settings: LoginThrottle) {
     let mut current = CURRENT.write().unwrap_or_else(|e| e.into_inner());
     if current.settings != settings {
         *current = Arc::new(Throttle::new(settings));
+    }
+}
+
+/// The throttle's side of a reload's end.
+struct ReloadedThrottle;
+
+impl generations::Reloadable for ReloadedThrottle {
+    fn commit(&self) {
+        let loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner()).take();
+        replace(loaded.unwrap_or_default());
+    }
+
+    fn abort(&self) {
+        LOADED.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 }
 
@@ -127,6 +160,49 @@ mod tests {
         assert_eq!(t.delay_for("10.0.0.2:1000"), None);
         t.succeeded("10.0.0.1:2000");
         assert_eq!(t.delay_for("10.0.0.1:1003"), None);
+    }
+
+    #[test]
+    fn a_reload_sets_its_files_throttle_or_the_default() {
+        use crate::service::generations::{abort_load, begin_load, commit_load, serial_test};
+        let _serial = serial_test();
+        let strict = LoginThrottle {
+            failures: 1,
+            ..LoginThrottle::default()
+        };
+        let lenient = LoginThrottle {
+            failures: 100,
+            ..LoginThrottle::default()
+        };
+        set_login_throttle(strict);
+        current().failed("10.0.0.9:1");
+
+        begin_load();
+        set_login_throttle(lenient);
+        assert_eq!(
+            current().settings,
+            strict,
+            "in force until the reload takes effect"
+        );
+        abort_load();
+        assert_eq!(current().settings, strict);
+
+        begin_load();
+        set_login_throttle(strict);
+        commit_load();
+        assert!(
+            current().delay_for("10.0.0.9:2").is_some(),
+            "same settings: counts kept"
+        );
+
+        begin_load();
+        set_login_throttle(lenient);
+        commit_load();
+        assert_eq!(current().settings, lenient);
+
+        begin_load(); // a file that sets none
+        commit_load();
+        assert_eq!(current().settings, LoginThrottle::default());
     }
 
     #[test]

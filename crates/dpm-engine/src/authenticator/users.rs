@@ -4,12 +4,18 @@
 //! Process-wide, like services: the startup file runs once per worker, so the first
 //! worker to define a user makes it and the others must define the same one. A service
 //! has proxy-held authentication when at least one user names it.
+//!
+//! At a reload the new file's users replace the old ones when it takes effect
+//! (`crate::service::generations`): a service it gives no users goes back to
+//! pass-through, and a user it defines again — changed or not — goes on counting the
+//! sessions its old definition opened against its `max_connections`.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::Arc;
 
 use dpm_auth::{Plugin, StoredCredential};
+
+use crate::service::generations::Registry;
 
 /// A password dpm needs in clear (to log in to a server). Never printed.
 #[derive(Clone, PartialEq, Eq)]
@@ -58,8 +64,9 @@ pub struct UserSpec {
 #[derive(Debug)]
 pub struct ProxyUser {
     pub spec: UserSpec,
-    /// Sessions open now.
-    connections: AtomicU32,
+    /// Sessions open now (shared with the user's earlier definitions, whose sessions
+    /// may still be open after a reload).
+    connections: Arc<AtomicU32>,
 }
 
 /// A session's hold on its user's connection count (released when dropped).
@@ -96,61 +103,66 @@ impl ProxyUser {
     }
 }
 
-/// Users by service, then by name: a service has proxy-held users exactly when it has
-/// an entry (looked up at every accept).
-type UsersByService = HashMap<String, HashMap<String, Arc<ProxyUser>>>;
-
-static USERS: LazyLock<RwLock<UsersByService>> = LazyLock::new(Default::default);
+/// Users by (service, name): a service has proxy-held users exactly when a key starts
+/// with its name.
+static USERS: Registry<Arc<ProxyUser>, (String, String)> = Registry::new();
 
 /// Defines users (a second definition of the same user must be identical: it is
-/// another worker's).
+/// another worker's). At a reload, an identical user is the one in force; a changed one
+/// is new but shares its open-session count.
 pub fn define_users(specs: Vec<UserSpec>) -> Result<(), String> {
-    let mut users = USERS.write().unwrap_or_else(|e| e.into_inner());
-    for spec in &specs {
-        let existing = users.get(&spec.service).and_then(|s| s.get(&spec.user));
-        if existing.is_some_and(|u| u.spec != *spec) {
-            return Err(format!(
-                "user '{}' of service '{}' is already defined differently",
-                spec.user, spec.service
-            ));
-        }
-    }
     for spec in specs {
-        users
-            .entry(spec.service.clone())
-            .or_default()
-            .entry(spec.user.clone())
-            .or_insert_with(|| {
-                Arc::new(ProxyUser {
-                    spec,
-                    connections: AtomicU32::new(0),
-                })
-            });
+        let key = (spec.service.clone(), spec.user.clone());
+        let same = |existing: &Arc<ProxyUser>| {
+            (existing.spec == spec).then_some(()).ok_or_else(|| {
+                format!(
+                    "user '{}' of service '{}' is already defined differently",
+                    spec.user, spec.service
+                )
+            })
+        };
+        USERS.define(key, same, |before| {
+            Ok(Arc::new(ProxyUser {
+                spec: spec.clone(),
+                connections: before.map_or_else(Default::default, |u| u.connections.clone()),
+            }))
+        })?;
     }
     Ok(())
 }
 
+/// The users in force of `service`, by name.
+fn users_of(service: &str) -> Vec<Arc<ProxyUser>> {
+    let from = (service.to_string(), String::new());
+    USERS.with_in_force(|all| {
+        all.range(from..)
+            .take_while(|((s, _), _)| s == service)
+            .map(|(_, u)| u.clone())
+            .collect()
+    })
+}
+
 /// True when `service` authenticates its clients itself (a user names it).
 pub fn service_has_users(service: &str) -> bool {
-    let users = USERS.read().unwrap_or_else(|e| e.into_inner());
-    users.contains_key(service)
+    let from = (service.to_string(), String::new());
+    USERS.with_in_force(|all| {
+        all.range(from..)
+            .next()
+            .is_some_and(|((s, _), _)| s == service)
+    })
 }
 
 /// The user `name` of `service`.
 pub fn find(service: &str, name: &[u8]) -> Option<Arc<ProxyUser>> {
     let name = std::str::from_utf8(name).ok()?;
-    let users = USERS.read().unwrap_or_else(|e| e.into_inner());
-    users.get(service)?.get(name).cloned()
+    USERS.get(&(service.to_string(), name.to_string()))
 }
 
 /// The users of `service`, for its diagnostics (names, plugins, open sessions, the
 /// mapped account's name: never a hash or password).
 pub fn diagnostics(service: &str) -> serde_json::Value {
-    let users = USERS.read().unwrap_or_else(|e| e.into_inner());
-    let mut list: Vec<_> = users
-        .get(service)
-        .into_iter()
-        .flat_map(|s| s.values())
+    let list: Vec<_> = users_of(service)
+        .iter()
         .map(|u| {
             serde_json::json!({
                 "user": u.spec.user,
@@ -161,6 +173,75 @@ pub fn diagnostics(service: &str) -> serde_json::Value {
             })
         })
         .collect();
-    list.sort_by(|a, b| a["user"].as_str().cmp(&b["user"].as_str()));
     serde_json::Value::Array(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::generations::{abort_load, begin_load, commit_load, serial_test};
+
+    /// User `user` of `service`, allowed `max` sessions.
+    fn spec(service: &str, user: &str, max: u32) -> UserSpec {
+        let hash = "*6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9";
+        UserSpec {
+            user: user.into(),
+            plugin: Plugin::MysqlNativePassword,
+            credential: StoredCredential::parse(Plugin::MysqlNativePassword, hash).unwrap(),
+            service: service.into(),
+            max_connections: Some(max),
+            backend: None,
+        }
+    }
+
+    #[test]
+    fn a_reload_replaces_the_users_and_keeps_counting_their_sessions() {
+        let _serial = serial_test();
+        define_users(vec![spec("u-app", "alice", 1), spec("u-other", "bob", 1)]).unwrap();
+        let old = find("u-app", b"alice").unwrap();
+        let slot = old.take_slot().unwrap();
+        assert!(old.take_slot().is_none());
+
+        begin_load();
+        define_users(vec![spec("u-app", "alice", 2)]).unwrap();
+        // Another worker's different definition in the same load is an error.
+        assert!(define_users(vec![spec("u-app", "alice", 3)]).is_err());
+        // Logins go on with the users in force until the reload takes effect.
+        assert!(service_has_users("u-other"));
+        assert!(Arc::ptr_eq(&find("u-app", b"alice").unwrap(), &old));
+        commit_load();
+
+        let alice = find("u-app", b"alice").unwrap();
+        assert_eq!(alice.spec.max_connections, Some(2));
+        assert_eq!(
+            alice.connections(),
+            1,
+            "the old definition's session counts"
+        );
+        let _second = alice.take_slot().unwrap();
+        assert!(alice.take_slot().is_none());
+        drop(slot);
+        assert_eq!(alice.connections(), 1);
+        assert!(!service_has_users("u-other"), "back to pass-through");
+        assert!(find("u-other", b"bob").is_none());
+        assert_eq!(diagnostics("u-app")[0]["connections"], 1);
+    }
+
+    #[test]
+    fn a_reload_keeps_an_unchanged_user_and_an_abort_keeps_them_all() {
+        let _serial = serial_test();
+        define_users(vec![spec("ua-app", "carol", 1)]).unwrap();
+        let carol = find("ua-app", b"carol").unwrap();
+
+        begin_load();
+        define_users(vec![spec("ua-app", "carol", 1)]).unwrap();
+        commit_load();
+        assert!(Arc::ptr_eq(&find("ua-app", b"carol").unwrap(), &carol));
+
+        begin_load();
+        define_users(vec![spec("ua-app", "carol", 5), spec("ua-app", "dave", 1)]).unwrap();
+        abort_load();
+        assert!(Arc::ptr_eq(&find("ua-app", b"carol").unwrap(), &carol));
+        assert!(find("ua-app", b"dave").is_none());
+    }
 }

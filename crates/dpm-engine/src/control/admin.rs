@@ -5,6 +5,10 @@
 //! file's `FILE:LINE` error, not a failure after start), the others must say the same.
 //! The binary takes the bound listener once the workers run and serves the admin API on
 //! it (crate `dpm-admin`); the engine only keeps the declaration.
+//!
+//! The admin listener is the process's: a reload's file may declare it again as it is,
+//! but a declaration that differs (or a new one) fails the reload, saying that it takes
+//! effect only at restart; a file without one leaves it serving.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{LazyLock, Mutex};
@@ -69,18 +73,27 @@ fn declared() -> std::sync::MutexGuard<'static, Option<Declared>> {
     DECLARED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// What a reload's file is told when its `dpm.admin{}` is not the one serving.
+const AT_RESTART: &str = "dpm.admin: the admin listener cannot change at a reload: \
+                          a new or changed dpm.admin{} takes effect only at restart";
+
 /// Declares the admin listener: the first declaration is checked and, with `bind`, its
-/// port bound; a later one (another worker's) must be the same.
+/// port bound; a later one (another worker's, or a reload's) must be the same.
 pub fn declare(spec: AdminSpec, bind: bool) -> Result<(), String> {
+    let reloading = crate::service::generations::loading();
     let mut declared = declared();
     if let Some(existing) = declared.as_ref() {
         if existing.spec != spec {
-            return Err(
-                "dpm.admin: already declared with other settings (one admin listener per process)"
+            return Err(match reloading {
+                true => AT_RESTART.to_string(),
+                false => "dpm.admin: already declared with other settings (one admin listener per process)"
                     .to_string(),
-            );
+            });
         }
         return Ok(());
+    }
+    if reloading {
+        return Err(AT_RESTART.to_string());
     }
     spec.check()?;
     let listener = if bind {
@@ -102,4 +115,36 @@ pub fn take() -> Option<(AdminSpec, TcpListener)> {
     let mut declared = declared();
     let d = declared.as_mut()?;
     Some((d.spec.clone(), d.listener.take()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::generations::{abort_load, begin_load, serial_test};
+
+    fn spec(port: u16) -> AdminSpec {
+        AdminSpec {
+            listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            users: vec![],
+            tokens: vec![],
+        }
+    }
+
+    #[test]
+    fn a_reload_may_declare_the_admin_listener_again_but_not_move_it() {
+        let _serial = serial_test();
+        declare(spec(8989), false).unwrap();
+
+        begin_load();
+        declare(spec(8989), false).unwrap();
+        let e = declare(spec(8990), false).unwrap_err();
+        abort_load();
+
+        assert!(e.contains("takes effect only at restart"), "{e}");
+        assert_eq!(declared().as_ref().unwrap().spec, spec(8989));
+        // Outside a reload a different declaration is another worker's mistake.
+        assert!(declare(spec(8990), false)
+            .unwrap_err()
+            .contains("one admin listener per process"));
+    }
 }

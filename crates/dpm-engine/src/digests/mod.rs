@@ -45,10 +45,23 @@ pub struct DigestConfig {
 
 static CONFIG: OnceLock<DigestConfig> = OnceLock::new();
 
-/// Turns digests on (the startup file; every worker asks the same).
+/// Turns digests on (the startup file; every worker asks the same). They are the
+/// process's: a reload's file may ask for them as they are, but turning them on or
+/// changing the capacity fails the reload, saying it takes effect only at restart (a file
+/// that does not ask leaves them on).
 pub fn enable(capacity: usize, hash: DigestHashFn, digest: DigestFn) -> Result<(), String> {
     if capacity == 0 {
         return Err("dpm.digests: capacity must be at least 1".to_string());
+    }
+    if crate::service::generations::loading() && CONFIG.get().map(|c| c.capacity) != Some(capacity)
+    {
+        return Err(format!(
+            "dpm.digests: digests {} at a reload: dpm.digests{{ capacity = {capacity} }} takes effect only at restart",
+            match CONFIG.get() {
+                Some(c) => format!("keep their capacity of {}", c.capacity),
+                None => "cannot be turned on".to_string(),
+            }
+        ));
     }
     let config = CONFIG.get_or_init(|| DigestConfig {
         capacity,
@@ -163,5 +176,23 @@ pub(crate) fn entries(worker: &Worker) -> Vec<DigestEntry> {
 pub(crate) fn reset(worker: &Worker) {
     if let Some(store) = worker.inner.digests.store.borrow_mut().as_mut() {
         store.reset();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::generations::{abort_load, begin_load, serial_test};
+
+    #[test]
+    fn a_reload_cannot_turn_digests_on() {
+        // (Turned on for good, they would change every other test of the process.)
+        let _serial = serial_test();
+        begin_load();
+        let e = enable(100, |_| 0, |_, _| 0).unwrap_err();
+        abort_load();
+        assert!(e.contains("cannot be turned on"), "{e}");
+        assert!(e.contains("takes effect only at restart"), "{e}");
+        assert!(config().is_none());
     }
 }

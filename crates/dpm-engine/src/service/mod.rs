@@ -24,6 +24,7 @@ pub use monitoring::{
 pub use options::{OptionValue, Options};
 pub use server::{AdminState, Server, ServerAddress, ServerRole, RETRY_AFTER};
 pub use service::{
-    define_server, define_service, find_service, servers, services, Service, WorkerService,
+    define_server, define_service, defined_service, find_service, servers, services, Service,
+    WorkerService,
 };
 pub(crate) use start::start_session;

@@ -159,6 +159,8 @@ pub struct Server {
     pub name: String,
     /// Where it listens.
     pub address: ServerAddress,
+    /// The role the startup file declared (what `role` starts as).
+    declared_role: ServerRole,
     role: AtomicU8,
     /// What an operator set ([`AdminState`]).
     admin_state: AtomicU8,
@@ -193,6 +195,7 @@ impl Server {
         Server {
             name,
             address,
+            declared_role: role,
             role: AtomicU8::new(role as u8),
             admin_state: AtomicU8::new(AdminState::Active as u8),
             sessions: AtomicU64::new(0),
@@ -230,6 +233,11 @@ impl Server {
             ServerAddress::Tcp(host, _) => host.clone(),
             ServerAddress::Unix(_) => "localhost".to_string(),
         }
+    }
+
+    /// The role the startup file declared (a monitor may have found another since).
+    pub fn declared_role(&self) -> ServerRole {
+        self.declared_role
     }
 
     /// Its role now.
@@ -354,6 +362,12 @@ impl Server {
             "monitor": self.monitored(),
         })
     }
+}
+
+/// True when `a` and `b` are the same server objects in the same order (a service or
+/// monitor of other server objects, even of the same names, is another one).
+pub(crate) fn same_servers(a: &[std::sync::Arc<Server>], b: &[std::sync::Arc<Server>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(a, b)| std::sync::Arc::ptr_eq(a, b))
 }
 
 #[cfg(test)]

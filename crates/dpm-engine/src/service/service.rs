@@ -2,15 +2,16 @@
 //!
 //! The [`Service`] itself is process-wide: defined by the startup file, which runs once
 //! per worker, so the first worker to define a name creates it and the others get the
-//! same one back. The filters are per worker ([`WorkerService`]): a Lua filter's
+//! same one back (at a reload, the one in force if nothing of it changed:
+//! `super::generations`). The filters are per worker ([`WorkerService`]): a Lua filter's
 //! functions live in its worker's Lua state.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::Arc;
 
-use super::server::{Server, ServerAddress, ServerRole};
+use super::generations::Registry;
+use super::server::{same_servers, Server, ServerAddress, ServerRole};
 use crate::pipeline::{Filter, Router};
 
 /// A service (see the module docs).
@@ -19,6 +20,9 @@ pub struct Service {
     pub name: String,
     /// Its router instance.
     pub router: Arc<dyn Router>,
+    /// What the router was made from (module and options, as text): a definition with
+    /// other text is another service.
+    router_made_from: String,
     /// The servers it routes to, in declaration order.
     pub servers: Vec<Arc<Server>>,
     /// The names of its filters, in chain order.
@@ -30,32 +34,13 @@ pub struct Service {
     /// Sessions refused because no server could be reached.
     pub refused_sessions: AtomicU64,
     /// TLS offered to its clients (given to every listener that serves it).
-    client_tls: Mutex<Option<Arc<crate::tls::ServerTls>>>,
+    client_tls: Option<Arc<crate::tls::ServerTls>>,
 }
 
 impl Service {
-    /// Sets the TLS offered to the service's clients (the same on every worker: a
-    /// second, different setting is an error).
-    pub fn set_client_tls(&self, tls: Arc<crate::tls::ServerTls>) -> Result<(), String> {
-        let mut current = self.client_tls.lock().unwrap_or_else(|e| e.into_inner());
-        match current.as_ref() {
-            Some(t) if !Arc::ptr_eq(t, &tls) => Err(format!(
-                "service '{}' already has other TLS settings",
-                self.name
-            )),
-            _ => {
-                *current = Some(tls);
-                Ok(())
-            }
-        }
-    }
-
     /// The TLS offered to the service's clients, if any.
     pub fn client_tls(&self) -> Option<Arc<crate::tls::ServerTls>> {
-        self.client_tls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.client_tls.clone()
     }
 
     /// Its diagnostics: counters, its router's, and each server's.
@@ -121,21 +106,16 @@ impl WorkerService {
     }
 }
 
-/// Every server and service of the process, by name.
-#[derive(Default)]
-struct Registry {
-    servers: HashMap<String, Arc<Server>>,
-    services: HashMap<String, Arc<Service>>,
-}
+/// Every server of the process, by name.
+static SERVERS: Registry<Arc<Server>> = Registry::new();
 
-static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Default::default);
+/// Every service of the process, by name.
+static SERVICES: Registry<Arc<Service>> = Registry::new();
 
-fn registry() -> std::sync::MutexGuard<'static, Registry> {
-    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Defines server `name`, or returns the one already defined with the same address and
-/// role (the startup file runs once per worker).
+/// Defines server `name`, or returns the one already defined with the same address,
+/// declared role, TLS settings and credentials (the startup file runs once per worker;
+/// at a reload, the one in force keeps its state: up or down, role, lag, admin state,
+/// sessions).
 pub fn define_server(
     name: &str,
     address: ServerAddress,
@@ -143,12 +123,17 @@ pub fn define_server(
     tls: Option<Arc<crate::tls::ClientTls>>,
     credentials: Option<crate::authenticator::BackendCredentials>,
 ) -> Result<Arc<Server>, String> {
-    let mut reg = registry();
-    if let Some(existing) = reg.servers.get(name) {
+    let same = |existing: &Arc<Server>| {
         if existing.address != address {
             return Err(format!(
                 "server '{name}' is already defined with address {}",
                 existing.address
+            ));
+        }
+        if existing.declared_role() != role {
+            return Err(format!(
+                "server '{name}' is already defined with role {}",
+                existing.declared_role().as_str()
             ));
         }
         if existing.tls.as_ref().map(|t| &t.options) != tls.as_ref().map(|t| &t.options)
@@ -158,73 +143,238 @@ pub fn define_server(
                 "server '{name}' is already defined with other TLS settings or credentials"
             ));
         }
-        return Ok(existing.clone());
-    }
-    let server = Arc::new(
-        Server::new(name.to_string(), address, role)
-            .with_tls(tls)
-            .with_credentials(credentials),
-    );
-    reg.servers.insert(name.to_string(), server.clone());
-    Ok(server)
+        Ok(())
+    };
+    SERVERS.define(name.to_string(), same, |_| {
+        let server = Server::new(name.to_string(), address.clone(), role)
+            .with_tls(tls.clone())
+            .with_credentials(credentials.clone());
+        Ok(Arc::new(server))
+    })
 }
 
-/// Defines service `name`; `make_router` runs only for the first definition. A second
-/// definition (another worker's) must name the same router, servers and filters.
+/// Defines service `name`; `make_router` runs only for a new service. A second
+/// definition (another worker's) must give the same router (`router_made_from`: its
+/// module and options as text), server objects, filter names and client TLS; at a
+/// reload, a definition equal to the service in force gives it back (with its router
+/// and counters).
 pub fn define_service(
     name: &str,
-    router_name: &str,
+    router_made_from: &str,
     servers: Vec<Arc<Server>>,
     filter_names: Vec<String>,
+    client_tls: Option<Arc<crate::tls::ServerTls>>,
     make_router: impl FnOnce() -> Result<Arc<dyn Router>, String>,
 ) -> Result<Arc<Service>, String> {
-    let mut reg = registry();
-    if let Some(existing) = reg.services.get(name) {
-        let same_servers = existing.servers.len() == servers.len()
-            && existing
-                .servers
-                .iter()
-                .zip(&servers)
-                .all(|(a, b)| Arc::ptr_eq(a, b));
-        if existing.router.info().name != router_name
-            || !same_servers
+    let same = |existing: &Arc<Service>| {
+        let same_tls = match (&existing.client_tls, &client_tls) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        if existing.router_made_from != router_made_from
+            || !same_servers(&existing.servers, &servers)
             || existing.filter_names != filter_names
+            || !same_tls
         {
             return Err(format!(
-                "service '{name}' is already defined with another router, servers or filters"
+                "service '{name}' is already defined with another router, other router options, servers, filters or TLS settings"
             ));
         }
-        return Ok(existing.clone());
-    }
-    let service = Arc::new(Service {
-        name: name.to_string(),
-        router: make_router()?,
-        servers,
-        filter_names,
-        sessions: AtomicU64::new(0),
-        total_sessions: AtomicU64::new(0),
-        refused_sessions: AtomicU64::new(0),
-        client_tls: Mutex::new(None),
-    });
-    reg.services.insert(name.to_string(), service.clone());
-    Ok(service)
+        Ok(())
+    };
+    SERVICES.define(name.to_string(), same, |_| {
+        Ok(Arc::new(Service {
+            name: name.to_string(),
+            router: make_router()?,
+            router_made_from: router_made_from.to_string(),
+            servers: servers.clone(),
+            filter_names: filter_names.clone(),
+            sessions: AtomicU64::new(0),
+            total_sessions: AtomicU64::new(0),
+            refused_sessions: AtomicU64::new(0),
+            client_tls: client_tls.clone(),
+        }))
+    })
 }
 
-/// A defined service by name.
+/// The service in force named `name` (during a reload, the old file's: sessions starting
+/// now still get it).
 pub fn find_service(name: &str) -> Option<Arc<Service>> {
-    registry().services.get(name).cloned()
+    SERVICES.get(name)
 }
 
-/// Every defined service, by name.
+/// The service named `name` the startup file running now defined (the reload's file's
+/// while one loads, else the one in force): what the file itself refers to by name.
+pub fn defined_service(name: &str) -> Option<Arc<Service>> {
+    SERVICES.defined(name)
+}
+
+/// Every service in force, by name.
 pub fn services() -> Vec<Arc<Service>> {
-    let mut all: Vec<_> = registry().services.values().cloned().collect();
-    all.sort_by(|a, b| a.name.cmp(&b.name));
-    all
+    SERVICES.values()
 }
 
-/// Every defined server, by name.
+/// Every server in force, by name.
 pub fn servers() -> Vec<Arc<Server>> {
-    let mut all: Vec<_> = registry().servers.values().cloned().collect();
-    all.sort_by(|a, b| a.name.cmp(&b.name));
-    all
+    SERVERS.values()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{Decision, Request, RouteContext, RouterSession};
+    use crate::service::generations::{abort_load, begin_load, commit_load, serial_test};
+    use crate::service::{AdminState, Maturity, ModuleInfo, ModuleType};
+
+    static FIRST: ModuleInfo = ModuleInfo {
+        kind: ModuleType::Router,
+        name: "first",
+        maturity: Maturity::Alpha,
+        version: "0.0.0",
+        description: "every session to the first server (a test router)",
+        options: &[],
+    };
+
+    /// Sends every session to its service's first server, every statement with it.
+    struct First;
+
+    impl Router for First {
+        fn info(&self) -> &'static ModuleInfo {
+            &FIRST
+        }
+        fn new_session(self: Arc<Self>) -> Box<dyn RouterSession> {
+            Box::new(First)
+        }
+        fn diagnostics(&self) -> serde_json::Value {
+            serde_json::json!({})
+        }
+    }
+
+    impl RouterSession for First {
+        fn candidates(&mut self, servers: &[Arc<Server>]) -> Vec<Arc<Server>> {
+            servers.iter().take(1).cloned().collect()
+        }
+        fn route_query(
+            &mut self,
+            _: &Request,
+            _: Option<&str>,
+            _: &RouteContext<'_>,
+        ) -> Result<Decision, dpm_protocol::err::ErrPacket> {
+            Ok(Decision::current())
+        }
+    }
+
+    fn server(name: &str, port: u16) -> Arc<Server> {
+        let address = ServerAddress::Tcp("127.0.0.1".into(), port);
+        define_server(name, address, ServerRole::Primary, None, None).unwrap()
+    }
+
+    /// Defines service `name` over `server` with router options `options`; says
+    /// whether a router was made.
+    fn service(name: &str, options: &str, server: &Arc<Server>) -> (Arc<Service>, bool) {
+        let mut made = false;
+        let made_from = format!("router first, options {options}");
+        let servers = vec![server.clone()];
+        let service = define_service(name, &made_from, servers, vec![], None, || {
+            made = true;
+            Ok(Arc::new(First))
+        })
+        .unwrap();
+        (service, made)
+    }
+
+    #[test]
+    fn a_reload_keeps_servers_and_services_defined_the_same_with_their_state() {
+        let _serial = serial_test();
+        let db = server("keep-db", 3306);
+        let (app, _) = service("keep-app", "{}", &db);
+        db.set_admin_state(AdminState::Drain);
+        app.total_sessions.fetch_add(3, Ordering::Relaxed);
+
+        begin_load();
+        let again = server("keep-db", 3306);
+        let (app_again, made) = service("keep-app", "{}", &again);
+        commit_load();
+
+        assert!(Arc::ptr_eq(&again, &db) && Arc::ptr_eq(&app_again, &app));
+        assert!(!made, "the router in force is kept");
+        assert_eq!(db.admin_state(), AdminState::Drain);
+        assert!(Arc::ptr_eq(&find_service("keep-app").unwrap(), &app));
+        assert_eq!(app.total_sessions.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn other_router_options_make_a_new_service_when_the_reload_takes_effect() {
+        let _serial = serial_test();
+        let db = server("options-db", 3306);
+        let (old, _) = service("options-app", r#"{"x":1}"#, &db);
+
+        begin_load();
+        let db = server("options-db", 3306);
+        let (new, made) = service("options-app", r#"{"x":2}"#, &db);
+        assert!(made && !Arc::ptr_eq(&new, &old));
+        // Another worker of the same load agrees; the old file's sessions still get the
+        // service in force.
+        assert!(Arc::ptr_eq(
+            &service("options-app", r#"{"x":2}"#, &db).0,
+            &new
+        ));
+        assert!(Arc::ptr_eq(&find_service("options-app").unwrap(), &old));
+        assert!(Arc::ptr_eq(&defined_service("options-app").unwrap(), &new));
+        commit_load();
+
+        assert!(Arc::ptr_eq(&find_service("options-app").unwrap(), &new));
+    }
+
+    #[test]
+    fn a_moved_server_is_a_new_server_and_its_services_are_new() {
+        let _serial = serial_test();
+        let db = server("moved-db", 3306);
+        let (app, _) = service("moved-app", "{}", &db);
+        server("moved-gone", 3307);
+
+        begin_load();
+        let moved = server("moved-db", 3308);
+        let (new_app, made) = service("moved-app", "{}", &moved);
+        assert!(!Arc::ptr_eq(&moved, &db) && !Arc::ptr_eq(&new_app, &app) && made);
+        // The servers in force are listed until the reload takes effect.
+        let names = |all: Vec<Arc<Server>>| all.iter().any(|s| s.name == "moved-gone");
+        assert!(names(servers()));
+        commit_load();
+
+        assert!(Arc::ptr_eq(
+            &servers()
+                .into_iter()
+                .find(|s| s.name == "moved-db")
+                .unwrap(),
+            &moved
+        ));
+        assert!(
+            !names(servers()),
+            "a server the new file does not define leaves"
+        );
+        // Sessions that hold the old objects keep them.
+        assert_eq!(app.servers[0].address.to_string(), "127.0.0.1:3306");
+    }
+
+    #[test]
+    fn an_aborted_reload_leaves_servers_and_services_as_they_were() {
+        let _serial = serial_test();
+        let db = server("abort-db", 3306);
+        let (app, _) = service("abort-app", "{}", &db);
+
+        begin_load();
+        let moved = server("abort-db", 3309);
+        service("abort-app", "{}", &moved);
+        service("abort-added", "{}", &db);
+        abort_load();
+
+        assert!(Arc::ptr_eq(&find_service("abort-app").unwrap(), &app));
+        assert!(find_service("abort-added").is_none());
+        let in_force = servers()
+            .into_iter()
+            .find(|s| s.name == "abort-db")
+            .unwrap();
+        assert!(Arc::ptr_eq(&in_force, &db));
+    }
 }

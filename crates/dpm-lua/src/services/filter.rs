@@ -10,14 +10,14 @@
 //! is never passed on half-decided.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::Arc;
 
 use dpm_engine::pipeline::{
     Action, Filter, FilterSession, Interest, Reply, Request, SessionRef, Step,
 };
+use dpm_engine::service::generations::Registry;
 use dpm_engine::service::{Maturity, ModuleInfo, ModuleType};
 use mlua::{AnyUserData, Function, Value};
 
@@ -75,16 +75,15 @@ impl FilterStats {
     }
 }
 
-static STATS: LazyLock<Mutex<HashMap<String, Arc<FilterStats>>>> = LazyLock::new(Default::default);
+static STATS: Registry<Arc<FilterStats>> = Registry::new();
 
-/// The counters of the filter named `name` (made at first use).
+/// The counters of the filter named `name` (made at first use; a reload's file defining
+/// a filter of the same name goes on with them, one that does not drops them).
 pub(super) fn stats_of(name: &str) -> Arc<FilterStats> {
+    // Never an error: any two definitions of a name are the same counters.
     STATS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry(name.to_string())
-        .or_default()
-        .clone()
+        .define(name.to_string(), |_| Ok(()), |_| Ok(Arc::default()))
+        .unwrap_or_default()
 }
 
 /// One worker's instance of a Lua filter.

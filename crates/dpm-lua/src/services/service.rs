@@ -2,12 +2,15 @@
 //! (`service:diagnostics()`, `service:name()`) and `listener:serve(service)`.
 //!
 //! A service is process-wide (`dpm_engine::service`): the first worker to run
-//! `dpm.service{ name = "app", ... }` creates it, the others get it back; each worker
-//! keeps its own instances of the Lua filters (their functions live in its Lua state).
+//! `dpm.service{ name = "app", ... }` creates it, the others get it back (and a reload's
+//! file gets the one in force back if its router, router options, servers, filters and
+//! TLS are the same); each worker keeps its own instances of the Lua filters (their
+//! functions live in its Lua state).
 
 use std::rc::Rc;
 
 use dpm_engine::pipeline::Filter;
+use dpm_engine::service::generations::Registry;
 use dpm_engine::service::{define_service, ModuleType, OptionValue, Options, WorkerService};
 use mlua::{Lua, Table, UserData, UserDataMethods, Value};
 
@@ -195,7 +198,10 @@ pub fn service(lua: &Lua, spec: Value) -> mlua::Result<ServiceObject> {
     // Checked on every worker, so that each one's errors point at the same line.
     let info = dpm_modules::registry::find(ModuleType::Router, &router)
         .map_err(|e| raise(lua, format!("{what}: {e}")))?;
-    Options::validate(info, options.clone()).map_err(|e| raise(lua, format!("{what}: {e}")))?;
+    let checked =
+        Options::validate(info, options.clone()).map_err(|e| raise(lua, format!("{what}: {e}")))?;
+    // What the router is made from: another text (an option changed) is another router.
+    let router_made_from = format!("router {router}, options {}", checked.to_json());
     claim_filter_names(&name, &names).map_err(|e| raise(lua, format!("{what}: {e}")))?;
     if let Some(route) = opt_string(lua, &what, &spec, "route")? {
         let expr = dpm_engine::pipeline::expr::Expr::parse_registered(&route)
@@ -204,16 +210,14 @@ pub fn service(lua: &Lua, spec: Value) -> mlua::Result<ServiceObject> {
         filters.push(Rc::new(super::route_hint::RouteHint::new(expr)));
     }
     let filter_names = filters.iter().map(|f| f.name().to_string()).collect();
-    let shared = define_service(&name, &router, servers, filter_names, || {
+    let tls = match opt_table(lua, &what, &spec, "tls")? {
+        Some(t) => Some(crate::tls_options::server_tls(lua, &what, &t)?),
+        None => None,
+    };
+    let shared = define_service(&name, &router_made_from, servers, filter_names, tls, || {
         dpm_modules::create_router(&router, options)
     })
     .map_err(|e| raise(lua, format!("{what}: {e}")))?;
-    if let Some(t) = opt_table(lua, &what, &spec, "tls")? {
-        let tls = crate::tls_options::server_tls(lua, &what, &t)?;
-        shared
-            .set_client_tls(tls)
-            .map_err(|e| raise(lua, format!("{what}: {e}")))?;
-    }
     Ok(ServiceObject(Rc::new(WorkerService::new(shared, filters))))
 }
 
@@ -255,21 +259,19 @@ pub(super) fn option_values(
 }
 
 /// A filter's counters are kept per name, process-wide (every worker's instance of the
-/// filter adds to them): so a name belongs to one service.
+/// filter adds to them): so a name belongs to one service (in each generation of the
+/// startup file: a reload may move a filter to another service).
 fn claim_filter_names(service: &str, names: &[String]) -> Result<(), String> {
-    use std::collections::HashMap;
-    use std::sync::{LazyLock, Mutex};
-    static OWNERS: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Default::default);
-    let mut owners = OWNERS.lock().unwrap_or_else(|e| e.into_inner());
+    static OWNERS: Registry<String> = Registry::new();
     for name in names {
-        if let Some(owner) = owners.get(name).filter(|o| *o != service) {
-            return Err(format!(
-                "filter '{name}' is already in service '{owner}': give filters of different services different names"
-            ));
-        }
-    }
-    for name in names {
-        owners.insert(name.clone(), service.to_string());
+        let same = |owner: &String| {
+            (owner == service).then_some(()).ok_or_else(|| {
+                format!(
+                    "filter '{name}' is already in service '{owner}': give filters of different services different names"
+                )
+            })
+        };
+        OWNERS.define(name.clone(), same, |_| Ok(service.to_string()))?;
     }
     Ok(())
 }

@@ -110,8 +110,9 @@ fn user(lua: &Lua, what: &str, entry: &Table) -> mlua::Result<UserSpec> {
     let service = match entry.get::<Value>("service")? {
         Value::String(s) => {
             let name = s.to_string_lossy();
-            // A misspelled name would leave the real service silently pass-through.
-            if dpm_engine::service::find_service(&name).is_none() {
+            // A misspelled name would leave the real service silently pass-through. (The
+            // file's own services: at a reload, those of the file being loaded.)
+            if dpm_engine::service::defined_service(&name).is_none() {
                 return Err(raise(
                     lua,
                     format!("{what}: no service '{name}' is defined (define a service before its users)"),

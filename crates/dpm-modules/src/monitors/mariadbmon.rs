@@ -16,8 +16,12 @@
 //! With `auto_failover`, a primary down for `failcount` checks in a row is replaced by
 //! the replica furthest along in GTID, and the other replicas are pointed at it
 //! (`failover.rs`).
+//!
+//! A reload that drops or redefines the monitor stops it (`Monitor::stop`): the check
+//! under way finishes (a failover is never cut in half), its findings are not published,
+//! and the thread ends.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -124,8 +128,10 @@ pub struct MariaDbMonitor {
     failovers: AtomicU64,
     switchovers: AtomicU64,
     rejoins: AtomicU64,
-    /// Requests to the monitor's thread (a switchover asked from Lua).
+    /// Requests to the monitor's thread (a switchover asked from Lua, a stop).
     commands: tokio::sync::mpsc::UnboundedSender<Command>,
+    /// Stopped for good (`Monitor::stop`): nothing more is published.
+    stopped: AtomicBool,
     /// The last candidate whose promotion failed, and when: passed over for a while.
     failed_candidate: Mutex<Option<(usize, std::time::Instant)>>,
 }
@@ -140,6 +146,8 @@ enum Command {
         to: usize,
         done: tokio::sync::oneshot::Sender<Result<(), String>>,
     },
+    /// End the thread (`stopped` is set).
+    Stop,
 }
 
 /// Which server is the primary, and for how many checks in a row it has been down.
@@ -303,6 +311,7 @@ impl MariaDbMonitor {
             switchovers: AtomicU64::new(0),
             rejoins: AtomicU64::new(0),
             commands,
+            stopped: AtomicBool::new(false),
             failed_candidate: Mutex::new(None),
         });
         if dpm_engine::control::check::check_only() {
@@ -330,8 +339,8 @@ impl MariaDbMonitor {
         Ok(monitor)
     }
 
-    /// Checks every server each interval, for ever; between checks, carries out what
-    /// was asked of it (a switchover).
+    /// Checks every server each interval until it is stopped; between checks, carries
+    /// out what was asked of it (a switchover).
     async fn run(self: Arc<Self>, mut requests: tokio::sync::mpsc::UnboundedReceiver<Command>) {
         let mut connections: Vec<Option<BackendClient>> =
             self.servers.iter().map(|_| None).collect();
@@ -344,6 +353,7 @@ impl MariaDbMonitor {
                 _ = ticker.tick() => {}
                 Some(command) = requests.recv() => {
                     match command {
+                        Command::Stop => break,
                         Command::Switchover { to, done } => {
                             let outcome = self.switch_over(to, &last, &mut connections).await;
                             if outcome.is_ok() {
@@ -368,8 +378,11 @@ impl MariaDbMonitor {
                 .iter()
                 .zip(connections.iter_mut())
                 .map(|(server, conn)| check(server, conn, &self.settings));
-            let found = futures_util::future::join_all(checks).await;
-            let mut found = found;
+            let mut found = futures_util::future::join_all(checks).await;
+            if self.stopped.load(Ordering::Acquire) {
+                // Stopped while checking: another monitor may watch these servers now.
+                break;
+            }
             let failcount = self.settings.failover.as_ref().map_or(5, |f| f.failcount);
             let address = |i: usize| self.servers[i].address.to_string();
             let failed = primary.failed(&found, failcount, address);
@@ -412,6 +425,7 @@ impl MariaDbMonitor {
             self.publish(found);
             self.checks.fetch_add(1, Ordering::Relaxed);
         }
+        tracing::info!("monitor '{}' stopped", self.name);
     }
 
     /// Makes `stray` (see `PrimaryWatch::strays`) a replica of `primary`, unless it has
@@ -730,11 +744,21 @@ impl Monitor for MariaDbMonitor {
             .iter()
             .position(|s| s.name == to)
             .ok_or_else(|| format!("monitor '{}' does not watch a server '{to}'", self.name))?;
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(format!("monitor '{}' is stopped", self.name));
+        }
         let (done, outcome) = tokio::sync::oneshot::channel();
         self.commands
             .send(Command::Switchover { to, done })
             .map_err(|_| format!("monitor '{}' is not running", self.name))?;
         Ok(outcome)
+    }
+
+    fn stop(&self) {
+        if !self.stopped.swap(true, Ordering::AcqRel) {
+            // No thread to tell under `dpm --check`, nor once it ended: nothing to do.
+            let _ = self.commands.send(Command::Stop);
+        }
     }
 
     fn diagnostics(&self) -> serde_json::Value {
@@ -756,6 +780,7 @@ impl Monitor for MariaDbMonitor {
         serde_json::json!({
             "name": self.name,
             "module": INFO.name,
+            "state": if self.stopped.load(Ordering::Acquire) { "stopped" } else { "running" },
             "interval_ms": self.settings.interval.as_millis() as u64,
             "lag_threshold": self.settings.lag_threshold,
             "checks": self.checks.load(Ordering::Relaxed),
@@ -886,4 +911,39 @@ fn replica_statuses(set: &ResultSet) -> Vec<ReplicaStatus> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dpm_engine::service::{OptionValue, ServerAddress};
+
+    #[test]
+    fn a_stopped_monitor_ends_its_thread_and_says_so() {
+        let options = [
+            ("monitor_user", OptionValue::Str("monitor".into())),
+            ("interval", OptionValue::Int(10)),
+        ];
+        let options = options.map(|(name, value)| (name.to_string(), value));
+        let options = Options::validate(&INFO, options).unwrap();
+        // A server nobody listens for: each check fails at once.
+        let address = ServerAddress::Unix("/nonexistent/dpm-monitor-test.sock".into());
+        let server = Arc::new(Server::new("db".into(), address, ServerRole::Unknown));
+        let monitor = MariaDbMonitor::start("stopping", vec![server], &options).unwrap();
+        assert_eq!(monitor.diagnostics()["state"], "running");
+
+        monitor.stop();
+        assert_eq!(monitor.diagnostics()["state"], "stopped");
+        let running = monitor.switchover("db").unwrap_err();
+        assert_eq!(running, "monitor 'stopping' is stopped");
+        // The thread ends, letting go of the monitor.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while Arc::strong_count(&monitor) > 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the thread still runs"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
