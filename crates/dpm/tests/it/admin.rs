@@ -303,6 +303,37 @@ fn admin_api_puts_a_server_into_maintenance_and_drain() {
     });
 }
 
+/// examples/admin.lua reloaded through the API (docs/admin.md, `POST /v1/reload`): only
+/// with credentials, and the sessions the file serves go on through it.
+#[test]
+fn admin_api_reloads_the_startup_file() {
+    let (_dpm, port, admin_port) = admin_dpm();
+    let (status, _) = http(admin_port, As::Nobody, "POST", "/v1/reload", None);
+    assert_eq!(status, 401);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        use mysql_async::prelude::*;
+        let mut open = mysql_async::Conn::new(opts(port)).await.unwrap();
+        let (status, body) = http(admin_port, As::Admin, "POST", "/v1/reload", None);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            (&body["reloaded"], &body["generation"]),
+            (&Value::Bool(true), &Value::from(2))
+        );
+        let one: Option<i64> = open.query_first("SELECT 1").await.unwrap();
+        assert_eq!(one, Some(1));
+        let out = cli(port).run("SELECT 2 AS two");
+        assert!(out.stdout.contains("two\n2"), "{out}");
+        let (status, body) = http(admin_port, As::Token, "POST", "/v1/reload", None);
+        assert_eq!((status, &body["generation"]), (200, &Value::from(3)));
+        let index = get(admin_port, "/v1").to_string();
+        assert!(index.contains("POST /v1/reload"), "{index}");
+    });
+}
+
 #[test]
 fn an_admin_api_open_to_the_network_is_refused() {
     assert_start_fails_at_line_2(

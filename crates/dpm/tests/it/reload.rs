@@ -294,3 +294,56 @@ fn reloading_every_second_for_60s_during_sysbench_oltp_read_write_loses_nothing(
     assert_eq!(failures, 0, "short sessions failed ({sessions} went well)");
     assert!(sessions > 100, "only {sessions} short sessions");
 }
+
+/// A raw TCP listener (`{ mode = "tcp" }`) across a reload: the new state's listener takes
+/// the socket over, so every connection after the reload is the new code's, and a
+/// connection the old code is serving when the reload comes finishes on it.
+#[test]
+fn a_raw_tcp_listener_is_taken_over_by_the_new_state() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("raw.lua");
+    let script = |version: &str| {
+        format!(
+            "raw = assert(dpm.listener('127.0.0.1', tonumber(os.getenv('PORT')), {{ mode = 'tcp' }}))\n\
+             raw:register_action(function(txn)\n\
+             \x20   local line = txn:req_channel():get_line()\n\
+             \x20   txn:res_channel():send('{version} ' .. (line or ''))\n\
+             end)\n\
+             dpm.admin{{ listen = '127.0.0.1:' .. os.getenv('ADMIN_PORT') }}\n"
+        )
+    };
+    std::fs::write(&file, script("old")).unwrap();
+    let (port, admin_port) = (free_port(), free_port());
+    let dpm = Dpm::builder(&file)
+        .env("PORT", port)
+        .env("ADMIN_PORT", admin_port)
+        .arg("--threads")
+        .arg("2")
+        .spawn();
+    let ask = |stream: &mut std::net::TcpStream, line: &str| {
+        stream.write_all(line.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let connect = || {
+        let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    };
+    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
+    dpm.wait_until_listening(admin_port, LISTEN_TIMEOUT);
+    assert_eq!(ask(&mut connect(), "hello\n"), "old hello\n");
+    // Accepted by the old code, its request not sent yet when the reload comes.
+    let mut served_by_old = connect();
+    std::thread::sleep(Duration::from_millis(200));
+    std::fs::write(&file, script("new")).unwrap();
+    let (status, body) = post_reload(admin_port);
+    assert_eq!(status, 200, "{body}");
+    for i in 0..20 {
+        assert_eq!(ask(&mut connect(), &format!("{i}\n")), format!("new {i}\n"));
+    }
+    assert_eq!(ask(&mut served_by_old, "late\n"), "old late\n");
+    wait_for_generations(admin_port, 2);
+}
