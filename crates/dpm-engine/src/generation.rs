@@ -156,6 +156,9 @@ impl crate::Worker {
         let Some(loader) = loader else {
             return Err("this worker has no startup file to reload".to_string());
         };
+        if self.is_draining() {
+            return Err("dpm is shutting down: no reload".to_string());
+        }
         if self.inner.loading.borrow().is_some() {
             return Err("a reload is already loading on this worker".to_string());
         }
