@@ -37,16 +37,27 @@ dpm.admin{{ listen = "127.0.0.1:" .. os.getenv("ADMIN_PORT") }}
 
 /// dpm (two workers) on `file` holding [`startfile`]`(version)`: (dpm, SQL port, admin port).
 fn reloadable_dpm(file: &Path, version: &str) -> (Dpm, u16, u16) {
-    std::fs::write(file, startfile(version)).unwrap();
+    let backend = format!("127.0.0.1:{}", MariaDb::get().port);
+    dpm_on(file, &startfile(version), |b| {
+        b.env("DPM_BACKEND", backend).verbose(Some(1))
+    })
+}
+
+/// dpm (two workers) on `file` holding `script`, which reads its SQL port from `PORT`
+/// and its admin port from `ADMIN_PORT`, once both listen: (dpm, port, admin port).
+fn dpm_on(
+    file: &Path,
+    script: &str,
+    customize: impl FnOnce(DpmBuilder) -> DpmBuilder,
+) -> (Dpm, u16, u16) {
+    std::fs::write(file, script).unwrap();
     let (port, admin_port) = (free_port(), free_port());
-    let dpm = Dpm::builder(file)
+    let builder = Dpm::builder(file)
         .env("PORT", port)
         .env("ADMIN_PORT", admin_port)
-        .env("DPM_BACKEND", format!("127.0.0.1:{}", MariaDb::get().port))
         .arg("--threads")
-        .arg("2")
-        .verbose(Some(1))
-        .spawn();
+        .arg("2");
+    let dpm = customize(builder).spawn();
     dpm.wait_until_listening(port, LISTEN_TIMEOUT);
     dpm.wait_until_listening(admin_port, LISTEN_TIMEOUT);
     (dpm, port, admin_port)
@@ -169,15 +180,7 @@ fn a_reload_stops_the_old_states_tasks_and_starts_the_new_ones() {
              dpm.admin{{ listen = '127.0.0.1:' .. os.getenv('ADMIN_PORT') }}\n"
         )
     };
-    std::fs::write(&file, script("old")).unwrap();
-    let (port, admin_port) = (free_port(), free_port());
-    let dpm = Dpm::builder(&file)
-        .env("PORT", port)
-        .env("ADMIN_PORT", admin_port)
-        .arg("--threads")
-        .arg("2")
-        .spawn();
-    dpm.wait_until_listening(admin_port, LISTEN_TIMEOUT);
+    let (dpm, _, admin_port) = dpm_on(&file, &script("old"), |b| b);
     dpm.wait_for_line("tick old generation 1", Duration::from_secs(5));
     std::fs::write(&file, script("new")).unwrap();
     let (status, body) = post_reload(admin_port);
@@ -313,14 +316,7 @@ fn a_raw_tcp_listener_is_taken_over_by_the_new_state() {
              dpm.admin{{ listen = '127.0.0.1:' .. os.getenv('ADMIN_PORT') }}\n"
         )
     };
-    std::fs::write(&file, script("old")).unwrap();
-    let (port, admin_port) = (free_port(), free_port());
-    let dpm = Dpm::builder(&file)
-        .env("PORT", port)
-        .env("ADMIN_PORT", admin_port)
-        .arg("--threads")
-        .arg("2")
-        .spawn();
+    let (_dpm, port, admin_port) = dpm_on(&file, &script("old"), |b| b);
     let ask = |stream: &mut std::net::TcpStream, line: &str| {
         stream.write_all(line.as_bytes()).unwrap();
         let mut answer = String::new();
@@ -332,8 +328,6 @@ fn a_raw_tcp_listener_is_taken_over_by_the_new_state() {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         s
     };
-    dpm.wait_until_listening(port, LISTEN_TIMEOUT);
-    dpm.wait_until_listening(admin_port, LISTEN_TIMEOUT);
     assert_eq!(ask(&mut connect(), "hello\n"), "old hello\n");
     // Accepted by the old code, its request not sent yet when the reload comes.
     let mut served_by_old = connect();
