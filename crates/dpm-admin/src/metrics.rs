@@ -263,6 +263,24 @@ impl Collector for Scrape {
                 )
             }),
         )?;
+        let kinds = self.sum_by(|w| {
+            w.services
+                .iter()
+                .flat_map(|s| s.kinds.iter().map(|(k, n)| ((s.service.clone(), *k), *n)))
+                .collect()
+        });
+        family(
+            &mut e,
+            "dpm_queries",
+            "Text statements (COM_QUERY) clients sent to a service, by kind (first keyword)",
+            Counter,
+            kinds.into_iter().map(|((service, kind), n)| {
+                (
+                    vec![("service", service), ("kind", kind.to_string())],
+                    V::N(n),
+                )
+            }),
+        )?;
         let errors = self.sum_by(|w| w.server_errors.clone());
         family(
             &mut e,

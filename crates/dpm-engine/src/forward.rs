@@ -678,6 +678,10 @@ fn observe(
         match info.kind {
             PacketKind::Command(command) => {
                 pipeline.service.metrics.command(command);
+                if command == dpm_protocol::command::com::QUERY {
+                    let sql = payload.get(1..).unwrap_or_default();
+                    pipeline.service.metrics.text_statement(sql);
+                }
                 let mut state = session.state.borrow_mut();
                 let idle = !state.is_running();
                 state.client_packet(info.kind, payload);

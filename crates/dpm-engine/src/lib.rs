@@ -37,6 +37,7 @@ pub mod session;
 pub mod shared;
 mod sink;
 pub mod sockets;
+pub mod statement_kind;
 pub mod tls;
 pub mod tracker;
 mod transport;

@@ -10,6 +10,9 @@
 //! mailbox (`crate::control`), and the worker copies them out on its own thread.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use crate::statement_kind::StatementKind;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,6 +101,10 @@ pub struct WorkerMetrics {
     lua_nanos: Cell<u64>,
     /// ERR packets servers sent to service sessions, by error code.
     server_errors: RefCell<FxHashMap<u16, u64>>,
+    /// Each service's counters, by name: kept by the worker rather than by the service's
+    /// per-worker object, so that they go on counting across a hot reload (whose new
+    /// Lua state makes new per-worker objects of the same services).
+    services: RefCell<FxHashMap<String, Rc<ServiceMetrics>>>,
 }
 
 fn add(cell: &Cell<u64>, n: u64) {
@@ -105,6 +112,15 @@ fn add(cell: &Cell<u64>, n: u64) {
 }
 
 impl WorkerMetrics {
+    /// The counters of service `name` on this worker (made at its first use).
+    pub fn service(&self, name: &str) -> Rc<ServiceMetrics> {
+        self.services
+            .borrow_mut()
+            .entry(name.to_string())
+            .or_default()
+            .clone()
+    }
+
     /// A client was accepted.
     pub fn client_accepted(&self) {
         add(&self.clients_accepted, 1);
@@ -147,6 +163,8 @@ impl WorkerMetrics {
 pub struct ServiceMetrics {
     /// Commands by command byte.
     commands: [Cell<u64>; 256],
+    /// Text statements by kind (`StatementKind as usize`).
+    kinds: [Cell<u64>; StatementKind::ALL.len()],
     filter_drops: Cell<u64>,
     filter_answers: Cell<u64>,
     /// Statement latency by server (a service has few servers: a scan by pointer).
@@ -157,6 +175,7 @@ impl Default for ServiceMetrics {
     fn default() -> Self {
         ServiceMetrics {
             commands: std::array::from_fn(|_| Cell::new(0)),
+            kinds: std::array::from_fn(|_| Cell::new(0)),
             filter_drops: Cell::new(0),
             filter_answers: Cell::new(0),
             latency: RefCell::new(Vec::new()),
@@ -169,6 +188,12 @@ impl ServiceMetrics {
     #[inline]
     pub(crate) fn command(&self, command: u8) {
         add(&self.commands[command as usize], 1);
+    }
+
+    /// A client sent the text statement `sql` (a `COM_QUERY`'s).
+    #[inline]
+    pub(crate) fn text_statement(&self, sql: &[u8]) {
+        add(&self.kinds[StatementKind::of(sql) as usize], 1);
     }
 
     /// A filter dropped a command (true) or answered it itself.
@@ -205,6 +230,11 @@ impl ServiceMetrics {
                 .filter(|(_, c)| c.get() > 0)
                 .map(|(byte, c)| (dpm_protocol::command::command_name(byte as u8), c.get()))
                 .collect(),
+            kinds: StatementKind::ALL
+                .iter()
+                .filter(|k| self.kinds[**k as usize].get() > 0)
+                .map(|k| (k.as_str(), self.kinds[*k as usize].get()))
+                .collect(),
             filter_drops: self.filter_drops.get(),
             filter_answers: self.filter_answers.get(),
             latency: self
@@ -224,6 +254,8 @@ pub struct ServiceSnapshot {
     pub service: String,
     /// Commands by name (`COM_QUERY`), those sent at least once.
     pub commands: Vec<(&'static str, u64)>,
+    /// Text statements by kind (`select`, `ddl`, …), those sent at least once.
+    pub kinds: Vec<(&'static str, u64)>,
     /// Commands a filter dropped.
     pub filter_drops: u64,
     /// Commands a filter answered itself.
@@ -271,13 +303,12 @@ impl crate::worker::Worker {
     /// Copies this worker's counters out (on its own thread).
     pub(crate) fn metrics_snapshot(&self) -> WorkerSnapshot {
         let m = &self.inner.metrics;
-        let mut services: Vec<ServiceSnapshot> = Vec::new();
-        for service in self.inner.services.borrow().values() {
-            let name = &service.shared.name;
-            if !services.iter().any(|s| &s.service == name) {
-                services.push(service.metrics.snapshot(name));
-            }
-        }
+        let mut services: Vec<ServiceSnapshot> = m
+            .services
+            .borrow()
+            .iter()
+            .map(|(name, counters)| counters.snapshot(name))
+            .collect();
         services.sort_by(|a, b| a.service.cmp(&b.service));
         let mut server_errors: Vec<(u16, u64)> = m
             .server_errors

@@ -72,17 +72,23 @@ pub struct WorkerService {
     pub shared: Arc<Service>,
     /// This worker's filter instances, in chain order.
     pub filters: Vec<Rc<dyn Filter>>,
-    /// This worker's counters of the service's statements (`crate::metrics`).
-    pub metrics: crate::metrics::ServiceMetrics,
+    /// This worker's counters of the service's statements (`crate::metrics`), shared by
+    /// every generation's view of the service on the worker.
+    pub metrics: Rc<crate::metrics::ServiceMetrics>,
 }
 
 impl WorkerService {
-    /// The service as this worker sees it, with `filters`.
-    pub fn new(shared: Arc<Service>, filters: Vec<Rc<dyn Filter>>) -> WorkerService {
+    /// The service as `worker` sees it, with `filters`.
+    pub fn new(
+        worker: &crate::Worker,
+        shared: Arc<Service>,
+        filters: Vec<Rc<dyn Filter>>,
+    ) -> WorkerService {
+        let metrics = worker.metrics().service(&shared.name);
         WorkerService {
             shared,
             filters,
-            metrics: Default::default(),
+            metrics,
         }
     }
 }

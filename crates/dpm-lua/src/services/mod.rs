@@ -32,7 +32,11 @@ pub fn register(lua: &Lua, dpm: &Table, host: &Rc<Host>) -> mlua::Result<()> {
         "filter",
         lua.create_function(move |lua, spec: mlua::Value| service::filter(lua, &h, spec))?,
     )?;
-    dpm.set("service", lua.create_function(service::service)?)?;
+    let h = host.clone();
+    dpm.set(
+        "service",
+        lua.create_function(move |lua, spec: mlua::Value| service::service(lua, &h, spec))?,
+    )?;
     dpm.set("monitor", lua.create_function(monitor::monitor)?)?;
     dpm.set("servers", lua.create_function(monitor::all_servers)?)?;
     dpm.set(

@@ -122,7 +122,7 @@ pub fn filter(lua: &Lua, host: &Rc<Host>, spec: Value) -> mlua::Result<FilterObj
 }
 
 /// `dpm.service{ name, router, servers, filters, options }`.
-pub fn service(lua: &Lua, spec: Value) -> mlua::Result<ServiceObject> {
+pub fn service(lua: &Lua, host: &Rc<Host>, spec: Value) -> mlua::Result<ServiceObject> {
     let what = "dpm.service";
     let Value::Table(spec) = spec else {
         return Err(raise(
@@ -218,7 +218,11 @@ pub fn service(lua: &Lua, spec: Value) -> mlua::Result<ServiceObject> {
         dpm_modules::create_router(&router, options)
     })
     .map_err(|e| raise(lua, format!("{what}: {e}")))?;
-    Ok(ServiceObject(Rc::new(WorkerService::new(shared, filters))))
+    Ok(ServiceObject(Rc::new(WorkerService::new(
+        &host.worker,
+        shared,
+        filters,
+    ))))
 }
 
 /// A module's options table as (name, value) pairs.

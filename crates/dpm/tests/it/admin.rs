@@ -435,31 +435,10 @@ fn admin_api_shows_why_readwritesplit_pinned_a_session() {
 
 /// `GET /metrics` as the admin: (content type, text).
 fn metrics_text(admin_port: u16) -> (String, String) {
-    let out = run_bounded(
-        Command::new("curl")
-            .args(["-sS", "-D", "-", "-u", &format!("admin:{ADMIN_PASSWORD}")])
-            .arg(format!("http://127.0.0.1:{admin_port}/metrics")),
-        None,
-        Duration::from_secs(20),
-    );
-    out.assert_success("curl /metrics");
-    let (headers, body) = out.stdout.split_once("\r\n\r\n").expect("headers");
-    let content_type = headers
-        .lines()
-        .find_map(|l| l.strip_prefix("content-type: "))
-        .unwrap_or_default()
-        .to_string();
-    (content_type, body.to_string())
-}
-
-/// The value of the sample `name{labels}` (exactly as written) in a metrics text.
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
-        .trim()
-        .parse()
-        .unwrap()
+    admin_metrics(
+        admin_port,
+        &["-u".to_string(), format!("admin:{ADMIN_PASSWORD}")],
+    )
 }
 
 #[test]
@@ -480,35 +459,42 @@ fn metrics_count_statements_errors_bytes_and_latency_per_server() {
         "{content_type}"
     );
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
-    let queries = sample(
+    let queries = metrics_sample(
         &text,
         "dpm_statements_total{service=\"app\",command=\"COM_QUERY\"}",
     );
     assert!(queries >= 21.0, "{queries}\n{text}");
-    assert_eq!(sample(&text, "dpm_server_errors_total{code=\"1064\"}"), 1.0);
-    assert!(sample(&text, "dpm_clients_accepted_total") >= 2.0);
-    assert!(sample(&text, "dpm_bytes_read_total{from=\"clients\"}") > 0.0);
-    assert!(sample(&text, "dpm_bytes_read_total{from=\"servers\"}") > 0.0);
-    assert_eq!(sample(&text, "dpm_server_up{server=\"db1\"}"), 1.0);
+    // By kind: the 20 SELECTs (and those of the CLI's login), the misspelt one.
+    let selects = metrics_sample(&text, "dpm_queries_total{service=\"app\",kind=\"select\"}");
+    assert!(selects >= 20.0, "{selects}\n{text}");
+    assert!(metrics_sample(&text, "dpm_queries_total{service=\"app\",kind=\"other\"}") >= 1.0);
     assert_eq!(
-        sample(&text, "dpm_server_role{server=\"db1\",role=\"unknown\"}"),
+        metrics_sample(&text, "dpm_server_errors_total{code=\"1064\"}"),
         1.0
     );
-    assert!(sample(&text, "dpm_service_sessions_started_total{service=\"app\"}") >= 2.0);
-    assert!(sample(&text, "dpm_worker_cpu_seconds_total{worker=\"0\"}") > 0.0);
+    assert!(metrics_sample(&text, "dpm_clients_accepted_total") >= 2.0);
+    assert!(metrics_sample(&text, "dpm_bytes_read_total{from=\"clients\"}") > 0.0);
+    assert!(metrics_sample(&text, "dpm_bytes_read_total{from=\"servers\"}") > 0.0);
+    assert_eq!(metrics_sample(&text, "dpm_server_up{server=\"db1\"}"), 1.0);
+    assert_eq!(
+        metrics_sample(&text, "dpm_server_role{server=\"db1\",role=\"unknown\"}"),
+        1.0
+    );
+    assert!(metrics_sample(&text, "dpm_service_sessions_started_total{service=\"app\"}") >= 2.0);
+    assert!(metrics_sample(&text, "dpm_worker_cpu_seconds_total{worker=\"0\"}") > 0.0);
     // Every statement that reached the server was timed (the login's commands too).
     let series = "{service=\"app\",server=\"db1\"";
-    let count = sample(
+    let count = metrics_sample(
         &text,
         &format!("dpm_statement_duration_seconds_count{series}}}"),
     );
     assert!(count >= queries, "{count} < {queries}");
-    let inf = sample(
+    let inf = metrics_sample(
         &text,
         "dpm_statement_duration_seconds_bucket{le=\"+Inf\",service=\"app\",server=\"db1\"}",
     );
     assert_eq!(inf, count, "buckets are cumulative");
-    let sum = sample(
+    let sum = metrics_sample(
         &text,
         &format!("dpm_statement_duration_seconds_sum{series}}}"),
     );
@@ -528,12 +514,12 @@ fn metrics_count_statements_errors_bytes_and_latency_per_server() {
     let _ = cli(port).run("SELECT 1");
     let (_, text) = metrics_text(admin_port);
     assert_eq!(
-        sample(&text, "dpm_clients_refused_total{reason=\"no_server\"}"),
+        metrics_sample(&text, "dpm_clients_refused_total{reason=\"no_server\"}"),
         1.0
     );
-    assert_eq!(sample(&text, "dpm_server_up{server=\"db1\"}"), 0.0);
+    assert_eq!(metrics_sample(&text, "dpm_server_up{server=\"db1\"}"), 0.0);
     assert_eq!(
-        sample(
+        metrics_sample(
             &text,
             "dpm_server_admin_state{server=\"db1\",state=\"maintenance\"}"
         ),
@@ -645,7 +631,7 @@ fn digests_count_statements_per_digest_and_stay_within_their_capacity() {
     let series = format!(
         "dpm_digest_statements{{digest=\"SELECT v FROM digest_t WHERE id = ?\",user=\"{USER}\",service=\"app\"}}"
     );
-    assert_eq!(sample(&text, &series), 50.0);
+    assert_eq!(metrics_sample(&text, &series), 50.0);
 
     // A digest with a quote and a newline (an optimizer hint is kept as written): escaped
     // in its label, every other line of the exposition intact.
@@ -813,7 +799,7 @@ fn on_two_workers_sessions_and_metrics_cover_both() {
     assert_eq!(workers.len(), 2, "sessions on both workers: {sessions:?}");
     let (_, text) = metrics_text(admin_port);
     assert_eq!(
-        sample(&text, "dpm_clients_connected"),
+        metrics_sample(&text, "dpm_clients_connected"),
         12.0,
         "summed over both workers"
     );

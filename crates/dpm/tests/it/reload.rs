@@ -91,6 +91,12 @@ fn wait_for_generations(admin_port: u16, expected: u64) {
     }
 }
 
+/// The text statements of kind `select` service `app` counted (`/metrics`).
+fn selects(admin_port: u16) -> f64 {
+    let (_, text) = admin_metrics(admin_port, &[]);
+    metrics_sample(&text, "dpm_queries_total{service=\"app\",kind=\"select\"}")
+}
+
 /// `SELECT code_version` on an open session: (version, generation).
 async fn code_version(conn: &mut mysql_async::Conn) -> (String, u64) {
     use mysql_async::prelude::*;
@@ -124,11 +130,16 @@ fn a_reload_gives_new_sessions_the_new_code_and_open_ones_keep_theirs() {
         let mut old = connect_with(opts(port)).await;
         assert_eq!(code_version(&mut old).await, ("v1".to_string(), 1));
 
+        let selects_before = selects(admin_port);
+        assert!(selects_before >= 1.0);
+
         std::fs::write(&file, startfile("v2")).unwrap();
         let (status, body) = post_reload(admin_port);
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["generation"], 2, "{body}");
         assert_eq!(new_session_version(port).await, ("v2".to_string(), 2));
+        // The service's counters go on across the reload.
+        assert!(selects(admin_port) > selects_before);
         // The open session finishes on the code it started with, backend and all.
         assert_eq!(code_version(&mut old).await, ("v1".to_string(), 1));
         {

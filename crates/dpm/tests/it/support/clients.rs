@@ -391,3 +391,34 @@ pub fn admin_request(
         .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {json}"));
     (status.trim().parse().unwrap(), value)
 }
+
+/// `GET /metrics` on dpm's admin API with `credentials` (as [`admin_request`]):
+/// (content type, body).
+pub fn admin_metrics(admin_port: u16, credentials: &[String]) -> (String, String) {
+    let out = run_bounded(
+        Command::new("curl")
+            .args(["-sS", "-D", "-"])
+            .args(credentials)
+            .arg(format!("http://127.0.0.1:{admin_port}/metrics")),
+        None,
+        Duration::from_secs(20),
+    );
+    out.assert_success("curl /metrics");
+    let (headers, body) = out.stdout.split_once("\r\n\r\n").expect("headers");
+    let content_type = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("content-type: "))
+        .unwrap_or_default()
+        .to_string();
+    (content_type, body.to_string())
+}
+
+/// The value of the sample `name{labels}` (exactly as written) in a metrics text.
+pub fn metrics_sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
