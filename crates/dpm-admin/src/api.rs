@@ -396,7 +396,12 @@ async fn set_log_level(body: Bytes) -> Answer {
 /// Runs the startup file again on every worker (`control::reload`): the generation now
 /// in force, or 422 with the file's error (the old code goes on).
 async fn reload() -> Answer {
-    match control::reload::reload().await {
+    // On its own task: a client that goes away must not cancel a reload halfway (the
+    // handler's future is dropped then; the task is not).
+    let reloaded = tokio::spawn(control::reload::reload())
+        .await
+        .map_err(|e| ApiError::failed(format!("the reload stopped: {e}")))?;
+    match reloaded {
         Ok(done) => Ok(Json(json!({
             "reloaded": true,
             "generation": done.generation,

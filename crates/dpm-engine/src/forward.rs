@@ -655,9 +655,11 @@ pub(crate) async fn deliver(from: &Conn, to: &Conn, payload: &[u8]) {
         from.tracker.borrow_mut().enter_tunnel();
         to.tracker.borrow_mut().enter_tunnel();
     }
-    let sink = to.generation.sink();
-    if let (Some(event), Some(sink)) = (sent.filter(|&e| to.mask.get().has(e)), sink) {
-        sink.packet(to.id, event, None).await;
+    // The mask first: the sink (an `Rc` clone) only for a packet with a callback.
+    if let Some(event) = sent.filter(|&e| to.mask.get().has(e)) {
+        if let Some(sink) = to.generation.sink() {
+            sink.packet(to.id, event, None).await;
+        }
     }
 }
 

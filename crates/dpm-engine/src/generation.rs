@@ -159,6 +159,11 @@ impl crate::Worker {
         if self.is_draining() {
             return Err("dpm is shutting down: no reload".to_string());
         }
+        if !crate::service::generations::loading() {
+            // A worker that got to the request after the reload was given up (it did
+            // not answer in time): loading now would define objects outside any reload.
+            return Err("the reload was given up before this worker got to it".to_string());
+        }
         if self.inner.loading.borrow().is_some() {
             return Err("a reload is already loading on this worker".to_string());
         }
@@ -178,6 +183,11 @@ impl crate::Worker {
     /// close (the sockets they shared stay open), new sessions get the new code, and the
     /// old generation retires once its last session ended. False if nothing was loaded.
     pub fn commit_generation(&self) -> bool {
+        if self.is_draining() {
+            // Shutting down: the new code would only start tasks nobody needs.
+            self.abort_generation();
+            return false;
+        }
         let Some(new) = self.inner.loading.borrow_mut().take() else {
             return false;
         };
@@ -219,21 +229,36 @@ impl crate::Worker {
         self.retire(&generation);
     }
 
-    /// Closes what is left of a replaced generation (its idle backends) and tells its
-    /// sink, which lets its state go.
+    /// Retires a replaced generation without clients (or an abandoned load): once its
+    /// program has no callback running (the last session's closing callback may still
+    /// be using a backend), closes what is left of it (idle backends) and tells its sink,
+    /// which lets its state go.
     pub(crate) fn retire(&self, generation: &Rc<Generation>) {
-        for id in self.conns_of(generation, |_| true) {
-            self.close(id);
+        if generation.clients() > 0 {
+            return;
         }
-        if let Some(sink) = generation.take_sink_to_retire() {
+        let Some(sink) = generation.take_sink_to_retire() else {
+            // No program ever ran in it (its load failed before): only connections.
+            for id in self.conns_of(generation, |_| true) {
+                self.close(id);
+            }
+            return;
+        };
+        let worker = self.clone();
+        let generation = generation.clone();
+        tokio::task::spawn_local(async move {
+            sink.idle().await;
+            for id in worker.conns_of(&generation, |_| true) {
+                worker.close(id);
+            }
             tracing::info!(
-                worker = self.index(),
+                worker = worker.index(),
                 generation = generation.number,
                 "generation {} retired",
                 generation.number
             );
             sink.retired();
-        }
+        });
     }
 
     /// Counts a session the engine does not see (a raw TCP service's connection) as a

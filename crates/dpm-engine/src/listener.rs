@@ -24,14 +24,26 @@ pub(crate) enum Listening {
     Unix(UnixListener),
 }
 
+impl Listening {
+    /// The address it is bound to (`ip:port`, or the socket's path), as a reload
+    /// compares it with the address a new listener asks for.
+    pub(crate) fn address(&self) -> Option<String> {
+        match self {
+            Listening::Tcp(l) => l.local_addr().ok().map(|a| a.to_string()),
+            Listening::Unix(l) => l
+                .local_addr()
+                .ok()?
+                .as_pathname()
+                .map(|p| p.display().to_string()),
+        }
+    }
+}
+
 /// Binds a TCP listener (SO_REUSEPORT); `before_bind` gets the new socket's descriptor
 /// and the address it is about to be bound to (the listener socket hook).
-pub(crate) fn bind_tcp(
-    host: Option<&str>,
-    port: u16,
-    before_bind: impl FnOnce(std::os::fd::RawFd, SocketAddr),
-) -> Result<TcpListener, EngineError> {
-    let text = format!("{}:{port}", host.unwrap_or("0.0.0.0"));
+/// The address `host:port` names (`None`, `""` and `"*"`: every IPv4 address;
+/// `localhost`: 127.0.0.1; else an IP address).
+pub(crate) fn tcp_address(host: Option<&str>, port: u16) -> Result<SocketAddr, EngineError> {
     let ip: IpAddr = match host {
         None | Some("") | Some("*") => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         Some("localhost") => IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -39,7 +51,16 @@ pub(crate) fn bind_tcp(
             .parse()
             .map_err(|_| EngineError::BadAddress(h.to_string()))?,
     };
-    let addr = SocketAddr::new(ip, port);
+    Ok(SocketAddr::new(ip, port))
+}
+
+pub(crate) fn bind_tcp(
+    host: Option<&str>,
+    port: u16,
+    before_bind: impl FnOnce(std::os::fd::RawFd, SocketAddr),
+) -> Result<TcpListener, EngineError> {
+    let text = format!("{}:{port}", host.unwrap_or("0.0.0.0"));
+    let addr = tcp_address(host, port)?;
     let err = |source| EngineError::Listen {
         addr: text.clone(),
         source,

@@ -61,7 +61,14 @@ pub trait EventSink {
     /// sessions go to the new generation; its own sessions go on).
     fn deactivate(&self) {}
 
+    /// Completes once none of the program's callbacks is running (the engine waits for
+    /// it before closing what is left of a generation that ends).
+    fn idle(&self) -> LocalBoxFuture<()> {
+        Box::pin(std::future::ready(()))
+    }
+
     /// Its generation ended: its last session closed, or its load was abandoned. The
-    /// engine will not call it again; it should let go of its state.
+    /// engine will not call it again (but for the closing callbacks of the connections it
+    /// just closed); it should let go of its state.
     fn retired(&self) {}
 }

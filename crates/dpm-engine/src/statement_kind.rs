@@ -74,6 +74,7 @@ impl StatementKind {
         let start = skip_to_first_word(sql);
         let word_len = sql[start..]
             .iter()
+            .take(10)
             .take_while(|b| b.is_ascii_alphabetic())
             .count();
         // The longest keyword below has 9 letters: a longer word is none of them.

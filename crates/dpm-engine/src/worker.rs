@@ -308,7 +308,7 @@ impl Worker {
         host: Option<&str>,
         port: u16,
     ) -> Result<Rc<tokio::net::TcpListener>, EngineError> {
-        let name = format!("{}:{port}", host.unwrap_or("*"));
+        let name = crate::listener::tcp_address(host, port)?.to_string();
         let loading = !Rc::ptr_eq(&self.generation(), &self.inner.current.borrow());
         if loading && port != 0 {
             let bound = self
@@ -348,7 +348,8 @@ impl Worker {
         if crate::control::check::check_only() {
             return Ok(self.register(Role::Listener(kind), name).id);
         }
-        let listening = match self.listening_to_take_over(kind, &name) {
+        let wanted = crate::listener::tcp_address(host, port)?.to_string();
+        let listening = match self.listening_to_take_over(&wanted) {
             Some(listening) => listening,
             None => {
                 let before_bind = |fd, addr| {
@@ -371,7 +372,7 @@ impl Worker {
         if crate::control::check::check_only() {
             return Ok(self.register(Role::Listener(kind), path.to_string()).id);
         }
-        let listening = match self.listening_to_take_over(kind, path) {
+        let listening = match self.listening_to_take_over(path) {
             Some(listening) => listening,
             None => {
                 let listener = crate::listener::bind_unix(path, mode)?;
@@ -390,13 +391,10 @@ impl Worker {
         Ok(self.start_listener(kind, path.to_string(), listening))
     }
 
-    /// The socket of the listener of the generation in force on `name`, when this
-    /// handle's generation is a reload's that is loading.
-    fn listening_to_take_over(
-        &self,
-        kind: ListenerKind,
-        name: &str,
-    ) -> Option<Rc<crate::listener::Listening>> {
+    /// The socket a listener of the generation in force is bound to at `address`
+    /// (`ip:port` however the file spelt it, or a path), when this handle's generation
+    /// is a reload's that is loading.
+    fn listening_to_take_over(&self, address: &str) -> Option<Rc<crate::listener::Listening>> {
         let mine = self.generation();
         let current = self.inner.current.borrow().clone();
         if Rc::ptr_eq(&mine, &current) {
@@ -405,9 +403,10 @@ impl Worker {
         let conns = self.inner.conns.borrow();
         conns
             .values()
-            .filter(|c| c.role == Role::Listener(kind) && c.target == name)
             .filter(|c| Rc::ptr_eq(&c.generation, &current))
-            .find_map(|c| c.listening.get().cloned())
+            .filter_map(|c| c.listening.get())
+            .find(|l| l.address().as_deref() == Some(address))
+            .cloned()
     }
 
     /// Registers a listener on `listening`: it accepts at once if its generation is in
@@ -571,9 +570,10 @@ impl Worker {
         } else {
             crate::forward::write_packet(&conn, payload)
         };
-        let sink = conn.generation.sink();
-        if let (Some(event), Some(sink)) = (event.filter(|&e| conn.mask.get().has(e)), sink) {
-            tokio::task::spawn_local(sink.packet(id, event, None));
+        if let Some(event) = event.filter(|&e| conn.mask.get().has(e)) {
+            if let Some(sink) = conn.generation.sink() {
+                tokio::task::spawn_local(sink.packet(id, event, None));
+            }
         }
         Ok(())
     }

@@ -33,16 +33,30 @@ static MAILBOXES: LazyLock<Mutex<HashMap<usize, mpsc::UnboundedSender<Ask>>>> =
 /// late; its value is left out rather than waited for).
 const ANSWER_WITHIN: Duration = Duration::from_secs(1);
 
-/// This worker's collected values: name → the value, kept in the Lua registry.
-pub(crate) struct Marked(mlua::RegistryKey);
+/// This worker's collected values: name → the value, kept in the Lua registry; and
+/// whether the state answers for the worker yet.
+pub(crate) struct Marked {
+    values: mlua::RegistryKey,
+    published: std::cell::Cell<bool>,
+}
 
 /// Registers `dpm.collect` and `dpm.collected`.
-pub fn register(lua: &Lua, dpm: &Table, worker: usize) -> mlua::Result<()> {
+pub fn register(lua: &Lua, dpm: &Table, host: &std::rc::Rc<crate::host::Host>) -> mlua::Result<()> {
+    let worker = host.worker.index();
+    let h = std::rc::Rc::downgrade(host);
     dpm.set(
         "collect",
         lua.create_function(move |lua, (name, value): (String, Value)| {
-            let marked = marked_table(lua, worker)?;
+            let marked = marked_table(lua)?;
             marked.set(name, value.clone())?;
+            // A state answers for its worker once in force: a reload's new state while
+            // it loads (or after its load failed) does not take the old one's place.
+            let active = h
+                .upgrade()
+                .is_some_and(|h| h.phase() == crate::host::Phase::Active);
+            if active {
+                publish(lua, worker);
+            }
             Ok(value)
         })?,
     )?;
@@ -77,14 +91,28 @@ pub fn register(lua: &Lua, dpm: &Table, worker: usize) -> mlua::Result<()> {
     Ok(())
 }
 
-/// This worker's table of marked values; the first call starts the worker's mailbox.
-fn marked_table(lua: &Lua, worker: usize) -> mlua::Result<Table> {
+/// This state's table of marked values (made at the first call).
+fn marked_table(lua: &Lua) -> mlua::Result<Table> {
     if let Some(marked) = lua.app_data_ref::<Marked>() {
-        return lua.registry_value(&marked.0);
+        return lua.registry_value(&marked.values);
     }
     let table = lua.create_table()?;
-    let key = lua.create_registry_value(table.clone())?;
-    lua.set_app_data(Marked(key));
+    let values = lua.create_registry_value(table.clone())?;
+    lua.set_app_data(Marked {
+        values,
+        published: std::cell::Cell::new(false),
+    });
+    Ok(table)
+}
+
+/// Makes this state the one that answers for `worker`'s collected values (once it has
+/// any; the host calls it when its generation is put in force, `dpm.collect` when it
+/// runs in a state in force): starts its mailbox task.
+pub(crate) fn publish(lua: &Lua, worker: usize) {
+    match lua.app_data_ref::<Marked>() {
+        Some(marked) if !marked.published.replace(true) => {}
+        _ => return,
+    }
     let (sender, mut asks) = mpsc::unbounded_channel::<Ask>();
     MAILBOXES
         .lock()
@@ -103,7 +131,6 @@ fn marked_table(lua: &Lua, worker: usize) -> mlua::Result<Table> {
             let _ = ask.reply.send(copy);
         }
     });
-    Ok(table)
 }
 
 /// A copy of the value this worker collects under `name` (None: it collects none).
@@ -111,7 +138,7 @@ fn lookup(lua: &Lua, name: &str) -> mlua::Result<Option<LuaCopy>> {
     let Some(marked) = lua.app_data_ref::<Marked>() else {
         return Ok(None);
     };
-    let table: Table = lua.registry_value(&marked.0)?;
+    let table: Table = lua.registry_value(&marked.values)?;
     match table.get::<Value>(name)? {
         Value::Nil => Ok(None),
         value => LuaCopy::from_lua(lua, &value).map(Some),

@@ -103,46 +103,56 @@ impl Host {
         let mut phase = self.phase.subscribe();
         tokio::task::spawn_local(async move {
             tokio::select! {
-                _ = work => {}
+                // The phase first: work that should have stopped does not start a step.
+                biased;
                 _ = phase.wait_for(|now| *now >= until) => {}
+                _ = work => {}
             }
         });
     }
 
-    /// Waits until the host is in force (at once if it is); false if it never will be
-    /// (its load was abandoned or it was replaced).
-    pub async fn until_active(&self) -> bool {
+    /// Waits until the host's generation was put in force (at once if it was, even if
+    /// a later reload replaced it since); false if it never will be (its load was
+    /// abandoned): work its file set up while loading waits here, so that nothing of a
+    /// new file runs before the switch, nor at all after a failed reload.
+    pub async fn until_started(&self) -> bool {
         let mut phase = self.phase.subscribe();
         let reached = match phase.wait_for(|now| *now >= Phase::Active).await {
             Ok(now) => *now,
             Err(_) => return false,
         };
-        reached == Phase::Active
+        reached != Phase::Retired
     }
 
     /// Its generation is in force: its registered tasks start.
     fn activate(self: &Rc<Self>) {
         self.enter(Phase::Active);
+        crate::collect::publish(&self.lua, self.worker.index());
         if !dpm_engine::control::check::check_only() {
             // dpm --check: the tasks were registered (and their arguments checked), not run.
             crate::tasks::start_registered(self);
         }
     }
 
+    /// Completes once no Lua call of the state is running (callbacks just spawned get
+    /// their first poll, and count, before this looks).
+    async fn idle(&self) {
+        tokio::task::yield_now().await;
+        while self.in_flight.get() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// Its last session ended (or its load was abandoned): stops everything still
-    /// running and, once no Lua call is in flight any more, lets go of the state: the
-    /// callbacks, the globals and what Rust keeps for the state, so that the Lua
-    /// functions that hold the host are collected and the state is closed.
+    /// running and, once no Lua call is in flight any more (the closing callbacks of its
+    /// last connections), lets go of the state: the callbacks, the globals and what Rust
+    /// keeps for the state, so that the Lua functions that hold the host are collected
+    /// and the state is closed.
     fn retire(self: &Rc<Self>) {
         self.enter(Phase::Retired);
         let host = self.clone();
         tokio::task::spawn_local(async move {
-            // Closing callbacks of its last connections were spawned just before: they
-            // start (and count as in flight) before this goes on.
-            tokio::task::yield_now().await;
-            while host.in_flight.get() > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
+            host.idle().await;
             if let Err(e) = host.let_go() {
                 tracing::warn!("a retired Lua state could not be cleared: {e}");
             }
@@ -363,6 +373,11 @@ impl EventSink for LuaSink {
 
     fn deactivate(&self) {
         self.0.enter(Phase::Replaced);
+    }
+
+    fn idle(&self) -> LocalBoxFuture<()> {
+        let host = self.0.clone();
+        Box::pin(async move { host.idle().await })
     }
 
     fn retired(&self) {

@@ -113,8 +113,9 @@ const INSTALLED_LUA_DIR: &str = "/usr/share/dpm/lua";
 pub fn start_worker(worker: &Worker, startfile: &Path) -> Result<(), String> {
     let lua = Lua::new();
     let host = Host::new(worker.clone(), lua.clone());
-    install(&lua, &host, startfile).map_err(|e| errors::error_line(&e))?;
+    // The sink first: a state whose set-up fails is let go through it like any other.
     worker.set_sink(Rc::new(host::LuaSink(host.clone())));
+    install(&lua, &host, startfile).map_err(|e| errors::error_line(&e))?;
     let name = startfile.display().to_string();
     let code = std::fs::read(startfile)
         .map_err(|e| format!("{name}: cannot read the startup file: {e}"))?;
@@ -193,7 +194,7 @@ fn install(lua: &Lua, host: &Rc<Host>, startfile: &Path) -> mlua::Result<()> {
     sockets::register(lua, &dpm, host)?;
     sandbox::register(lua, &dpm)?;
     admin::register(lua, &dpm)?;
-    collect::register(lua, &dpm, host.worker.index())?;
+    collect::register(lua, &dpm, host)?;
     let h = host.clone();
     dpm.set(
         "new_timer",

@@ -109,6 +109,9 @@ fn spawn_loop(
     // its state retires.
     let h = host.clone();
     h.spawn_until(crate::host::Phase::Retired, async move {
+        if !host.until_started().await {
+            return;
+        }
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -243,12 +243,12 @@ fn report_fd_limit(limit: Option<libc::rlim_t>) {
     }
 }
 
-/// SIGHUP: every built-in filter reopens its log files (logrotate) and rereads its rule
-/// files; every client-facing TLS certificate is reread; then the startup file runs
-/// again (hot reload, `dpm_engine::control::reload`). A file with an error keeps what
-/// was loaded before and is logged.
-fn reopen_and_reload() {
-    tracing::info!("SIGHUP: reopening filter logs, reloading filter rules and TLS certificates, reloading the startup file");
+/// SIGUSR1, and SIGHUP before its reload of the startup file: every built-in filter
+/// reopens its log files (logrotate) and rereads its rule files; every client-facing TLS
+/// certificate is reread. A file with an error keeps what was loaded before and is
+/// logged.
+fn reopen_and_reload(signal: &str) {
+    tracing::info!("{signal}: reopening filter logs, reloading filter rules and TLS certificates");
     for error in dpm_engine::service::reopen_and_reload_all() {
         tracing::error!("ERROR: {error}");
     }
@@ -266,13 +266,15 @@ fn reopen_and_reload() {
 /// process exits regardless.
 const DRAIN_GRACE: Duration = Duration::from_secs(3);
 
-/// SIGINT and SIGTERM (shut down), SIGHUP (reopen logs, reload filter rules), caught on
-/// the main thread's own small runtime.
+/// SIGINT and SIGTERM (shut down), SIGHUP (reopen logs, reload filter rules and
+/// certificates, then reload the startup file), SIGUSR1 (only reopen and reload the
+/// files: for logrotate), caught on the main thread's own small runtime.
 struct Signals {
     runtime: tokio::runtime::Runtime,
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
     hup: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -285,12 +287,14 @@ impl Signals {
         let term = signal(SignalKind::terminate())?;
         let int = signal(SignalKind::interrupt())?;
         let hup = signal(SignalKind::hangup())?;
+        let usr1 = signal(SignalKind::user_defined1())?;
         drop(_guard);
         Ok(Signals {
             runtime,
             term,
             int,
             hup,
+            usr1,
         })
     }
 
@@ -302,14 +306,17 @@ impl Signals {
             term,
             int,
             hup,
+            usr1,
         } = self;
         runtime.block_on(async {
             let name = loop {
                 tokio::select! {
                     _ = term.recv() => break "SIGTERM",
                     _ = int.recv() => break "SIGINT",
+                    _ = usr1.recv() => reopen_and_reload("SIGUSR1"),
                     _ = hup.recv() => {
-                        reopen_and_reload();
+                        reopen_and_reload("SIGHUP");
+                        tracing::info!("SIGHUP: reloading the startup file");
                         // On its own task: a second signal is heard while it loads. Its
                         // outcome is logged by the reload itself.
                         tokio::spawn(dpm_engine::control::reload::reload());

@@ -86,11 +86,8 @@ impl Expr {
 
     /// The value for `request` of `session` (`None`: nothing, or no evaluator).
     pub fn eval(&self, session: &SessionRef, request: Option<&Request>) -> Option<Vec<u8>> {
-        let generation = match session.worker.get(session.session.client) {
-            Some(client) => client.generation.clone(),
-            None => session.worker.generation(),
-        };
-        let evaluator = generation.evaluator()?;
+        // The session's handle acts for the session's generation (its client's).
+        let evaluator = session.worker.generation().evaluator()?;
         evaluator.eval(self, session, request)
     }
 

@@ -95,6 +95,9 @@ pub fn on_server_event(lua: &Lua, host: &Rc<Host>, handler: Function) -> mlua::R
     let (h, host) = (host.clone(), host.clone());
     // The handlers serve their state's sessions until it retires.
     h.spawn_until(crate::host::Phase::Retired, async move {
+        if !host.until_started().await {
+            return;
+        }
         for event in current_state() {
             deliver(&host, &handlers, event).await;
         }

@@ -66,7 +66,7 @@ pub fn listen(
     let accepting = accept_loop(host.clone(), listening.clone(), socket);
     let h = host.clone();
     host.spawn_until(crate::host::Phase::Replaced, async move {
-        if h.until_active().await {
+        if h.until_started().await {
             accepting.await;
         }
     });

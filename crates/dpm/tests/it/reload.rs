@@ -212,6 +212,51 @@ fn a_reload_stops_the_old_states_tasks_and_starts_the_new_ones() {
     );
     // No session held the old states: they are gone.
     wait_for_generations(admin_port, 2);
+
+    // A file that fails after setting up a timer and a task: none of it runs, ever.
+    std::fs::write(
+        &file,
+        "t = dpm.new_timer()\n\
+         t:schedule(0, 10, function() print('aborted timer ran') end, nil)\n\
+         core.register_task(function() print('aborted task ran') end)\n\
+         error('this file fails on line 4')\n",
+    )
+    .unwrap();
+    let (status, body) = post_reload(admin_port);
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("tasks.lua:4: this file fails on line 4"),
+        "{body}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let out = dpm.output();
+    assert!(
+        !out.contains("aborted timer ran") && !out.contains("aborted task ran"),
+        "{out}"
+    );
+    wait_for_generations(admin_port, 2);
+    dpm.wait_for_line_after(
+        dpm.line_count(),
+        "tick new generation 2",
+        Duration::from_secs(5),
+    );
+
+    // SIGUSR1 reopens and rereads files only: the same generation goes on.
+    dpm.signal(libc::SIGUSR1);
+    dpm.wait_for_line("SIGUSR1: reopening filter logs", Duration::from_secs(5));
+    dpm.wait_for_line_after(
+        dpm.line_count(),
+        "tick new generation 2",
+        Duration::from_secs(5),
+    );
+    assert!(
+        !dpm.output().contains("tick new generation 3"),
+        "{}",
+        dpm.output()
+    );
 }
 
 /// sysbench oltp_read_write (4 threads, 60 s) through dpm while the startup file is
