@@ -8,7 +8,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use dpm_engine::metrics::{Latency, WorkerSnapshot, LATENCY_BOUNDS_US};
+use dpm_engine::metrics::{Latency, ServiceSnapshot, WorkerSnapshot, LATENCY_BOUNDS_US};
 use dpm_engine::service;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
@@ -241,46 +241,39 @@ impl Collector for Scrape {
                 ),
             ],
         )?;
-        let statements = self.sum_by(|w| {
-            w.services
-                .iter()
-                .flat_map(|s| {
-                    s.commands
-                        .iter()
-                        .map(|(c, n)| ((s.service.clone(), *c), *n))
-                })
-                .collect()
-        });
-        family(
-            &mut e,
-            "dpm_statements",
-            "Commands clients sent to a service, by command",
-            Counter,
-            statements.into_iter().map(|((service, command), n)| {
-                (
-                    vec![("service", service), ("command", command.to_string())],
-                    V::N(n),
-                )
-            }),
-        )?;
-        let kinds = self.sum_by(|w| {
-            w.services
-                .iter()
-                .flat_map(|s| s.kinds.iter().map(|(k, n)| ((s.service.clone(), *k), *n)))
-                .collect()
-        });
-        family(
-            &mut e,
-            "dpm_queries",
-            "Text statements (COM_QUERY) clients sent to a service, by kind (first keyword)",
-            Counter,
-            kinds.into_iter().map(|((service, kind), n)| {
-                (
-                    vec![("service", service), ("kind", kind.to_string())],
-                    V::N(n),
-                )
-            }),
-        )?;
+        for (name, help, label, counts) in [
+            (
+                "dpm_statements",
+                "Commands clients sent to a service, by command",
+                "command",
+                (|s| &s.commands) as fn(&ServiceSnapshot) -> &Vec<(&'static str, u64)>,
+            ),
+            (
+                "dpm_queries",
+                "Text statements (COM_QUERY) clients sent to a service, by kind (first keyword)",
+                "kind",
+                |s| &s.kinds,
+            ),
+        ] {
+            let summed = self.sum_by(|w| {
+                w.services
+                    .iter()
+                    .flat_map(|s| counts(s).iter().map(|(k, n)| ((s.service.clone(), *k), *n)))
+                    .collect()
+            });
+            family(
+                &mut e,
+                name,
+                help,
+                Counter,
+                summed.into_iter().map(|((service, key), n)| {
+                    (
+                        vec![("service", service), (label, key.to_string())],
+                        V::N(n),
+                    )
+                }),
+            )?;
+        }
         let errors = self.sum_by(|w| w.server_errors.clone());
         family(
             &mut e,
