@@ -86,6 +86,8 @@ pub(crate) struct Conn {
     /// Listeners: the bound socket, shared with the next generation's listener on the
     /// same address after a reload.
     pub listening: OnceCell<Rc<crate::listener::Listening>>,
+    /// Backends: where it stands with its server's pool (`crate::session::pool`).
+    pub pool: Cell<crate::session::pool::PoolState>,
 }
 
 impl Conn {
@@ -122,6 +124,7 @@ impl Conn {
             admission: RefCell::new(None),
             generation,
             listening: OnceCell::new(),
+            pool: Cell::default(),
         }
     }
 

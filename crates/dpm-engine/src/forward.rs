@@ -11,6 +11,7 @@
 use std::rc::Rc;
 
 use bytes::{Buf, BytesMut};
+use dpm_protocol::command::com;
 use dpm_protocol::frame::{PacketHeader, HEADER_LEN, MAX_PAYLOAD_LEN};
 
 use crate::conn::{Conn, Role, HIGH_WATER};
@@ -392,13 +393,33 @@ fn walk(
             .as_deref()
             .is_some_and(|p| pipeline_stops(p, conn, &info, payload));
         let login = crate::tls::intercepts(conn, target.as_deref(), info.kind);
-        if info.kind == PacketKind::Command(dpm_protocol::command::com::CHANGE_USER)
-            && conn.role == Role::Client
-            && session.as_ref().is_some_and(|s| s.has_proxy_login())
+        // Two commands dpm may answer itself when it ran the login: one test per frame.
+        if let (
+            PacketKind::Command(command @ (com::CHANGE_USER | com::QUIT)),
+            Role::Client,
+            Some(s),
+        ) = (info.kind, conn.role, &session)
         {
-            send_run(target.as_deref(), &buf[run..at]);
-            let why = StopReason::ChangeUser { len };
-            return Ok(Stop { at, why });
+            if command == com::CHANGE_USER && s.has_proxy_login() {
+                send_run(target.as_deref(), &buf[run..at]);
+                let why = StopReason::ChangeUser { len };
+                return Ok(Stop { at, why });
+            }
+            if command == com::QUIT
+                && callback.is_none()
+                && !stage
+                && target
+                    .as_ref()
+                    .is_some_and(|t| crate::session::pool::keeps_at_quit(s, t))
+            {
+                // The client leaves between statements and its server connection stays
+                // for the next session: the server is not told to quit; dpm closes the
+                // client as the server would have. (`deliver` does the same for a
+                // COM_QUIT a callback or filter passes on.)
+                send_run(target.as_deref(), &buf[run..at]);
+                worker.close(conn.id);
+                return Ok(Stop::drained(buf.len()));
+            }
         }
         // The end of a reply the filters await normally goes out with the rest of the run
         // (one write, as without filters) and the filters see it right after; only when a
@@ -428,6 +449,10 @@ fn walk(
         }
         let ended = reply_end.then(|| pipeline::ReplyEnd::of(info.kind, payload));
         let Some(t) = &target else {
+            if conn.pool.get() != crate::session::pool::PoolState::Out {
+                // A kept connection's answers to its reset.
+                crate::session::pool::reset_answer(conn, &info, payload);
+            }
             // Not linked and nobody listening: the frame has nowhere to go.
             send_run(None, &buf[run..at]);
             at += len;
@@ -635,7 +660,7 @@ async fn handle_callback(
     if login {
         crate::tls::deliver_login_packet(worker, conn, &target, packet.payload).await;
     } else {
-        deliver(conn, &target, &packet.payload).await;
+        deliver(worker, conn, &target, &packet.payload).await;
     }
     finish(worker, conn, verdict);
 }
@@ -649,7 +674,15 @@ fn finish(worker: &Worker, conn: &Conn, verdict: Verdict) {
 /// Writes one packet from `from` to `to` and runs `to`'s "sent" callback, if any. The
 /// one order for every path that writes a packet: the "sent" callback runs after the
 /// packet was queued on its connection.
-pub(crate) async fn deliver(from: &Conn, to: &Conn, payload: &[u8]) {
+pub(crate) async fn deliver(worker: &Worker, from: &Conn, to: &Conn, payload: &[u8]) {
+    if payload == [com::QUIT] && to.role == Role::Backend {
+        let session = from.session.borrow().clone();
+        if session.is_some_and(|s| crate::session::pool::keeps_at_quit(&s, to)) {
+            // As in `walk`: the server connection stays for the next session.
+            worker.close(from.id);
+            return;
+        }
+    }
     let sent = write_packet(to, payload);
     if from.tracker.borrow().is_tunnel() || to.tracker.borrow().is_tunnel() {
         from.tracker.borrow_mut().enter_tunnel();

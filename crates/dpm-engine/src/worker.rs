@@ -122,6 +122,8 @@ pub(crate) struct Inner {
     pub metrics: crate::metrics::WorkerMetrics,
     /// The query digests of this worker's sessions ([`crate::digests`]).
     pub digests: crate::digests::WorkerDigests,
+    /// Server connections kept for the next session ([`crate::session::pool`]).
+    pub pool: crate::session::pool::WorkerPool,
 }
 
 impl Worker {
@@ -148,6 +150,7 @@ impl Worker {
                 lifecycle: Default::default(),
                 metrics: Default::default(),
                 digests: Default::default(),
+                pool: Default::default(),
             }),
         }
     }

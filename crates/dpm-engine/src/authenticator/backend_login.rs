@@ -52,7 +52,8 @@ pub(crate) async fn log_in(
     credentials: &BackendCredentials,
     tls: Option<&TlsRole>,
 ) -> Result<Bytes, ClientError> {
-    let capabilities = capabilities(greeting, client, tls);
+    let tls_to_server = matches!(tls, Some(TlsRole::Connect { .. }));
+    let capabilities = capabilities(greeting, client, tls_to_server);
     if let Some(TlsRole::Connect { tls, host }) = tls {
         if greeting.capabilities & CLIENT_SSL == 0 {
             return Err(ClientError::Protocol(NO_TLS_OFFERED.into()));
@@ -103,16 +104,21 @@ pub(crate) async fn log_in(
 pub(crate) fn capabilities(
     greeting: &HandshakeV10,
     client: &HandshakeResponse41,
-    tls: Option<&TlsRole>,
+    tls_to_server: bool,
 ) -> u64 {
     let caps = client.capabilities
         & greeting.capabilities
         & !(CLIENT_COMPRESS | CLIENT_ZSTD_COMPRESSION_ALGORITHM | CLIENT_SSL);
-    if matches!(tls, Some(TlsRole::Connect { .. })) {
+    if tls_to_server {
         caps | CLIENT_SSL
     } else {
         caps
     }
+}
+
+/// True when dpm uses TLS with the server `backend` is connected to.
+pub(crate) fn is_tls_to_server(backend: &Conn) -> bool {
+    matches!(backend.tls.get(), Some(TlsRole::Connect { .. }))
 }
 
 /// Why a fresh backend for a session could not be had.
@@ -180,7 +186,7 @@ pub(crate) async fn open_logged_in(
     .unwrap_or(Err(ClientError::Timeout));
     match logged_in {
         Ok((greeting, ok)) => {
-            let caps = capabilities(&greeting, client, backend.tls.get());
+            let caps = capabilities(&greeting, client, is_tls_to_server(&backend));
             backend
                 .tracker
                 .borrow_mut()

@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use dpm_protocol::change_user::ComChangeUser;
 use dpm_protocol::HandshakeResponse41;
 
-use super::{backend_login, client_login, refuse, server_refusal, ProxyLogin};
+use super::{backend_login, client_login, open_refusal, refuse, ProxyLogin};
 use crate::client::wire::PacketStream;
 use crate::conn::Conn;
 use crate::worker::Worker;
@@ -82,14 +82,14 @@ pub(crate) async fn change_user(
         .backend
         .clone()
         .or_else(|| server.credentials.clone());
-    let opened = match credentials {
-        None => Err(backend_login::OpenError::Login(
-            crate::client::ClientError::Protocol("no backend credentials".into()),
-        )),
-        Some(c) => {
-            backend_login::open_logged_in(worker, &server, &authenticated.response, &c).await
-        }
+    let Some(credentials) = credentials else {
+        let e = crate::client::ClientError::Protocol("no backend credentials".into());
+        let refusal = open_refusal(&server, backend_login::OpenError::Login(e));
+        refuse(worker, client, &mut stream, refusal).await;
+        return false;
     };
+    let opened =
+        backend_login::open_logged_in(worker, &server, &authenticated.response, &credentials).await;
     let backend_login::LoggedIn {
         backend,
         greeting,
@@ -97,18 +97,8 @@ pub(crate) async fn change_user(
         unread: server_unread,
     } = match opened {
         Ok(done) => done,
-        Err(backend_login::OpenError::Connect(e)) => {
-            let refusal = client_login::Refusal::Error {
-                code: crate::connector::BACKEND_UNREACHABLE,
-                state: *b"HY000",
-                message: format!("Can't connect to server '{}' ({e})", server.name),
-            };
-            refuse(worker, client, &mut stream, refusal).await;
-            return false;
-        }
-        Err(backend_login::OpenError::Login(e)) => {
-            let refusal = server_refusal(&server, "(mapped account)", e);
-            refuse(worker, client, &mut stream, refusal).await;
+        Err(e) => {
+            refuse(worker, client, &mut stream, open_refusal(&server, e)).await;
             return false;
         }
     };
@@ -138,7 +128,18 @@ pub(crate) async fn change_user(
         session.backends.borrow_mut().started_on(&server);
     }
     let response = authenticated.response;
-    let backend_caps = backend_login::capabilities(&greeting, &response, backend.tls.get());
+    let backend_caps = backend_login::capabilities(
+        &greeting,
+        &response,
+        backend_login::is_tls_to_server(&backend),
+    );
+    // The new login's connection may be kept at the session's end, as a first login's.
+    let pool = (server.pool.max > 0 && !pipeline.uses_several_backends()).then(|| {
+        crate::session::pool::Ticket {
+            key: crate::session::pool::Key::new(credentials.clone(), backend_caps, &response),
+            greeting: Rc::new(greeting),
+        }
+    });
     client
         .tracker
         .borrow_mut()
@@ -153,6 +154,7 @@ pub(crate) async fn change_user(
         response,
         nonce,
         greeting_caps,
+        pool,
     });
     *unread = stream.take_unread();
     backend.pending_input.replace(server_unread);

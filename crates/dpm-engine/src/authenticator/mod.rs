@@ -38,6 +38,8 @@ pub(crate) struct ProxyLogin {
     pub nonce: bytes::Bytes,
     /// The capabilities of that greeting.
     pub greeting_caps: u64,
+    /// Gives the server connection back to its server's pool at the session's end.
+    pub pool: Option<crate::session::pool::Ticket>,
 }
 
 impl std::fmt::Debug for ProxyLogin {
@@ -51,8 +53,9 @@ impl std::fmt::Debug for ProxyLogin {
 
 /// How a session's login ended.
 pub(crate) enum LoginOutcome {
-    /// Both sides are logged in; the trackers are in the command phase.
-    LoggedIn(ProxyLogin),
+    /// Both sides are logged in; the trackers are in the command phase. (Boxed: the
+    /// login is large, and once per session.)
+    LoggedIn(Box<LoggedInSession>),
     /// The server could not be used (no greeting): the client was not greeted yet and
     /// another server may be tried.
     ServerFailed(String),
@@ -60,21 +63,43 @@ pub(crate) enum LoginOutcome {
     Ended,
 }
 
-/// Runs the login of `client` (a session of `service`) against `backend`, connected to
-/// `server` and not yet reading. See the module docs. Bounded by the connect timeout: a
-/// server (or client) that stalls mid-login must not hold the backend, the task or a
-/// user's slot forever. `LoggedIn` only if both connections are still open.
+/// A session both sides of which dpm logged in.
+pub(crate) struct LoggedInSession {
+    pub login: ProxyLogin,
+    /// The server connection: the fresh one the login started with, a kept one from the
+    /// server's pool, or one opened after the client was in.
+    pub backend: Rc<Conn>,
+    /// The backend's reader and writer already run (a kept connection's do).
+    pub backend_running: bool,
+}
+
+/// The server side a session's login starts from.
+pub(crate) enum ServerSide<'a> {
+    /// A fresh connection; its greeting is read first.
+    Fresh(&'a Rc<Conn>),
+    /// None yet: the server's pool may have one for the client once it is in
+    /// (`crate::session::pool`); the client is greeted with this greeting of the server.
+    Pool(Rc<dpm_protocol::HandshakeV10>),
+}
+
+/// Runs the login of `client` (a session of `service`) against `server`, from `side`.
+/// See the module docs. Bounded by the connect timeout: a server (or client) that stalls
+/// mid-login must not hold the backend, the task or a user's slot forever. `LoggedIn`
+/// only if both connections are still open. With `pooling`, the login gets a ticket to
+/// give its server connection back to the pool at its end.
 pub(crate) async fn log_in_session(
     worker: &Worker,
     client: &Rc<Conn>,
-    backend: &Rc<Conn>,
+    side: ServerSide<'_>,
     server: &Arc<Server>,
     service: &str,
+    pooling: bool,
 ) -> LoginOutcome {
     let limit = worker.inner.config.connect_timeout;
-    let login = run_login(worker, client, backend, server, service);
+    let login = run_login(worker, client, side, server, service, pooling);
     match tokio::time::timeout(limit, login).await {
-        Ok(LoginOutcome::LoggedIn(_)) if client.closing.get() || backend.closing.get() => {
+        Ok(LoginOutcome::LoggedIn(done)) if client.closing.get() || done.backend.closing.get() => {
+            worker.close(done.backend.id);
             LoginOutcome::Ended
         }
         Ok(outcome) => outcome,
@@ -88,19 +113,27 @@ pub(crate) async fn log_in_session(
 async fn run_login(
     worker: &Worker,
     client: &Rc<Conn>,
-    backend: &Rc<Conn>,
+    side: ServerSide<'_>,
     server: &Arc<Server>,
     service: &str,
+    pooling: bool,
 ) -> LoginOutcome {
-    let (Some(client_transport), Some(backend_transport)) =
-        (client.transport.get(), backend.transport.get())
-    else {
+    let Some(client_transport) = client.transport.get() else {
         return LoginOutcome::Ended;
     };
-    let mut server_stream = PacketStream::new(backend_transport);
-    let server_greeting = match backend_login::read_greeting(&mut server_stream).await {
-        Ok(g) => g,
-        Err(e) => return LoginOutcome::ServerFailed(e),
+    // The server's greeting: read from the fresh connection, or the one the pool has.
+    let (mut fresh, server_greeting) = match side {
+        ServerSide::Fresh(backend) => {
+            let Some(transport) = backend.transport.get() else {
+                return LoginOutcome::Ended;
+            };
+            let mut stream = PacketStream::new(transport);
+            match backend_login::read_greeting(&mut stream).await {
+                Ok(g) => (Some((backend, stream)), Rc::new(g)),
+                Err(e) => return LoginOutcome::ServerFailed(e),
+            }
+        }
+        ServerSide::Pool(greeting) => (None, greeting),
     };
     let offer_tls = matches!(client.tls.get(), Some(crate::tls::TlsRole::Accept(_)));
     let greeting = client_login::greeting_for(&server_greeting, offer_tls);
@@ -125,7 +158,9 @@ async fn run_login(
                 throttle.failed(&peer);
             }
             refuse(worker, client, &mut client_stream, refusal).await;
-            quit_cleanly(&mut server_stream, &server_greeting, server, backend).await;
+            if let Some((backend, stream)) = &mut fresh {
+                quit_cleanly(stream, &server_greeting, server, backend).await;
+            }
             return LoginOutcome::Ended;
         }
     };
@@ -148,32 +183,61 @@ async fn run_login(
         refuse(worker, client, &mut client_stream, refusal).await;
         return LoginOutcome::Ended;
     };
-    let ok = match backend_login::log_in(
-        &mut server_stream,
-        &server_greeting,
-        &authenticated.response,
-        &credentials,
-        backend.tls.get(),
-    )
-    .await
-    {
-        Ok(ok) => ok,
-        Err(e) => {
-            let refusal = server_refusal(server, &credentials.user, e);
-            refuse(worker, client, &mut client_stream, refusal).await;
-            return LoginOutcome::Ended;
+    let response = &authenticated.response;
+    let backend_caps =
+        backend_login::capabilities(&server_greeting, response, server.tls.is_some());
+    let key = crate::session::pool::Key::new(credentials.clone(), backend_caps, response);
+    // The server side: the fresh connection logs in; else a kept one or a new one.
+    let (backend, ok, backend_running) = match fresh {
+        Some((backend, mut server_stream)) => {
+            let tls = backend.tls.get();
+            match backend_login::log_in(
+                &mut server_stream,
+                &server_greeting,
+                response,
+                &credentials,
+                tls,
+            )
+            .await
+            {
+                Ok(ok) => {
+                    backend
+                        .tracker
+                        .borrow_mut()
+                        .logged_in(server_greeting.capabilities, backend_caps);
+                    backend.pending_input.replace(server_stream.take_unread());
+                    (backend.clone(), ok, false)
+                }
+                Err(e) => {
+                    let refusal = server_refusal(server, &credentials.user, e);
+                    refuse(worker, client, &mut client_stream, refusal).await;
+                    return LoginOutcome::Ended;
+                }
+            }
         }
+        None => match crate::session::pool::take(worker, server, &client.generation, &key) {
+            Some(taken) => {
+                tracing::debug!(client = client.id, conn = taken.backend.id, server = %server.name, "a kept server connection serves the session");
+                (taken.backend, pooled_ok(taken.status, backend_caps), true)
+            }
+            None => {
+                match backend_login::open_logged_in(worker, server, response, &credentials).await {
+                    Ok(opened) => {
+                        opened.backend.pending_input.replace(opened.unread);
+                        (opened.backend, opened.ok, false)
+                    }
+                    Err(e) => {
+                        refuse(worker, client, &mut client_stream, open_refusal(server, e)).await;
+                        return LoginOutcome::Ended;
+                    }
+                }
+            }
+        },
     };
     if client_stream.write(&ok).await.is_err() {
+        worker.close(backend.id);
         return LoginOutcome::Ended;
     }
-    let response = &authenticated.response;
-    let server_caps = server_greeting.capabilities;
-    let backend_caps = backend_login::capabilities(&server_greeting, response, backend.tls.get());
-    backend
-        .tracker
-        .borrow_mut()
-        .logged_in(server_caps, backend_caps);
     client
         .tracker
         .borrow_mut()
@@ -184,16 +248,52 @@ async fn run_login(
             .borrow_mut()
             .logged_in_by_dpm(response, &ok, backend_caps);
     }
-    // Whatever either side sent after its login is the readers' to handle.
+    // Whatever the client sent after its login is its reader's to handle.
     client.pending_input.replace(client_stream.take_unread());
-    backend.pending_input.replace(server_stream.take_unread());
     tracing::debug!(client = client.id, user = %user.spec.user, service, server = %server.name, "logged in by dpm");
-    LoginOutcome::LoggedIn(ProxyLogin {
-        slot: authenticated.slot,
-        response: authenticated.response,
-        nonce: greeting.auth_plugin_data.clone(),
-        greeting_caps: greeting.capabilities,
-    })
+    let pool = (pooling && server.pool.max > 0).then(|| crate::session::pool::Ticket {
+        key,
+        greeting: server_greeting,
+    });
+    LoginOutcome::LoggedIn(Box::new(LoggedInSession {
+        login: ProxyLogin {
+            slot: authenticated.slot,
+            response: authenticated.response,
+            nonce: greeting.auth_plugin_data.clone(),
+            greeting_caps: greeting.capabilities,
+            pool,
+        },
+        backend,
+        backend_running,
+    }))
+}
+
+/// The login OK a client gets when a kept connection serves it: what the server's
+/// status was after the reset.
+fn pooled_ok(status: u16, caps: u64) -> bytes::Bytes {
+    let ok = dpm_protocol::OkPacket {
+        status_flags: status,
+        ..Default::default()
+    };
+    let mut payload = bytes::BytesMut::new();
+    ok.encode(&mut payload, caps);
+    payload.freeze()
+}
+
+/// What the client hears when dpm could not open a server connection for it after its
+/// own login succeeded.
+fn open_refusal(server: &Server, e: backend_login::OpenError) -> client_login::Refusal {
+    match e {
+        backend_login::OpenError::Connect(e) => {
+            server.mark_down(&e.to_string());
+            client_login::Refusal::Error {
+                code: crate::connector::BACKEND_UNREACHABLE,
+                state: *b"HY000",
+                message: format!("Can't connect to server '{}' ({e})", server.name),
+            }
+        }
+        backend_login::OpenError::Login(e) => server_refusal(server, "(mapped account)", e),
+    }
 }
 
 /// What the client hears when dpm's login to the server failed: the server's own error

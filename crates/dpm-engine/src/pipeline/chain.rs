@@ -433,7 +433,7 @@ pub(crate) async fn run_request(
                 let kept = backends::kept_form(session, client, &request.payload);
                 crate::session::replay::record(session, d.transaction, &kept, limit);
             }
-            crate::forward::deliver(client, &backend, &outgoing).await;
+            crate::forward::deliver(worker, client, &backend, &outgoing).await;
             if several && request.command == com::CHANGE_USER {
                 // The server dropped the session's statements (dpm did not run the login:
                 // the session has this one backend).
@@ -579,7 +579,7 @@ pub(crate) async fn route_again(
     });
     match (routed, backend) {
         (Ok(payload), Some(backend)) => {
-            crate::forward::deliver(client, &backend, &payload).await;
+            crate::forward::deliver(worker, client, &backend, &payload).await;
         }
         (routed, _) => {
             reply_dropped(pipeline);

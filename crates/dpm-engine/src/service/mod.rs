@@ -22,7 +22,7 @@ pub use monitoring::{
     ServerEventKind,
 };
 pub use options::{OptionValue, Options};
-pub use server::{AdminState, Server, ServerAddress, ServerRole, RETRY_AFTER};
+pub use server::{AdminState, PoolSettings, Server, ServerAddress, ServerRole, RETRY_AFTER};
 pub use service::{
     define_server, define_service, defined_service, find_service, servers, services, Service,
     WorkerService,

@@ -187,6 +187,33 @@ pub struct Server {
     /// The account dpm logs in with for sessions whose users dpm holds
     /// (`crate::authenticator`), unless the user names its own.
     pub credentials: Option<crate::authenticator::BackendCredentials>,
+    /// How many logged-in connections each worker keeps for the next session
+    /// (`crate::session::pool`).
+    pub pool: PoolSettings,
+    /// Connections kept in the workers' pools now.
+    pub pooled: AtomicU64,
+    /// Sessions that got a kept connection instead of a new one.
+    pub pool_reuses: AtomicU64,
+}
+
+/// A server's connection pool (MaxScale's `persistpoolmax` and `persistmaxtime`): the
+/// connections of sessions whose users dpm holds are reset and kept for the next
+/// session instead of closed (`crate::session::pool`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PoolSettings {
+    /// Connections kept per worker; 0: none (the default).
+    pub max: usize,
+    /// How long a connection may wait in the pool before it is closed.
+    pub max_time: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> PoolSettings {
+        PoolSettings {
+            max: 0,
+            max_time: Duration::from_secs(300),
+        }
+    }
 }
 
 impl Server {
@@ -209,7 +236,16 @@ impl Server {
             monitored: Mutex::new(None),
             tls: None,
             credentials: None,
+            pool: PoolSettings::default(),
+            pooled: AtomicU64::new(0),
+            pool_reuses: AtomicU64::new(0),
         }
+    }
+
+    /// The same server, with a connection pool.
+    pub fn with_pool(mut self, pool: PoolSettings) -> Server {
+        self.pool = pool;
+        self
     }
 
     /// The same server, with the account dpm logs in with for proxy-held users.
@@ -357,6 +393,12 @@ impl Server {
             "total_sessions": self.total_sessions.load(relaxed),
             "routed_statements": self.routed.load(relaxed),
             "failed_connects": self.failed_connects.load(relaxed),
+            "pool": {
+                "max_per_worker": self.pool.max,
+                "max_time_s": self.pool.max_time.as_secs_f64(),
+                "idle": self.pooled.load(relaxed),
+                "reused": self.pool_reuses.load(relaxed),
+            },
             "last_error": self.last_error(),
             "lag": self.lag(),
             "monitor": self.monitored(),

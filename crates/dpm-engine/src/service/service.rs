@@ -128,6 +128,7 @@ pub fn define_server(
     role: ServerRole,
     tls: Option<Arc<crate::tls::ClientTls>>,
     credentials: Option<crate::authenticator::BackendCredentials>,
+    pool: super::PoolSettings,
 ) -> Result<Arc<Server>, String> {
     let same = |existing: &Arc<Server>| {
         if existing.address != address {
@@ -149,12 +150,18 @@ pub fn define_server(
                 "server '{name}' is already defined with other TLS settings or credentials"
             ));
         }
+        if existing.pool != pool {
+            return Err(format!(
+                "server '{name}' is already defined with other pool settings"
+            ));
+        }
         Ok(())
     };
     SERVERS.define(name.to_string(), same, |_| {
         let server = Server::new(name.to_string(), address.clone(), role)
             .with_tls(tls.clone())
-            .with_credentials(credentials.clone());
+            .with_credentials(credentials.clone())
+            .with_pool(pool);
         Ok(Arc::new(server))
     })
 }
@@ -272,7 +279,15 @@ mod tests {
 
     fn server(name: &str, port: u16) -> Arc<Server> {
         let address = ServerAddress::Tcp("127.0.0.1".into(), port);
-        define_server(name, address, ServerRole::Primary, None, None).unwrap()
+        define_server(
+            name,
+            address,
+            ServerRole::Primary,
+            None,
+            None,
+            Default::default(),
+        )
+        .unwrap()
     }
 
     /// Defines service `name` over `server` with router options `options`; says

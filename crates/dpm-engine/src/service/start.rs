@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 
 use super::server::Server;
 use super::service::WorkerService;
+use crate::authenticator::{log_in_session, LoggedInSession, LoginOutcome, ServerSide};
 use crate::conn::{Conn, Role};
 use crate::connector::{establish, send_error, Target, BACKEND_UNREACHABLE};
 use crate::pipeline::{Pipeline, SessionRef};
+use crate::session::pool;
 use crate::worker::Worker;
 
 /// Starts the service session of a freshly accepted `client` (the listener's
@@ -26,11 +28,13 @@ pub(crate) async fn start_session(
     service: Rc<WorkerService>,
     proxy_auth: bool,
 ) {
-    let Some(session) = client.session.borrow().clone() else {
+    if client.session.borrow().is_none() {
         return;
-    };
+    }
     let shared = &service.shared;
     let mut router = shared.router.clone().new_session();
+    // Sessions over one backend may give it back to its server's pool at their end.
+    let pooling = shared.router.session_command_history() == 0;
     let mut tried = Vec::new();
     // All attempts share one deadline, inside the backend connect timeout: servers that
     // drop connects silently cannot stack timeouts, and the client hears why it is
@@ -51,6 +55,32 @@ pub(crate) async fn start_session(
                 tried.push((server, what));
                 continue;
             }
+            if proxy_auth {
+                // The server's pool may serve the session: no connect before the login.
+                if let Some(greeting) = pool::greeting(&worker, &server, &client.generation) {
+                    let side = ServerSide::Pool(greeting);
+                    match log_in_session(&worker, &client, side, &server, &shared.name, pooling)
+                        .await
+                    {
+                        LoginOutcome::LoggedIn(done) => {
+                            let backend = done.backend.clone();
+                            begin(
+                                &worker,
+                                &client,
+                                &backend,
+                                &server,
+                                &service,
+                                router,
+                                Some(done),
+                            );
+                        }
+                        LoginOutcome::ServerFailed(_) | LoginOutcome::Ended => {
+                            worker.close(client.id);
+                        }
+                    }
+                    return;
+                }
+            }
             match connect(&worker, &server, left, !proxy_auth).await {
                 Ok(backend) => {
                     if client.closing.get() {
@@ -59,11 +89,11 @@ pub(crate) async fn start_session(
                     }
                     let mut user = None;
                     if proxy_auth {
-                        use crate::authenticator::{log_in_session, LoginOutcome};
-                        match log_in_session(&worker, &client, &backend, &server, &shared.name)
+                        let side = ServerSide::Fresh(&backend);
+                        match log_in_session(&worker, &client, side, &server, &shared.name, pooling)
                             .await
                         {
-                            LoginOutcome::LoggedIn(login) => user = Some(login),
+                            LoginOutcome::LoggedIn(done) => user = Some(done),
                             LoginOutcome::ServerFailed(error) => {
                                 worker.close(backend.id);
                                 tracing::warn!(service = %shared.name, server = %server.name, "server unusable ({error}); trying the next one");
@@ -80,47 +110,7 @@ pub(crate) async fn start_session(
                             }
                         }
                     }
-                    server.mark_up();
-                    if worker.link(client.id, backend.id).is_err() {
-                        worker.close(backend.id);
-                        return;
-                    }
-                    router.connected(&server);
-                    let sref = SessionRef {
-                        worker: worker.clone(),
-                        session: session.clone(),
-                        service: service.clone(),
-                    };
-                    let filters: Vec<_> = service
-                        .filters
-                        .iter()
-                        .map(|f| f.new_session(&sref))
-                        .collect();
-                    let interest = filters
-                        .iter()
-                        .fold(shared.router.interest(), |i, f| i.union(f.interest()));
-                    server.sessions.fetch_add(1, Ordering::Relaxed);
-                    server.total_sessions.fetch_add(1, Ordering::Relaxed);
-                    shared.sessions.fetch_add(1, Ordering::Relaxed);
-                    shared.total_sessions.fetch_add(1, Ordering::Relaxed);
-                    // Linked and given its pipeline with no await in between: no packet of
-                    // the session can pass unseen.
-                    session.set_pipeline(Rc::new(Pipeline::new(
-                        service.clone(),
-                        server.clone(),
-                        filters,
-                        router,
-                        interest,
-                    )));
-                    if shared.router.session_command_history() > 0 {
-                        session.backends.borrow_mut().started_on(&server);
-                    }
-                    if let Some(login) = user {
-                        session.set_proxy_login(login);
-                        crate::forward::start_io(&worker, &client);
-                        crate::forward::start_io(&worker, &backend);
-                    }
-                    tracing::debug!(client = client.id, service = %shared.name, server = %server.name, "session routed");
+                    begin(&worker, &client, &backend, &server, &service, router, user);
                     return;
                 }
                 Err(e) => {
@@ -160,6 +150,68 @@ pub(crate) async fn start_session(
         crate::forward::start_io(&worker, &client);
     }
     worker.close(client.id);
+}
+
+/// Starts a session on `backend` (connected to `server`, logged in by dpm when `login`
+/// is given): links the two, gives the session its pipeline and starts what is not
+/// running yet.
+fn begin(
+    worker: &Worker,
+    client: &Rc<Conn>,
+    backend: &Rc<Conn>,
+    server: &Arc<Server>,
+    service: &Rc<WorkerService>,
+    mut router: Box<dyn crate::pipeline::RouterSession>,
+    login: Option<Box<LoggedInSession>>,
+) {
+    let Some(session) = client.session.borrow().clone() else {
+        worker.close(backend.id);
+        return;
+    };
+    let shared = &service.shared;
+    server.mark_up();
+    if worker.link(client.id, backend.id).is_err() {
+        worker.close(backend.id);
+        return;
+    }
+    router.connected(server);
+    let sref = SessionRef {
+        worker: worker.clone(),
+        session: session.clone(),
+        service: service.clone(),
+    };
+    let filters: Vec<_> = service
+        .filters
+        .iter()
+        .map(|f| f.new_session(&sref))
+        .collect();
+    let interest = filters
+        .iter()
+        .fold(shared.router.interest(), |i, f| i.union(f.interest()));
+    server.sessions.fetch_add(1, Ordering::Relaxed);
+    server.total_sessions.fetch_add(1, Ordering::Relaxed);
+    shared.sessions.fetch_add(1, Ordering::Relaxed);
+    shared.total_sessions.fetch_add(1, Ordering::Relaxed);
+    // Linked and given its pipeline with no await in between: no packet of
+    // the session can pass unseen.
+    session.set_pipeline(Rc::new(Pipeline::new(
+        service.clone(),
+        server.clone(),
+        filters,
+        router,
+        interest,
+    )));
+    if shared.router.session_command_history() > 0 {
+        session.backends.borrow_mut().started_on(server);
+    }
+    if let Some(done) = login {
+        session.set_proxy_login(done.login);
+        crate::forward::start_io(worker, client);
+        if !done.backend_running {
+            crate::forward::start_io(worker, backend);
+        }
+    }
+    tracing::debug!(client = client.id, service = %shared.name, server = %server.name, "session routed");
 }
 
 /// How often a session waiting for a server (a router's delayed retry) looks again.

@@ -9,6 +9,7 @@
 
 pub mod backends;
 mod pairing;
+pub(crate) mod pool;
 pub mod replay;
 pub mod state;
 pub mod statements;
@@ -115,9 +116,13 @@ impl Session {
         self.login.take()
     }
 
-    /// Gives the user's connection back (the client closed).
-    pub(crate) fn release_proxy_user(&self) {
-        self.login.take();
+    /// True when the session's server connection is to be kept for the next session
+    /// when it ends (its server has a pool and dpm ran the login: `pool`).
+    pub(crate) fn keeps_backend(&self) -> bool {
+        self.login
+            .borrow()
+            .as_ref()
+            .is_some_and(|l| l.pool.is_some())
     }
 
     /// The session's pipeline, if it serves a service.

@@ -110,8 +110,11 @@ impl Worker {
             return;
         };
         let partner = session.other_side(conn.id).and_then(|p| self.get(p));
+        // A client's login (proxy-held users) ends with it: the user's connection is
+        // given back once its server connection was kept or closed.
+        let login;
         if conn.role == Role::Client {
-            session.release_proxy_user();
+            login = session.take_proxy_login();
             if let Some(b) = &partner {
                 b.session.replace(None);
             }
@@ -141,10 +144,20 @@ impl Worker {
             return;
         }
         if let Some(pipeline) = session.take_pipeline() {
-            // A service session owns its backend: the two close together.
+            // A service session owns its backend: the two close together, unless its
+            // server keeps it for the next session.
             pipeline.close();
             if let Some(other) = partner {
-                self.end_service_session(conn, &other, &pipeline, None);
+                // (A session over several backends (readwritesplit) closes them all.)
+                let ticket = login
+                    .as_ref()
+                    .and_then(|l| l.pool.as_ref())
+                    .filter(|_| !pipeline.uses_several_backends());
+                let kept =
+                    ticket.is_some_and(|t| super::pool::offer(self, t, &pipeline.server(), &other));
+                if !kept {
+                    self.end_service_session(conn, &other, &pipeline, None);
+                }
             }
             return;
         }

@@ -313,7 +313,7 @@ pub(crate) async fn replay(
                     }
                 };
                 session.trx.borrow_mut().live = Some(AnswerChecksum::default());
-                crate::forward::deliver(&client, &backend, &payload).await;
+                crate::forward::deliver(&worker, &client, &backend, &payload).await;
             }
         }
         Err(why) => {

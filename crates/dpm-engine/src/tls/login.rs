@@ -129,7 +129,7 @@ pub(crate) async fn deliver_login_packet(worker: &Worker, from: &Conn, to: &Conn
             }
         }
     }
-    crate::forward::deliver(from, to, &packet).await;
+    crate::forward::deliver(worker, from, to, &packet).await;
 }
 
 /// The greeting's `CLIENT_SSL` bit follows what dpm offers the client. False (and both

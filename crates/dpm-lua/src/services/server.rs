@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use dpm_engine::service::{define_server, Server, ServerAddress, ServerRole};
+use dpm_engine::service::{define_server, PoolSettings, Server, ServerAddress, ServerRole};
 use mlua::{Lua, Table, UserData, UserDataMethods, Value};
 
 use super::fields::{check_fields, opt_string, req_string};
@@ -49,6 +49,8 @@ pub fn server(lua: &Lua, spec: Value) -> mlua::Result<ServerObject> {
             "tls",
             "backend_user",
             "backend_password",
+            "persistpoolmax",
+            "persistmaxtime",
         ],
     )?;
     let name = req_string(lua, "dpm.server", &spec, "name")?;
@@ -70,9 +72,55 @@ pub fn server(lua: &Lua, spec: Value) -> mlua::Result<ServerObject> {
         None => None,
     };
     let credentials = super::users::backend_credentials(lua, &what, &spec)?;
-    define_server(&name, address, role, tls, credentials)
+    let pool = pool_settings(lua, &what, &spec)?;
+    define_server(&name, address, role, tls, credentials, pool)
         .map(ServerObject)
         .map_err(|e| raise(lua, format!("dpm.server: {e}")))
+}
+
+/// `persistpoolmax` (connections kept per worker, an integer >= 0) and `persistmaxtime`
+/// (seconds one may wait in the pool, a number > 0).
+fn pool_settings(lua: &Lua, what: &str, spec: &Table) -> mlua::Result<PoolSettings> {
+    let mut pool = PoolSettings::default();
+    match spec.get::<Value>("persistpoolmax")? {
+        Value::Nil => {}
+        Value::Integer(n) if (0..=100_000).contains(&n) => pool.max = n as usize,
+        other => {
+            return Err(raise(
+                lua,
+                format!(
+                    "{what}: field 'persistpoolmax' must be an integer from 0 to 100000, not {}",
+                    describe(&other)
+                ),
+            ))
+        }
+    }
+    match spec.get::<Value>("persistmaxtime")? {
+        Value::Nil => {}
+        Value::Integer(n) if n > 0 => pool.max_time = std::time::Duration::from_secs(n as u64),
+        Value::Number(n) if n > 0.0 && n.is_finite() => {
+            pool.max_time = std::time::Duration::from_secs_f64(n)
+        }
+        other => {
+            return Err(raise(
+                lua,
+                format!(
+                    "{what}: field 'persistmaxtime' must be a number of seconds > 0, not {}",
+                    describe(&other)
+                ),
+            ))
+        }
+    }
+    Ok(pool)
+}
+
+/// A bad value as an error message shows it: numbers by value, the rest by type.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Integer(n) => n.to_string(),
+        Value::Number(n) => n.to_string(),
+        other => other.type_name().to_string(),
+    }
 }
 
 /// Reads a list of `dpm.server` objects.

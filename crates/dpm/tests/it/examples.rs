@@ -108,13 +108,16 @@ async fn passthrough_on_two_worker_threads() {
 }
 
 /// examples/proxy-users.lua: the client logs in with a password the server never sees;
-/// dpm logs in with the test account, over TLS towards the client when asked.
+/// dpm logs in with the test account, over TLS towards the client when asked; the
+/// server's connections are kept for the next session (one worker: one pool).
 #[test]
 fn proxy_users_example_logs_clients_in_with_dpm_held_users() {
     let db = MariaDb::get();
     let tls = tls_files();
     let port = free_port();
     let dpm = Dpm::builder("examples/proxy-users.lua")
+        .arg("--threads")
+        .arg("1")
         .env("DPM_LISTEN_PORT", port)
         .env("DPM_BACKEND", format!("127.0.0.1:{}", db.port))
         .env("DPM_BACKEND_USER", USER)
@@ -131,6 +134,18 @@ fn proxy_users_example_logs_clients_in_with_dpm_held_users() {
         .run("SELECT CURRENT_USER()");
     who.assert_success("app over TLS");
     assert_eq!(who.stdout.trim(), format!("{USER}@%"), "{who}");
+    // Sessions one after the other: a later one gets a connection an earlier one left.
+    let mut seen = std::collections::HashSet::new();
+    let reused = (0..10).any(|_| {
+        let id = Cli::new(port)
+            .user("app")
+            .password(Some("apppass"))
+            .arg("-N")
+            .run("SELECT CONNECTION_ID()");
+        id.assert_success("app");
+        !seen.insert(id.stdout.trim().to_string())
+    });
+    assert!(reused, "10 sessions, 10 server connections: {seen:?}");
     let refused = Cli::new(port)
         .user("app")
         .password(Some("dpmpass"))

@@ -28,6 +28,7 @@ mod monitor;
 mod mtr;
 mod neper_model;
 mod operations;
+mod pool;
 mod prepared;
 mod python;
 mod reload;

@@ -96,7 +96,7 @@ pub(crate) async fn close_everywhere(
         };
         let close = close_command(id);
         if Some(conn) == linked {
-            crate::forward::deliver(client, &backend, &close).await;
+            crate::forward::deliver(worker, client, &backend, &close).await;
         } else {
             crate::forward::write_packet(&backend, &close);
         }
